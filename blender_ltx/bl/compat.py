@@ -1,0 +1,47 @@
+"""Blender version differences, in one place (Blender 4.2 LTS to 5.x).
+
+- 4.4 renamed ``SequenceEditor.sequences`` to ``strips`` (5.0 removed the old names).
+- 4.4 put object and object-data animation in one slotted Action: ``action.fcurves`` only shows the
+  first slot on 4.4/4.5 and is gone in 5.0; curves are read through the slot's channelbag.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+VERSION = bpy.app.version
+
+
+def strips(sed):
+    """Top-level strips of a SequenceEditor (``strips`` on 4.4+, ``sequences`` before)."""
+    return sed.strips if hasattr(sed, "strips") else sed.sequences
+
+
+def strips_all(sed):
+    """All strips, meta contents included."""
+    return sed.strips_all if hasattr(sed, "strips_all") else sed.sequences_all
+
+
+def anim_fcurves(id_data):
+    """The F-Curves animating ``id_data`` (an Object or camera data), whatever the Action layout."""
+    ad = getattr(id_data, "animation_data", None)
+    if ad is None or ad.action is None:
+        return []
+    action = ad.action
+    slot = getattr(ad, "action_slot", None)
+    if slot is not None:
+        try:
+            from bpy_extras import anim_utils
+
+            bag = anim_utils.action_get_channelbag_for_slot(action, slot)
+        except (ImportError, AttributeError):
+            bag = None
+        if bag is not None:
+            return list(bag.fcurves)
+        if not hasattr(action, "fcurves"):
+            return []
+    return list(getattr(action, "fcurves", []))
+
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base

@@ -1,0 +1,166 @@
+"""Wire protocol between the extension and the generation server (no bpy, stdlib only).
+
+One place for the shapes and the rules both sides check: the client validates before it sends, the
+server validates again before it queues (and answers 422 with the same sentences).
+
+Job request (``POST /v1/jobs``, JSON)::
+
+    prompt, negative_prompt, seed, num_frames, width, height, frame_rate,
+    num_inference_steps, guidance_scale,
+    conditions: [{frame_index, image (PNG, base64), strength}],
+    trajectory: {frames, matrix_world, lens_mm, sensor_width_mm, ...}   (as in the shot plan; optional)
+    motion_prompt: bool (default true: add motion specifiers compiled from the trajectory)
+    shot: str (optional), tags: {str: str} (optional)
+
+Job status (``GET /v1/jobs/{id}``)::
+
+    id, status (queued|running|succeeded|failed|cancelled), progress 0..1, error (sentence or null),
+    shot, tags, created_at, started_at, finished_at (unix seconds), attempts,
+    timings {queued_s, generate_s, encode_s, total_s},
+    request {num_frames, width, height, frame_rate, seed, num_inference_steps, guidance_scale},
+    applied {prompt_used, motion_script, negative_prompt,
+             conditions: [{requested_frame_index, frame_index, strength}], layers: [..]}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+API_PREFIX = "/v1"
+DEFAULT_PORT = 8765
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+#: LTX-Video: 8x temporal and 32x spatial compression.
+TEMPORAL_COMPRESSION = 8
+SPATIAL_MULTIPLE = 32
+DEFAULT_MAX_FRAMES = 257
+DEFAULT_PIXEL_BUDGET = 768 * 512
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+
+#: Conditioning layers, reported back in ``applied.layers``.
+LAYER_MOTION_PROMPT = "motion_prompt"
+LAYER_KEYFRAMES = "keyframes"
+
+REQUEST_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "num_frames",
+    "width",
+    "height",
+    "frame_rate",
+    "num_inference_steps",
+    "guidance_scale",
+    "conditions",
+    "trajectory",
+    "motion_prompt",
+    "shot",
+    "tags",
+)
+
+
+class ProtocolError(ValueError):
+    """A request that breaks a rule. ``field`` names the offending field (dotted path)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def is_valid_num_frames(n: int) -> bool:
+    return n >= 1 and (n - 1) % TEMPORAL_COMPRESSION == 0
+
+
+def num_frames_for(length: int) -> int:
+    """Smallest 8k+1 that covers ``length`` frames."""
+    if length < 1:
+        raise ValueError(f"a shot needs at least one frame, got {length}")
+    k = math.ceil((length - 1) / TEMPORAL_COMPRESSION)
+    return k * TEMPORAL_COMPRESSION + 1
+
+
+def check_num_frames(n: Any, max_frames: int = DEFAULT_MAX_FRAMES, field: str = "num_frames") -> None:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise ProtocolError(field, f"must be an integer, got {n!r}")
+    if not is_valid_num_frames(n):
+        raise ProtocolError(
+            field, f"must be 8k+1 (1, 9, 17, ..., 121, ...) but is {n}; nearest valid: {num_frames_for(n)}"
+        )
+    if n > max_frames:
+        raise ProtocolError(field, f"is {n}, above this model's maximum of {max_frames} frames")
+
+
+def check_size(width: Any, height: Any, pixel_budget: int = DEFAULT_PIXEL_BUDGET) -> None:
+    for name, v in (("width", width), ("height", height)):
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ProtocolError(name, f"must be an integer, got {v!r}")
+        if v < SPATIAL_MULTIPLE or v % SPATIAL_MULTIPLE:
+            raise ProtocolError(name, f"must be a positive multiple of {SPATIAL_MULTIPLE} but is {v}")
+    if width * height > pixel_budget:
+        raise ProtocolError(
+            "width",
+            f"{width}x{height} = {width * height} pixels is above the pixel budget of {pixel_budget}",
+        )
+
+
+def check_finite(value: Any, field: str) -> None:
+    """Reject NaN and infinities anywhere in a nested structure of numbers."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ProtocolError(field, f"must be a finite number, got {value}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_finite(v, f"{field}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_finite(v, f"{field}[{i}]")
+
+
+def check_trajectory(traj: dict[str, Any] | None) -> None:
+    if traj is None:
+        return
+    frames = traj.get("frames", [])
+    n = len(frames)
+    for key in ("matrix_world", "lens_mm"):
+        if len(traj.get(key, [])) != n:
+            raise ProtocolError(
+                f"trajectory.{key}", f"has {len(traj.get(key, []))} entries but trajectory.frames has {n}"
+            )
+    for i, m in enumerate(traj.get("matrix_world", [])):
+        if len(m) != 16:
+            raise ProtocolError(f"trajectory.matrix_world[{i}]", f"must be 16 floats, got {len(m)}")
+    check_finite(traj, "trajectory")
+
+
+def check_condition_index(index: Any, num_frames: int, field: str) -> None:
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise ProtocolError(field, f"must be an integer, got {index!r}")
+    if not 0 <= index < num_frames:
+        raise ProtocolError(field, f"is {index}, outside the clip's frames 0..{num_frames - 1}")
+
+
+def snap_condition_index(index: int, num_frames: int) -> int:
+    """The frame index LTX actually conditions: latents cover 8 frames, so a keyframe after the
+    first lands on a multiple of 8 (the first pixel frame of a latent frame)."""
+    if index <= 0:
+        return 0
+    snapped = int(round(index / TEMPORAL_COMPRESSION)) * TEMPORAL_COMPRESSION
+    last = (num_frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION
+    return max(0, min(snapped, last))
+
+
+@dataclass
+class ServerError(Exception):
+    """A failure talking to the server, phrased for the user (one sentence, says what to do)."""
+
+    message: str
+    status: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
