@@ -30,7 +30,7 @@ test45: $(VENVS)/bl45/.installed
 	$(PY45) -m pytest -q $(PYTEST_ARGS)
 
 test50: $(VENVS)/bl50/.installed
-	$(PY50) -m pytest -q -m "blender" $(PYTEST_ARGS)
+	$(PY50) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
 
 test: test45 test50
 
