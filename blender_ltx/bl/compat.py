@@ -45,3 +45,15 @@ def anim_fcurves(id_data):
 
 def scene_fps(scene) -> float:
     return scene.render.fps / scene.render.fps_base
+
+
+# EEVEE's engine id: "BLENDER_EEVEE_NEXT" on 4.2 to 4.5, "BLENDER_EEVEE" before and again from 5.0.
+EEVEE_ENGINE = "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= VERSION < (5, 0, 0) else "BLENDER_EEVEE"
+
+
+def layout_progress(layout, factor: float, text: str) -> None:
+    """A progress bar (UILayout.progress, 4.0+), or a percentage label where it is missing."""
+    if "progress" in type(layout).bl_rna.functions:
+        layout.progress(factor=factor, type="BAR", text=text)
+    else:
+        layout.label(text=f"{text} {factor * 100:.0f}%")
