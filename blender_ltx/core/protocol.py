@@ -146,13 +146,11 @@ def check_condition_index(index: Any, num_frames: int, field: str) -> None:
 
 
 def snap_condition_index(index: int, num_frames: int) -> int:
-    """The frame index LTX actually conditions: latents cover 8 frames, so a keyframe after the
-    first lands on a multiple of 8 (the first pixel frame of a latent frame)."""
-    if index <= 0:
-        return 0
-    snapped = int(round(index / TEMPORAL_COMPRESSION)) * TEMPORAL_COMPRESSION
-    last = (num_frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION
-    return max(0, min(snapped, last))
+    """The frame index LTX actually conditions. diffusers' LTXConditionPipeline keeps a keyframe at
+    index 0 as the first latent frame and appends any other single image as extra tokens whose time
+    position is exactly ``index`` (in pixel frames), so no snapping to the 8-frame latent grid is
+    needed: the index is only clamped into the clip."""
+    return max(0, min(int(index), num_frames - 1))
 
 
 @dataclass
