@@ -1,0 +1,94 @@
+"""Watching one server job: when to ask next, what its answers mean, how to back off (no bpy, no I/O).
+
+The worker thread owns the I/O and calls these with the answers it got; keeping the decisions here
+makes them testable without a thread, a clock or a server (``now`` is always passed in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .protocol import FINAL_STATUSES, ServerError
+
+#: Seconds between polls while the job runs (progress bar updates) and while it waits in the queue.
+POLL_RUNNING_S = 0.5
+POLL_QUEUED_S = 1.0
+
+# Phases of a watched job.
+POLL = "poll"  # asking GET /v1/jobs/{id}
+DOWNLOAD = "download"  # succeeded: fetching the mp4
+DONE = "done"  # downloaded, failed, cancelled or lost: nothing more to ask
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff for a server that is down, slow or restarting: 1, 2, 4, ... up to 30 s."""
+
+    first: float = 1.0
+    factor: float = 2.0
+    maximum: float = 30.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure in a row (``failures`` >= 1)."""
+        if failures < 1:
+            return 0.0
+        return min(self.maximum, self.first * self.factor ** (failures - 1))
+
+
+@dataclass
+class JobWatch:
+    job_id: str
+    phase: str = POLL
+    status: str = "queued"
+    progress: float = 0.0
+    failures: int = 0
+    next_at: float = 0.0
+    message: str = ""
+    error: str = ""
+    backoff: Backoff = Backoff()
+
+    def due(self, now: float) -> bool:
+        return self.phase != DONE and now >= self.next_at
+
+    def on_status(self, data: dict[str, Any], now: float) -> str:
+        """Take a ``GET /v1/jobs/{id}`` answer; returns the status sentence for the shot."""
+        self.failures = 0
+        self.status = str(data.get("status", "queued"))
+        self.progress = float(data.get("progress") or 0.0)
+        if self.status == "succeeded":
+            self.phase, self.progress, self.next_at = DOWNLOAD, 1.0, now
+            total = (data.get("timings") or {}).get("total_s")
+            took = f" in {total:.1f} s" if isinstance(total, (int, float)) else ""
+            self.message = f"Generated{took}; downloading the clip."
+        elif self.status in FINAL_STATUSES:
+            self.phase = DONE
+            if self.status == "failed":
+                self.error = str(data.get("error") or "no reason given")
+                self.message = f"The server failed this job: {self.error}"
+            else:
+                self.message = "Cancelled."
+        elif self.status == "running":
+            self.next_at = now + POLL_RUNNING_S
+            self.message = f"Generating: {self.progress:.0%}."
+        else:
+            self.next_at = now + POLL_QUEUED_S
+            self.message = "Queued on the server."
+        return self.message
+
+    def on_error(self, err: ServerError, now: float) -> str:
+        """A failed poll or download. Transient failures back off and retry; a job the server no longer
+        knows (404) is final, as nothing will bring it back."""
+        if err.status == 404:
+            self.phase, self.status, self.error = DONE, "error", str(err)
+            self.message = str(err)
+            return self.message
+        self.failures += 1
+        wait = self.backoff.delay(self.failures)
+        self.next_at = now + wait
+        self.message = f"{str(err).rstrip('.')}; retrying in {wait:.0f} s (job {self.job_id} is kept)."
+        return self.message
+
+    def on_downloaded(self) -> None:
+        self.phase = DONE
+        self.failures = 0

@@ -1,0 +1,112 @@
+"""Shot + settings + guide frames -> the job request(s) the server gets (no bpy).
+
+A shot longer than the model's maximum has several generation segments; each one is sent as its own
+job, built exactly like a shot of its own (``segment_shots``), so the rest of the pipeline (guide
+rendering, requests, import) never special-cases segments. The segments' clips are imported one after
+the other, so together they cover the shot's frames contiguously.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, replace
+from typing import Any, Mapping, Sequence
+
+from . import protocol
+from .shots import GenerationGrid, Shot
+
+#: The first frame is the image of image-to-video: the clip starts exactly on it.
+FIRST_FRAME_STRENGTH = 1.0
+#: Later guide frames (gray-box renders along the move) steer the camera without copying the previs look.
+KEYFRAME_STRENGTH = 0.5
+
+
+def segment_shots(shot: Shot) -> list[Shot]:
+    """One Shot per generation segment (just ``[shot]`` when it is generated in one piece)."""
+    segments = shot.generation.segments
+    if len(segments) <= 1:
+        return [shot]
+    out = []
+    for seg in segments:
+        grid = GenerationGrid(
+            num_frames=seg.num_frames,
+            width=shot.generation.width,
+            height=shot.generation.height,
+            frame_rate=shot.generation.frame_rate,
+            segments=[seg],
+        )
+        lo, hi = seg.frame_start, seg.frame_end
+        overlaps = [m for m in shot.motion if lo <= m.frame_end and m.frame_start <= hi]
+        out.append(
+            replace(
+                shot,
+                frame_start=seg.frame_start,
+                frame_end=seg.frame_end,
+                generation=grid,
+                trajectory=shot.trajectory.slice(seg.frame_start, seg.frame_end),
+                motion=overlaps,
+            )
+        )
+    return out
+
+
+def encode_png(path: str) -> str:
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(b"\x89PNG"):
+        raise protocol.ProtocolError("conditions.image", f"{path} is not a PNG file")
+    return base64.b64encode(data).decode("ascii")
+
+
+def conditions(guides: Sequence[tuple[int, str]], num_frames: int) -> list[dict[str, Any]]:
+    """``[(frame_index, png_path), ...]`` -> the request's ``conditions`` (first frame at full strength)."""
+    out = []
+    for i, (index, path) in enumerate(sorted(guides)):
+        protocol.check_condition_index(index, num_frames, f"conditions[{i}].frame_index")
+        strength = FIRST_FRAME_STRENGTH if index == 0 else KEYFRAME_STRENGTH
+        out.append({"frame_index": int(index), "image": encode_png(path), "strength": strength})
+    return out
+
+
+def build_request(
+    shot: Shot,
+    settings: Mapping[str, Any],
+    guides: Sequence[tuple[int, str]],
+    *,
+    prompt: str | None = None,
+    seed: int | None = None,
+    tags: Mapping[str, str] | None = None,
+    max_frames: int = protocol.DEFAULT_MAX_FRAMES,
+    pixel_budget: int = protocol.DEFAULT_PIXEL_BUDGET,
+) -> dict[str, Any]:
+    """The ``POST /v1/jobs`` body for one (segment) shot, validated with the protocol's own rules.
+
+    ``settings`` holds the shot's ``prompt``, ``negative_prompt``, ``seed``, ``steps`` and ``guidance``
+    (the names of ``LTXShotSettings``); ``prompt`` (the full prompt, style prompt included, from
+    ``props.full_prompt``) overrides ``settings["prompt"]`` and ``seed`` overrides ``settings["seed"]``.
+    """
+    grid = shot.generation
+    protocol.check_num_frames(grid.num_frames, max_frames)
+    protocol.check_size(grid.width, grid.height, pixel_budget)
+    if not any(index == 0 for index, _ in guides):
+        raise protocol.ProtocolError("conditions", f"shot {shot.name} has no first-frame guide (index 0)")
+    traj = asdict(shot.trajectory) if len(shot.trajectory) else None
+    protocol.check_trajectory(traj)
+    request = {
+        "prompt": settings.get("prompt", "") if prompt is None else prompt,
+        "negative_prompt": settings.get("negative_prompt", "") or "",
+        "seed": int(settings.get("seed", 0) if seed is None else seed),
+        "num_frames": grid.num_frames,
+        "width": grid.width,
+        "height": grid.height,
+        "frame_rate": float(grid.frame_rate),
+        "num_inference_steps": int(settings.get("steps", 8)),
+        "guidance_scale": float(settings.get("guidance", 3.0)),
+        "conditions": conditions(guides, grid.num_frames),
+        "trajectory": traj,
+        "shot": shot.name,
+        "tags": {str(k): str(v) for k, v in (tags or {}).items()},
+    }
+    protocol.check_finite(request["guidance_scale"], "guidance_scale")
+    return request
+
