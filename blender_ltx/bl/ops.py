@@ -1,0 +1,226 @@
+"""Operators on the plan, the shot list and the takes. Generation and the server: ops_generate.py.
+
+Each ``poll()`` says why it is disabled (``poll_message_set``), each outcome is reported, and the
+operators that change scene data support undo.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import IntProperty, StringProperty
+
+from . import ops_generate, props
+
+
+def _has_camera(scene) -> bool:
+    return scene.camera is not None or any(m.camera is not None for m in scene.timeline_markers)
+
+
+def _shot_from(op, context):
+    """The operator's ``shot`` (a name) or else the active shot's settings; None if neither is planned."""
+    scene = context.scene
+    if op.shot:
+        ss = props.shot_settings(scene, op.shot, create=False)
+        return ss if ss is not None and ss.in_plan else None
+    return props.active_shot(scene)
+
+
+def poll_active_shot(cls, context) -> bool:
+    """Shared poll: the scene has a plan and a planned shot is selected."""
+    scene = context.scene
+    if scene is None or not scene.ltx.plan_json:
+        cls.poll_message_set("No shot plan yet: press Refresh Plan first")
+        return False
+    if props.active_shot(scene) is None:
+        cls.poll_message_set("Select a shot in the LTX shot list")
+        return False
+    return True
+
+
+class LTX_OT_refresh_plan(bpy.types.Operator):
+    """Read the cameras, markers and frame range into the shot plan (per-shot settings are kept by name)"""
+
+    bl_idname = "ltx.refresh_plan"
+    bl_label = "Refresh Plan"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        scene = context.scene
+        if scene is None:
+            cls.poll_message_set("No scene")
+            return False
+        if not _has_camera(scene):
+            cls.poll_message_set("The scene has no camera: set a scene camera or bind cameras to markers")
+            return False
+        return True
+
+    def execute(self, context):
+        from .. import plan_scene
+
+        scene = context.scene
+        st = scene.ltx
+        try:
+            plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=st.max_frames)
+        except ValueError as exc:  # the planner's one-sentence errors about the scene
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        added = props.sync_shots(scene, plan)
+        for warning in plan.warnings:
+            self.report({"WARNING"}, warning)
+        if not plan.shots:
+            self.report({"WARNING"}, "The plan has no shots: check the frame range and the markers")
+            return {"FINISHED"}
+        names = ", ".join(s.name for s in plan.shots)
+        new = f" ({len(added)} new)" if added else ""
+        self.report({"INFO"}, f"Planned {len(plan.shots)} shot(s){new}: {names}")
+        return {"FINISHED"}
+
+
+class LTX_OT_goto_shot(bpy.types.Operator):
+    """Jump to the shot's first frame and look through its camera"""
+
+    bl_idname = "ltx.goto_shot"
+    bl_label = "Go to Shot"
+    bl_options = {"REGISTER", "UNDO"}
+
+    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
+
+    @classmethod
+    def poll(cls, context):
+        return poll_active_shot(cls, context)
+
+    def execute(self, context):
+        scene = context.scene
+        ss = _shot_from(self, context)
+        if ss is None:
+            self.report({"ERROR"}, f"No planned shot named {self.shot!r}: refresh the plan")
+            return {"CANCELLED"}
+        scene.frame_set(ss.frame_start)
+        cam = bpy.data.objects.get(ss.camera)
+        # Markers bound to cameras switch the camera themselves; set it for scenes without them.
+        if cam is not None and cam.type == "CAMERA":
+            scene.camera = cam
+        self.report({"INFO"}, f"Shot {ss.name}: frame {ss.frame_start}, camera {ss.camera}")
+        return {"FINISHED"}
+
+
+class LTX_OT_remove_stale_shots(bpy.types.Operator):
+    """Forget the settings (prompts, seeds) of shots that are no longer in the plan"""
+
+    bl_idname = "ltx.remove_stale_shots"
+    bl_label = "Remove Unused Shot Settings"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        scene = context.scene
+        if scene is None or not scene.ltx.plan_json:
+            cls.poll_message_set("No shot plan yet: press Refresh Plan first")
+            return False
+        if all(ss.in_plan for ss in scene.ltx.shots):
+            cls.poll_message_set("Every shot's settings are in use")
+            return False
+        return True
+
+    def execute(self, context):
+        st = context.scene.ltx
+        active = props.active_shot(context.scene)
+        stale = [ss.name for ss in st.shots if not ss.in_plan]
+        for name in stale:
+            st.shots.remove(st.shots.find(name))
+        st.active_shot_index = st.shots.find(active.name) if active is not None else 0
+        st.active_shot_index = max(st.active_shot_index, 0)
+        self.report({"INFO"}, f"Removed the settings of {len(stale)} unused shot(s): {', '.join(stale)}")
+        return {"FINISHED"}
+
+
+class LTX_OT_promote_take(bpy.types.Operator):
+    """Make this take the shot's active take in the edit (the other takes stay, muted)"""
+
+    bl_idname = "ltx.promote_take"
+    bl_label = "Promote Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
+    take: IntProperty(name="Take", min=1, default=1)
+
+    @classmethod
+    def poll(cls, context):
+        if not poll_active_shot(cls, context):
+            return False
+        if props.active_shot(context.scene).takes < 1:
+            cls.poll_message_set("This shot has no takes yet: generate it first")
+            return False
+        return True
+
+    def execute(self, context):
+        from . import vse
+
+        scene = context.scene
+        ss = _shot_from(self, context)
+        if ss is None:
+            self.report({"ERROR"}, f"No planned shot named {self.shot!r}: refresh the plan")
+            return {"CANCELLED"}
+        try:
+            vse.promote_take(scene, ss.name, self.take)
+        except (KeyError, ValueError, LookupError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        ss.active_take = self.take
+        self.report({"INFO"}, f"Shot {ss.name}: take {self.take} is active")
+        return {"FINISHED"}
+
+
+def clip_folder(scene, shot_name: str) -> str:
+    """The absolute folder holding the takes of ``shot_name`` (same layout as vse.clip_path)."""
+    from . import vse
+
+    return os.path.dirname(bpy.path.abspath(vse.clip_path(scene, shot_name, 1)))
+
+
+class LTX_OT_open_clip_folder(bpy.types.Operator):
+    """Open the folder holding this shot's takes in the file browser of the system"""
+
+    bl_idname = "ltx.open_clip_folder"
+    bl_label = "Open Clip Folder"
+
+    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
+
+    @classmethod
+    def poll(cls, context):
+        if not poll_active_shot(cls, context):
+            return False
+        if context.scene.ltx.clip_dir.startswith("//") and not bpy.data.filepath:
+            cls.poll_message_set("Save the .blend first: the clip folder is relative to it")
+            return False
+        return True
+
+    def execute(self, context):
+        ss = _shot_from(self, context)
+        if ss is None:
+            self.report({"ERROR"}, f"No planned shot named {self.shot!r}: refresh the plan")
+            return {"CANCELLED"}
+        folder = clip_folder(context.scene, ss.name)
+        if not os.path.isdir(folder):
+            self.report({"WARNING"}, f"No takes of {ss.name} yet: {folder} does not exist")
+            return {"CANCELLED"}
+        if bpy.app.background:  # no desktop to open it in; the path is the useful part
+            self.report({"INFO"}, f"Clip folder of {ss.name}: {folder}")
+            return {"FINISHED"}
+        bpy.ops.wm.path_open(filepath=folder)
+        self.report({"INFO"}, f"Opened {folder}")
+        return {"FINISHED"}
+
+
+classes = (
+    LTX_OT_refresh_plan,
+    LTX_OT_goto_shot,
+    LTX_OT_remove_stale_shots,
+    LTX_OT_promote_take,
+    LTX_OT_open_clip_folder,
+    *ops_generate.classes,
+)
+register, unregister = bpy.utils.register_classes_factory(classes)

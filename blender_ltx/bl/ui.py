@@ -1,0 +1,209 @@
+"""N-panels: tab "LTX" in the 3D View and in the Sequencer (same drawing code in both).
+
+draw() only reads properties already on the scene (``sync_shots`` copies what the list shows out of
+the plan), so a redraw never parses the plan, touches the disk or the network.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import compat, props
+
+STATUS_ICONS = {
+    "": "BLANK1",
+    "queued": "SORTTIME",
+    "running": "RENDER_ANIMATION",
+    "succeeded": "IMPORT",
+    "importing": "IMPORT",
+    "imported": "CHECKMARK",
+    "failed": "ERROR",
+    "error": "ERROR",
+    "cancelled": "CANCEL",
+}
+
+
+def status_icon(job_status: str) -> str:
+    return STATUS_ICONS.get(job_status, "QUESTION")
+
+
+def frames_text(ss) -> str:
+    return f"{ss.frame_start}-{ss.frame_end}"
+
+
+def status_text(ss) -> str:
+    """One line: state, progress and the last message ("running 40% - denoising step 4/8")."""
+    if not ss.job_status:
+        return f"{ss.takes} take(s)" if ss.takes else "Not generated yet"
+    text = ss.job_status.capitalize()
+    if ss.job_status == "running":
+        text += f" {ss.progress * 100:.0f}%"
+    if ss.message:
+        text += f" - {ss.message}"
+    return text
+
+
+def shows_progress(ss) -> bool:
+    return ss.job_status in props.ACTIVE_STATES
+
+
+class LTX_UL_shots(bpy.types.UIList):
+    """The planned shots: name, frames, camera, status. Settings of shots out of the plan are hidden."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        row = layout.row(align=True)
+        row.label(text=item.name, icon="SEQUENCE")
+        row.label(text=frames_text(item))
+        row.label(text=item.camera, icon="CAMERA_DATA")
+        row.label(text="", icon=status_icon(item.job_status))
+
+    def filter_items(self, context, data, propname):
+        items = getattr(data, propname)
+        flags = [self.bitflag_filter_item if ss.in_plan else 0 for ss in items]
+        return flags, []
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+
+def draw_main(layout, context) -> None:
+    scene = context.scene
+    st = scene.ltx
+    layout.operator("ltx.refresh_plan", icon="FILE_REFRESH")
+    if not st.plan_json:
+        layout.label(text="Refresh the plan to list the shots", icon="INFO")
+        return
+    layout.template_list("LTX_UL_shots", "", st, "shots", st, "active_shot_index", rows=3)
+    layout.prop(st, "style_prompt", text="Style")
+    row = layout.row(align=True)
+    row.operator("ltx.generate_shot", icon="RENDER_ANIMATION")
+    row.operator("ltx.generate_all", icon="SEQ_SEQUENCER").force = False
+    row = layout.row(align=True)
+    row.operator("ltx.generate_all", text="Force All", icon="FILE_REFRESH").force = True
+    row.operator("ltx.cancel", text="Cancel All", icon="CANCEL").all = True
+
+
+def draw_shot(layout, context) -> None:
+    scene = context.scene
+    ss = props.active_shot(scene)
+    if ss is None:
+        layout.label(text="Select a shot", icon="INFO")
+        return
+    col = layout.column()
+    col.label(text=f"{ss.name}: frames {frames_text(ss)}, camera {ss.camera}", icon="SEQUENCE")
+    if ss.script:
+        col.label(text=ss.script, icon="CON_CAMERASOLVER")
+    if scene.ltx.style_prompt:
+        col.label(text=f"Style: {scene.ltx.style_prompt}", icon="BRUSH_DATA")
+    col.prop(ss, "prompt", text="")
+    col.prop(ss, "negative_prompt", text="Negative")
+    row = col.row(align=True)
+    row.prop(ss, "seed")
+    row.prop(ss, "seed_lock", text="", icon="LOCKED" if ss.seed_lock else "UNLOCKED")
+    row = col.row(align=True)
+    row.prop(ss, "steps")
+    row.prop(ss, "guidance")
+
+    box = layout.box()
+    if shows_progress(ss):
+        compat.layout_progress(box, ss.progress, status_text(ss))
+    else:
+        box.label(text=status_text(ss), icon=status_icon(ss.job_status))
+    row = layout.row(align=True)
+    row.operator("ltx.cancel", icon="CANCEL").all = False
+    row.operator("ltx.open_clip_folder", icon="FILE_FOLDER")
+    row.operator("ltx.goto_shot", text="", icon="VIEW_CAMERA")
+
+
+def draw_settings(layout, context) -> None:
+    st = context.scene.ltx
+    col = layout.column()
+    col.use_property_split = True
+    col.use_property_decorate = False
+    col.prop(st, "guide_engine")
+    col.prop(st, "guide_every_n")
+    col.prop(st, "first_frame_source")
+    if st.first_frame_source == "IMAGE":
+        col.prop(st, "first_frame_image")
+    col.prop(st, "clip_dir")
+    col.prop(st, "pixel_budget")
+    col.prop(st, "max_frames")
+    if any(not ss.in_plan for ss in st.shots):
+        col.operator("ltx.remove_stale_shots", icon="TRASH")
+
+
+def take_rows(scene, shot_name: str) -> list[tuple[int, str, bool]]:
+    """(take number, strip name, muted) for each take of ``shot_name`` in the VSE, newest first."""
+    from . import vse
+
+    rows = []
+    for strip in vse.takes(scene, shot_name):
+        meta = getattr(strip, "ltx", None)
+        take = getattr(meta, "take", 0) if meta is not None else 0
+        rows.append((take, strip.name, strip.mute))
+    return sorted(rows, reverse=True)
+
+
+def draw_takes(layout, context) -> None:
+    scene = context.scene
+    ss = props.active_shot(scene)
+    if ss is None:
+        layout.label(text="Select a shot", icon="INFO")
+        return
+    rows = take_rows(scene, ss.name) if scene.sequence_editor else []
+    if not rows:
+        layout.label(text="No takes yet", icon="INFO")
+        return
+    col = layout.column(align=True)
+    for take, name, muted in rows:
+        row = col.row(align=True)
+        active = take == ss.active_take or (not muted and not ss.active_take)
+        row.label(text=name, icon="RADIOBUT_ON" if active else "RADIOBUT_OFF")
+        op = row.operator("ltx.promote_take", text="Promote", icon="TRIA_UP")
+        op.shot = ss.name
+        op.take = take
+
+
+# ------------------------------------------------------------------------------------------- panels
+
+# One set of panels per editor: the same draw functions, a distinct class (and bl_idname) per space.
+SPACES = {"VIEW_3D": "VIEW3D", "SEQUENCE_EDITOR": "SEQUENCER"}
+SECTIONS = (
+    # (suffix, label, draw function, parent suffix, default closed)
+    ("main", "LTX", draw_main, None, False),
+    ("shot", "Shot", draw_shot, "main", False),
+    ("takes", "Takes", draw_takes, "main", False),
+    ("settings", "Guides and Output", draw_settings, "main", True),
+)
+
+
+def _panel_class(space: str, tag: str, suffix: str, label: str, draw_fn, parent: str | None, closed: bool):
+    def draw(self, context):
+        draw_fn(self.layout, context)
+
+    attrs = {
+        "bl_idname": f"LTX_PT_{tag.lower()}_{suffix}",
+        "bl_label": label,
+        "bl_space_type": space,
+        "bl_region_type": "UI",
+        "bl_category": "LTX",
+        "draw": draw,
+        "poll": classmethod(lambda cls, context: context.scene is not None and hasattr(context.scene, "ltx")),
+    }
+    if parent:
+        attrs["bl_parent_id"] = f"LTX_PT_{tag.lower()}_{parent}"
+    if closed:
+        attrs["bl_options"] = {"DEFAULT_CLOSED"}
+    return type(attrs["bl_idname"], (bpy.types.Panel,), attrs)
+
+
+def panel_classes() -> list[type]:
+    out = []
+    for space, tag in SPACES.items():
+        for suffix, label, draw_fn, parent, closed in SECTIONS:
+            out.append(_panel_class(space, tag, suffix, label, draw_fn, parent, closed))
+    return out
+
+
+classes = (LTX_UL_shots, *panel_classes())
+register, unregister = bpy.utils.register_classes_factory(classes)
