@@ -1,0 +1,120 @@
+"""What the server adds to a request before the model sees it, and the record of it (``applied``).
+
+Two layers today: motion specifiers compiled from the camera trajectory (the same analysis the
+extension shows, from blender_ltx.core.motion) become a descriptive camera sentence in the prompt, and
+keyframe images become LTX conditions at their frame indices.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from blender_ltx.core import protocol
+
+log = logging.getLogger("server.conditioning")
+
+# LTX-Video was trained on long descriptive captions ("The camera slowly pans left as ..."), so the
+# motion goes in as a sentence about the camera rather than as tags.
+_VERBS = {
+    "static": "holds still",
+    "dolly_in": "dollies in",
+    "dolly_out": "dollies out",
+    "truck_left": "trucks left",
+    "truck_right": "trucks right",
+    "pedestal_up": "rises",
+    "pedestal_down": "lowers",
+    "pan_left": "pans left",
+    "pan_right": "pans right",
+    "tilt_up": "tilts up",
+    "tilt_down": "tilts down",
+    "roll_left": "rolls left",
+    "roll_right": "rolls right",
+    "zoom_in": "zooms in",
+    "zoom_out": "zooms out",
+    "orbit_left": "orbits left",
+    "orbit_right": "orbits right",
+}
+_ADVERBS = {"slow": "slowly ", "medium": "", "fast": "quickly "}
+
+
+@dataclass
+class Applied:
+    prompt_used: str
+    motion_script: str
+    negative_prompt: str
+    conditions: list[dict[str, Any]]
+    layers: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_used": self.prompt_used,
+            "motion_script": self.motion_script,
+            "negative_prompt": self.negative_prompt,
+            "conditions": self.conditions,
+            "layers": self.layers,
+        }
+
+
+def camera_sentence(segments: list[Any], script: str) -> str:
+    """'The camera slowly dollies in, then pans left.' from motion segments (falls back to the script)."""
+    parts = []
+    for seg in segments:
+        kinds = [k for k in getattr(seg, "kinds", []) if k in _VERBS]
+        if not kinds:
+            continue
+        adverb = "" if kinds == ["static"] else _ADVERBS.get(getattr(seg, "speed", ""), "")
+        parts.append(adverb + " and ".join(_VERBS[k] for k in kinds))
+    if not parts:
+        return f"Camera motion: {script.strip()}" if script.strip() else ""
+    return "The camera " + ", then ".join(parts) + "."
+
+
+def motion_for(trajectory: dict[str, Any] | None, fps: float) -> tuple[str, str]:
+    """(motion_script, camera sentence) for a trajectory; empty strings without one."""
+    if not trajectory or len(trajectory.get("frames", [])) < 2:
+        return "", ""
+    try:
+        from blender_ltx.core.motion import motion_prompt
+    except ImportError:  # the shared motion analysis is not installed alongside: no motion layer
+        log.warning("blender_ltx.core.motion is not available; motion specifiers are not added")
+        return "", ""
+    from blender_ltx.core.shots import Trajectory
+
+    script, segments = motion_prompt(Trajectory.from_dict(trajectory), fps)
+    return script, camera_sentence(segments, script)
+
+
+def map_conditions(conditions: list[dict[str, Any]], num_frames: int) -> list[dict[str, Any]]:
+    """Requested vs used frame index for each keyframe (see protocol.snap_condition_index)."""
+    return [
+        {
+            "requested_frame_index": c["frame_index"],
+            "frame_index": protocol.snap_condition_index(c["frame_index"], num_frames),
+            "strength": c.get("strength", 1.0),
+        }
+        for c in conditions
+    ]
+
+
+def apply(request: dict[str, Any]) -> Applied:
+    """The prompt and conditions the model gets for a validated request."""
+    prompt = request.get("prompt", "").strip()
+    script, sentence = ("", "")
+    if request.get("motion_prompt", True):
+        script, sentence = motion_for(request.get("trajectory"), request["frame_rate"])
+    prompt_used = f"{prompt} {sentence}".strip() if sentence else prompt
+    conditions = map_conditions(request.get("conditions", []), request["num_frames"])
+    layers = []
+    if sentence:
+        layers.append(protocol.LAYER_MOTION_PROMPT)
+    if conditions:
+        layers.append(protocol.LAYER_KEYFRAMES)
+    return Applied(
+        prompt_used=prompt_used,
+        motion_script=script,
+        negative_prompt=request.get("negative_prompt", ""),
+        conditions=conditions,
+        layers=layers,
+    )

@@ -1,0 +1,24 @@
+"""Fixtures shared by every suite."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The built-in tiny LTX model, made once per session (in a subprocess: keeps torch out of pytest)."""
+    out = tmp_path_factory.mktemp("tiny") / "tiny-model"
+    subprocess.run(
+        [sys.executable, "-m", "server", "make-tiny-model", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return out

@@ -1,0 +1,25 @@
+"""One tiny-model server shared by the server tests that don't need their own process."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from support.server import run_server
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/server/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(scope="session")
+def server(tiny_model_dir, tmp_path_factory):
+    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as handle:
+        yield handle
+
+
+@pytest.fixture()
+def http():
+    with requests.Session() as s:
+        yield s
