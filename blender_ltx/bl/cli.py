@@ -1,0 +1,183 @@
+"""Command line, one code path for both entry points:
+
+- inside Blender: ``blender -b -c ltx plan FILE.blend [--json OUT]`` (``register_cli_command``);
+- where bpy is a Python module: ``python -m blender_ltx plan FILE.blend [--json OUT]``.
+
+Adding a subcommand is one ``cmd_<name>(args) -> int`` function plus one ``_add_<name>(sub)`` call in
+``build_parser``. bpy is imported inside the command functions only, so parsing and ``--help`` stay cheap
+and this module imports anywhere.
+
+Exit codes: 0 done, 1 the input cannot be used (the message on stderr says what to change), 2 bad
+command-line usage (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+#: Blender's command id: ``blender -c ltx ...``.
+CLI_ID = "ltx"
+
+# What a .blend starts with: plain, gzip (Blender < 3.0 compression), zstd (3.0+ compression).
+_BLEND_MAGIC = (b"BLENDER", b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
+
+
+class CliError(Exception):
+    """A problem with the command's input; the message is one sentence saying what to change."""
+
+
+# --- shared helpers --------------------------------------------------------------------------------
+
+
+def open_blend(path: str) -> None:
+    """Load ``path`` as Blender's main file, with one-sentence errors for the usual mistakes."""
+    import bpy
+
+    if not os.path.exists(path):
+        raise CliError(f"{path} does not exist: pass the path of a saved .blend file.")
+    if not os.path.isfile(path):
+        raise CliError(f"{path} is not a file: pass the path of a saved .blend file.")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head.startswith(_BLEND_MAGIC):
+        raise CliError(f"{path} is not a .blend file: pass a file saved by Blender.")
+    try:
+        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
+        raise CliError(
+            f"Blender could not open {path} ({first}): check that the file is not damaged."
+        ) from exc
+
+
+def pick_scene(name: str | None):
+    """The scene called ``name``, or the file's active scene."""
+    import bpy
+
+    if name is None:
+        return bpy.context.scene
+    scene = bpy.data.scenes.get(name)
+    if scene is None:
+        have = ", ".join(repr(s.name) for s in bpy.data.scenes)
+        raise CliError(f"There is no scene named {name!r}: pick one of {have} with --scene.")
+    return scene
+
+
+def scene_setting(scene, name: str, default):
+    """A ``scene.ltx`` setting: from the registered add-on, else from the file's stored properties."""
+    settings = getattr(scene, "ltx", None)
+    if settings is not None and hasattr(settings, name):
+        return getattr(settings, name)
+    stored = scene.get("ltx")
+    if stored is not None and name in stored:
+        return stored[name]
+    return default
+
+
+# --- plan --------------------------------------------------------------------------------------------
+
+
+def _add_plan(sub) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="read a .blend's cameras and markers as a shot plan",
+        description="Read a .blend's cameras and markers as a shot plan and print it (or write its JSON).",
+    )
+    p.add_argument("blend", metavar="FILE.blend", help="the saved .blend file to read")
+    p.add_argument("--json", metavar="OUT", help="write the plan as JSON to OUT (ShotPlan.to_json())")
+    p.add_argument("--scene", metavar="NAME", help="scene to plan (default: the file's active scene)")
+    p.add_argument("--pixel-budget", type=int, help="max width*height (default: the scene's LTX setting)")
+    p.add_argument("--max-frames", type=int, help="longest clip, 8k+1 (default: the scene's LTX setting)")
+    p.add_argument(
+        "--no-preview-range", action="store_true", help="plan the scene range, ignore the preview range"
+    )
+    p.set_defaults(func=cmd_plan)
+
+
+def _summary(plan) -> str:
+    lines = [f"Scene {plan.scene!r}, {plan.fps:g} fps, {len(plan.shots)} shot(s):"]
+    for s in plan.shots:
+        g = s.generation
+        segs = f", {len(g.segments)} segments" if len(g.segments) > 1 else ""
+        lines.append(
+            f"  {s.name:<16} {s.camera:<12} {s.frame_start:>6}-{s.frame_end:<6} "
+            f"{g.num_frames:>3} f {g.width}x{g.height}{segs}  {s.script}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ..core.protocol import DEFAULT_MAX_FRAMES, DEFAULT_PIXEL_BUDGET
+    from .plan import plan_scene
+
+    open_blend(args.blend)
+    scene = pick_scene(args.scene)
+    pixel_budget = args.pixel_budget or scene_setting(scene, "pixel_budget", DEFAULT_PIXEL_BUDGET)
+    max_frames = args.max_frames or scene_setting(scene, "max_frames", DEFAULT_MAX_FRAMES)
+    plan = plan_scene(
+        scene,
+        pixel_budget=int(pixel_budget),
+        max_frames=int(max_frames),
+        use_preview_range=not args.no_preview_range,
+    )
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        out_dir = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(out_dir):
+            raise CliError(
+                f"The folder of --json {args.json} does not exist: create it or pick another path."
+            )
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(plan.to_json())
+        print(f"Wrote {len(plan.shots)} shot(s) to {args.json}")
+    else:
+        print(_summary(plan))
+    return 0
+
+
+# --- entry points -----------------------------------------------------------------------------------
+
+
+def build_parser(prog: str = "ltx") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="blender-ltx: Blender previs to LTX-Video.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_plan(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "ltx") -> int:
+    """Run one command; returns the exit code (argparse's own exits included, never raises SystemExit)."""
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # --help, usage errors
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, ValueError) as exc:  # PlanError and the planners' checks are ValueErrors
+        print(f"{prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+_handle = None
+
+
+def register() -> None:
+    global _handle
+    import bpy
+
+    if _handle is None:
+        _handle = bpy.utils.register_cli_command(CLI_ID, lambda argv: main(argv, prog=f"blender -c {CLI_ID}"))
+
+
+def unregister() -> None:
+    global _handle
+    import bpy
+
+    if _handle is not None:
+        bpy.utils.unregister_cli_command(_handle)
+        _handle = None
