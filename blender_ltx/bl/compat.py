@@ -57,3 +57,36 @@ def layout_progress(layout, factor: float, text: str) -> None:
         layout.progress(factor=factor, type="BAR", text=text)
     else:
         layout.label(text=f"{text} {factor * 100:.0f}%")
+
+
+# --- VSE strips (bl/vse.py) ---------------------------------------------------------------------
+
+
+def strip_type():
+    """The RNA base type of all strips, for attaching a PointerProperty (``Strip`` 4.4+, ``Sequence``)."""
+    return getattr(bpy.types, "Strip", None) or bpy.types.Sequence
+
+
+def new_effect(sed, name: str, effect_type: str, channel: int, frame_start: int, length: int, input1):
+    """Add a one-input effect strip over ``length`` frames (5.0 takes ``length``, older ``frame_end``;
+    4.4 renamed ``seq1`` to ``input1``)."""
+    params = strips(sed).bl_rna.functions["new_effect"].parameters
+    kw = {"input1" if "input1" in params else "seq1": input1}
+    if "length" in params:
+        kw["length"] = length
+    else:
+        kw["frame_end"] = frame_start + length
+    return strips(sed).new_effect(name=name, type=effect_type, channel=channel, frame_start=frame_start, **kw)
+
+
+def effect_input(strip):
+    """The first input of an effect strip (``input_1`` 4.4+, ``seq1`` before), or None."""
+    return getattr(strip, "input_1", None) if hasattr(strip, "input_1") else getattr(strip, "seq1", None)
+
+
+def channel_locked(sed, channel: int) -> bool:
+    """Whether the user locked this VSE channel (per-channel settings exist from 3.3)."""
+    chans = getattr(sed, "channels", None)
+    if chans is None or not 0 <= channel < len(chans):
+        return False
+    return bool(chans[channel].lock)

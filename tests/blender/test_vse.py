@@ -1,0 +1,216 @@
+"""Takes in the VSE on real bpy: placement, stacking, promote, user strips untouched, save/reload, fps."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.blender
+bpy = pytest.importorskip("bpy")
+av = pytest.importorskip("av")
+
+from blender_ltx.bl import compat, vse  # noqa: E402
+from blender_ltx.core.shots import GenerationGrid, Shot, Trajectory  # noqa: E402
+
+STEP = 8  # gray level per clip frame, so a rendered pixel tells which clip frame is shown
+
+
+def write_clip(path, num_frames: int, fps: float, width: int = 64, height: int = 48) -> str:
+    """A real H.264 mp4 whose frame i is flat gray i * STEP."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(num_frames):
+            img = np.full((height, width, 3), (i * STEP) % 256, np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    return str(path)
+
+
+def make_shot(name: str, start: int, end: int, fps: float = 24.0) -> Shot:
+    grid = GenerationGrid(num_frames=8 * ((end - start + 8) // 8) + 1, width=64, height=48, frame_rate=fps)
+    return Shot(name=name, camera="Cam", frame_start=start, frame_end=end, generation=grid,
+                trajectory=Trajectory())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    try:
+        vse.register()
+        mine = True
+    except ValueError:  # the whole add-on is already registered by another test module
+        mine = False
+    yield
+    if mine:
+        vse.unregister()
+
+
+@pytest.fixture
+def scene():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    sc = bpy.context.scene
+    sc.name = "Edit"
+    # No sequence_editor_clear() here: on 4.5/5.0, clearing it and then changing the fps makes the
+    # next save crash Blender (tests that need a scene without one make a new scene).
+    sc.render.fps, sc.render.fps_base = 24, 1.0
+    sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage = 64, 48, 100
+    return sc
+
+
+@pytest.fixture(scope="module")
+def clip24(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clips") / "c24.mp4", 33, 24)
+
+
+def span(strip):
+    return strip.channel, strip.frame_final_start, strip.frame_final_end
+
+
+def test_import_places_trimmed_strip_with_metadata(scene, clip24):
+    scene = bpy.data.scenes.new("Fresh")
+    scene.render.fps = 24
+    assert scene.sequence_editor is None  # import_take creates it
+    shot = make_shot("sh010", 10, 30)
+    meta = {"job_id": "j1", "seed": 42, "prompt": "a red cube", "applied": {"layers": ["keyframes"]},
+            "server": "http://127.0.0.1:8765"}
+    strip = vse.import_take(scene, shot, clip24, 1, meta)
+    assert strip.type == "MOVIE" and strip.name == "sh010 take 1"
+    assert span(strip) == (1, 10, 31) and strip.frame_final_duration == shot.length
+    assert not strip.mute
+    assert strip.ltx.shot == "sh010" and strip.ltx.take == 1 and strip.ltx.job_id == "j1"
+    assert strip.ltx.seed == 42 and strip.ltx.prompt == "a red cube" and strip.ltx.created
+    assert '"keyframes"' in strip.ltx.applied and strip.ltx.server.endswith(":8765")
+    assert not any(s.type == "SOUND" for s in compat.strips(scene.sequence_editor))
+    # Same take again: nothing imported twice.
+    assert vse.import_take(scene, shot, clip24, 1, meta) == strip
+    assert len(compat.strips(scene.sequence_editor)) == 1
+
+
+def test_takes_stack_upwards_newest_active_and_promote(scene, clip24):
+    shot = make_shot("sh020", 1, 20)
+    for t in (1, 2, 3):
+        vse.import_take(scene, shot, clip24, t, {})
+    ts = vse.takes(scene, "sh020")
+    assert [s.ltx.take for s in ts] == [1, 2, 3]
+    assert [s.channel for s in ts] == [1, 2, 3]
+    assert [s.mute for s in ts] == [True, True, False]
+    assert vse.active_take(scene, "sh020").ltx.take == 3
+    before = [(span(s), s.name) for s in ts]
+    assert vse.promote_take(scene, "sh020", 1).ltx.take == 1
+    ts = vse.takes(scene, "sh020")
+    assert [s.mute for s in ts] == [False, True, True]
+    assert [(span(s), s.name) for s in ts] == before
+    with pytest.raises(KeyError, match="no take 7"):
+        vse.promote_take(scene, "sh020", 7)
+    # A new take still goes on top, even after promoting an old one.
+    assert vse.import_take(scene, shot, clip24, 4, {}).channel == 4
+
+
+def test_shots_side_by_side_share_channels(scene, clip24):
+    a = vse.import_take(scene, make_shot("A", 1, 20), clip24, 1, {})
+    b = vse.import_take(scene, make_shot("B", 21, 40), clip24, 1, {})
+    assert span(a) == (1, 1, 21) and span(b) == (1, 21, 41)
+
+
+def test_user_strips_are_never_moved(scene, clip24, tmp_path):
+    sed = scene.sequence_editor_create()
+    color = compat.new_effect(sed, "bg", "COLOR", 1, 15, 6, None)
+    png = tmp_path / "still.png"
+    img = bpy.data.images.new("still", 8, 8)
+    img.filepath_raw, img.file_format = str(png), "PNG"
+    img.save()
+    after = compat.strips(sed).new_image(name="after", filepath=str(png), channel=2, frame_start=31)
+    after.frame_final_duration = 10
+    user = [color, after]
+    before = [(s.name, span(s), s.mute, s.select) for s in user]
+    shot = make_shot("sh030", 10, 30)
+    t1 = vse.import_take(scene, shot, clip24, 1, {})
+    # Channel 1 is taken at frames 15-20; channel 2 only after the shot: the take fits there.
+    assert span(t1) == (2, 10, 31)
+    t2 = vse.import_take(scene, shot, clip24, 2, {})
+    assert span(t2) == (3, 10, 31)
+    assert [(s.name, span(s), s.mute, s.select) for s in user] == before
+
+
+def test_metadata_survives_save_and_reload(scene, clip24, tmp_path):
+    shot = make_shot("sh040", 5, 20)
+    vse.import_take(scene, shot, clip24, 1, {"job_id": "abc", "seed": 7, "prompt": "p"})
+    vse.import_take(scene, shot, clip24, 2, {"job_id": "def", "seed": 8, "prompt": "q"})
+    vse.promote_take(scene, "sh040", 1)
+    path = str(tmp_path / "takes.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    scene = bpy.data.scenes["Edit"]
+    ts = vse.takes(scene, "sh040")
+    assert [(s.ltx.take, s.ltx.job_id, s.ltx.seed, s.ltx.prompt, s.mute) for s in ts] == [
+        (1, "abc", 7, "p", False), (2, "def", 8, "q", True)]
+    assert [span(s) for s in ts] == [(1, 5, 21), (2, 5, 21)]
+    assert vse.next_take(scene, "sh040") == 3
+
+
+def shown_clip_frame(scene, frame: int, out: str) -> float:
+    """Render the VSE at ``frame`` and return the clip frame on screen (from its gray level)."""
+    scene.frame_set(frame)
+    scene.render.filepath = out
+    bpy.ops.render.render(write_still=True)
+    img = bpy.data.images.load(out)
+    try:
+        px = np.array(img.pixels[:]).reshape(-1, 4)[:, 0].mean()
+    finally:
+        bpy.data.images.remove(img)
+    return float(px * 255 / STEP)  # an 8-bit PNG's pixels are its stored (display) values
+
+
+def test_clip_rate_differing_from_scene_keeps_real_time(scene, tmp_path):
+    scene.render.fps = 30
+    scene.render.use_sequencer = True
+    scene.render.image_settings.file_format = "PNG"
+    scene.view_settings.view_transform = "Standard"  # pixels out == pixels in
+    clip = write_clip(tmp_path / "c.mp4", 25, 24)  # 25 frames at 24 fps: just over the 1 s shot
+    shot = make_shot("fast", 10, 39, fps=24)  # 30 scene frames = 1 s at 30 fps
+    strip = vse.import_take(scene, shot, clip, 1, {})
+    sed = scene.sequence_editor
+    speed = [s for s in compat.strips(sed) if s.type == "SPEED"]
+    assert len(speed) == 1 and compat.effect_input(speed[0]) == strip
+    assert span(strip)[1:] == (10, 40) and span(speed[0]) == (strip.channel + 1, 10, 40)
+    assert speed[0].speed_factor == pytest.approx(0.8)
+    for k in (0, 9, 10, 20, 29):  # scene frame k of the shot shows clip frame floor(k * 24 / 30)
+        assert shown_clip_frame(scene, 10 + k, str(tmp_path / f"f{k}.png")) == pytest.approx(
+            int(k * 0.8), abs=0.4)
+    # Muting follows the take: a second take mutes the first one's speed effect too.
+    vse.import_take(scene, shot, clip, 2, {})
+    assert strip.mute and speed[0].mute
+    vse.promote_take(scene, "fast", 1)
+    assert not strip.mute and not speed[0].mute
+    assert [s.ltx.take for s in vse.takes(scene, "fast")] == [1, 2]
+
+
+def test_clip_paths_are_blend_relative_and_safe(scene):
+    assert vse.clip_path(scene, "sh010", 3) == "//ltx/sh010/take_3.mp4"
+    evil = vse.clip_path(scene, "../../etc/passwd", 1)
+    assert evil.startswith("//ltx/") and "/../" not in evil and evil.count("/") == 4
+    assert vse.clip_path(scene, "A/B", 1) != vse.clip_path(scene, "A_B", 1)
+    assert vse.safe_name(".hidden") != ".hidden" and not vse.safe_name("..").startswith(".")
+    # Unsaved .blend: a temp project folder, never the current directory.
+    assert vse.clip_abspath(scene, "sh010", 3).startswith(vse.unsaved_base())
+
+
+def test_next_take_counts_files_on_disk(scene, clip24, tmp_path):
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "p.blend"))
+    scene = bpy.data.scenes["Edit"]
+    assert vse.next_take(scene, "sh050") == 1
+    folder = os.path.dirname(vse.clip_abspath(scene, "sh050", 1))
+    assert folder == os.path.join(str(tmp_path), "ltx", "sh050")
+    os.makedirs(folder)
+    open(os.path.join(folder, "take_5.mp4"), "wb").close()
+    assert vse.next_take(scene, "sh050") == 6
+
+
+def test_missing_clip_is_a_clear_error(scene, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        vse.import_take(scene, make_shot("x", 1, 10), str(tmp_path / "nope.mp4"), 1, {})
