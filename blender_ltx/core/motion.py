@@ -416,9 +416,12 @@ _GERUND = {"zoom_in": "zooming in", "zoom_out": "zooming out"}
 
 
 def _duration_text(frames: int, fps: float) -> str:
+    # Half-second steps read like speech and do not flicker with a frame of boundary jitter.
     d = frames / fps
     if d >= 10:
         return f"{round(d):d} s"
+    if d >= 1:
+        return f"{round(d * 2) / 2:g} s"
     return f"{max(0.1, round(d, 1)):g} s"
 
 
