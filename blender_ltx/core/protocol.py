@@ -89,8 +89,9 @@ def check_num_frames(n: Any, max_frames: int = DEFAULT_MAX_FRAMES, field: str = 
     if not isinstance(n, int) or isinstance(n, bool):
         raise ProtocolError(field, f"must be an integer, got {n!r}")
     if not is_valid_num_frames(n):
+        nearest = num_frames_for(max(n, 1))  # 0 and below have no covering length; 1 is nearest
         raise ProtocolError(
-            field, f"must be 8k+1 (1, 9, 17, ..., 121, ...) but is {n}; nearest valid: {num_frames_for(n)}"
+            field, f"must be 8k+1 (1, 9, 17, ..., 121, ...) but is {n}; nearest valid: {nearest}"
         )
     if n > max_frames:
         raise ProtocolError(field, f"is {n}, above this model's maximum of {max_frames} frames")
