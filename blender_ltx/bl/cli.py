@@ -34,8 +34,6 @@ class CliError(Exception):
 
 def open_blend(path: str) -> None:
     """Load ``path`` as Blender's main file, with one-sentence errors for the usual mistakes."""
-    import bpy
-
     if not os.path.exists(path):
         raise CliError(f"{path} does not exist: pass the path of a saved .blend file.")
     if not os.path.isfile(path):
@@ -44,6 +42,8 @@ def open_blend(path: str) -> None:
         head = fh.read(8)
     if not head.startswith(_BLEND_MAGIC):
         raise CliError(f"{path} is not a .blend file: pass a file saved by Blender.")
+    import bpy  # after the checks: a wrong path fails fast, without loading Blender
+
     try:
         bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path))
     except RuntimeError as exc:
@@ -139,6 +139,114 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- generate ----------------------------------------------------------------------------------------
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate the shots of a .blend on the LTX server and cut them into its VSE",
+        description="Plan, render guide frames, submit the shots, wait for the clips (--wait), import them "
+        "as takes and save. Without --wait: submit, store the job ids, save and exit (a later run with "
+        "--wait, or opening the file in Blender, picks the jobs up).",
+    )
+    p.add_argument("blend", metavar="FILE.blend", help="the saved .blend file")
+    p.add_argument("--shots", metavar="A,B", help="shot names, comma separated (default: the changed ones)")
+    p.add_argument("--force", action="store_true", help="generate even shots whose inputs did not change")
+    p.add_argument("--server", metavar="URL", help="server URL (default: the add-on preference)")
+    p.add_argument("--token", help="server token (default: the add-on preference)")
+    p.add_argument("--start-server", action="store_true", help="start a local server from this Python")
+    p.add_argument("--model", default="tiny", help="model of --start-server (default: tiny)")
+    p.add_argument("--wait", action="store_true", help="wait for the clips and import them")
+    p.add_argument("--timeout", type=float, help="with --wait: stop waiting after this many seconds")
+    p.add_argument("--output", metavar="OUT.blend", help="save here (default: back to FILE, backup FILE1)")
+    p.add_argument("--scene", metavar="NAME", help="scene to generate (default: the file's active scene)")
+    p.set_defaults(func=cmd_generate)
+
+
+def ensure_registered() -> None:
+    """Register the add-on where bpy is a module (inside Blender the extension is already enabled)."""
+    import bpy
+
+    if not hasattr(bpy.types.Scene, "ltx"):
+        from .. import register
+
+        register()
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import shutil
+
+    import bpy
+
+    from . import generate, server_proc
+
+    ensure_registered()
+    out = os.path.abspath(args.output or args.blend)
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CliError(f"The folder of --output {out} does not exist: create it or pick another path.")
+    if args.start_server:
+        from types import SimpleNamespace
+
+        from .prefs import DEFAULTS, get_prefs
+
+        prefs = get_prefs()
+        spec = SimpleNamespace(**{k: getattr(prefs, k) for k in DEFAULTS})
+        spec.server_model = args.model
+        here = os.path.dirname(os.path.abspath(args.blend))
+        spec.server_data_dir = spec.server_data_dir or os.path.join(here, "ltx-server")
+        spec.server_url = args.server or spec.server_url
+        print(f"Starting the local server ({args.model}, data in {spec.server_data_dir}) ...", flush=True)
+        # No --server: a free port, so a server already on the default port is never in the way.
+        args.server = server_proc.start(spec, port=None if args.server else 0, wait_s=300)
+    generate.set_server(args.server, args.token)
+    open_blend(args.blend)
+    scene = pick_scene(args.scene)
+    shots = [s.strip() for s in args.shots.split(",") if s.strip()] if args.shots else None
+    try:
+        result = generate.run_sync(
+            scene,
+            shots,
+            force=args.force,
+            report=lambda line: print(line, flush=True),
+            wait_for_clips=args.wait,
+            timeout=args.timeout,
+        )
+    finally:
+        if args.start_server:
+            server_proc.stop()
+    if out == os.path.abspath(args.blend):
+        shutil.copy2(out, out + "1")  # never lose the user's file: the previous version stays as FILE.blend1
+    bpy.ops.wm.save_as_mainfile(filepath=out)
+    print(result["message"])
+    print(f"Saved {out}")
+    return 1 if result["failed"] else 0
+
+
+# --- demo --------------------------------------------------------------------------------------------
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="build the demo previs, generate it on the tiny model, save the edit and a preview mp4",
+        description="Build a gray-box previs with three shots, start the tiny server, generate every shot, "
+        "save OUT/demo.blend with the edit (clips in OUT/ltx) and render OUT/preview.mp4.",
+    )
+    p.add_argument("--out", default="out/demo", metavar="DIR", help="output folder (default: out/demo)")
+    p.add_argument("--server", metavar="URL", help="use this server instead of starting the tiny one")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    ensure_registered()
+    where = demo.run(args.out, report=lambda line: print(line, flush=True), server_url=args.server)
+    print(f"The edit: {where['blend']}\nThe clips: {where['clips']}\nThe preview: {where['preview']}")
+    return 0
+
+
 # --- entry points -----------------------------------------------------------------------------------
 
 
@@ -146,6 +254,8 @@ def build_parser(prog: str = "ltx") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="blender-ltx: Blender previs to LTX-Video.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_plan(sub)
+    _add_generate(sub)
+    _add_demo(sub)
     return parser
 
 

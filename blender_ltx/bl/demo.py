@@ -1,0 +1,189 @@
+"""The demo: a gray-box previs with three shots, generated on the tiny model and cut in the VSE.
+
+``python -m blender_ltx demo --out DIR`` (``make demo``) builds the scene, starts the tiny server from
+this interpreter, generates every shot, saves ``DIR/demo.blend`` with the edit (clips in ``DIR/ltx/``)
+and renders the cut to ``DIR/preview.mp4``. The tiny model's random weights make noise: the demo shows
+the round trip, not the picture quality (point the server at real weights for that, see the README).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from types import SimpleNamespace
+
+import bpy
+from mathutils import Euler, Vector
+
+FPS = 24
+#: (marker/shot name, camera, first frame, last frame, shot prompt)
+SHOTS = (
+    ("SH010", "CamDolly", 1, 48, "A lone figure waits beside the monolith; the camera pushes in slowly."),
+    ("SH020", "CamOrbit", 49, 96, "The camera circles the figure and the tall columns around it."),
+    ("SH030", "CamCrane", 97, 144, "Rising and turning away, the camera reveals the empty plaza."),
+)
+STYLE = "Cinematic 35mm film still, overcast morning light, stone plaza, muted colors."
+#: Small generation size and few steps: the demo should finish in about a minute on a laptop CPU.
+DEMO_PIXEL_BUDGET = 384 * 224
+DEMO_STEPS = 2
+
+
+def _box(scene, name: str, size, location, rotation_z: float = 0.0):
+    sx, sy, sz = (s / 2 for s in size)
+    verts = [(x, y, z) for x in (-sx, sx) for y in (-sy, sy) for z in (0.0, 2 * sz)]
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(verts, [], faces)
+    mesh.update()
+    obj = bpy.data.objects.new(name, mesh)
+    obj.location = location
+    obj.rotation_euler = (0.0, 0.0, rotation_z)
+    scene.collection.objects.link(obj)
+    return obj
+
+
+def _camera(scene, name: str, location, rotation, lens: float = 35.0):
+    data = bpy.data.cameras.new(name)
+    data.lens = lens
+    cam = bpy.data.objects.new(name, data)
+    cam.location = location
+    cam.rotation_euler = Euler(rotation)
+    scene.collection.objects.link(cam)
+    return cam
+
+
+def _look(yaw_deg: float, pitch_deg: float = 0.0) -> tuple[float, float, float]:
+    """Euler of a camera looking along +Y turned left by ``yaw`` and up by ``pitch`` (degrees)."""
+    return (math.radians(90 + pitch_deg), 0.0, math.radians(yaw_deg))
+
+
+def _key(obj, path: str, frame: int, value) -> None:
+    setattr(obj, path, value)
+    obj.keyframe_insert(path, frame=frame)
+
+
+def build_set(scene) -> None:
+    """The gray-box plaza: floor, a monolith, columns, a figure made of boxes."""
+    _box(scene, "Floor", (40, 40, 0.1), (0, 0, -0.1))
+    _box(scene, "Monolith", (1.2, 0.6, 4.0), (1.8, 1.5, 0), rotation_z=0.3)
+    for i in range(6):
+        a = 2 * math.pi * i / 6
+        _box(scene, f"Column{i + 1}", (0.6, 0.6, 3.5), (6 * math.cos(a), 6 * math.sin(a) + 2, 0))
+    _box(scene, "FigureLegs", (0.35, 0.25, 0.9), (0, 0.5, 0))
+    _box(scene, "FigureBody", (0.5, 0.3, 0.75), (0, 0.5, 0.9))
+    _box(scene, "FigureHead", (0.25, 0.25, 0.3), (0, 0.5, 1.65))
+    _box(scene, "Wall", (16, 0.5, 5), (0, 12, 0))
+
+
+def build_cameras(scene) -> dict[str, object]:
+    """Three cameras, three moves: a dolly in, an orbit around the figure, a pan with a pedestal up."""
+    dolly = _camera(scene, "CamDolly", (0, -9, 1.6), _look(0, -3))
+    _key(dolly, "location", 1, Vector((0, -9, 1.6)))
+    _key(dolly, "location", 48, Vector((0, -4, 1.6)))
+
+    pivot = bpy.data.objects.new("OrbitPivot", None)
+    pivot.location = (0, 0.5, 1.2)
+    scene.collection.objects.link(pivot)
+    orbit = _camera(scene, "CamOrbit", (0, -6, 0.6), _look(0, -4))
+    orbit.parent = pivot
+    _key(pivot, "rotation_euler", 49, Euler((0, 0, 0)))
+    _key(pivot, "rotation_euler", 96, Euler((0, 0, math.radians(-70))))
+
+    crane = _camera(scene, "CamCrane", (4, -6, 1.0), _look(20, 0), lens=28.0)
+    _key(crane, "location", 97, Vector((4, -6, 1.0)))
+    _key(crane, "rotation_euler", 97, Euler(_look(20, 0)))
+    _key(crane, "location", 144, Vector((4, -6, 3.5)))
+    _key(crane, "rotation_euler", 144, Euler(_look(45, -10)))
+    return {"CamDolly": dolly, "CamOrbit": orbit, "CamCrane": crane}
+
+
+def build_scene(scene=None, *, pixel_budget: int = DEMO_PIXEL_BUDGET, steps: int = DEMO_STEPS):
+    """Fill ``scene`` (default: the context scene) with the demo previs; returns the scene."""
+    from . import props
+
+    scene = scene or bpy.context.scene
+    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    scene.render.resolution_x, scene.render.resolution_y = 1280, 720
+    scene.frame_start, scene.frame_end = SHOTS[0][2], SHOTS[-1][3]
+    build_set(scene)
+    cams = build_cameras(scene)
+    scene.camera = cams[SHOTS[0][1]]
+    for name, cam, first, _last, _prompt in SHOTS:
+        marker = scene.timeline_markers.new(name, frame=first)
+        marker.camera = cams[cam]
+    st = props.scene_settings(scene)
+    st.style_prompt = STYLE
+    st.pixel_budget = pixel_budget
+    for name, _cam, _first, _last, prompt in SHOTS:
+        ss = props.shot_settings(scene, name)
+        ss.prompt = prompt
+        ss.steps = steps
+        ss.seed = 1000 + int(name[2:])
+        ss.seed_lock = True
+    return scene
+
+
+def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
+    """Render the VSE cut to an H.264 mp4; the user's output settings are restored afterwards."""
+    r = scene.render
+    saved = {
+        "filepath": r.filepath,
+        "use_sequencer": r.use_sequencer,
+        "resolution_percentage": r.resolution_percentage,
+        "file_format": r.image_settings.file_format,
+    }
+    ff = r.ffmpeg
+    saved_ff = {k: getattr(ff, k) for k in ("format", "codec", "constant_rate_factor", "audio_codec")}
+    try:
+        _movie_output(r)
+        ff.format, ff.codec, ff.constant_rate_factor, ff.audio_codec = "MPEG4", "H264", "MEDIUM", "NONE"
+        r.use_sequencer = True
+        r.resolution_percentage = percentage
+        r.filepath = filepath
+        bpy.ops.render.render(animation=True, scene=scene.name)
+    finally:
+        for k, v in saved_ff.items():
+            setattr(ff, k, v)
+        if r.image_settings.file_format != saved["file_format"]:
+            r.image_settings.file_format = saved["file_format"]
+        r.filepath, r.use_sequencer = saved["filepath"], saved["use_sequencer"]
+        r.resolution_percentage = saved["resolution_percentage"]
+    return filepath
+
+
+def _movie_output(render) -> None:
+    # Blender 5.0 split movie output from image formats (media_type); 4.x picks FFMPEG as file format.
+    settings = render.image_settings
+    if hasattr(settings, "media_type"):
+        settings.media_type = "VIDEO"
+    settings.file_format = "FFMPEG"
+
+
+def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[str, str]:
+    """Build, generate (starting the tiny server unless ``server_url``), save and render the preview."""
+    from . import generate, server_proc
+    from .prefs import DEFAULTS
+
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = build_scene(bpy.context.scene)
+    blend = os.path.join(out_dir, "demo.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=blend)
+    started = False
+    if not server_url:
+        prefs = SimpleNamespace(**{**DEFAULTS, "server_data_dir": os.path.join(out_dir, "server")})
+        report(f"Starting the tiny server (data in {prefs.server_data_dir}) ...")
+        server_url = server_proc.start(prefs, port=0, wait_s=180)
+        started = True
+    generate.set_server(server_url)
+    try:
+        result = generate.run_sync(scene, None, force=True, report=report)
+    finally:
+        generate.set_server(None)
+        if started:
+            server_proc.stop()
+    bpy.ops.wm.save_as_mainfile(filepath=blend)
+    preview = render_preview(scene, os.path.join(out_dir, "preview.mp4"))
+    report(result["message"])
+    return {"blend": blend, "preview": preview, "clips": os.path.join(out_dir, "ltx")}

@@ -1,0 +1,450 @@
+"""Generation, end to end: plan -> guide frames -> job requests -> server -> clips -> takes in the VSE.
+
+Main-thread side of generation. The network runs on ``worker.py``'s thread; the messages it posts are
+applied here (``apply_message``), from the timer in a running Blender or from ``drain()`` calls in
+``run_sync`` (scripts, ``blender -b``, ``python -m blender_ltx``): one code path for both.
+
+State by lifetime: what must survive a save (job ids, status sentence, input hash) is written on the
+shot's settings at once; what only lives while a job runs (which segment has which clip) is kept in
+``_runs`` and rebuilt from the settings when a .blend is reopened (``reattach_all``, on load_post).
+
+Shots with several generation segments: one job per segment (``job_id`` holds their ids, comma
+separated, in segment order); the shot counts as done when every segment's clip is downloaded, then the
+segments are imported one after the other over the shot's frames.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import bpy
+
+from ..core import job_request
+from ..core.client import Client
+from ..core.protocol import ProtocolError, ServerError
+from ..core.shots import Shot
+from . import props, vse, worker
+from .prefs import get_prefs
+from .worker import ClientConfig
+
+Report = Callable[[str], None]
+
+#: Shot states in which a job id is still worth asking the server about.
+ATTACH_STATES = ("queued", "running", "importing", "succeeded")
+
+_server_override: dict[str, Any] = {}
+
+
+@dataclass
+class _Run:
+    """One take of one shot in flight (main thread only)."""
+
+    scene: str
+    shot: Shot
+    parts: list[Shot]  # one per generation segment
+    take: int
+    seed: int
+    prompt: str
+    cfg: ClientConfig
+    input_hash: str = ""
+    report: Report | None = None
+    job_ids: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    progress: list[float] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    jobs: list[dict] = field(default_factory=list)
+    cancel_requested: bool = False
+
+    def __post_init__(self) -> None:
+        n = len(self.parts)
+        self.job_ids = self.job_ids or [""] * n
+        self.status = ["queued"] * n
+        self.progress = [0.0] * n
+        self.paths = [""] * n
+        self.jobs = [{} for _ in range(n)]
+
+    @property
+    def submitted(self) -> bool:
+        return all(self.job_ids)
+
+
+_runs: dict[tuple[str, str], _Run] = {}
+
+
+# -- settings ----------------------------------------------------------------------------------------
+def set_server(url: str | None = None, token: str | None = None) -> None:
+    """Use this server instead of the preferences' (the command line's ``--server``)."""
+    _server_override.clear()
+    if url:
+        _server_override["url"] = url
+    if token:
+        _server_override["token"] = token
+
+
+def client_config(context=None) -> ClientConfig:
+    prefs = get_prefs(context)
+    return ClientConfig(
+        url=_server_override.get("url") or prefs.server_url,
+        token=_server_override.get("token", prefs.token),
+        timeout=float(prefs.timeout_s),
+        online_access=bool(getattr(bpy.app, "online_access", True)),
+    )
+
+
+def _settings_dict(ss) -> dict[str, Any]:
+    return {
+        "prompt": ss.prompt,
+        "negative_prompt": ss.negative_prompt,
+        "seed": ss.seed,
+        "steps": ss.steps,
+        "guidance": ss.guidance,
+    }
+
+
+def _part_clip_path(scene, shot_name: str, take: int, index: int) -> str:
+    """Blend-relative clip path of segment ``index`` (the first one is the take's own clip)."""
+    path = vse.clip_path(scene, shot_name, take)
+    return path if index == 0 else path[: -len(".mp4")] + f"_part{index + 1}.mp4"
+
+
+def _say(scene, ss, run: _Run | None, message: str) -> None:
+    if message and message != ss.message:
+        ss.message = message
+        if run is not None and run.report is not None:
+            run.report(f"{ss.name}: {message}")
+
+
+# -- planning and submitting -------------------------------------------------------------------------
+def refresh_plan(scene):
+    from .plan import plan_scene
+
+    st = props.scene_settings(scene)
+    plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=st.max_frames)
+    props.sync_shots(scene, plan)
+    return plan
+
+
+def _check_clip_dir(scene) -> None:
+    if props.scene_settings(scene).clip_dir.startswith("//") and not bpy.data.filepath:
+        raise ValueError("Save the .blend first: clips are saved next to it (or set an absolute clip dir).")
+
+
+def _render_guides(scene, part: Shot, out_dir: str) -> list[tuple[int, str]]:
+    from .render import render_guides
+
+    st = props.scene_settings(scene)
+    return render_guides(scene, part, out_dir, engine=st.guide_engine, every_n=st.guide_every_n)
+
+
+def _prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> tuple[_Run, list[dict]]:
+    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet)."""
+    st = props.scene_settings(scene)
+    take = vse.next_take(scene, shot.name)
+    seed = props.resolve_seed(ss)
+    prompt = props.full_prompt(scene, ss)
+    parts = job_request.segment_shots(shot)
+    run = _Run(scene.name, shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report)
+    requests = []
+    for i, part in enumerate(parts):
+        guide_dir = vse.abspath(f"{vse.clip_dir(scene)}/{vse.safe_name(shot.name)}/guides/take_{take}")
+        if len(parts) > 1:
+            guide_dir = os.path.join(guide_dir, f"part{i + 1}")
+        guides = _render_guides(scene, part, guide_dir)
+        tags = {"scene": scene.name, "take": take, "segment": f"{i + 1}/{len(parts)}"}
+        requests.append(
+            job_request.build_request(
+                part,
+                _settings_dict(ss),
+                guides,
+                prompt=prompt,
+                seed=seed,
+                tags=tags,
+                max_frames=st.max_frames,
+                pixel_budget=st.pixel_budget,
+            )
+        )
+    return run, requests
+
+
+def _submit(scene, run: _Run, requests: list[dict], ss) -> None:
+    _runs[(scene.name, run.shot.name)] = run
+    ss.job_id = ""
+    ss.job_status = "queued"
+    ss.progress = 0.0
+    _say(scene, ss, run, f"Submitting take {run.take} to {run.cfg.url}.")
+    for i, request in enumerate(requests):
+        dest = vse.abspath(_part_clip_path(scene, run.shot.name, run.take, i))
+        worker.get().send(worker.Submit((scene.name, run.shot.name, i), run.cfg, request, dest))
+
+
+def _attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
+    """Watch the jobs stored on ``ss`` again (a reopened .blend, or ``generate --wait`` after a run
+    without it). Returns False when the shot cannot be matched to the plan any more."""
+    key = (scene.name, ss.name)
+    if key in _runs:
+        _runs[key].report = _runs[key].report or report
+        return True
+    plan = props.load_plan(scene)
+    try:
+        shot = plan.shot(ss.name) if plan is not None else None
+    except KeyError:
+        shot = None
+    job_ids = [j for j in ss.job_id.split(",") if j]
+    if shot is None or not job_ids:
+        ss.job_status = "error"
+        _say(scene, ss, None, f"Job {ss.job_id or '?'} cannot be re-attached: {ss.name} is not in the plan.")
+        return False
+    parts = job_request.segment_shots(shot)
+    if len(parts) != len(job_ids):
+        parts = [shot]
+        job_ids = job_ids[:1]
+    imported = {s.ltx.job_id: s.ltx.take for s in vse.takes(scene, ss.name)}
+    take = imported.get(job_ids[0]) or vse.next_take(scene, ss.name)
+    run = _Run(scene.name, shot, parts, take, ss.seed, props.full_prompt(scene, ss), cfg, "", report, job_ids)
+    _runs[key] = run
+    for i, job_id in enumerate(job_ids):
+        dest = vse.abspath(_part_clip_path(scene, ss.name, take, i))
+        worker.get().send(worker.Track((scene.name, ss.name, i), cfg, job_id, dest))
+    _say(scene, ss, run, f"Re-attached to job {ss.job_id} on {cfg.url}.")
+    return True
+
+
+def forget() -> None:
+    """Drop the in-flight runs (another .blend is being loaded; its own jobs re-attach after)."""
+    _runs.clear()
+
+
+def reattach_all(cfg: ClientConfig | None = None) -> list[str]:
+    """After a .blend loads: watch every job its shots still wait for (load_post handler)."""
+    attached = []
+    for scene in bpy.data.scenes:
+        st = getattr(scene, "ltx", None)
+        if st is None:
+            continue
+        for ss in st.shots:
+            if ss.job_id and ss.job_status in ATTACH_STATES:
+                if _attach(scene, ss, cfg or client_config(), None):
+                    attached.append(ss.name)
+    if attached:
+        worker.ensure_timer()
+    return attached
+
+
+def submit(
+    scene,
+    shot_names: list[str] | None = None,
+    *,
+    force: bool = False,
+    report: Report | None = print,
+    cfg: ClientConfig | None = None,
+) -> dict[str, list[str]]:
+    """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
+
+    ``shot_names`` None means every shot of the plan whose inputs changed since its last take (all with
+    ``force``); named shots are always generated. A shot whose job is still running is re-attached,
+    never submitted twice.
+    """
+    _check_clip_dir(scene)
+    cfg = cfg or client_config()
+    plan = refresh_plan(scene)
+    names = [s.name for s in plan.shots]
+    wanted = names if shot_names is None else list(shot_names)
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
+    out: dict[str, list[str]] = {"submitted": [], "attached": [], "unchanged": []}
+    for name in wanted:
+        shot = plan.shot(name)
+        ss = props.shot_settings(scene, name)
+        if ss.job_id and ss.job_status in ATTACH_STATES:
+            if _attach(scene, ss, cfg, report):
+                out["attached"].append(name)
+            continue
+        if shot_names is None and not force and not props.inputs_changed(scene, shot, ss):
+            out["unchanged"].append(name)
+            continue
+        try:
+            run, requests = _prepare(scene, shot, ss, cfg, report)
+        except ProtocolError as exc:
+            ss.job_status = "error"
+            _say(scene, ss, None, f"Shot {name} cannot be sent: {exc}.")
+            raise ValueError(ss.message) from None
+        _submit(scene, run, requests, ss)
+        out["submitted"].append(name)
+    worker.ensure_timer()
+    return out
+
+
+# -- applying worker messages (main thread) ------------------------------------------------------------
+def apply_message(msg: worker.Message) -> None:
+    scene_name, shot_name, seg = msg.key
+    run = _runs.get((scene_name, shot_name))
+    scene = bpy.data.scenes.get(scene_name)
+    ss = props.shot_settings(scene, shot_name, create=False) if scene is not None else None
+    if run is None or ss is None or (msg.job_id and run.job_ids[seg] not in ("", msg.job_id)):
+        return  # a job this file no longer waits for (finished, replaced or cancelled)
+    prefix = f"part {seg + 1}/{len(run.parts)}: " if len(run.parts) > 1 else ""
+    if isinstance(msg, worker.Submitted):
+        run.job_ids[seg] = msg.job_id
+        ss.job_id = ",".join(run.job_ids)
+        if run.submitted:
+            ss.input_hash = run.input_hash or ss.input_hash
+            _say(scene, ss, run, f"Take {run.take} submitted as job {ss.job_id} (seed {run.seed}).")
+        if run.cancel_requested:
+            worker.get().send(worker.Cancel(msg.key, run.cfg, msg.job_id))
+    elif isinstance(msg, worker.Update):
+        run.status[seg], run.progress[seg] = msg.status, msg.progress
+        ss.progress = sum(run.progress) / len(run.progress)
+        ss.job_status = "running" if "running" in run.status else ss.job_status or "queued"
+        if msg.status == "succeeded" and all(s == "succeeded" for s in run.status):
+            ss.job_status = "succeeded"
+        _say(scene, ss, run, prefix + msg.message)
+    elif isinstance(msg, worker.Note):
+        _say(scene, ss, run, prefix + msg.message)
+    elif isinstance(msg, worker.Downloaded):
+        run.paths[seg], run.jobs[seg] = msg.path, msg.job
+        run.status[seg], run.progress[seg] = "succeeded", 1.0
+        if all(run.paths):
+            _import(scene, ss, run)
+    elif isinstance(msg, worker.Failed):
+        for other in run.job_ids:
+            if other and other != msg.job_id:
+                worker.get().send(worker.Cancel(msg.key, run.cfg, other))
+        del _runs[(scene_name, shot_name)]
+        ss.job_status = msg.status
+        if msg.status == "cancelled":
+            ss.progress = 0.0
+        _say(scene, ss, run, prefix + msg.message)
+
+
+def _import(scene, ss, run: _Run) -> None:
+    """All segments downloaded: import them as take ``run.take`` (once: a job already on a strip is
+    skipped), and make it the active take."""
+    ss.job_status = "importing"
+    on_strips = {s.ltx.job_id for s in vse.takes(scene, ss.name)}
+    try:
+        for i, part in enumerate(run.parts):
+            if run.job_ids[i] in on_strips:
+                continue
+            job = run.jobs[i]
+            applied = job.get("applied") or {}
+            meta = {
+                "job_id": run.job_ids[i],
+                "seed": run.seed,
+                "prompt": applied.get("prompt_used") or run.prompt,
+                "applied": applied,
+                "server": run.cfg.url,
+            }
+            vse.import_take(scene, part, _part_clip_path(scene, ss.name, run.take, i), run.take, meta)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        del _runs[(scene.name, ss.name)]
+        ss.job_status = "error"
+        _say(scene, ss, run, f"Take {run.take} was downloaded but not imported: {exc}")
+        return
+    del _runs[(scene.name, ss.name)]
+    ss.takes = len({s.ltx.take for s in vse.takes(scene, ss.name)})
+    ss.active_take = run.take
+    ss.job_status = "imported"
+    ss.progress = 1.0
+    _say(scene, ss, run, f"Take {run.take} imported ({_part_clip_path(scene, ss.name, run.take, 0)}).")
+
+
+# -- the public entry points -----------------------------------------------------------------------------
+def pending(scene, shot_names: list[str] | None = None) -> list[str]:
+    """Shots of ``scene`` whose take is still in flight in this session."""
+    return [n for (s, n), _ in _runs.items() if s == scene.name and (shot_names is None or n in shot_names)]
+
+
+def wait(scene, shot_names: list[str] | None = None, *, timeout: float | None = None, submitted_only=False):
+    """Pump the worker's messages (as the timer would) until the shots are done, or only submitted."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        worker.drain(0.05)
+        left = [
+            n for n in pending(scene, shot_names) if not (submitted_only and _runs[(scene.name, n)].submitted)
+        ]
+        if not left or (deadline is not None and time.monotonic() > deadline):
+            return left
+        time.sleep(0.05)
+
+
+def run_sync(
+    scene,
+    shot_names: list[str] | None = None,
+    *,
+    force: bool = False,
+    report: Report = print,
+    wait_for_clips: bool = True,
+    timeout: float | None = None,
+) -> dict:
+    """Generate synchronously: submit, wait with progress lines through ``report``, import, summarize.
+
+    ``wait_for_clips=False`` returns once the jobs are on the server (their ids are on the shots, so a
+    later run or reopening the .blend picks them up)."""
+    out = submit(scene, shot_names, force=force, report=report)
+    names = out["submitted"] + out["attached"]
+    left = wait(scene, names, timeout=timeout, submitted_only=not wait_for_clips)
+    result: dict[str, Any] = {**out, "imported": [], "failed": [], "waiting": left, "shots": {}}
+    for name in names:
+        ss = props.shot_settings(scene, name, create=False)
+        result["shots"][name] = {
+            "status": ss.job_status,
+            "job_id": ss.job_id,
+            "take": ss.active_take,
+            "message": ss.message,
+        }
+        if ss.job_status == "imported":
+            result["imported"].append(name)
+        elif ss.job_status in ("failed", "cancelled", "error"):
+            result["failed"].append(name)
+    parts = [f"{k} {', '.join(v)}" for k, v in result.items() if isinstance(v, list) and v]
+    result["message"] = "; ".join(parts) or "Nothing to generate: every shot is up to date (use force)."
+    return result
+
+
+def start_async(context, shot_names: list[str] | None, *, force: bool = False) -> dict[str, list[str]]:
+    """Submit in the background; the timer applies progress and imports the clips when they are done."""
+    return submit(context.scene, shot_names, force=force, report=None, cfg=client_config(context))
+
+
+def cancel(scene, shot_names: list[str]) -> None:
+    """Cancel the shots' jobs on the server (queued ones at once, running ones at their next step)."""
+    for name in shot_names:
+        ss = props.shot_settings(scene, name, create=False)
+        if ss is None:
+            continue
+        run = _runs.get((scene.name, name))
+        if run is None and ss.job_id and ss.job_status in ATTACH_STATES:
+            _attach(scene, ss, client_config(), None)
+            run = _runs.get((scene.name, name))
+        if run is None:
+            continue
+        run.cancel_requested = True
+        for i, job_id in enumerate(run.job_ids):
+            if job_id:
+                worker.get().send(worker.Cancel((scene.name, name, i), run.cfg, job_id))
+        _say(scene, ss, run, "Cancelling.")
+    worker.ensure_timer()
+
+
+def test_connection(context=None) -> tuple[bool, str]:
+    """(ok, one sentence): the server's model, device and capabilities, or what is wrong."""
+    cfg = client_config(context)
+    try:
+        client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
+        info = client.health()
+    except ServerError as exc:
+        return False, str(exc)
+    caps = info.get("capabilities") or {}
+    if isinstance(caps, dict):
+        caps_text = ", ".join(k for k, v in caps.items() if v)
+    else:
+        caps_text = ", ".join(map(str, caps))
+    return True, (
+        f"Connected to {cfg.url}: model {info.get('model', '?')} on {info.get('device', '?')} "
+        f"({info.get('dtype', '?')}), {info.get('queue_length', 0)} job(s) queued"
+        + (f", capabilities: {caps_text}." if caps_text else ".")
+    )
