@@ -117,22 +117,21 @@ class _Motion:
         self.t = (frames - frames[0]) / fps
         self.pos = positions(mats)
         rots = rotations(mats)
-        right, up, fwd = camera_axes(rots)
+        _, up, fwd = camera_axes(rots)
         self.head = heading(fwd, up)
         self.right = level_right(self.head)
         self.distance, self.distance_source = self._reference_distance(fwd, subject_distance)
 
-        # Translation in the basis (view direction, level right, world up); looking nearly straight
-        # down or up the view direction and world up coincide, so the camera's own up stands in.
-        steep = np.abs(fwd[:, 2]) > 0.9
-        third = np.where(steep[:, None], up, np.array([0.0, 0.0, 1.0]))
-        side = np.where(steep[:, None], right, self.right)
-        basis = np.stack([fwd, side, third], axis=2)  # columns
+        # Translation split like a dolly grip would: along the floor toward where the camera faces
+        # (dolly), along the floor to its side (truck), and vertically (pedestal). This basis is
+        # orthonormal at any tilt, so a tilted-down camera pushed along the floor is a pure dolly and a
+        # move along a gently pitched view stays a dolly (its vertical part falls under DOMINANCE).
         steps = np.diff(self.pos, axis=0)
-        coef = 0.5 * (
-            np.linalg.solve(basis[:-1], steps[..., None]) + np.linalg.solve(basis[1:], steps[..., None])
+        head = 0.5 * (self.head[:-1] + self.head[1:])
+        side = 0.5 * (self.right[:-1] + self.right[1:])
+        coef = np.stack(
+            [np.einsum("ij,ij->i", steps, head), np.einsum("ij,ij->i", steps, side), steps[:, 2]], axis=1
         )
-        coef = coef[..., 0]  # (N-1, 3) world units
         ypr = np.degrees(yaw_pitch_roll(rots))
         inc = np.zeros((n - 1, 7))
         inc[:, :3] = coef / self.distance
@@ -228,17 +227,12 @@ def _grow_into_static(runs: list[list], weak: list[frozenset]) -> list[list]:
     """Let moves absorb neighbouring static samples that still move a little in the same way."""
     labels = [run[0] for run in runs for _ in range(run[1], run[2] + 1)]
     n = len(labels)
-    changed = True
-    while changed:
-        changed = False
-        for i in range(n):
-            if labels[i]:
-                continue
-            for j in (i - 1, i + 1):
-                if 0 <= j < n and labels[j] and labels[j] & weak[i]:
-                    labels[i] = labels[j]
-                    changed = True
-                    break
+    # One sweep each way carries a move as far as its weak motion goes, in linear time.
+    for order, step in ((range(1, n), -1), (range(n - 2, -1, -1), 1)):
+        for i in order:
+            j = i + step
+            if not labels[i] and labels[j] and labels[j] & weak[i]:
+                labels[i] = labels[j]
     return _runs(labels)
 
 

@@ -439,3 +439,41 @@ def test_look_at_point():
     for kind in ("dolly_in", "pan_left", "truck_right"):
         mats = matrices(path(48, SINGLE_MOVES[kind]))
         assert look_at_point(positions(mats), camera_axes(rotations(mats))[2]) is None, kind
+
+
+def test_tilted_camera_pushed_along_the_floor_is_a_dolly():
+    # Track To keeps a subject at the origin framed from 3 units up: the camera tilts down as it nears.
+    def pose(u):
+        p = np.array([0.0, -10 + 6 * u, 3.0])
+        return p, -p
+
+    segs = analyze_motion(path(48, pose), FPS)
+    assert kinds(segs) == [["dolly_in", "tilt_down"]]
+    # Looking straight down, moving down is still a pedestal.
+    down = path(48, lambda u: (np.array([0.0, 0.0, 10 - 3 * u]), np.array([0.0, 1e-4, -1.0])))
+    assert kinds(analyze_motion(down, FPS)) == [["pedestal_down"]]
+
+
+def test_dolly_zoom():
+    segs = analyze_motion(path(72, lambda u: (P0 + [0, 5 * u, 0], AHEAD, 0.0, 50 * (10 - 5 * u) / 10)), FPS)
+    assert kinds(segs) == [["dolly_in", "zoom_out"]]
+    assert shot_script(segs, FPS).endswith("dolly in while zooming out over 3 s.")
+
+
+def test_slow_truck_then_fast_tilt_boundary():
+    def pose(i):
+        if i < 60:
+            return P0 + [-1.0 * i / 60, 0, 0], AHEAD
+        return P0 + [-1.0, 0, 0], heading_vec(0, 70 * (i - 59) / 36)
+
+    traj = make([(cam(*pose(i)), 50.0) for i in range(96)], start=0)
+    segs = analyze_motion(traj, FPS, subject_distance=10.0)
+    assert kinds(segs) == [["truck_left"], ["tilt_up"]]
+    assert [s.speed for s in segs] == ["slow", "fast"]
+    assert abs(segs[1].frame_start - 60) <= 3
+
+
+def test_subject_distance_must_be_positive():
+    traj = path(24, SINGLE_MOVES["dolly_in"])
+    with pytest.raises(ValueError, match="subject_distance"):
+        analyze_motion(traj, FPS, subject_distance=0.0)
