@@ -300,16 +300,10 @@ def _isolated_scene(scene, objects):
     return tmp
 
 
-def _agrees_with_scene(scene, tmp, requests) -> bool:
-    """At the current frame, the isolated evaluation must give what the scene itself shows."""
-    if bpy.context.scene != scene:
-        return True  # nothing evaluated to compare against; trust the isolated depsgraph
-    dg = bpy.context.evaluated_depsgraph_get()  # brings the scene up to date first
-    tmp.frame_set(scene.frame_current, subframe=scene.frame_subframe)
-    tmp_dg = tmp.view_layers[0].depsgraph
-    for obj, _frames in requests.values():
-        a_mat, a_data = _read(obj.evaluated_get(dg))
-        b_mat, b_data = _read(obj.evaluated_get(tmp_dg))
+def _same_cameras(dg_a, dg_b, objects) -> bool:
+    for obj in objects:
+        a_mat, a_data = _read(obj.evaluated_get(dg_a))
+        b_mat, b_data = _read(obj.evaluated_get(dg_b))
         if not np.allclose(a_mat, b_mat, rtol=0.0, atol=_CHECK_TOL):
             return False
         if not np.allclose(a_data, b_data, rtol=0.0, atol=_CHECK_TOL):
@@ -317,12 +311,27 @@ def _agrees_with_scene(scene, tmp, requests) -> bool:
     return True
 
 
+def _agrees_with_scene(scene, tmp, objects) -> bool:
+    """At the current frame, the isolated evaluation must give what the scene itself shows."""
+    if bpy.context.scene != scene:
+        return True  # nothing evaluated to compare against; trust the isolated depsgraph
+    frame, subframe = scene.frame_current, scene.frame_subframe
+    tmp.frame_set(frame, subframe=subframe)
+    tmp_dg = tmp.view_layers[0].depsgraph
+    if _same_cameras(bpy.context.evaluated_depsgraph_get(), tmp_dg, objects):
+        return True
+    # The scene may just be stale (edited by a script since its last frame change): evaluate its current
+    # frame once, for real, and compare again.
+    scene.frame_set(frame, subframe=subframe)
+    return _same_cameras(bpy.context.evaluated_depsgraph_get(), tmp_dg, objects)
+
+
 def sample_isolated(scene, requests: dict[int, tuple[object, np.ndarray]], check: bool = True):
     """Evaluate ``requests`` in a temporary scene holding only those cameras (None if the check fails)."""
     objects = list({obj.as_pointer(): obj for obj, _f in requests.values()}.values())
     tmp = _isolated_scene(scene, objects)
     try:
-        if check and not _agrees_with_scene(scene, tmp, requests):
+        if check and not _agrees_with_scene(scene, tmp, objects):
             return None
         return _evaluate_pass(tmp, lambda: tmp.view_layers[0].depsgraph, requests, "isolated")
     finally:

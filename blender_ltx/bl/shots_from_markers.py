@@ -13,7 +13,8 @@ The rules, mirroring what Blender renders:
   is one shot named after the scene camera.
 - Shots are clipped to the frame range; shots wholly outside it are left out. Two markers on one frame
   leave the later one (in the timeline's list order) without frames: its shot is dropped with a warning.
-- Names are made unique Blender-style: "A", "A.001", "A.002".
+- Names are made unique Blender-style: the first "A" keeps its name, later ones become "A.001", "A.002"
+  (skipping names another marker already has).
 
 Everything here works on plain values (any object with a ``name`` stands for a camera), so the rules are
 readable in one place; ``plan.py`` feeds it the scene's markers.
@@ -113,15 +114,22 @@ def cuts(
         end = starts[i + 1] - 1 if i + 1 < len(starts) else frame_end
         pieces.append((owners[f].name, f, end))
 
-    out: list[Cut] = []
-    taken: set[str] = set()
+    named: list[tuple[str, object, int, int]] = []
     for marker_name, start, end in pieces:
         start, end = max(start, frame_start), min(end, frame_end)
         if end < start:
             continue  # wholly outside the range
         cam = camera_at(start, markers, scene_camera)
         base = marker_name if marker_name is not None else (cam.name if cam is not None else "Shot")
-        name = unique_name(base, taken)
+        named.append((base or "Shot", cam, start, end))
+
+    # The first shot with a name keeps it, whatever comes later; only repeats get a suffix, one that no
+    # other shot is literally named (so shot settings matched by name stay with their shot).
+    literal = {n for n, *_ in named}
+    taken: set[str] = set()
+    out: list[Cut] = []
+    for base, cam, start, end in named:
+        name = base if base not in taken else unique_name(base, taken | literal)
         taken.add(name)
         out.append(Cut(name, cam, start, end))
     return out, warnings

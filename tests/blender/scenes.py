@@ -159,7 +159,7 @@ def orbit_rig(
     return cam, pivot
 
 
-def parented_camera(scene, name: str = "Rig"):
+def parented_camera(scene, name: str = "Rig", f0: int = 1, f1: int = 40):
     """A camera under a two-level rig with delta transforms, a parent inverse, non-XYZ rotation modes."""
     root = bpy.data.objects.new(f"{name}Root", None)
     arm = bpy.data.objects.new(f"{name}Arm", None)
@@ -177,19 +177,19 @@ def parented_camera(scene, name: str = "Rig"):
     cam.matrix_parent_inverse = Matrix.Translation((0.2, 0.0, -0.1)) @ Matrix.Rotation(0.1, 4, "Z")
     cam.rotation_mode = "YZX"
     cam.rotation_euler = (math.radians(85), 0.05, 0.1)
-    key(root, "location", 1, Vector((0, 0, 0)))
-    key(root, "location", 40, Vector((2, 3, 1)), interpolation="BEZIER")
-    key(root, "rotation_euler", 1, Euler((0, 0, 0)))
-    key(root, "rotation_euler", 40, Euler((0.1, 0.2, 0.8)))
-    key(arm, "rotation_quaternion", 1, Euler((0, 0, 0)).to_quaternion())
-    key(arm, "rotation_quaternion", 40, Euler((0.2, 0.0, -0.5)).to_quaternion())
-    key(cam, "scale", 1, Vector((1, 1, 1)))
-    key(cam, "scale", 40, Vector((1.0, 1.5, 1.0)))
-    key(cam, "delta_location", 1, Vector((0, 0, 0)))
-    key(cam, "delta_location", 40, Vector((0, 0, 0.5)))
-    key(cam.data, "lens", 1, 35.0, interpolation="BEZIER")
-    key(cam.data, "lens", 40, 70.0, interpolation="BEZIER")
-    key(cam.data, "shift_x", 1, 0.1)
+    key(root, "location", f0, Vector((0, 0, 0)))
+    key(root, "location", f1, Vector((2, 3, 1)), interpolation="BEZIER")
+    key(root, "rotation_euler", f0, Euler((0, 0, 0)))
+    key(root, "rotation_euler", f1, Euler((0.1, 0.2, 0.8)))
+    key(arm, "rotation_quaternion", f0, Euler((0, 0, 0)).to_quaternion())
+    key(arm, "rotation_quaternion", f1, Euler((0.2, 0.0, -0.5)).to_quaternion())
+    key(cam, "scale", f0, Vector((1, 1, 1)))
+    key(cam, "scale", f1, Vector((1.0, 1.5, 1.0)))
+    key(cam, "delta_location", f0, Vector((0, 0, 0)))
+    key(cam, "delta_location", f1, Vector((0, 0, 0.5)))
+    key(cam.data, "lens", f0, 35.0, interpolation="BEZIER")
+    key(cam.data, "lens", f1, 70.0, interpolation="BEZIER")
+    key(cam.data, "shift_x", f0, 0.1)
     return cam
 
 
@@ -226,12 +226,12 @@ def follow_path_camera(scene, name: str = "Rail", f0: int = 1, f1: int = 48):
     return cam, curve
 
 
-def driven_lens_camera(scene, name: str = "Driven"):
+def driven_lens_camera(scene, name: str = "Driven", f0: int = 1, f1: int = 40):
     """A camera whose lens follows another object's Z through a driver (fallback path)."""
     ctrl = bpy.data.objects.new(f"{name}Ctrl", None)
     scene.collection.objects.link(ctrl)
-    key(ctrl, "location", 1, Vector((0, 0, 30)))
-    key(ctrl, "location", 40, Vector((0, 0, 90)))
+    key(ctrl, "location", f0, Vector((0, 0, 30)))
+    key(ctrl, "location", f1, Vector((0, 0, 90)))
     cam = add_camera(scene, name)
     fc = cam.data.driver_add("lens")
     var = fc.driver.variables.new()
