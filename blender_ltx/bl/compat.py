@@ -90,3 +90,15 @@ def channel_locked(sed, channel: int) -> bool:
     if chans is None or not 0 <= channel < len(chans):
         return False
     return bool(chans[channel].lock)
+
+
+def image_format_attrs(image_settings) -> tuple[str, ...]:
+    """ImageFormatSettings attributes that choose the file type, in the order they must be set:
+    5.0 added ``media_type`` (IMAGE/VIDEO/...), and ``file_format`` only accepts formats of that type."""
+    return ("media_type", "file_format") if hasattr(image_settings, "media_type") else ("file_format",)
+
+
+def set_png_format(image_settings) -> None:
+    if hasattr(image_settings, "media_type"):
+        image_settings.media_type = "IMAGE"
+    image_settings.file_format = "PNG"
