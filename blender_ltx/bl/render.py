@@ -93,7 +93,8 @@ def _set_engine(scene, engine: str) -> None:
     try:
         scene.render.engine = engine
     except TypeError as exc:
-        raise ValueError(f"Render engine {engine!r} is not available here ({exc}); pick another one.") from None
+        msg = f"Render engine {engine!r} is not available here ({exc}); pick another one."
+        raise ValueError(msg) from None
 
 
 def _camera(shot):
