@@ -21,8 +21,8 @@ A segment can carry several kinds (``dolly_in`` + ``pan_left``).
 Speeds are scale-aware (see ``SPEED_*`` below). Translation is measured as a fraction of the distance
 to what the camera looks at per second; that distance is, in order: the point the view rays converge on
 (an orbit's centre, a tracked subject), the caller's ``subject_distance``, else the camera's median
-distance to the world origin (scenes are built around it), so the same move at ten times the scene
-scale reads the same. Rotation is in degrees per second; zoom in relative focal change per second
+distance to the world origin (scenes are built around it; at least half its path length), so the
+same move at ten times the scene scale reads the same. Rotation is in degrees per second; zoom in relative focal change per second
 (natural log, so 35 mm -> 50 mm over 2 s is ln(50/35)/2 = 0.18/s).
 
 Segmentation: rates are taken over a window of about ``WINDOW_S`` (net motion, so frame-to-frame
@@ -45,6 +45,7 @@ from .trajectory import (
     level_right,
     look_at_point,
     matrices,
+    path_length,
     positions,
     rotations,
     yaw_pitch_roll,
@@ -150,7 +151,9 @@ class _Motion:
             if not math.isfinite(subject_distance) or subject_distance <= 0:
                 raise ValueError(f"subject_distance must be a positive distance, got {subject_distance!r}")
             return float(subject_distance), "subject_distance"
-        d = float(np.median(np.linalg.norm(self.pos, axis=1)))
+        # A camera that flies past the origin must not read as racing: its own path length
+        # sets a floor on the scale.
+        d = max(float(np.median(np.linalg.norm(self.pos, axis=1))), 0.5 * path_length(self.pos))
         if d > 1e-6:
             return d, "origin"
         return FALLBACK_DISTANCE, "fallback"
