@@ -22,8 +22,8 @@ Speeds are scale-aware (see ``SPEED_*`` below). Translation is measured as a fra
 to what the camera looks at per second; that distance is, in order: the point the view rays converge on
 (an orbit's centre, a tracked subject), the caller's ``subject_distance``, else the camera's median
 distance to the world origin (scenes are built around it; at least half its path length), so the
-same move at ten times the scene scale reads the same. Rotation is in degrees per second; zoom in relative focal change per second
-(natural log, so 35 mm -> 50 mm over 2 s is ln(50/35)/2 = 0.18/s).
+same move at ten times the scene scale reads the same. Rotation is in degrees per second; zoom in
+relative focal change per second (natural log, so 35 mm -> 50 mm over 2 s is ln(50/35)/2 = 0.18/s).
 
 Segmentation: rates are taken over a window of about ``WINDOW_S`` (net motion, so frame-to-frame
 jitter cancels), each sample gets a kind set, samples just below the threshold next to a move join it
