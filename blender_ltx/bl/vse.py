@@ -90,14 +90,31 @@ def unsaved_base() -> str:
     return os.path.join(tempfile.gettempdir(), "blender-ltx-unsaved")
 
 
+_warned_unsaved = False
+
+
 def abspath(path: str) -> str:
     """An absolute path for reading/writing. ``//`` is the .blend's folder; for an unsaved .blend it is
-    :func:`unsaved_base` (with a warning: save the .blend first to keep clips next to it)."""
+    :func:`unsaved_base` (with a warning, once: save the .blend first to keep clips next to it)."""
+    global _warned_unsaved
     if path.startswith("//") and not bpy.data.filepath:
-        log.warning("The .blend is not saved; clips go to %s. Save the .blend to keep them next to it.",
-                    unsaved_base())
+        if not _warned_unsaved:
+            _warned_unsaved = True
+            log.warning("The .blend is not saved; clips go to %s. Save the .blend to keep them next to it.",
+                        unsaved_base())
         return os.path.normpath(os.path.join(unsaved_base(), path[2:]))
     return os.path.normpath(bpy.path.abspath(path))
+
+
+def strip_filepath(path: str) -> str:
+    """The path a strip stores: blend-relative when the file is in the saved .blend's folder tree (so
+    the project folder can move), else absolute (an unsaved .blend has no folder to be relative to)."""
+    full = abspath(path)
+    if bpy.data.filepath:
+        blend_dir = os.path.dirname(os.path.abspath(bpy.data.filepath))
+        if os.path.commonpath([blend_dir, full]) == blend_dir:
+            return bpy.path.relpath(full)
+    return full
 
 
 def clip_abspath(scene, shot_name: str, take: int) -> str:
@@ -211,8 +228,8 @@ def import_take(scene, shot, filepath: str, take: int, meta: dict[str, Any] | No
     start, end = shot.frame_start, shot.frame_start + shot.length
     channel = find_channels(sed, start, end, 1, _stack_top(sed, shot.name) + 1)
     strip = compat.strips(sed).new_movie(
-        name=f"{shot.name} take {take}", filepath=filepath, channel=channel, frame_start=start,
-        fit_method="FIT",
+        name=f"{shot.name} take {take}", filepath=strip_filepath(filepath), channel=channel,
+        frame_start=start, fit_method="FIT",
     )
     try:
         # Trim (or, for a short clip, hold the last frame) so the strip covers the shot exactly.

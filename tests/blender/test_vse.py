@@ -33,8 +33,9 @@ def write_clip(path, num_frames: int, fps: float, width: int = 64, height: int =
 
 def make_shot(name: str, start: int, end: int, fps: float = 24.0) -> Shot:
     grid = GenerationGrid(num_frames=8 * ((end - start + 8) // 8) + 1, width=64, height=48, frame_rate=fps)
-    return Shot(name=name, camera="Cam", frame_start=start, frame_end=end, generation=grid,
-                trajectory=Trajectory())
+    return Shot(
+        name=name, camera="Cam", frame_start=start, frame_end=end, generation=grid, trajectory=Trajectory()
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,8 +76,13 @@ def test_import_places_trimmed_strip_with_metadata(scene, clip24):
     scene.render.fps = 24
     assert scene.sequence_editor is None  # import_take creates it
     shot = make_shot("sh010", 10, 30)
-    meta = {"job_id": "j1", "seed": 42, "prompt": "a red cube", "applied": {"layers": ["keyframes"]},
-            "server": "http://127.0.0.1:8765"}
+    meta = {
+        "job_id": "j1",
+        "seed": 42,
+        "prompt": "a red cube",
+        "applied": {"layers": ["keyframes"]},
+        "server": "http://127.0.0.1:8765",
+    }
     strip = vse.import_take(scene, shot, clip24, 1, meta)
     assert strip.type == "MOVIE" and strip.name == "sh010 take 1"
     assert span(strip) == (1, 10, 31) and strip.frame_final_duration == shot.length
@@ -148,7 +154,9 @@ def test_metadata_survives_save_and_reload(scene, clip24, tmp_path):
     scene = bpy.data.scenes["Edit"]
     ts = vse.takes(scene, "sh040")
     assert [(s.ltx.take, s.ltx.job_id, s.ltx.seed, s.ltx.prompt, s.mute) for s in ts] == [
-        (1, "abc", 7, "p", False), (2, "def", 8, "q", True)]
+        (1, "abc", 7, "p", False),
+        (2, "def", 8, "q", True),
+    ]
     assert [span(s) for s in ts] == [(1, 5, 21), (2, 5, 21)]
     assert vse.next_take(scene, "sh040") == 3
 
@@ -181,7 +189,8 @@ def test_clip_rate_differing_from_scene_keeps_real_time(scene, tmp_path):
     assert speed[0].speed_factor == pytest.approx(0.8)
     for k in (0, 9, 10, 20, 29):  # scene frame k of the shot shows clip frame floor(k * 24 / 30)
         assert shown_clip_frame(scene, 10 + k, str(tmp_path / f"f{k}.png")) == pytest.approx(
-            int(k * 0.8), abs=0.4)
+            int(k * 0.8), abs=0.4
+        )
     # Muting follows the take: a second take mutes the first one's speed effect too.
     vse.import_take(scene, shot, clip, 2, {})
     assert strip.mute and speed[0].mute
@@ -209,6 +218,22 @@ def test_next_take_counts_files_on_disk(scene, clip24, tmp_path):
     os.makedirs(folder)
     open(os.path.join(folder, "take_5.mp4"), "wb").close()
     assert vse.next_take(scene, "sh050") == 6
+
+
+def test_clip_path_round_trip_saved_and_unsaved(scene, tmp_path):
+    shot = make_shot("sh060", 1, 10)
+    # Unsaved .blend: the "//" path resolves to the temp project folder, and the strip stores it absolute.
+    unsaved = write_clip(vse.clip_abspath(scene, "sh060", 1), 17, 24)
+    strip = vse.import_take(scene, shot, vse.clip_path(scene, "sh060", 1), 1, {})
+    assert os.path.samefile(strip.filepath, unsaved) and strip.frame_final_duration == 10
+    os.remove(unsaved)  # the temp project folder is shared between runs
+    # Saved .blend: an absolute path inside the project is stored blend-relative.
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "proj.blend"))
+    scene = bpy.data.scenes["Edit"]
+    saved = write_clip(vse.clip_abspath(scene, "sh060", 2), 17, 24)
+    assert saved == str(tmp_path / "ltx" / "sh060" / "take_2.mp4")
+    strip = vse.import_take(scene, shot, saved, 2, {})
+    assert strip.filepath == "//ltx/sh060/take_2.mp4" and strip.frame_final_duration == 10
 
 
 def test_missing_clip_is_a_clear_error(scene, tmp_path):
