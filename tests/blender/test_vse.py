@@ -122,6 +122,12 @@ def test_shots_side_by_side_share_channels(scene, clip24):
     assert span(a) == (1, 1, 21) and span(b) == (1, 21, 41)
 
 
+def test_locked_channels_are_skipped(scene, clip24):
+    sed = scene.sequence_editor_create()
+    sed.channels[1].lock = True
+    assert vse.import_take(scene, make_shot("L", 1, 20), clip24, 1, {}).channel == 2
+
+
 def test_user_strips_are_never_moved(scene, clip24, tmp_path):
     sed = scene.sequence_editor_create()
     color = compat.new_effect(sed, "bg", "COLOR", 1, 15, 6, None)
