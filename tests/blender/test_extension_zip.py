@@ -48,9 +48,17 @@ print("RESULT " + json.dumps(out))
 def extension_zip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_extension.py"), "--out", str(out),
-         "--stage", str(out / "stage")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_extension.py"),
+            "--out",
+            str(out),
+            "--stage",
+            str(out / "stage"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])
@@ -70,12 +78,16 @@ def test_zip_installs_enables_and_plans(extension_zip: Path, tmp_path: Path) -> 
     script.write_text(CHILD)
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     proc = subprocess.run(
-        [sys.executable, str(script), str(extension_zip)], capture_output=True, text=True, timeout=300,
-        env=env, cwd=tmp_path,
+        [sys.executable, str(script), str(extension_zip)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT "):])
+    out = json.loads(lines[-1][len("RESULT ") :])
     assert out["enabled"]
     # Installed under the user resources of this test, not the repository or the home folder.
     assert out["pkg_file"].startswith(str(tmp_path / "user"))
