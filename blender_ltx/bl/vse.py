@@ -100,8 +100,10 @@ def abspath(path: str) -> str:
     if path.startswith("//") and not bpy.data.filepath:
         if not _warned_unsaved:
             _warned_unsaved = True
-            log.warning("The .blend is not saved; clips go to %s. Save the .blend to keep them next to it.",
-                        unsaved_base())
+            log.warning(
+                "The .blend is not saved; clips go to %s. Save the .blend to keep them next to it.",
+                unsaved_base(),
+            )
         return os.path.normpath(os.path.join(unsaved_base(), path[2:]))
     return os.path.normpath(bpy.path.abspath(path))
 
@@ -146,8 +148,10 @@ def active_take(scene, shot_name: str):
 def _companions(sed, strip) -> list:
     """Speed effects that play ``strip`` at its own rate."""
     return [
-        s for s in compat.strips_all(sed)
-        if getattr(s, "ltx", None) is not None and s.ltx.role == ROLE_SPEED
+        s
+        for s in compat.strips_all(sed)
+        if getattr(s, "ltx", None) is not None
+        and s.ltx.role == ROLE_SPEED
         and compat.effect_input(s) == strip
     ]
 
@@ -228,8 +232,11 @@ def import_take(scene, shot, filepath: str, take: int, meta: dict[str, Any] | No
     start, end = shot.frame_start, shot.frame_start + shot.length
     channel = find_channels(sed, start, end, 1, _stack_top(sed, shot.name) + 1)
     strip = compat.strips(sed).new_movie(
-        name=f"{shot.name} take {take}", filepath=strip_filepath(filepath), channel=channel,
-        frame_start=start, fit_method="FIT",
+        name=f"{shot.name} take {take}",
+        filepath=strip_filepath(filepath),
+        channel=channel,
+        frame_start=start,
+        fit_method="FIT",
     )
     try:
         # Trim (or, for a short clip, hold the last frame) so the strip covers the shot exactly.

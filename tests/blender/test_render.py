@@ -19,8 +19,15 @@ W, H = 96, 64
 
 def make_shot(start: int = 1, end: int = 20, camera: str = "ShotCam", motion=()) -> Shot:
     grid = GenerationGrid(num_frames=25, width=W, height=H, frame_rate=24.0)
-    return Shot(name="sh010", camera=camera, frame_start=start, frame_end=end, generation=grid,
-                trajectory=Trajectory(), motion=list(motion))
+    return Shot(
+        name="sh010",
+        camera=camera,
+        frame_start=start,
+        frame_end=end,
+        generation=grid,
+        trajectory=Trajectory(),
+        motion=list(motion),
+    )
 
 
 @pytest.fixture
@@ -114,8 +121,11 @@ def test_bad_camera_and_engine_are_clear_errors(scene, tmp_path):
 
 
 def test_keyframe_indices():
-    motion = [MotionSegment(["dolly_in"], "slow", 11, 20), MotionSegment(["pan_left"], "fast", 21, 32),
-              MotionSegment(["static"], "slow", 33, 40)]
+    motion = [
+        MotionSegment(["dolly_in"], "slow", 11, 20),
+        MotionSegment(["pan_left"], "fast", 21, 32),
+        MotionSegment(["static"], "slow", 33, 40),
+    ]
     shot = make_shot(11, 40, motion=motion)  # 30 frames
     assert render.keyframe_indices(shot) == [0]
     assert render.keyframe_indices(shot, 8) == [0, 8, 16, 24]
