@@ -97,18 +97,20 @@ class JobStore:
             folder.mkdir(parents=True)
             for i, raw in enumerate(images):
                 (folder / f"{i}.png").write_bytes(raw)
-        self._exec(
-            "INSERT INTO jobs (id, status, shot, tags, request, applied, created_at) VALUES (?,?,?,?,?,?,?)",
-            (
-                job_id,
-                "queued",
-                request.get("shot"),
-                json.dumps(request.get("tags") or {}),
-                json.dumps(request),
-                json.dumps(applied),
-                time.time(),
-            ),
+        row = (
+            job_id,
+            "queued",
+            request.get("shot"),
+            json.dumps(request.get("tags") or {}),
+            json.dumps(request),
+            json.dumps(applied),
         )
+        with self._lock:  # created_at taken under the lock, so it orders like seq ("newest first")
+            self._db.execute(
+                "INSERT INTO jobs (id, status, shot, tags, request, applied, created_at) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (*row, time.time()),
+            )
         return self.get(job_id)
 
     def row(self, job_id: str) -> sqlite3.Row | None:

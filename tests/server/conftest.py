@@ -6,6 +6,8 @@ import pytest
 import requests
 from support.server import run_server
 
+BODY_LIMIT = 8 * 1024 * 1024
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -15,7 +17,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def server(tiny_model_dir, tmp_path_factory):
-    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as handle:
+    # A small body limit so the 413 test need not send 64 MB.
+    args = ("--max-body-bytes", str(BODY_LIMIT))
+    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir), extra_args=args) as handle:
         yield handle
 
 

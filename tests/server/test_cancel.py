@@ -1,0 +1,62 @@
+"""DELETE cancels a queued job at once and a running one at its next step."""
+
+from __future__ import annotations
+
+import time
+
+from support.server import job_request, wait_for
+
+# Long enough that it cannot finish between two polls (200 steps of ~0.3 s on 2 CPU cores).
+LONG = {"num_frames": 65, "width": 512, "height": 512, "num_inference_steps": 200}
+
+
+def _wait_progress(http, url, job_id, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = http.get(f"{url}/v1/jobs/{job_id}").json()
+        if status["status"] == "running" and status["progress"] > 0:
+            return status
+        assert status["status"] in ("queued", "running"), status
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not start making progress")
+
+
+def test_cancel_queued_and_running(server, http):
+    running = http.post(server.url + "/v1/jobs", json=job_request(**LONG)).json()
+    queued = http.post(server.url + "/v1/jobs", json=job_request(seed=7)).json()
+    _wait_progress(http, server.url, running["id"])
+    assert http.get(f"{server.url}/v1/jobs/{queued['id']}").json()["status"] == "queued"
+    assert http.get(f"{server.url}/v1/jobs/{queued['id']}/video").status_code == 409
+
+    r = http.delete(f"{server.url}/v1/jobs/{queued['id']}")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"  # at once, not at a step
+
+    r = http.delete(f"{server.url}/v1/jobs/{running['id']}")
+    assert r.status_code == 200 and r.json()["status"] in ("running", "cancelled")
+    done = wait_for(http, server.url, running["id"])
+    assert done["status"] == "cancelled" and done["progress"] < 1.0 and done["error"] is None
+
+    # Neither ever ran to a video, and the queued one never started.
+    assert http.get(f"{server.url}/v1/jobs/{queued['id']}").json()["started_at"] is None
+    for job in (running, queued):
+        r = http.get(f"{server.url}/v1/jobs/{job['id']}/video")
+        assert r.status_code == 409 and "cancelled" in r.json()["detail"]
+
+    # The worker is free again: the next job runs.
+    after = http.post(server.url + "/v1/jobs", json=job_request()).json()
+    assert wait_for(http, server.url, after["id"])["status"] == "succeeded"
+
+
+def test_cancel_finished_job_changes_nothing(server, http):
+    job = http.post(server.url + "/v1/jobs", json=job_request()).json()
+    assert wait_for(http, server.url, job["id"])["status"] == "succeeded"
+    r = http.delete(f"{server.url}/v1/jobs/{job['id']}")
+    assert r.status_code == 200 and r.json()["status"] == "succeeded"
+    assert http.get(f"{server.url}/v1/jobs/{job['id']}/video").status_code == 200
+
+
+def test_unknown_job_is_404(server, http):
+    for method, path in [("get", ""), ("get", "/video"), ("delete", "")]:
+        r = getattr(http, method)(f"{server.url}/v1/jobs/0123456789abcdef0123456789abcdef{path}")
+        assert r.status_code == 404 and "No job" in r.json()["detail"]
+    assert http.get(f"{server.url}/v1/jobs/..%2F..%2Fjobs.sqlite3/video").status_code == 404

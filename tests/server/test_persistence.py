@@ -1,0 +1,64 @@
+"""kill -9 with jobs finished, queued and running: a restart finds every job; the running one is retried
+once, then failed with a reason."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from support.server import job_request, start_server, wait_for
+
+# Runs for several seconds, so it is surely mid-way when the server is killed.
+LONG = {"num_frames": 33, "width": 256, "height": 256, "num_inference_steps": 60}
+
+
+def _running_with_progress(http, url, job_id, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = http.get(f"{url}/v1/jobs/{job_id}").json()
+        if s["status"] == "running" and s["progress"] > 0:
+            return s
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} never ran")
+
+
+def test_kill9_restart_loses_nothing_and_retries_once(tiny_model_dir, tmp_path):
+    data = tmp_path / "data"
+    http = requests.Session()
+    srv = start_server(data, str(tiny_model_dir))
+    try:
+        finished = http.post(srv.url + "/v1/jobs", json=job_request(shot="sh010", tags={"take": "1"})).json()
+        finished = wait_for(http, srv.url, finished["id"])
+        video = http.get(f"{srv.url}/v1/jobs/{finished['id']}/video").content
+        long_job = http.post(srv.url + "/v1/jobs", json=job_request(**LONG)).json()
+        queued = [http.post(srv.url + "/v1/jobs", json=job_request(seed=i)).json() for i in range(3)]
+        _running_with_progress(http, srv.url, long_job["id"])
+    finally:
+        srv.kill9()
+
+    # First restart: the interrupted job is queued again (ahead of the others: it is older) and runs.
+    srv = start_server(data, str(tiny_model_dir))
+    try:
+        listed = {j["id"]: j for j in http.get(srv.url + "/v1/jobs").json()["jobs"]}
+        assert {long_job["id"], *(q["id"] for q in queued)} <= set(listed)
+        second = _running_with_progress(http, srv.url, long_job["id"])
+        assert second["attempts"] == 2
+    finally:
+        srv.kill9()
+
+    # Second restart: it was interrupted on its retry, so it fails with the reason; the rest run.
+    srv = start_server(data, str(tiny_model_dir))
+    try:
+        failed = http.get(f"{srv.url}/v1/jobs/{long_job['id']}").json()
+        assert failed["status"] == "failed" and failed["attempts"] == 2
+        assert "not retried again" in failed["error"]
+        for q in queued:
+            done = wait_for(http, srv.url, q["id"])
+            assert done["status"] == "succeeded" and done["attempts"] == 1
+            assert http.get(f"{srv.url}/v1/jobs/{q['id']}/video").status_code == 200
+        assert not list((data / "videos").glob(".tmp-*")), "a half-written video was left behind"
+        # A job finished before both crashes is unchanged, video included.
+        assert http.get(f"{srv.url}/v1/jobs/{finished['id']}").json() == finished
+        assert http.get(f"{srv.url}/v1/jobs/{finished['id']}/video").content == video
+    finally:
+        srv.stop()

@@ -1,0 +1,152 @@
+"""Every rule is checked before anything is queued: 422 with the field and the rule in one sentence."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from conftest import BODY_LIMIT
+from PIL import Image
+from support.server import job_request, png_b64
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _encoded(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _trajectory(n: int) -> dict:
+    return {
+        "frames": list(range(1, n + 1)),
+        "matrix_world": [np.eye(4).ravel().tolist()] * n,
+        "lens_mm": [35.0] * n,
+    }
+
+
+def _cond(image: str, frame_index: int = 0, **extra) -> list[dict]:
+    return [{"frame_index": frame_index, "image": image, **extra}]
+
+
+BIG_IMAGE = Image.new("RGB", (5000, 4000), (10, 20, 30))  # 20 Mpx, a few KB as PNG
+CASES = {
+    # name: (request overrides, field, words the sentence must contain)
+    "frames_not_8k1": ({"num_frames": 16}, "num_frames", "8k+1"),
+    "frames_above_max": ({"num_frames": 265}, "num_frames", "maximum of 257"),
+    "frames_string": ({"num_frames": "9"}, "num_frames", "integer"),
+    "frames_float": ({"num_frames": 9.0}, "num_frames", "integer"),
+    "width_not_32": ({"width": 100}, "width", "multiple of 32"),
+    "height_zero": ({"height": 0}, "height", "multiple of 32"),
+    "over_budget": ({"width": 1280, "height": 768}, "width", "pixel budget"),
+    "steps_zero": ({"num_inference_steps": 0}, "num_inference_steps", "greater than or equal to 1"),
+    "steps_above": ({"num_inference_steps": 201}, "num_inference_steps", "limit of 200"),
+    "rate_zero": ({"frame_rate": 0}, "frame_rate", "greater than 0"),
+    "strength_above_1": (
+        {"conditions": _cond(png_b64(), strength=1.5)},
+        "conditions[0].strength",
+        "less than",
+    ),
+    "index_outside": ({"conditions": _cond(png_b64(), 9)}, "conditions[0].frame_index", "0..8"),
+    "index_negative": ({"conditions": _cond(png_b64(), -1)}, "conditions[0].frame_index", "outside"),
+    "bad_base64": ({"conditions": _cond("not base64 at all!")}, "conditions[0].image", "base64"),
+    "not_png": (
+        {"conditions": _cond(_b64(_encoded(Image.new("RGB", (64, 64)), "JPEG")))},
+        "conditions[0].image",
+        "not a PNG",
+    ),
+    "truncated_png": (
+        {"conditions": _cond(_b64(base64.b64decode(png_b64(64, 64))[:200]))},
+        "conditions[0].image",
+        "does not decode",
+    ),
+    "image_too_large": (
+        {"conditions": _cond(_b64(_encoded(BIG_IMAGE, "PNG")))},
+        "conditions[0].image",
+        "5000x4000",
+    ),
+    "unknown_field": ({"sed": 3}, "sed", "not a known field"),
+    "unknown_condition_field": (
+        {"conditions": _cond(png_b64(), frame=3)},
+        "conditions[0].frame",
+        "known field",
+    ),
+    "traj_lens_short": (
+        {"trajectory": {**_trajectory(5), "lens_mm": [35.0] * 4}},
+        "trajectory.lens_mm",
+        "4 entries but trajectory.frames has 5",
+    ),
+    "traj_matrix_15": (
+        {"trajectory": {**_trajectory(2), "matrix_world": [[1.0] * 15, [1.0] * 16]}},
+        "trajectory.matrix_world[0]",
+        "16 floats",
+    ),
+    "traj_longer_than_clip": ({"trajectory": _trajectory(12)}, "trajectory.frames", "only 9 frames"),
+    "prompt_missing": ({"prompt": None}, "prompt", "is required"),
+    "prompt_not_string": ({"prompt": 5}, "prompt", "string"),
+    "tags_not_strings": ({"tags": {"take": 3}}, "tags.take", "string"),
+}
+
+
+def _newest_id(http, url):
+    jobs = http.get(url + "/v1/jobs", params={"limit": 1}).json()["jobs"]
+    return jobs[0]["id"] if jobs else None
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_rule_rejected_before_queueing(server, http, name):
+    overrides, field, words = CASES[name]
+    before = _newest_id(http, server.url)
+    req = job_request(**overrides)
+    req = {k: v for k, v in req.items() if v is not None}
+    r = http.post(server.url + "/v1/jobs", json=req)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field, body
+    assert body["detail"].startswith(field + ": ") and words in body["detail"], body
+    assert _newest_id(http, server.url) == before
+
+
+@pytest.mark.parametrize(
+    "token,path",
+    [("NaN", "frame_rate"), ("Infinity", "guidance_scale"), ("-Infinity", "trajectory.lens_mm[1]")],
+)
+def test_nan_and_infinity_tokens_rejected(server, http, token, path):
+    req = job_request(trajectory=_trajectory(3))
+    text = json.dumps(req)
+    if path == "frame_rate":
+        text = text.replace('"frame_rate": 24.0', f'"frame_rate": {token}')
+    elif path == "guidance_scale":
+        text = text.replace('"guidance_scale": 3.0', f'"guidance_scale": {token}')
+    else:
+        text = text.replace('"lens_mm": [35.0, 35.0, 35.0]', f'"lens_mm": [35.0, {token}, 35.0]')
+    assert token in text
+    r = http.post(server.url + "/v1/jobs", data=text, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == path and "finite" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("body,words", [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object")])
+def test_body_must_be_a_json_object(server, http, body, words):
+    r = http.post(server.url + "/v1/jobs", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["field"] == "body" and words in r.json()["detail"]
+
+
+def test_body_size_limit_is_413(server, http):
+    before = _newest_id(http, server.url)
+    req = job_request(prompt="x", conditions=_cond("A" * (BODY_LIMIT + 16)))
+    r = http.post(server.url + "/v1/jobs", json=req)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    assert _newest_id(http, server.url) == before
+
+
+def test_openapi_documents_the_request(server, http):
+    schema = http.get(server.url + "/openapi.json").json()
+    body = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["additionalProperties"] is False and "num_frames" in body["required"]
