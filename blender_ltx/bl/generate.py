@@ -132,11 +132,40 @@ def _check_clip_dir(scene) -> None:
         raise ValueError("Save the .blend first: clips are saved next to it (or set an absolute clip dir).")
 
 
-def _render_guides(scene, part: Shot, out_dir: str) -> list[tuple[int, str]]:
-    from .render import render_guides
+def _render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:
+    """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
+    the scene's First Frame setting (a render, an image, or the previous take of the same camera)."""
+    from . import render
 
     st = props.scene_settings(scene)
-    return render_guides(scene, part, out_dir, engine=st.guide_engine, every_n=st.guide_every_n)
+    guides = render.render_guides(scene, part, out_dir, engine=st.guide_engine, every_n=st.guide_every_n)
+    source = st.first_frame_source if first else "RENDER"
+    if source == "RENDER":
+        return guides
+    png = os.path.join(vse.abspath(out_dir), "first_frame.png")
+    w, h = part.generation.width, part.generation.height
+    if source == "IMAGE":
+        if not st.first_frame_image:
+            raise ValueError("First Frame is set to Image but no image is chosen: pick one or use Render.")
+        render.first_frame_from_image(st.first_frame_image, w, h, png)
+    else:
+        render.last_frame_of_clip(_previous_take_clip(scene, part), png)
+    return [(0, png)] + [g for g in guides if g[0] != 0]
+
+
+def _previous_take_clip(scene, shot: Shot) -> str:
+    """The clip of the active take of the nearest earlier shot filmed by the same camera."""
+    plan = props.load_plan(scene)
+    shots = plan.shots if plan else []
+    earlier = [s for s in shots if s.camera == shot.camera and s.frame_end < shot.frame_start]
+    for prev in sorted(earlier, key=lambda s: s.frame_start, reverse=True):
+        strip = vse.active_take(scene, prev.name)
+        if strip is not None:
+            return strip.filepath
+    raise ValueError(
+        f"Shot {shot.name}: no earlier shot of camera {shot.camera} has a take to continue from; "
+        "generate it first or set First Frame to Render."
+    )
 
 
 def _prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> tuple[_Run, list[dict]]:
@@ -152,7 +181,7 @@ def _prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) ->
         guide_dir = vse.abspath(f"{vse.clip_dir(scene)}/{vse.safe_name(shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
-        guides = _render_guides(scene, part, guide_dir)
+        guides = _render_guides(scene, part, guide_dir, first=i == 0)
         tags = {"scene": scene.name, "take": take, "segment": f"{i + 1}/{len(parts)}"}
         requests.append(
             job_request.build_request(

@@ -1,0 +1,200 @@
+"""The round trip on real bpy with the real server (tiny model) on loopback: demo scene -> takes in the VSE.
+
+Kept lean: the demo scene at a tiny generation size (128x96 budget) and one denoising step.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+bpy = pytest.importorskip("bpy")
+
+import blender_ltx  # noqa: E402
+from blender_ltx.bl import demo, generate, props, vse, worker  # noqa: E402
+from tests.support.server import run_server, start_server  # noqa: E402
+
+BUDGET = 128 * 96
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    mine = not hasattr(bpy.types.Scene, "ltx")
+    if mine:
+        blender_ltx.register()
+    yield
+    if mine:
+        blender_ltx.unregister()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir):
+    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh():
+    """No jobs of an earlier test in flight, no server override."""
+    worker.get().reset()
+    generate.forget()
+    yield
+    generate.set_server(None)
+    worker.get().reset()
+    generate.forget()
+
+
+def demo_blend(path) -> object:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    demo.build_scene(bpy.context.scene, pixel_budget=BUDGET, steps=1)
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return bpy.context.scene
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def user_render_state(scene) -> tuple:
+    r = scene.render
+    return (
+        r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.filepath, r.use_sequencer,
+        r.image_settings.file_format, scene.camera.name, scene.frame_current,
+        scene.frame_start, scene.frame_end,
+    )  # fmt: skip
+
+
+def test_generate_all_then_takes_stack(server, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    scene.frame_current = 30
+    scene.render.filepath = "//render/out_"
+    before = user_render_state(scene)
+    generate.set_server(server.url)
+    lines: list[str] = []
+
+    result = generate.run_sync(scene, None, report=lines.append)
+
+    assert result["imported"] == ["SH010", "SH020", "SH030"], result
+    assert user_render_state(scene) == before
+    assert any("Generating" in ln for ln in lines) and any("imported" in ln for ln in lines)
+    plan = props.load_plan(scene)
+    for shot in plan.shots:
+        ss = props.shot_settings(scene, shot.name, create=False)
+        strips = vse.takes(scene, shot.name)
+        assert len(strips) == 1
+        strip = strips[0]
+        assert (strip.frame_final_start, strip.frame_final_duration) == (shot.frame_start, shot.length)
+        assert not strip.mute and strip.name == f"{shot.name} take 1"
+        assert strip.ltx.job_id == ss.job_id and strip.ltx.seed == ss.seed and strip.ltx.take == 1
+        assert "Cinematic" in strip.ltx.prompt and ss.prompt.split(";")[0][:20] in strip.ltx.prompt
+        assert strip.ltx.applied and strip.ltx.server == server.url
+        assert strip.filepath == f"//ltx/{shot.name}/take_1.mp4"
+        assert os.path.isfile(tmp_path / "ltx" / shot.name / "take_1.mp4")
+        assert (ss.job_status, ss.takes, ss.active_take, ss.progress) == ("imported", 1, 1, 1.0)
+
+    # Nothing changed: generate-all has nothing to do; forced, every shot gets a second take on top.
+    again = generate.run_sync(scene, None, report=lines.append)
+    assert again["submitted"] == [] and again["unchanged"] == ["SH010", "SH020", "SH030"]
+    props.shot_settings(scene, "SH020").prompt = "A different prompt."
+    changed = generate.run_sync(scene, None, report=lines.append)
+    assert changed["submitted"] == ["SH020"] and changed["imported"] == ["SH020"]
+    forced = generate.run_sync(scene, ["SH010"], force=True, report=lines.append)
+    assert forced["imported"] == ["SH010"]
+    take1, take2 = vse.takes(scene, "SH010")
+    assert take1.mute and not take2.mute and take2.channel > take1.channel
+    assert take2.ltx.job_id != take1.ltx.job_id and take2.ltx.take == 2
+    assert user_render_state(scene) == before
+
+
+def test_server_absent_leaves_a_sentence_and_nothing_else(tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    url = f"http://127.0.0.1:{free_port()}"
+    generate.set_server(url)
+    result = generate.run_sync(scene, ["SH010"], report=lambda _l: None)
+    ss = props.shot_settings(scene, "SH010")
+    assert result["failed"] == ["SH010"] and ss.job_status == "error"
+    assert ss.message.startswith(f"No LTX server at {url}:") and "python -m server" in ss.message
+    assert vse.takes(scene, "SH010") == [] and ss.job_id == "" and ss.input_hash == ""
+    assert "SH010" in generate.run_sync(scene, None, report=lambda _l: None)["failed"]  # still "changed"
+
+
+def test_server_killed_mid_job_and_restarted(tmp_path, tiny_model_dir, fresh):
+    data = tmp_path / "srv"
+    srv = start_server(data, model=str(tiny_model_dir))
+    port = srv.url.rsplit(":", 1)[1]
+    try:
+        scene = demo_blend(tmp_path / "edit.blend")
+        props.shot_settings(scene, "SH010").steps = 6  # long enough to be caught running
+        generate.set_server(srv.url)
+        generate.submit(scene, ["SH010"], report=None)
+        ss = props.shot_settings(scene, "SH010")
+        assert not generate.wait(scene, ["SH010"], timeout=60, submitted_only=True)
+        job_id = ss.job_id
+        while ss.job_status != "running":
+            generate.wait(scene, ["SH010"], timeout=0.1)
+        srv.kill9()
+        generate.wait(scene, ["SH010"], timeout=4)
+        assert "No LTX server" in ss.message and "retrying" in ss.message, ss.message
+        assert ss.job_id == job_id and ss.job_status == "running"  # kept, not failed
+        srv = start_server(data, model=str(tiny_model_dir), extra_args=("--port", port))
+        assert not generate.wait(scene, ["SH010"], timeout=240)
+        assert ss.job_status == "imported", ss.message
+        strips = vse.takes(scene, "SH010")
+        assert len(strips) == 1 and strips[0].ltx.job_id == job_id
+    finally:
+        srv.stop()
+
+
+def test_saved_and_reopened_mid_job_reattaches_and_imports_once(server, tmp_path, fresh):
+    path = tmp_path / "edit.blend"
+    scene = demo_blend(path)
+    props.shot_settings(scene, "SH020").steps = 3
+    generate.set_server(server.url)
+    generate.run_sync(scene, ["SH020"], wait_for_clips=False, report=lambda _l: None)
+    job_id = props.shot_settings(scene, "SH020").job_id
+    assert job_id and props.shot_settings(scene, "SH020").job_status in ("queued", "running")
+    bpy.ops.wm.save_mainfile()
+
+    bpy.ops.wm.open_mainfile(filepath=str(path))  # load_pre forgets, load_post re-attaches
+    scene = bpy.context.scene
+    assert generate.pending(scene) == ["SH020"]
+    assert not generate.wait(scene, timeout=240)
+    ss = props.shot_settings(scene, "SH020", create=False)
+    assert ss.job_status == "imported" and [s.ltx.job_id for s in vse.takes(scene, "SH020")] == [job_id]
+    bpy.ops.wm.save_mainfile()
+
+    # A file that still says "running" for a job that is already on a strip: re-attached, not re-imported.
+    ss.job_status = "running"
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    scene = bpy.context.scene
+    assert not generate.wait(scene, timeout=120)
+    assert [s.ltx.job_id for s in vse.takes(scene, "SH020")] == [job_id]
+    assert props.shot_settings(scene, "SH020").job_status == "imported"
+    assert sorted(os.listdir(tmp_path / "ltx" / "SH020")) == ["guides", "take_1.mp4"]
+
+
+def test_async_path_through_drain_and_cancel(server, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    props.shot_settings(scene, "SH030").steps = 40  # long: cancelled while running or queued
+    out = generate.start_async(bpy.context, ["SH010", "SH030"])
+    assert out["submitted"] == ["SH010", "SH030"]
+    assert bpy.app.timers.is_registered(worker._tick)  # the running-Blender path is armed
+    ss1, ss3 = props.shot_settings(scene, "SH010"), props.shot_settings(scene, "SH030")
+    worker.stats.__init__()
+    while ss1.job_status != "imported":
+        assert worker.drain() >= 0  # what the timer does, at its default budget
+        generate.wait(scene, [], timeout=0)  # sleep-free: no shots named, returns at once
+        if ss1.job_status in ("failed", "error"):
+            pytest.fail(ss1.message)
+    assert worker.stats.ticks > 0
+    generate.cancel(scene, ["SH030"])
+    assert not generate.wait(scene, ["SH030"], timeout=120)
+    assert ss3.job_status == "cancelled" and vse.takes(scene, "SH030") == []
+    assert len(vse.takes(scene, "SH010")) == 1
