@@ -53,7 +53,7 @@ EEVEE_ENGINE = "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= VERSION < (5, 0, 0) else "BL
 
 def layout_progress(layout, factor: float, text: str) -> None:
     """A progress bar (UILayout.progress, 4.0+), or a percentage label where it is missing."""
-    if "progress" in type(layout).bl_rna.functions:
+    if "progress" in bpy.types.UILayout.bl_rna.functions:
         layout.progress(factor=factor, type="BAR", text=text)
     else:
         layout.label(text=f"{text} {factor * 100:.0f}%")

@@ -178,7 +178,7 @@ def clip_folder(scene, shot_name: str) -> str:
     """The absolute folder holding the takes of ``shot_name`` (same layout as vse.clip_path)."""
     from . import vse
 
-    return os.path.dirname(bpy.path.abspath(vse.clip_path(scene, shot_name, 1)))
+    return os.path.dirname(vse.clip_abspath(scene, shot_name, 1))
 
 
 class LTX_OT_open_clip_folder(bpy.types.Operator):

@@ -9,8 +9,12 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, StringProperty
 
+from ..core.protocol import ServerError
 from . import props
 from .prefs import get_prefs
+
+#: What the pipeline raises with a sentence for the user (bad settings, I/O, the server, a render).
+FAILURES = (ValueError, OSError, RuntimeError, ServerError)
 
 
 def _poll_plan(cls, context) -> bool:
@@ -59,7 +63,7 @@ class _GenerateBase:
         names = self._names(context)
         try:
             result = generate.run_sync(context.scene, names, force=self._force())
-        except Exception as exc:  # one sentence from the pipeline; the traceback adds nothing for the user
+        except FAILURES as exc:  # one sentence from the pipeline; a traceback adds nothing for the user
             self.report({"ERROR"}, str(exc) or type(exc).__name__)
             return {"CANCELLED"}
         level, line = summary(result)
@@ -71,12 +75,14 @@ class _GenerateBase:
 
         names = self._names(context)
         try:
-            generate.start_async(context, names, force=self._force())
-        except Exception as exc:
+            result = generate.start_async(context, names, force=self._force())
+        except FAILURES as exc:
             self.report({"ERROR"}, str(exc) or type(exc).__name__)
             return {"CANCELLED"}
-        what = ", ".join(names) if names else "all changed shots"
-        self.report({"INFO"}, f"Generating {what} in the background")
+        level, line = summary(result)
+        if result.get("submitted") or result.get("attached"):
+            line = f"Generating in the background: {line}"
+        self.report({level}, line)
         return {"FINISHED"}
 
 
@@ -165,7 +171,7 @@ class LTX_OT_cancel(bpy.types.Operator):
             names = [ss.name]
         try:
             generate.cancel(scene, names)
-        except Exception as exc:
+        except FAILURES as exc:
             self.report({"ERROR"}, str(exc) or type(exc).__name__)
             return {"CANCELLED"}
         self.report({"INFO"}, f"Cancelled {', '.join(names)}")
@@ -217,11 +223,14 @@ class LTX_OT_start_server(bpy.types.Operator):
         from . import server_proc
 
         try:
-            info = server_proc.start(get_prefs(context))
-        except Exception as exc:
+            url = server_proc.start(get_prefs(context))
+        except FAILURES as exc:
             self.report({"ERROR"}, str(exc) or type(exc).__name__)
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Local server started{f': {info}' if info else ''}")
+        # The model loads in the background; Test Connection says when it is ready.
+        self.report(
+            {"INFO"}, f"Local server starting on {url}: Test Connection says when the model is loaded"
+        )
         return {"FINISHED"}
 
 

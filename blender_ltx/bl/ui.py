@@ -58,9 +58,12 @@ class LTX_UL_shots(bpy.types.UIList):
         row.label(text="", icon=status_icon(item.job_status))
 
     def filter_items(self, context, data, propname):
-        items = getattr(data, propname)
-        flags = [self.bitflag_filter_item if ss.in_plan else 0 for ss in items]
-        return flags, []
+        return plan_filter(getattr(data, propname), self.bitflag_filter_item), []
+
+
+def plan_filter(shots, flag: int) -> list[int]:
+    """UIList filter flags: ``flag`` (shown) for the shots in the plan, 0 for settings kept for later."""
+    return [flag if ss.in_plan else 0 for ss in shots]
 
 
 # ------------------------------------------------------------------------------------------ drawing
