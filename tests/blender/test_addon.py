@@ -261,9 +261,10 @@ def test_status_rows(registered) -> None:
     assert ui.status_text(ss) == "Running 40% - step 4/8" and ui.shows_progress(ss)
     assert ui.status_icon("running") != ui.status_icon("failed")
     for state in props.JOB_STATES:
-        assert ui.status_icon(state) in bpy.types.UILayout.bl_rna.functions["label"].parameters[
-            "icon"
-        ].enum_items.keys()
+        assert (
+            ui.status_icon(state)
+            in bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys()
+        )
     ss.job_status, ss.takes = "", 2
     assert ui.status_text(ss) == "2 take(s)"
     ss.frame_start, ss.frame_end = 5, 40
@@ -372,7 +373,15 @@ def test_draw_functions_against_blender_rna(registered) -> None:
         ops = {c[1][0] for c in calls if c[0] == "operator"}
         assert {"ltx.generate_shot", "ltx.generate_all", "ltx.cancel", "ltx.open_clip_folder"} <= ops
         drawn = {c[1][1] for c in calls if c[0] == "prop"}
-        assert {"prompt", "negative_prompt", "seed", "seed_lock", "steps", "guidance", "first_frame_image"} <= drawn
+        assert {
+            "prompt",
+            "negative_prompt",
+            "seed",
+            "seed_lock",
+            "steps",
+            "guidance",
+            "first_frame_image",
+        } <= drawn
 
 
 def test_prefs_draw_against_blender_rna() -> None:
