@@ -51,6 +51,15 @@ def weights_help(model: str, reason: str) -> str:
     )
 
 
+def _load_reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lowered = text.lower()
+    if any(w in lowered for w in ("not fully cached", "offline", "connect", "cached snapshot")):
+        return "it is not in the local Hugging Face cache and the hub cannot be reached"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
 class LTXBackend(Backend):
     name = "ltx"
 
@@ -116,8 +125,7 @@ class LTXBackend(Backend):
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
                 pipe = LTXConditionPipeline.from_pretrained(source, torch_dtype=self.dtype)
         except (OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WeightsNotFound(weights_help(self.model, first)) from None
+            raise WeightsNotFound(weights_help(self.model, _load_reason(exc))) from None
         pipe.set_progress_bar_config(disable=True)
         if self.vae_tiling:
             pipe.vae.enable_tiling()

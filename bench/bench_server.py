@@ -1,0 +1,149 @@
+"""Server overhead: end-to-end time per job (submit -> mp4 downloaded) against the pipeline's own time
+for the same work, measured in the same run.
+
+    .venvs/bl45/bin/python bench/bench_server.py                      # tiny model, CPU
+    python bench/bench_server.py --model DIR --device cuda --repeats 3   # real weights on a GPU
+
+For each workload: the same LTXConditionPipeline call (same model dir, device, seed, keyframes) is timed
+in this process first, then the real server is started as a subprocess and the job is submitted over
+HTTP, polled every 20 ms and its mp4 downloaded. Prints both times, their ratio, and the server's own
+breakdown (queued / generate / encode), so the overhead can be attributed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from PIL import Image  # noqa: E402
+from support.server import job_request, png_b64, start_server, wait_for  # noqa: E402
+
+from server import conditioning  # noqa: E402
+from server.backends.base import GenerateRequest, Keyframe  # noqa: E402
+from server.backends.ltx import LTXBackend  # noqa: E402
+
+WORKLOADS = {
+    # name: (num_frames, width, height, steps, keyframe indices)
+    "small 17x96x64": (17, 96, 64, 4, [0]),
+    "shot 121x768x512": (121, 768, 512, 4, [0, 120]),
+}
+
+
+def _request(num_frames, width, height, steps, keys) -> dict:
+    conds = [{"frame_index": k, "image": png_b64(width, height, seed=k)} for k in keys]
+    return job_request(
+        num_frames=num_frames, width=width, height=height, num_inference_steps=steps, seed=5, conditions=conds
+    )
+
+
+def _pipeline_request(req: dict) -> GenerateRequest:
+    applied = conditioning.apply(req)
+    keyframes = [
+        Keyframe(
+            Image.open(io.BytesIO(base64.b64decode(c["image"]))).convert("RGB"),
+            m["frame_index"],
+            m["strength"],
+        )
+        for c, m in zip(req["conditions"], applied.conditions, strict=True)
+    ]
+    return GenerateRequest(
+        prompt=applied.prompt_used,
+        negative_prompt=applied.negative_prompt,
+        seed=req["seed"],
+        num_frames=req["num_frames"],
+        width=req["width"],
+        height=req["height"],
+        frame_rate=req["frame_rate"],
+        num_inference_steps=req["num_inference_steps"],
+        guidance_scale=req["guidance_scale"],
+        keyframes=keyframes,
+    )
+
+
+def time_pipeline(args, model: str, requests_: dict[str, dict]) -> dict[str, list[float]]:
+    backend = LTXBackend(model, device=args.device, dtype=args.dtype)
+    backend.load()
+    print(f"pipeline: {backend.info()}")
+    out = {}
+    for name, req in requests_.items():
+        gen = _pipeline_request(req)
+        backend.generate(gen, lambda p: None, lambda: False)  # warm-up
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            backend.generate(gen, lambda p: None, lambda: False)
+            times.append(time.perf_counter() - t0)
+        out[name] = times
+    del backend
+    return out
+
+
+def time_server(args, model: str, requests_: dict[str, dict], data_dir: Path) -> dict[str, tuple]:
+    extra = ["--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
+    srv = start_server(data_dir, model, extra)
+    out = {}
+    try:
+        http = requests.Session()
+        for name, req in requests_.items():
+            wait_for(http, srv.url, http.post(srv.url + "/v1/jobs", json=req).json()["id"])  # warm-up
+            times, breakdown = [], []
+            for i in range(args.repeats):
+                t0 = time.perf_counter()
+                job = http.post(srv.url + "/v1/jobs", json=req).json()
+                done = wait_for(http, srv.url, job["id"])
+                assert done["status"] == "succeeded", done
+                video = http.get(srv.url + done["video_url"]).content
+                (data_dir / f"bench_{i}.mp4").write_bytes(video)
+                times.append(time.perf_counter() - t0)
+                breakdown.append(done["timings"])
+            out[name] = (times, breakdown)
+    finally:
+        srv.stop()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="tiny")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--only", default=None, help="run only workloads whose name contains this")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model == "tiny":
+            from server.backends.tiny import make_tiny_model
+
+            model = str(make_tiny_model(Path(tmp) / "tiny-model"))
+        reqs = {n: _request(*w) for n, w in WORKLOADS.items() if not args.only or args.only in n}
+        pipe = time_pipeline(args, model, reqs)
+        srv = time_server(args, model, reqs, Path(tmp) / "srv")
+    print(f"\nmodel={args.model} device={args.device} repeats={args.repeats} (medians)")
+    print(
+        f"{'workload':<20} {'pipeline s':>10} {'end-to-end s':>12} {'ratio':>6}"
+        "   server: queued/generate/encode s"
+    )
+    for name in reqs:
+        pm = statistics.median(pipe[name])
+        times, breakdown = srv[name]
+        em = statistics.median(times)
+        parts = [statistics.median(b[k] for b in breakdown) for k in ("queued_s", "generate_s", "encode_s")]
+        print(
+            f"{name:<20} {pm:>10.3f} {em:>12.3f} {em / pm:>6.2f}   " + " / ".join(f"{x:.3f}" for x in parts)
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""What the server applies: motion specifiers from the trajectory in the prompt, keyframes at their
+frames, at a real shot size (121 frames, 768x512)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from support.server import job_request, png_b64, wait_for
+
+from server.video import probe_mp4
+
+PROMPT = "A red car drives down a wet city street at night"
+
+
+def _dolly_in(n: int) -> dict:
+    """A camera looking along +Y and moving forward 0.1 units a frame (a dolly in)."""
+    mats = []
+    for i in range(n):
+        m = np.array([[1, 0, 0, 0], [0, 0, -1, -10 + 0.1 * i], [0, 1, 0, 1.6], [0, 0, 0, 1]], dtype=float)
+        mats.append(m.ravel().tolist())
+    return {"frames": list(range(1, n + 1)), "matrix_world": mats, "lens_mm": [35.0] * n}
+
+
+def test_real_shot_size_with_motion_and_two_keyframes(server, http, tmp_path):
+    req = job_request(
+        prompt=PROMPT,
+        num_frames=121,
+        width=768,
+        height=512,
+        num_inference_steps=2,
+        trajectory=_dolly_in(121),
+        conditions=[
+            {"frame_index": 0, "image": png_b64(768, 512, seed=3)},
+            {"frame_index": 120, "image": png_b64(768, 512, seed=4), "strength": 0.9},
+        ],
+    )
+    r = http.post(server.url + "/v1/jobs", json=req)
+    assert r.status_code == 202, r.text
+    applied = r.json()["applied"]  # known at submit time, before the job runs
+    done = wait_for(http, server.url, r.json()["id"], timeout=600)
+    assert done["status"] == "succeeded", done
+    assert done["applied"] == applied
+    assert applied["layers"] == ["motion_prompt", "keyframes"]
+    assert applied["motion_script"]  # the shared motion analysis produced a script
+    assert (
+        applied["prompt_used"].startswith(PROMPT + " The camera ") and "dollies in" in applied["prompt_used"]
+    )
+    assert [c["frame_index"] for c in applied["conditions"]] == [0, 120]
+
+    path = tmp_path / "shot.mp4"
+    path.write_bytes(http.get(server.url + done["video_url"]).content)
+    mp4 = probe_mp4(path)
+    assert (mp4["frames"], mp4["width"], mp4["height"], mp4["rate"]) == (121, 768, 512, Fraction(24))
+
+
+def test_motion_prompt_can_be_turned_off(server, http):
+    req = job_request(prompt=PROMPT, trajectory=_dolly_in(9), motion_prompt=False)
+    applied = http.post(server.url + "/v1/jobs", json=req).json()["applied"]
+    assert applied == {
+        "prompt_used": PROMPT,
+        "motion_script": "",
+        "negative_prompt": "blurry",
+        "conditions": [],
+        "layers": [],
+    }
+
+
+def test_static_or_missing_trajectory_adds_no_motion(server, http):
+    applied = http.post(server.url + "/v1/jobs", json=job_request(prompt=PROMPT)).json()["applied"]
+    assert applied["prompt_used"] == PROMPT and applied["layers"] == []

@@ -1,0 +1,81 @@
+"""Starting the server: token auth, refusing to expose itself without one, missing weights, busy port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+import requests
+from support.server import REPO, job_request, run_server, server_command, wait_for
+
+
+def _run(args: list[str], env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+def test_token_required_on_every_route_but_health(tiny_model_dir, tmp_path):
+    with run_server(tmp_path / "srv", str(tiny_model_dir), token="s3cret") as srv, requests.Session() as http:
+        health = http.get(srv.url + "/v1/health")
+        assert health.status_code == 200 and health.json()["auth"] is True
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            for method, path in [
+                ("get", "/v1/jobs"),
+                ("post", "/v1/jobs"),
+                ("get", "/v1/jobs/x"),
+                ("delete", "/v1/jobs/x"),
+                ("get", "/openapi.json"),
+            ]:
+                r = getattr(http, method)(srv.url + path, headers=headers, json=job_request())
+                assert r.status_code == 401, (method, path, headers, r.text)
+                assert "Bearer" in r.json()["detail"]
+        r = http.post(srv.url + "/v1/jobs", json=job_request(), headers=srv.headers)
+        assert r.status_code == 202
+        http.headers.update(srv.headers)
+        assert wait_for(http, srv.url, r.json()["id"])["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20"])
+def test_non_loopback_without_token_refuses(tmp_path, host):
+    args = server_command(tmp_path, "tiny")
+    args[args.index("--host") + 1] = host
+    proc = _run(args)
+    assert proc.returncode == 2
+    assert "--token" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "port").exists()
+
+
+def test_busy_port_is_one_sentence(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        args = server_command(tmp_path, "tiny")
+        args[args.index("--port") + 1] = str(busy.getsockname()[1])
+        proc = _run(args)
+    assert proc.returncode == 2 and "--port" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    procs = {
+        model: subprocess.Popen(
+            server_command(tmp_path / name, model),
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, model in [
+            ("a", "no-such-org/no-such-ltx-model"),
+            ("b", str(tmp_path / "no" / "such" / "dir")),
+        ]
+    }
+    for model, proc in procs.items():
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 3, err
+        assert "Traceback" not in err
+        assert model in err and "huggingface-cli download" in err and "--model" in err
