@@ -247,9 +247,10 @@ def _evaluate_pass(eval_scene, depsgraph_of, requests: dict[int, tuple[object, n
         for f in frames.tolist():
             wanted.setdefault(f, []).append(key)
     rows: dict[int, dict[int, tuple]] = {key: {} for key in requests}
+    dg = None
     for f in sorted(wanted):
         eval_scene.frame_set(f)
-        dg = depsgraph_of()
+        dg = dg or depsgraph_of()  # the same depsgraph every frame; asking again may re-evaluate
         for key in wanted[f]:
             rows[key][f] = _read(requests[key][0].evaluated_get(dg))
     out = {}
