@@ -30,7 +30,7 @@ from PIL import Image  # noqa: E402
 from support.server import job_request, png_b64, start_server, wait_for  # noqa: E402
 
 from server import conditioning  # noqa: E402
-from server.backends.base import GenerateRequest, Keyframe  # noqa: E402
+from server.backends.base import GenerateRequest  # noqa: E402
 from server.backends.ltx import LTXBackend  # noqa: E402
 
 WORKLOADS = {
@@ -48,27 +48,8 @@ def _request(num_frames, width, height, steps, keys) -> dict:
 
 
 def _pipeline_request(req: dict) -> GenerateRequest:
-    applied = conditioning.apply(req)
-    keyframes = [
-        Keyframe(
-            Image.open(io.BytesIO(base64.b64decode(c["image"]))).convert("RGB"),
-            m["frame_index"],
-            m["strength"],
-        )
-        for c, m in zip(req["conditions"], applied.conditions, strict=True)
-    ]
-    return GenerateRequest(
-        prompt=applied.prompt_used,
-        negative_prompt=applied.negative_prompt,
-        seed=req["seed"],
-        num_frames=req["num_frames"],
-        width=req["width"],
-        height=req["height"],
-        frame_rate=req["frame_rate"],
-        num_inference_steps=req["num_inference_steps"],
-        guidance_scale=req["guidance_scale"],
-        keyframes=keyframes,
-    )
+    images = [Image.open(io.BytesIO(base64.b64decode(c["image"]))).convert("RGB") for c in req["conditions"]]
+    return conditioning.generate_request(req, conditioning.apply(req).to_dict(), images)
 
 
 def time_pipeline(args, model: str, requests_: dict[str, dict]) -> dict[str, list[float]]:

@@ -13,6 +13,8 @@ from typing import Any
 
 from blender_ltx.core import protocol
 
+from .backends.base import GenerateRequest, Keyframe
+
 log = logging.getLogger("server.conditioning")
 
 # LTX-Video was trained on long descriptive captions ("The camera slowly pans left as ..."), so the
@@ -117,4 +119,24 @@ def apply(request: dict[str, Any]) -> Applied:
         negative_prompt=request.get("negative_prompt", ""),
         conditions=conditions,
         layers=layers,
+    )
+
+
+def generate_request(request: dict[str, Any], applied: dict[str, Any], images: list[Any]) -> GenerateRequest:
+    """What the backend is asked for: the applied prompt and condition indices, the request's grid.
+    ``images`` are the decoded keyframes (PIL, RGB) in the request's order."""
+    return GenerateRequest(
+        prompt=applied["prompt_used"],
+        negative_prompt=applied["negative_prompt"],
+        seed=request["seed"],
+        num_frames=request["num_frames"],
+        width=request["width"],
+        height=request["height"],
+        frame_rate=request["frame_rate"],
+        num_inference_steps=request["num_inference_steps"],
+        guidance_scale=request["guidance_scale"],
+        keyframes=[
+            Keyframe(img, c["frame_index"], c["strength"])
+            for img, c in zip(images, applied["conditions"], strict=True)
+        ],
     )

@@ -24,7 +24,7 @@ from typing import Any
 from blender_ltx.core import protocol
 
 from . import conditioning
-from .backends.base import Backend, Cancelled, GenerateRequest, Keyframe
+from .backends.base import Backend, Cancelled, GenerateRequest
 from .video import write_mp4
 
 log = logging.getLogger("server.jobs")
@@ -186,7 +186,15 @@ class JobStore:
             ).rowcount
         if cancelled:
             log.info("%d job(s) cancelled while running before the restart are now cancelled", cancelled)
+        self._sweep_inputs()
         return retried, failed
+
+    def _sweep_inputs(self) -> None:
+        """Keyframe files are only needed until a job is final (crashes can leave some behind)."""
+        live = {r[0] for r in self._exec("SELECT id FROM jobs WHERE status IN ('queued', 'running')")}
+        for folder in (self.root / "inputs").iterdir():
+            if folder.name not in live:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _status(self, row: sqlite3.Row) -> dict[str, Any]:
         request = json.loads(row["request"])
@@ -323,22 +331,11 @@ class Worker(threading.Thread):
         from PIL import Image
 
         applied = json.loads(row["applied"])
-        keyframes = []
-        for i, cond in enumerate(applied["conditions"]):
+        images = []
+        for i in range(len(applied["conditions"])):
             with Image.open(self.store.inputs_dir(job_id) / f"{i}.png") as img:
-                keyframes.append(Keyframe(img.convert("RGB"), cond["frame_index"], cond["strength"]))
-        return GenerateRequest(
-            prompt=applied["prompt_used"],
-            negative_prompt=applied["negative_prompt"],
-            seed=request["seed"],
-            num_frames=request["num_frames"],
-            width=request["width"],
-            height=request["height"],
-            frame_rate=request["frame_rate"],
-            num_inference_steps=request["num_inference_steps"],
-            guidance_scale=request["guidance_scale"],
-            keyframes=keyframes,
-        )
+                images.append(img.convert("RGB"))
+        return conditioning.generate_request(request, applied, images)
 
 
 def _describe(request: dict[str, Any]) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
 from blender_ltx.core import protocol
+from blender_ltx.core.client import is_loopback as url_is_loopback
 
 #: Larger than the client's default budget (768x512): the server only refuses what it cannot do.
 DEFAULT_SERVER_PIXEL_BUDGET = 1280 * 736
@@ -49,12 +49,7 @@ class Settings:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return url_is_loopback(f"http://[{host}]/" if ":" in host else f"http://{host}/")
 
 
 def check_exposure(settings: Settings) -> str | None:

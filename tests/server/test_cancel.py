@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
-from support.server import job_request, wait_for
+from support.server import job_request, wait_for, wait_progress
 
 # Long enough that it cannot finish between two polls (200 steps of ~0.3 s on 2 CPU cores).
 LONG = {"num_frames": 65, "width": 512, "height": 512, "num_inference_steps": 200}
 
 
-def _wait_progress(http, url, job_id, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = http.get(f"{url}/v1/jobs/{job_id}").json()
-        if status["status"] == "running" and status["progress"] > 0:
-            return status
-        assert status["status"] in ("queued", "running"), status
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} did not start making progress")
-
-
 def test_cancel_queued_and_running(server, http):
     running = http.post(server.url + "/v1/jobs", json=job_request(**LONG)).json()
     queued = http.post(server.url + "/v1/jobs", json=job_request(seed=7)).json()
-    _wait_progress(http, server.url, running["id"])
+    wait_progress(http, server.url, running["id"])
     assert http.get(f"{server.url}/v1/jobs/{queued['id']}").json()["status"] == "queued"
     assert http.get(f"{server.url}/v1/jobs/{queued['id']}/video").status_code == 409
 

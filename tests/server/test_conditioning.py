@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from support.server import job_request, png_b64, wait_for
 
 from server.video import probe_mp4
@@ -22,6 +23,7 @@ def _dolly_in(n: int) -> dict:
     return {"frames": list(range(1, n + 1)), "matrix_world": mats, "lens_mm": [35.0] * n}
 
 
+@pytest.mark.slow
 def test_real_shot_size_with_motion_and_two_keyframes(server, http, tmp_path):
     req = job_request(
         prompt=PROMPT,

@@ -3,23 +3,12 @@ once, then failed with a reason."""
 
 from __future__ import annotations
 
-import time
 
 import requests
-from support.server import job_request, start_server, wait_for
+from support.server import job_request, start_server, wait_for, wait_progress
 
 # Runs for several seconds, so it is surely mid-way when the server is killed.
 LONG = {"num_frames": 33, "width": 256, "height": 256, "num_inference_steps": 60}
-
-
-def _running_with_progress(http, url, job_id, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s = http.get(f"{url}/v1/jobs/{job_id}").json()
-        if s["status"] == "running" and s["progress"] > 0:
-            return s
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} never ran")
 
 
 def test_kill9_restart_loses_nothing_and_retries_once(tiny_model_dir, tmp_path):
@@ -32,7 +21,7 @@ def test_kill9_restart_loses_nothing_and_retries_once(tiny_model_dir, tmp_path):
         video = http.get(f"{srv.url}/v1/jobs/{finished['id']}/video").content
         long_job = http.post(srv.url + "/v1/jobs", json=job_request(**LONG)).json()
         queued = [http.post(srv.url + "/v1/jobs", json=job_request(seed=i)).json() for i in range(3)]
-        _running_with_progress(http, srv.url, long_job["id"])
+        wait_progress(http, srv.url, long_job["id"])
     finally:
         srv.kill9()
 
@@ -41,7 +30,7 @@ def test_kill9_restart_loses_nothing_and_retries_once(tiny_model_dir, tmp_path):
     try:
         listed = {j["id"]: j for j in http.get(srv.url + "/v1/jobs").json()["jobs"]}
         assert {long_job["id"], *(q["id"] for q in queued)} <= set(listed)
-        second = _running_with_progress(http, srv.url, long_job["id"])
+        second = wait_progress(http, srv.url, long_job["id"])
         assert second["attempts"] == 2
     finally:
         srv.kill9()

@@ -186,3 +186,15 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} still {status['status']} after {timeout:.0f} s: {status}")
         time.sleep(0.05)
+
+
+def wait_progress(session, url: str, job_id: str, timeout: float = 120.0) -> dict:
+    """Poll until the job is running and has finished at least one denoising step."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = session.get(f"{url}/v1/jobs/{job_id}", timeout=10).json()
+        if status["status"] == "running" and status["progress"] > 0:
+            return status
+        assert status["status"] in ("queued", "running"), status
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not start making progress within {timeout:.0f} s")
