@@ -34,11 +34,13 @@ def _poll_plan(cls, context) -> bool:
 
 
 def summary(result: dict) -> tuple[str, str]:
-    """(report level, one line) for a ``generate.run_sync`` result dict."""
+    """(report level, one line) for a ``generate.run_sync`` / ``start_async`` result dict."""
     if not isinstance(result, dict):
         return "INFO", str(result)
     if result.get("message"):
         line = str(result["message"])
+    elif result.get("unchanged") and not (result.get("submitted") or result.get("attached")):
+        line = "Nothing to generate: every shot is up to date (use Force)"
     else:
         parts = [
             f"{k}: {', '.join(map(str, v))}" for k, v in result.items() if isinstance(v, (list, tuple)) and v
@@ -67,6 +69,10 @@ class _GenerateBase:
             self.report({"ERROR"}, str(exc) or type(exc).__name__)
             return {"CANCELLED"}
         level, line = summary(result)
+        if result.get("failed") and not result.get("imported"):
+            # Nothing came back: no undo step, and scripts see the failure in the return value.
+            self.report({"ERROR"}, line)
+            return {"CANCELLED"}
         self.report({level}, line)
         return {"FINISHED"}
 
@@ -209,11 +215,7 @@ class LTX_OT_start_server(bpy.types.Operator):
     def poll(cls, context):
         from . import server_proc
 
-        if not get_prefs(context).server_python.strip():
-            cls.poll_message_set(
-                "Set Server Python (the server environment's interpreter) in the preferences"
-            )
-            return False
+        # No check of Server Python here: start() explains what to set (it may use this Python's env).
         if server_proc.is_running():
             cls.poll_message_set("The local server is already running")
             return False
