@@ -14,6 +14,8 @@ Three ways to get them, picked per camera (``mode="auto"``):
 - ``scene``: ``frame_set`` on the real scene, one pass over the union of frames; used when the scene has
   a rigid body world (simulations belong to their scene) or the isolated check disagrees. The user's
   current frame, subframe and scene camera are restored afterwards, also on error.
+
+Not seen by the F-Curve path: Python frame-change handlers that move a camera (force ``mode="scene"``).
 """
 
 from __future__ import annotations

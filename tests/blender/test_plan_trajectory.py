@@ -158,3 +158,21 @@ def test_rigid_body_world_evaluates_in_the_scene(scene):
     bpy.ops.rigidbody.world_add()
     (got,) = sample_cameras(scene, [(cam, range(1, 20))])
     assert got.method == "scene"
+
+
+def test_scene_specific_dependency_is_caught_and_evaluated_in_the_scene(scene):
+    # A driver reading the active scene sees the temporary scene in the isolated depsgraph: the check at
+    # the current frame notices and the camera is evaluated in the real scene instead.
+    scenes.set_range(scene, 1, 20)
+    scene.render.resolution_x = 1000
+    cam = scenes.add_camera(scene)
+    fc = cam.data.driver_add("lens")
+    var = fc.driver.variables.new()
+    var.type = "CONTEXT_PROP"
+    var.name = "rx"
+    var.targets[0].context_property = "ACTIVE_SCENE"
+    var.targets[0].data_path = "render.resolution_x"
+    fc.driver.expression = "rx / 20 + frame"
+    (got,) = sample_cameras(scene, [(cam, range(1, 21))])
+    assert got.method == "scene"
+    assert got.data["lens"].tolist() == pytest.approx([50.0 + f for f in range(1, 21)])
