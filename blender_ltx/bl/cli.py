@@ -169,9 +169,13 @@ def ensure_registered() -> None:
     import bpy
 
     if not hasattr(bpy.types.Scene, "ltx"):
-        from .. import register
+        import atexit
+
+        from .. import register, unregister
 
         register()
+        # bpy as a module hangs or crashes at exit while add-on preferences are still registered.
+        atexit.register(unregister)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

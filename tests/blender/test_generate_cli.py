@@ -1,0 +1,133 @@
+"""``python -m blender_ltx generate`` as a subprocess against the real server (tiny model), and the local
+server process the add-on starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+bpy = pytest.importorskip("bpy")
+
+import blender_ltx  # noqa: E402
+from blender_ltx.bl import demo, generate, props, server_proc, vse, worker  # noqa: E402
+from blender_ltx.bl.prefs import DEFAULTS  # noqa: E402
+from tests.support.server import run_server  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    mine = not hasattr(bpy.types.Scene, "ltx")
+    if mine:
+        blender_ltx.register()
+    yield
+    if mine:
+        blender_ltx.unregister()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir):
+    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
+        yield srv
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "blender_ltx", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+
+def demo_blend(path: Path) -> Path:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    demo.build_scene(bpy.context.scene, pixel_budget=128 * 96, steps=1)
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return path
+
+
+def reopen(path: Path):
+    worker.get().reset()
+    generate.forget()
+    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+    worker.get().reset()  # this process only inspects the file: no re-attaching here
+    generate.forget()
+    return bpy.context.scene
+
+
+def test_generate_wait_imports_saves_and_keeps_a_backup(server, tmp_path):
+    blend = demo_blend(tmp_path / "shot.blend")
+    original = blend.read_bytes()
+    out = cli("generate", str(blend), "--shots", "SH010", "--server", server.url, "--wait")
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "SH010: Generating" in out.stdout and "SH010: Take 1 imported" in out.stdout
+    assert (tmp_path / "shot.blend1").read_bytes() == original
+    scene = reopen(blend)
+    (strip,) = vse.takes(scene, "SH010")
+    assert (strip.frame_final_start, strip.frame_final_duration) == (1, 48)
+    assert os.path.isfile(tmp_path / "ltx" / "SH010" / "take_1.mp4")
+    assert vse.takes(scene, "SH020") == []
+
+
+def test_generate_without_wait_then_wait_picks_the_job_up(server, tmp_path):
+    blend = demo_blend(tmp_path / "shot.blend")
+    first = cli("generate", str(blend), "--shots", "SH020", "--server", server.url)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "submitted SH020" in first.stdout
+    ss = props.shot_settings(reopen(blend), "SH020", create=False)
+    job_id = ss.job_id
+    assert job_id and ss.job_status in ("queued", "running", "succeeded")
+
+    out_blend = tmp_path / "cut.blend"
+    second = cli("generate", str(blend), "--shots", "SH020", "--server", server.url, "--wait",
+                 "--output", str(out_blend))  # fmt: skip
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert "attached SH020" in second.stdout and "imported SH020" in second.stdout
+    scene = reopen(out_blend)
+    assert [s.ltx.job_id for s in vse.takes(scene, "SH020")] == [job_id]
+    clip = bpy.path.abspath(vse.takes(scene, "SH020")[0].filepath)
+    assert clip == str(tmp_path / "ltx" / "SH020" / "take_1.mp4")
+
+
+def test_generate_against_no_server_fails_with_a_sentence(tmp_path):
+    blend = demo_blend(tmp_path / "shot.blend")
+    out = cli("generate", str(blend), "--shots", "SH010", "--server", "http://127.0.0.1:9", "--wait")
+    assert out.returncode == 1
+    assert "No LTX server at http://127.0.0.1:9:" in out.stdout
+    bad = cli("generate", str(tmp_path / "missing.blend"), "--wait")
+    assert bad.returncode == 1 and "does not exist" in bad.stderr
+
+
+def test_connection_sentences(server):
+    generate.set_server(server.url)
+    try:
+        ok, sentence = generate.test_connection()
+        assert ok and sentence.startswith(f"Connected to {server.url}: model ") and "cpu" in sentence
+        generate.set_server("http://127.0.0.1:9")
+        ok, sentence = generate.test_connection()
+        assert not ok and sentence.startswith("No LTX server at http://127.0.0.1:9:")
+    finally:
+        generate.set_server(None)
+
+
+def test_local_server_starts_answers_and_stops(tmp_path, tiny_model_dir):
+    prefs = SimpleNamespace(**{**DEFAULTS, "server_model": str(tiny_model_dir), "server_device": "cpu",
+                               "server_data_dir": str(tmp_path / "data")})  # fmt: skip
+    url = server_proc.start(prefs, port=0, wait_s=180)
+    try:
+        assert server_proc.is_running() and server_proc.url() == url
+        assert server_proc.start(prefs) == url  # already running: the same one
+        generate.set_server(url)
+        assert generate.test_connection()[0]
+    finally:
+        generate.set_server(None)
+        server_proc.stop()
+    assert not server_proc.is_running()
+    with pytest.raises(ValueError, match="not on this computer"):
+        server_proc.start(SimpleNamespace(**{**DEFAULTS, "server_url": "http://10.1.2.3:8765"}))
