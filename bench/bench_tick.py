@@ -1,0 +1,108 @@
+"""Main-thread time of background generation: how long each timer tick holds Blender's main thread.
+
+    .venvs/bl45/bin/python bench/bench_tick.py
+    .venvs/bl50/bin/python bench/bench_tick.py --budget 393216 --steps 4   # default-size clips
+
+Builds the demo previs (three shots), starts the real server (tiny model) on a free loopback port,
+starts async generation of every shot (``generate.start_async``: plan + guide renders + submit, on the
+main thread once), then pumps ``worker.drain()`` every 100 ms exactly as the ``bpy.app.timers``
+callback does in a running Blender, until every take is imported. Prints per tick: the longest and
+mean main-thread time (all ticks, and ticks that applied messages), the cost per message type (the
+import of a clip as a strip is the heaviest), and for comparison the latency of one status request
+made on the main thread (what polling without the worker would cost per poll).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import bpy  # noqa: E402
+
+import blender_ltx  # noqa: E402
+from blender_ltx.bl import demo, generate, worker  # noqa: E402
+from blender_ltx.core.client import Client  # noqa: E402
+from tests.support.server import start_server  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--budget", type=int, default=demo.DEMO_PIXEL_BUDGET, help="pixel budget per clip")
+    ap.add_argument("--steps", type=int, default=demo.DEMO_STEPS, help="denoising steps")
+    ap.add_argument("--tick", type=float, default=worker.TICK_BUSY_S, help="seconds between ticks")
+    args = ap.parse_args()
+
+    blender_ltx.register()
+    work = Path(tempfile.mkdtemp(prefix="bench_tick_"))
+    srv = start_server(work / "server", model="tiny")
+    try:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        scene = demo.build_scene(bpy.context.scene, pixel_budget=args.budget, steps=args.steps)
+        bpy.ops.wm.save_as_mainfile(filepath=str(work / "bench.blend"))
+        scene = bpy.context.scene
+        generate.set_server(srv.url)
+
+        per_type: dict[str, list[float]] = defaultdict(list)
+
+        def timed(message) -> None:
+            t = time.perf_counter()
+            generate.apply_message(message)
+            per_type[type(message).__name__].append(time.perf_counter() - t)
+
+        worker.set_handler(timed)
+        t0 = time.perf_counter()
+        generate.start_async(bpy.context, None, force=True)
+        t_start = time.perf_counter() - t0
+
+        ticks: list[tuple[float, int]] = []
+        status_calls: list[float] = []
+        client = Client(srv.url)
+        t_run = time.perf_counter()
+        while generate.pending(scene):
+            t = time.perf_counter()
+            n = worker.drain()
+            ticks.append((time.perf_counter() - t, n))
+            if len(ticks) % 10 == 0:  # the alternative: a status request on the main thread
+                job = scene.ltx.shots[0].job_id.split(",")[0]
+                if job:
+                    t = time.perf_counter()
+                    client.status(job)
+                    status_calls.append(time.perf_counter() - t)
+            time.sleep(args.tick)
+        t_run = time.perf_counter() - t_run
+        imported = [ss.name for ss in scene.ltx.shots if ss.job_status == "imported"]
+    finally:
+        worker.set_handler(generate.apply_message)
+        srv.stop()
+        blender_ltx.unregister()
+
+    all_ms = [dt * 1e3 for dt, _ in ticks]
+    busy_ms = [dt * 1e3 for dt, n in ticks if n]
+    print(f"bpy {bpy.app.version_string}; {len(imported)} shots imported ({', '.join(imported)}); "
+          f"budget {args.budget} px, {args.steps} steps; tick every {args.tick * 1e3:.0f} ms")  # fmt: skip
+    print(f"start_async (plan + guide renders + queueing, once): {t_start * 1e3:.0f} ms")
+    print(f"generation wall time while ticking: {t_run:.1f} s, {len(ticks)} ticks, "
+          f"{len(busy_ms)} with messages")  # fmt: skip
+    print(f"main thread per tick, all ticks:        longest {max(all_ms):.2f} ms, "
+          f"mean {statistics.mean(all_ms):.3f} ms")  # fmt: skip
+    print(f"main thread per tick, ticks with work:  longest {max(busy_ms):.2f} ms, "
+          f"mean {statistics.mean(busy_ms):.3f} ms")  # fmt: skip
+    for name, times in sorted(per_type.items()):
+        ms = [t * 1e3 for t in times]
+        print(f"  {name:<10} x{len(ms):<4} longest {max(ms):.2f} ms, mean {statistics.mean(ms):.3f} ms")
+    if status_calls:
+        ms = [t * 1e3 for t in status_calls]
+        print(f"one GET /v1/jobs/ID on the main thread (what the worker saves per poll): "
+              f"mean {statistics.mean(ms):.2f} ms, longest {max(ms):.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
