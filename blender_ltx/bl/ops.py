@@ -9,34 +9,14 @@ from __future__ import annotations
 import os
 
 import bpy
-from bpy.props import IntProperty, StringProperty
+from bpy.props import IntProperty
 
 from . import ops_generate, props
+from .ops_common import ShotOperand, fail, poll_active_shot, poll_clip_dir, poll_plan
 
 
 def _has_camera(scene) -> bool:
     return scene.camera is not None or any(m.camera is not None for m in scene.timeline_markers)
-
-
-def _shot_from(op, context):
-    """The operator's ``shot`` (a name) or else the active shot's settings; None if neither is planned."""
-    scene = context.scene
-    if op.shot:
-        ss = props.shot_settings(scene, op.shot, create=False)
-        return ss if ss is not None and ss.in_plan else None
-    return props.active_shot(scene)
-
-
-def poll_active_shot(cls, context) -> bool:
-    """Shared poll: the scene has a plan and a planned shot is selected."""
-    scene = context.scene
-    if scene is None or not scene.ltx.plan_json:
-        cls.poll_message_set("No shot plan yet: press Refresh Plan first")
-        return False
-    if props.active_shot(scene) is None:
-        cls.poll_message_set("Select a shot in the LTX shot list")
-        return False
-    return True
 
 
 class LTX_OT_refresh_plan(bpy.types.Operator):
@@ -65,8 +45,7 @@ class LTX_OT_refresh_plan(bpy.types.Operator):
         try:
             plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=st.max_frames)
         except ValueError as exc:  # the planner's one-sentence errors about the scene
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return fail(self, exc)
         added = props.sync_shots(scene, plan)
         for warning in plan.warnings:
             self.report({"WARNING"}, warning)
@@ -79,14 +58,12 @@ class LTX_OT_refresh_plan(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class LTX_OT_goto_shot(bpy.types.Operator):
+class LTX_OT_goto_shot(ShotOperand, bpy.types.Operator):
     """Jump to the shot's first frame and look through its camera"""
 
     bl_idname = "ltx.goto_shot"
     bl_label = "Go to Shot"
     bl_options = {"REGISTER", "UNDO"}
-
-    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
 
     @classmethod
     def poll(cls, context):
@@ -94,9 +71,8 @@ class LTX_OT_goto_shot(bpy.types.Operator):
 
     def execute(self, context):
         scene = context.scene
-        ss = _shot_from(self, context)
+        ss = self.target(context)
         if ss is None:
-            self.report({"ERROR"}, f"No planned shot named {self.shot!r}: refresh the plan")
             return {"CANCELLED"}
         scene.frame_set(ss.frame_start)
         cam = bpy.data.objects.get(ss.camera)
@@ -116,11 +92,9 @@ class LTX_OT_remove_stale_shots(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        scene = context.scene
-        if scene is None or not scene.ltx.plan_json:
-            cls.poll_message_set("No shot plan yet: press Refresh Plan first")
+        if not poll_plan(cls, context):
             return False
-        if all(ss.in_plan for ss in scene.ltx.shots):
+        if all(ss.in_plan for ss in context.scene.ltx.shots):
             cls.poll_message_set("Every shot's settings are in use")
             return False
         return True
@@ -137,14 +111,13 @@ class LTX_OT_remove_stale_shots(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class LTX_OT_promote_take(bpy.types.Operator):
+class LTX_OT_promote_take(ShotOperand, bpy.types.Operator):
     """Make this take the shot's active take in the edit (the other takes stay, muted)"""
 
     bl_idname = "ltx.promote_take"
     bl_label = "Promote Take"
     bl_options = {"REGISTER", "UNDO"}
 
-    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
     take: IntProperty(name="Take", min=1, default=1)
 
     @classmethod
@@ -160,15 +133,13 @@ class LTX_OT_promote_take(bpy.types.Operator):
         from . import vse
 
         scene = context.scene
-        ss = _shot_from(self, context)
+        ss = self.target(context)
         if ss is None:
-            self.report({"ERROR"}, f"No planned shot named {self.shot!r}: refresh the plan")
             return {"CANCELLED"}
         try:
             vse.promote_take(scene, ss.name, self.take)
-        except (KeyError, ValueError, LookupError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        except KeyError as exc:  # no such take: vse says which takes there are
+            return fail(self, exc.args[0])
         ss.active_take = self.take
         self.report({"INFO"}, f"Shot {ss.name}: take {self.take} is active")
         return {"FINISHED"}
@@ -181,27 +152,19 @@ def clip_folder(scene, shot_name: str) -> str:
     return os.path.dirname(vse.clip_abspath(scene, shot_name, 1))
 
 
-class LTX_OT_open_clip_folder(bpy.types.Operator):
+class LTX_OT_open_clip_folder(ShotOperand, bpy.types.Operator):
     """Open the folder holding this shot's takes in the file browser of the system"""
 
     bl_idname = "ltx.open_clip_folder"
     bl_label = "Open Clip Folder"
 
-    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
-
     @classmethod
     def poll(cls, context):
-        if not poll_active_shot(cls, context):
-            return False
-        if context.scene.ltx.clip_dir.startswith("//") and not bpy.data.filepath:
-            cls.poll_message_set("Save the .blend first: the clip folder is relative to it")
-            return False
-        return True
+        return poll_active_shot(cls, context) and poll_clip_dir(cls, context)
 
     def execute(self, context):
-        ss = _shot_from(self, context)
+        ss = self.target(context)
         if ss is None:
-            self.report({"ERROR"}, f"No planned shot named {self.shot!r}: refresh the plan")
             return {"CANCELLED"}
         folder = clip_folder(context.scene, ss.name)
         if not os.path.isdir(folder):

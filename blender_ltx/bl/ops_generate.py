@@ -7,30 +7,15 @@ background worker and returns at once, so Blender never waits on the network fro
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import BoolProperty
 
 from ..core.protocol import ServerError
 from . import props
+from .ops_common import ShotOperand, fail, poll_active_shot, poll_clip_dir, poll_plan
 from .prefs import get_prefs
 
 #: What the pipeline raises with a sentence for the user (bad settings, I/O, the server, a render).
 FAILURES = (ValueError, OSError, RuntimeError, ServerError)
-
-
-def _poll_plan(cls, context) -> bool:
-    scene = context.scene
-    if scene is None or not scene.ltx.plan_json:
-        cls.poll_message_set("No shot plan yet: press Refresh Plan first")
-        return False
-    if not props.plan_shots(scene):
-        cls.poll_message_set("The plan has no shots: check the frame range and the markers, then refresh")
-        return False
-    if scene.ltx.clip_dir.startswith("//") and not bpy.data.filepath:
-        cls.poll_message_set(
-            "Save the .blend first: clips are saved next to it (or set an absolute clip folder)"
-        )
-        return False
-    return True
 
 
 def summary(result: dict) -> tuple[str, str]:
@@ -54,6 +39,7 @@ class _GenerateBase:
     bl_options = {"REGISTER", "UNDO"}
 
     def _names(self, context) -> list[str] | None:
+        """The shots to generate: None for every changed shot, [] when the named shot is missing."""
         raise NotImplementedError
 
     def _force(self) -> bool:
@@ -63,16 +49,16 @@ class _GenerateBase:
         from . import generate
 
         names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
         try:
             result = generate.run_sync(context.scene, names, force=self._force())
         except FAILURES as exc:  # one sentence from the pipeline; a traceback adds nothing for the user
-            self.report({"ERROR"}, str(exc) or type(exc).__name__)
-            return {"CANCELLED"}
+            return fail(self, exc)
         level, line = summary(result)
         if result.get("failed") and not result.get("imported"):
             # Nothing came back: no undo step, and scripts see the failure in the return value.
-            self.report({"ERROR"}, line)
-            return {"CANCELLED"}
+            return fail(self, line)
         self.report({level}, line)
         return {"FINISHED"}
 
@@ -80,11 +66,12 @@ class _GenerateBase:
         from . import generate
 
         names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
         try:
             result = generate.start_async(context, names, force=self._force())
         except FAILURES as exc:
-            self.report({"ERROR"}, str(exc) or type(exc).__name__)
-            return {"CANCELLED"}
+            return fail(self, exc)
         level, line = summary(result)
         if result.get("submitted") or result.get("attached"):
             line = f"Generating in the background: {line}"
@@ -92,29 +79,25 @@ class _GenerateBase:
         return {"FINISHED"}
 
 
-class LTX_OT_generate_shot(_GenerateBase, bpy.types.Operator):
+class LTX_OT_generate_shot(ShotOperand, _GenerateBase, bpy.types.Operator):
     """Generate a new take of the selected shot"""
 
     bl_idname = "ltx.generate_shot"
     bl_label = "Generate Shot"
 
-    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
-
     @classmethod
     def poll(cls, context):
-        if not _poll_plan(cls, context):
+        if not (poll_active_shot(cls, context) and poll_clip_dir(cls, context)):
             return False
         ss = props.active_shot(context.scene)
-        if ss is None:
-            cls.poll_message_set("Select a shot in the LTX shot list")
-            return False
         if ss.job_status in props.ACTIVE_STATES:
             cls.poll_message_set(f"Shot {ss.name} is already {ss.job_status}: cancel it first")
             return False
         return True
 
     def _names(self, context):
-        return [self.shot or props.active_shot(context.scene).name]
+        ss = self.target(context)
+        return [ss.name] if ss is not None else []  # [] = no such shot (reported), None = all
 
     def _force(self):
         return True  # asked for explicitly: a new take even when nothing changed
@@ -130,7 +113,7 @@ class LTX_OT_generate_all(_GenerateBase, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll_plan(cls, context)
+        return poll_plan(cls, context) and poll_clip_dir(cls, context)
 
     def _names(self, context):
         return None
@@ -143,14 +126,13 @@ def _active_jobs(scene) -> list[str]:
     return [ss.name for ss in props.plan_shots(scene) if ss.job_status in props.ACTIVE_STATES]
 
 
-class LTX_OT_cancel(bpy.types.Operator):
+class LTX_OT_cancel(ShotOperand, bpy.types.Operator):
     """Cancel the shot's job on the server (or every running job with All)"""
 
     bl_idname = "ltx.cancel"
     bl_label = "Cancel"
     bl_options = {"REGISTER", "UNDO"}
 
-    shot: StringProperty(name="Shot", description="Shot name (empty: the active shot)")
     all: BoolProperty(name="All", description="Cancel every queued or running shot")
 
     @classmethod
@@ -167,19 +149,17 @@ class LTX_OT_cancel(bpy.types.Operator):
         if self.all:
             names = _active_jobs(scene)
         else:
-            ss = (
-                props.shot_settings(scene, self.shot, create=False) if self.shot else props.active_shot(scene)
-            )
-            if ss is None or ss.job_status not in props.ACTIVE_STATES:
-                name = self.shot or (ss.name if ss else "the selected shot")
-                self.report({"WARNING"}, f"{name} is not queued or generating: nothing to cancel")
+            ss = self.target(context)
+            if ss is None:
+                return {"CANCELLED"}
+            if ss.job_status not in props.ACTIVE_STATES:
+                self.report({"WARNING"}, f"{ss.name} is not queued or generating: nothing to cancel")
                 return {"CANCELLED"}
             names = [ss.name]
         try:
             generate.cancel(scene, names)
         except FAILURES as exc:
-            self.report({"ERROR"}, str(exc) or type(exc).__name__)
-            return {"CANCELLED"}
+            return fail(self, exc)
         self.report({"INFO"}, f"Cancelled {', '.join(names)}")
         return {"FINISHED"}
 
@@ -227,8 +207,7 @@ class LTX_OT_start_server(bpy.types.Operator):
         try:
             url = server_proc.start(get_prefs(context))
         except FAILURES as exc:
-            self.report({"ERROR"}, str(exc) or type(exc).__name__)
-            return {"CANCELLED"}
+            return fail(self, exc)
         # The model loads in the background; Test Connection says when it is ready.
         self.report(
             {"INFO"}, f"Local server starting on {url}: Test Connection says when the model is loaded"

@@ -11,6 +11,8 @@ import blender_ltx  # noqa: E402
 from blender_ltx.bl import prefs, props, ui  # noqa: E402
 from blender_ltx.core.shots import GenerationGrid, Shot, ShotPlan, Trajectory  # noqa: E402
 
+from addon_env import enabled_as_addon, registered_scene  # noqa: E402
+
 OPS = (
     "refresh_plan",
     "generate_shot",
@@ -27,13 +29,8 @@ OPS = (
 @pytest.fixture
 def registered():
     """The add-on registered on an empty factory scene (left as found afterwards)."""
-    mine = not hasattr(bpy.types.Scene, "ltx")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    if mine:
-        blender_ltx.register()
-    yield bpy.context.scene
-    if mine:
-        blender_ltx.unregister()
+    with registered_scene() as scene:
+        yield scene
 
 
 def make_shot(name: str, start: int, end: int, camera: str = "Cam", x: float = 0.0) -> Shot:
@@ -109,23 +106,13 @@ def test_prefs_defaults_without_enabling(registered) -> None:
 
 
 def test_prefs_when_enabled_as_addon() -> None:
-    import addon_utils
-
-    was = hasattr(bpy.types.Scene, "ltx")
-    if was:
-        blender_ltx.unregister()
-    try:
-        addon_utils.enable("blender_ltx", default_set=True)
+    with enabled_as_addon():
         p = prefs.get_prefs()
         assert isinstance(p, bpy.types.AddonPreferences)
         assert p.server_url == prefs.DEFAULTS["server_url"]
         p.server_url = "http://127.0.0.1:9999"
         assert prefs.get_prefs().server_url == "http://127.0.0.1:9999"
         assert set(prefs.DEFAULTS) <= set(p.bl_rna.properties.keys())
-    finally:
-        addon_utils.disable("blender_ltx", default_set=True)
-        if was:
-            blender_ltx.register()
     assert not isinstance(prefs.get_prefs(), bpy.types.AddonPreferences)
 
 
@@ -385,21 +372,10 @@ def test_draw_functions_against_blender_rna(registered) -> None:
 
 
 def test_prefs_draw_against_blender_rna() -> None:
-    import addon_utils
-
-    was = hasattr(bpy.types.Scene, "ltx")
-    if was:
-        blender_ltx.unregister()
-    try:
-        addon_utils.enable("blender_ltx", default_set=True)
+    with enabled_as_addon():
         calls: list = []
         prefs.draw_prefs(prefs.get_prefs(), CheckingLayout(calls))
-        drawn = {c[1][1] for c in calls if c[0] == "prop"}
-        assert set(prefs.DEFAULTS) <= drawn
-        assert {"ltx.test_connection", "ltx.start_server", "ltx.stop_server"} <= {
-            c[1][0] for c in calls if c[0] == "operator"
-        }
-    finally:
-        addon_utils.disable("blender_ltx", default_set=True)
-        if was:
-            blender_ltx.register()
+    drawn = {c[1][1] for c in calls if c[0] == "prop"}
+    assert set(prefs.DEFAULTS) <= drawn
+    ops = {c[1][0] for c in calls if c[0] == "operator"}
+    assert {"ltx.test_connection", "ltx.start_server", "ltx.stop_server"} <= ops

@@ -10,26 +10,22 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import blender_ltx  # noqa: E402
 from blender_ltx.bl import compat, demo, generate, ops, ops_generate, props, server_proc, vse, worker  # noqa: E402
+
+from addon_env import enabled_as_addon, registered_scene  # noqa: E402
 
 BUDGET = 128 * 96
 
 
 @pytest.fixture
 def scene():
-    mine = not hasattr(bpy.types.Scene, "ltx")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    if mine:
-        blender_ltx.register()
-    worker.get().reset()
-    generate.forget()
-    yield bpy.context.scene
-    generate.set_server(None)
-    worker.get().reset()
-    generate.forget()
-    if mine:
-        blender_ltx.unregister()
+    with registered_scene() as scene:
+        worker.get().reset()
+        generate.forget()
+        yield scene
+        generate.set_server(None)
+        worker.get().reset()
+        generate.forget()
 
 
 def poll_message(op) -> str:
@@ -269,28 +265,20 @@ def test_generate_ops_against_the_server(scene, tmp_path, tiny_model_dir) -> Non
 
 
 def test_start_and_stop_server_ops(tmp_path) -> None:
-    import addon_utils
+    from blender_ltx.bl.prefs import get_prefs
 
-    was = hasattr(bpy.types.Scene, "ltx")
-    if was:
-        blender_ltx.unregister()
-    try:
-        addon_utils.enable("blender_ltx", default_set=True)
-        from blender_ltx.bl.prefs import get_prefs
-
+    with enabled_as_addon():
         p = get_prefs()
         p.server_url = f"http://127.0.0.1:{free_port()}"
         p.server_data_dir = str(tmp_path / "srv")
-        assert bpy.ops.ltx.start_server() == {"FINISHED"}
-        assert server_proc.is_running() and server_proc.url() == p.server_url
-        assert "already running" in poll_message(bpy.ops.ltx.start_server)
-        assert bpy.ops.ltx.stop_server() == {"FINISHED"}
-        assert not server_proc.is_running()
-        p.server_url = "http://192.0.2.1:8765"  # not this computer: refused with a sentence
-        assert "not on this computer" in error_of(bpy.ops.ltx.start_server)
-        assert not server_proc.is_running()
-    finally:
-        server_proc.stop()
-        addon_utils.disable("blender_ltx", default_set=True)
-        if was:
-            blender_ltx.register()
+        try:
+            assert bpy.ops.ltx.start_server() == {"FINISHED"}
+            assert server_proc.is_running() and server_proc.url() == p.server_url
+            assert "already running" in poll_message(bpy.ops.ltx.start_server)
+            assert bpy.ops.ltx.stop_server() == {"FINISHED"}
+            assert not server_proc.is_running()
+            p.server_url = "http://192.0.2.1:8765"  # not this computer: refused with a sentence
+            assert "not on this computer" in error_of(bpy.ops.ltx.start_server)
+            assert not server_proc.is_running()
+        finally:
+            server_proc.stop()

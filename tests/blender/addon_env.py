@@ -1,0 +1,41 @@
+"""The add-on's two ways into Blender, for the Blender tests: registered from the package (scripts,
+``python -m blender_ltx``) and enabled as an add-on (preferences exist). Both leave things as found."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import addon_utils
+import bpy
+
+import blender_ltx
+
+
+@contextlib.contextmanager
+def registered_scene() -> Iterator:
+    """An empty factory scene with the add-on registered (unless a module fixture already did)."""
+    mine = not hasattr(bpy.types.Scene, "ltx")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    if mine:
+        blender_ltx.register()
+    try:
+        yield bpy.context.scene
+    finally:
+        if mine:
+            blender_ltx.unregister()
+
+
+@contextlib.contextmanager
+def enabled_as_addon() -> Iterator:
+    """The add-on enabled through addon_utils (so ``get_prefs`` returns real AddonPreferences)."""
+    was = hasattr(bpy.types.Scene, "ltx")
+    if was:
+        blender_ltx.unregister()
+    try:
+        addon_utils.enable("blender_ltx", default_set=True)
+        yield
+    finally:
+        addon_utils.disable("blender_ltx", default_set=True)
+        if was:
+            blender_ltx.register()
