@@ -8,40 +8,26 @@ the classes; cli, worker and server_proc hook into Blender (command line, timers
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
-#: Registered in this order, unregistered in reverse. A module without ``register`` is skipped.
+#: Registered in this order, unregistered in reverse.
 MODULES = ("props", "prefs", "vse", "ops", "ui", "cli", "worker", "server_proc")
 
 _registered: list = []
-
-
-def _modules() -> list:
-    mods = []
-    for name in MODULES:
-        full = f"{__package__}.{name}"
-        # A module not written yet is skipped; one that exists but fails to import is an error.
-        if importlib.util.find_spec(full) is None:
-            continue
-        mods.append(importlib.import_module(full))
-    return mods
 
 
 def register() -> None:
     if _registered:  # registering twice would fail half-way in bpy; make it a no-op instead
         return
     try:
-        for mod in _modules():
-            if hasattr(mod, "register"):
-                mod.register()
-                _registered.append(mod)
+        for name in MODULES:
+            mod = importlib.import_module(f"{__package__}.{name}")
+            mod.register()
+            _registered.append(mod)
     except Exception:
-        unregister()
+        unregister()  # leave Blender as it was: no half-registered add-on
         raise
 
 
 def unregister() -> None:
     while _registered:
-        mod = _registered.pop()
-        if hasattr(mod, "unregister"):
-            mod.unregister()
+        _registered.pop().unregister()
