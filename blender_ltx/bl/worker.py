@@ -249,11 +249,7 @@ class Worker:
         try:
             data = w.cfg.client().status(ww.job_id)
         except ServerError as exc:
-            ww.on_error(exc, time.monotonic())
-            if ww.phase == job_poll.DONE:
-                self._post(Failed(w.key, ww.job_id, "error", ww.message), epoch)
-            else:
-                self._post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message), epoch)
+            self._call_failed(w, exc, epoch)
             return
         w.job = data
         ww.on_status(data, time.monotonic())
@@ -262,16 +258,22 @@ class Worker:
         elif (ww.status, round(ww.progress, 2), ww.message) != before:
             self._post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message), epoch)
 
+    def _call_failed(self, w: _Watch, exc: ServerError, epoch: int) -> None:
+        """A poll or download that did not go through: back off (the shot says why), or give up on a
+        job the server does not know."""
+        ww = w.watch
+        ww.on_error(exc, time.monotonic())
+        if ww.phase == job_poll.DONE:
+            self._post(Failed(w.key, ww.job_id, "error", ww.message), epoch)
+        else:
+            self._post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message), epoch)
+
     def _download_one(self, w: _Watch, epoch: int) -> None:
         ww = w.watch
         try:
             w.cfg.client().download(ww.job_id, w.dest)
         except ServerError as exc:
-            ww.on_error(exc, time.monotonic())
-            if ww.phase == job_poll.DONE:
-                self._post(Failed(w.key, ww.job_id, "error", ww.message), epoch)
-            else:
-                self._post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message), epoch)
+            self._call_failed(w, exc, epoch)
             return
         ww.on_downloaded()
         self._post(Downloaded(w.key, ww.job_id, w.dest, w.job), epoch)

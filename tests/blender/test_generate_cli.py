@@ -14,22 +14,12 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-import blender_ltx  # noqa: E402
 from blender_ltx.bl import demo, generate, props, server_proc, vse, worker  # noqa: E402
 from blender_ltx.bl.prefs import DEFAULTS  # noqa: E402
+from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
 from tests.support.server import run_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    mine = not hasattr(bpy.types.Scene, "ltx")
-    if mine:
-        blender_ltx.register()
-    yield
-    if mine:
-        blender_ltx.unregister()
 
 
 @pytest.fixture(scope="module")
