@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import bpy
 
 from ..core import job_request
-from ..core.client import Client
+from ..core.client import Client, is_loopback
 from ..core.protocol import ProtocolError, ServerError
 from ..core.shots import Shot
 from . import props, vse, worker
@@ -92,6 +92,28 @@ def client_config(context=None) -> ClientConfig:
         timeout=float(prefs.timeout_s),
         online_access=bool(getattr(bpy.app, "online_access", True)),
     )
+
+
+#: How long a submit waits for a local server that this Blender has just started (model loading).
+LOCAL_START_WAIT_S = 300.0
+
+
+def _with_local_server(cfg: ClientConfig, context=None) -> ClientConfig:
+    """With "Start Local Server" on and the URL on this computer, start the server if this Blender has
+    not yet (it keeps running across generations); submits then wait for it to come up."""
+    from . import server_proc
+
+    prefs = get_prefs(context)
+    wanted = getattr(prefs, "start_local_server", False) and "url" not in _server_override
+    if not wanted or not is_loopback(cfg.url):
+        return cfg
+    if not server_proc.is_running():
+        try:
+            Client(cfg.url, timeout=1.0).health()
+            return cfg  # someone else's server already answers there
+        except ServerError:
+            server_proc.start(prefs)
+    return replace(cfg, start_wait_s=LOCAL_START_WAIT_S)
 
 
 def _settings_dict(ss) -> dict[str, Any]:
@@ -277,7 +299,7 @@ def submit(
     never submitted twice.
     """
     _check_clip_dir(scene)
-    cfg = cfg or client_config()
+    cfg = _with_local_server(cfg or client_config())
     plan = refresh_plan(scene)
     names = [s.name for s in plan.shots]
     wanted = names if shot_names is None else list(shot_names)

@@ -42,6 +42,9 @@ class ClientConfig:
     token: str = ""
     timeout: float = 10.0
     online_access: bool = True
+    #: A local server this Blender just started may still be loading its model: keep trying to reach
+    #: it for this long before a submit counts as failed (0: fail at once).
+    start_wait_s: float = 0.0
 
     def client(self) -> Client:
         return Client(self.url, self.token or None, self.timeout, online_access=self.online_access)
@@ -202,7 +205,7 @@ class Worker:
         try:
             if isinstance(command, Submit):
                 try:
-                    job = command.cfg.client().submit(command.request)
+                    job = self._submit(command, epoch)
                 except ServerError as exc:
                     self._post(Failed(command.key, "", "error", str(exc)), epoch)
                     return
@@ -222,6 +225,18 @@ class Worker:
                     w.watch.next_at = 0.0  # ask at once, so 'cancelled' shows without waiting a poll
         finally:
             self._done()
+
+    def _submit(self, command: Submit, epoch: int) -> dict:
+        deadline = time.monotonic() + command.cfg.start_wait_s
+        while True:
+            try:
+                return command.cfg.client().submit(command.request)
+            except ServerError as exc:
+                # Only "nothing answers" is worth waiting out; an answer (422, 401...) is final.
+                if exc.status is not None or time.monotonic() >= deadline or self.epoch != epoch:
+                    raise
+                self._post(Note(command.key, "", "Waiting for the local server to start."), epoch)
+                time.sleep(1.0)
 
     def _watch(self, key: Key, cfg: ClientConfig, job_id: str, dest: str, job: dict) -> None:
         with self._lock:
