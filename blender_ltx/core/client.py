@@ -38,12 +38,16 @@ def normalize_url(url: str) -> str:
     """``url`` without trailing slashes, with ``http://`` added when the scheme is missing."""
     url = (url or "").strip()
     if not url:
-        raise ServerError("The server URL is empty: set it in the add-on preferences (e.g. http://127.0.0.1:8765).")
+        raise ServerError(
+            "The server URL is empty: set it in the add-on preferences (e.g. http://127.0.0.1:8765)."
+        )
     if "://" not in url:
         url = "http://" + url
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ServerError(f"The server URL {url!r} is not an http(s) address: set it like http://127.0.0.1:8765.")
+        raise ServerError(
+            f"The server URL {url!r} is not an http(s) address: set it like http://127.0.0.1:8765."
+        )
     return url.rstrip("/")
 
 

@@ -109,4 +109,3 @@ def build_request(
     }
     protocol.check_finite(request["guidance_scale"], "guidance_scale")
     return request
-

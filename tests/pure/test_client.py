@@ -135,7 +135,11 @@ def test_remote_server_refused_without_online_access():
 
 def test_url_helpers():
     assert normalize_url("127.0.0.1:8765/") == "http://127.0.0.1:8765"
-    assert is_loopback("http://[::1]:80") and is_loopback("http://127.3.4.5") and not is_loopback("http://10.0.0.1")
+    assert (
+        is_loopback("http://[::1]:80")
+        and is_loopback("http://127.3.4.5")
+        and not is_loopback("http://10.0.0.1")
+    )
     with pytest.raises(ServerError, match="empty"):
         normalize_url(" ")
     with pytest.raises(ServerError, match="http"):

@@ -29,7 +29,10 @@ def _traj(frames):
 
 def _shot(start=1, end=48, segments=None, num_frames=49):
     grid = GenerationGrid(
-        num_frames=num_frames, width=128, height=96, frame_rate=24.0,
+        num_frames=num_frames,
+        width=128,
+        height=96,
+        frame_rate=24.0,
         segments=segments or [Segment(start, end, num_frames)],
     )
     motion = [MotionSegment(["dolly_in"], "slow", start, end)]
