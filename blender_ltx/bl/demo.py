@@ -8,8 +8,10 @@ the round trip, not the picture quality (point the server at real weights for th
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 from types import SimpleNamespace
 
 import bpy
@@ -140,7 +142,8 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         r.use_sequencer = True
         r.resolution_percentage = percentage
         r.filepath = filepath
-        bpy.ops.render.render(animation=True, scene=scene.name)
+        with _quiet_stdout():  # Blender prints two lines per frame written
+            bpy.ops.render.render(animation=True, scene=scene.name)
     finally:
         for k, v in saved_ff.items():
             setattr(ff, k, v)
@@ -149,6 +152,20 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         r.filepath, r.use_sequencer = saved["filepath"], saved["use_sequencer"]
         r.resolution_percentage = saved["resolution_percentage"]
     return filepath
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence stdout at the file-descriptor level (Blender's C code writes there directly)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _movie_output(render) -> None:
