@@ -102,3 +102,10 @@ def set_png_format(image_settings) -> None:
     if hasattr(image_settings, "media_type"):
         image_settings.media_type = "IMAGE"
     image_settings.file_format = "PNG"
+
+
+def set_movie_format(image_settings) -> None:
+    """FFmpeg video output (5.0 split movies from images with ``media_type``)."""
+    if hasattr(image_settings, "media_type"):
+        image_settings.media_type = "VIDEO"
+    image_settings.file_format = "FFMPEG"

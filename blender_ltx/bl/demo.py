@@ -17,6 +17,8 @@ from types import SimpleNamespace
 import bpy
 from mathutils import Euler, Vector
 
+from . import compat
+
 FPS = 24
 #: (marker/shot name, camera, first frame, last frame, shot prompt)
 SHOTS = (
@@ -132,12 +134,14 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         "filepath": r.filepath,
         "use_sequencer": r.use_sequencer,
         "resolution_percentage": r.resolution_percentage,
-        "file_format": r.image_settings.file_format,
     }
+    # In order: 5.0's media_type must be set back before file_format accepts an image format again.
+    fmt_attrs = compat.image_format_attrs(r.image_settings)
+    saved_fmt = [(a, getattr(r.image_settings, a)) for a in fmt_attrs]
     ff = r.ffmpeg
     saved_ff = {k: getattr(ff, k) for k in ("format", "codec", "constant_rate_factor", "audio_codec")}
     try:
-        _movie_output(r)
+        compat.set_movie_format(r.image_settings)
         ff.format, ff.codec, ff.constant_rate_factor, ff.audio_codec = "MPEG4", "H264", "MEDIUM", "NONE"
         r.use_sequencer = True
         r.resolution_percentage = percentage
@@ -147,8 +151,8 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
     finally:
         for k, v in saved_ff.items():
             setattr(ff, k, v)
-        if r.image_settings.file_format != saved["file_format"]:
-            r.image_settings.file_format = saved["file_format"]
+        for attr, value in saved_fmt:
+            setattr(r.image_settings, attr, value)
         r.filepath, r.use_sequencer = saved["filepath"], saved["use_sequencer"]
         r.resolution_percentage = saved["resolution_percentage"]
     return filepath
@@ -166,14 +170,6 @@ def _quiet_stdout():
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def _movie_output(render) -> None:
-    # Blender 5.0 split movie output from image formats (media_type); 4.x picks FFMPEG as file format.
-    settings = render.image_settings
-    if hasattr(settings, "media_type"):
-        settings.media_type = "VIDEO"
-    settings.file_format = "FFMPEG"
 
 
 def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[str, str]:
