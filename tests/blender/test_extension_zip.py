@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support.server import run_server
 
 pytestmark = pytest.mark.blender
 
@@ -40,6 +41,38 @@ plan = pkg.plan_scene(scene)
 out["shots"] = [(s.name, s.frame_start, s.frame_end) for s in plan.shots]
 addon_utils.disable(mod)
 out["disabled_scene_prop"] = hasattr(bpy.types.Scene, "ltx")
+print("RESULT " + json.dumps(out))
+"""
+
+
+# The round trip through the *installed* extension: its operators, its preferences, its VSE import.
+ROUND_TRIP = r"""
+import json, sys
+import bpy, addon_utils, importlib
+zip_path, server_url, blend = sys.argv[-3:]
+mod = "bl_ext.user_default.blender_ltx"
+bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+pkg = importlib.import_module(mod)
+bpy.ops.wm.read_homefile(use_empty=True)  # an empty scene; unlike factory settings, keeps add-ons
+prefs = bpy.context.preferences.addons[mod].preferences
+prefs.server_url = server_url
+importlib.import_module(mod + ".bl.demo").build_scene(bpy.context.scene, pixel_budget=128 * 96, steps=1)
+scene = bpy.context.scene
+render_before = (scene.render.engine, scene.render.resolution_x, scene.render.filepath, scene.frame_current)
+bpy.ops.wm.save_as_mainfile(filepath=blend)
+bpy.ops.ltx.refresh_plan()
+bpy.ops.ltx.generate_all()
+vse = importlib.import_module(mod + ".bl.vse")
+out = {"shots": []}
+for ss in scene.ltx.shots:
+    strip = vse.active_take(scene, ss.name)
+    out["shots"].append({
+        "name": ss.name, "start": ss.frame_start, "end": ss.frame_end, "status": ss.job_status,
+        "strip": None if strip is None else [strip.frame_final_start, strip.frame_final_end - 1,
+                                             strip.filepath, strip.ltx.job_id],
+    })
+out["render_same"] = render_before == (
+    scene.render.engine, scene.render.resolution_x, scene.render.filepath, scene.frame_current)
 print("RESULT " + json.dumps(out))
 """
 
@@ -96,3 +129,33 @@ def test_zip_installs_enables_and_plans(extension_zip: Path, tmp_path: Path) -> 
     assert out["scene_prop"] and len(out["panels"]) >= 2
     assert out["shots"] == [["Cam", 1, 30]] or out["shots"][0][1:] == [1, 30]
     assert not out["disabled_scene_prop"]
+
+
+def test_installed_extension_generates_all_shots(
+    extension_zip: Path, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    script = tmp_path / "round_trip.py"
+    script.write_text(ROUND_TRIP)
+    blend = tmp_path / "project" / "previs.blend"
+    blend.parent.mkdir()
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    with run_server(tmp_path / "srv", model=str(tiny_model_dir)) as srv:
+        proc = subprocess.run(
+            [sys.executable, str(script), str(extension_zip), srv.url, str(blend)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+            cwd=tmp_path,
+        )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(lines[-1][len("RESULT ") :])
+    assert len(out["shots"]) == 3
+    for shot in out["shots"]:
+        assert shot["strip"] is not None, shot
+        start, end, filepath, job_id = shot["strip"]
+        assert (start, end) == (shot["start"], shot["end"])
+        assert job_id and filepath.startswith("//ltx/")
+        assert (blend.parent / filepath[2:]).is_file()
+    assert out["render_same"]
