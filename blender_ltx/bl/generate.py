@@ -9,8 +9,11 @@ shot's settings at once; what only lives while a job runs (which segment has whi
 ``_runs`` and rebuilt from the settings when a .blend is reopened (``reattach_all``, on load_post).
 
 Shots with several generation segments: one job per segment (``job_id`` holds their ids, comma
-separated, in segment order); the shot counts as done when every segment's clip is downloaded, then the
-segments are imported one after the other over the shot's frames.
+separated, in segment order), each downloaded to ``take_N_segK.mp4`` and imported as soon as it is
+downloaded (so one tick creates at most one strip), as consecutive strips of the same take; the take
+becomes active, and the shot "imported", when its last segment is in. A segment that fails cancels
+the others and removes the take's segments already imported (an incomplete take never stays).
+Each segment's first frame is conditioned on the guide render at the segment's own first frame.
 """
 
 from __future__ import annotations
@@ -126,12 +129,6 @@ def _settings_dict(ss) -> dict[str, Any]:
     }
 
 
-def _part_clip_path(scene, shot_name: str, take: int, index: int) -> str:
-    """Blend-relative clip path of segment ``index`` (the first one is the take's own clip)."""
-    path = vse.clip_path(scene, shot_name, take)
-    return path if index == 0 else path[: -len(".mp4")] + f"_part{index + 1}.mp4"
-
-
 def _say(scene, ss, run: _Run | None, message: str) -> None:
     if message and message != ss.message:
         ss.message = message
@@ -182,8 +179,8 @@ def _previous_take_clip(scene, shot: Shot) -> str:
     earlier = [s for s in shots if s.camera == shot.camera and s.frame_end < shot.frame_start]
     for prev in sorted(earlier, key=lambda s: s.frame_start, reverse=True):
         strip = vse.active_take(scene, prev.name)
-        if strip is not None:
-            return strip.filepath
+        if strip is not None:  # a take in segments ends with its last one
+            return vse.take_strips(scene, prev.name, strip.ltx.take)[-1].filepath
     raise ValueError(
         f"Shot {shot.name}: no earlier shot of camera {shot.camera} has a take to continue from; "
         "generate it first or set First Frame to Render."
@@ -227,7 +224,7 @@ def _submit(scene, run: _Run, requests: list[dict], ss) -> None:
     ss.progress = 0.0
     _say(scene, ss, run, f"Submitting take {run.take} to {run.cfg.url}.")
     for i, request in enumerate(requests):
-        dest = vse.abspath(_part_clip_path(scene, run.shot.name, run.take, i))
+        dest = vse.clip_abspath(scene, run.shot.name, run.take, i, len(requests))
         worker.get().send(worker.Submit((scene.name, run.shot.name, i), run.cfg, request, dest))
 
 
@@ -249,15 +246,17 @@ def _attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
         _say(scene, ss, None, f"Job {ss.job_id or '?'} cannot be re-attached: {ss.name} is not in the plan.")
         return False
     parts = job_request.segment_shots(shot)
-    if len(parts) != len(job_ids):
+    if len(parts) != len(job_ids):  # re-cut since: the first job's clip is imported over the shot
+        shot = replace(shot, generation=replace(shot.generation, segments=[]))
         parts = [shot]
         job_ids = job_ids[:1]
-    imported = {s.ltx.job_id: s.ltx.take for s in vse.takes(scene, ss.name)}
-    take = imported.get(job_ids[0]) or vse.next_take(scene, ss.name)
+    # A take some of whose segments are already on strips keeps its number (the rest join it).
+    imported = {s.ltx.job_id: s.ltx.take for s in vse.take_strips(scene, ss.name)}
+    take = next((imported[j] for j in job_ids if j in imported), None) or vse.next_take(scene, ss.name)
     run = _Run(scene.name, shot, parts, take, ss.seed, props.full_prompt(scene, ss), cfg, "", report, job_ids)
     _runs[key] = run
     for i, job_id in enumerate(job_ids):
-        dest = vse.abspath(_part_clip_path(scene, ss.name, take, i))
+        dest = vse.clip_abspath(scene, ss.name, take, i, len(parts))
         worker.get().send(worker.Track((scene.name, ss.name, i), cfg, job_id, dest))
     _say(scene, ss, run, f"Re-attached to job {ss.job_id} on {cfg.url}.")
     return True
@@ -358,49 +357,60 @@ def apply_message(msg: worker.Message) -> None:
     elif isinstance(msg, worker.Downloaded):
         run.paths[seg], run.jobs[seg] = msg.path, msg.job
         run.status[seg], run.progress[seg] = "succeeded", 1.0
-        if all(run.paths):
-            _import(scene, ss, run)
+        _import_segment(scene, ss, run, seg)
     elif isinstance(msg, worker.Failed):
         for other in run.job_ids:
             if other and other != msg.job_id:
                 worker.get().send(worker.Cancel(msg.key, run.cfg, other))
         del _runs[(scene_name, shot_name)]
+        if len(run.parts) > 1:
+            vse.remove_incomplete_take(scene, shot_name, run.take)
         ss.job_status = msg.status
         if msg.status == "cancelled":
             ss.progress = 0.0
         _say(scene, ss, run, prefix + msg.message)
 
 
-def _import(scene, ss, run: _Run) -> None:
-    """All segments downloaded: import them as take ``run.take`` (once: a job already on a strip is
-    skipped), and make it the active take."""
-    ss.job_status = "importing"
-    on_strips = {s.ltx.job_id for s in vse.takes(scene, ss.name)}
+def _import_segment(scene, ss, run: _Run, seg: int) -> None:
+    """Segment ``seg`` is downloaded: import it as part of take ``run.take`` (``vse.import_take`` skips
+    a segment already on a strip, so nothing is imported twice). The take is imported, and active,
+    once its last segment is in."""
+    job = run.jobs[seg]
+    applied = job.get("applied") or {}
+    meta = {
+        "job_id": run.job_ids[seg],
+        "seed": run.seed,
+        "prompt": applied.get("prompt_used") or run.prompt,
+        "applied": applied,
+        "server": run.cfg.url,
+    }
+    # The rate the server encoded the clip at: Blender need not open the file again to read it.
+    fps = (job.get("request") or {}).get("frame_rate") or run.parts[seg].generation.frame_rate
+    path = vse.clip_path(scene, ss.name, run.take, seg, len(run.parts))
+    done = all(run.paths)
+    if done:
+        ss.job_status = "importing"
     try:
-        for i, part in enumerate(run.parts):
-            if run.job_ids[i] in on_strips:
-                continue
-            job = run.jobs[i]
-            applied = job.get("applied") or {}
-            meta = {
-                "job_id": run.job_ids[i],
-                "seed": run.seed,
-                "prompt": applied.get("prompt_used") or run.prompt,
-                "applied": applied,
-                "server": run.cfg.url,
-            }
-            vse.import_take(scene, part, _part_clip_path(scene, ss.name, run.take, i), run.take, meta)
+        vse.import_take(scene, run.shot, path, run.take, meta, segment=seg, fps=float(fps))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         del _runs[(scene.name, ss.name)]
+        for i, job_id in enumerate(run.job_ids):
+            if not run.paths[i] and job_id:
+                worker.get().send(worker.Cancel((scene.name, ss.name, i), run.cfg, job_id))
+        vse.remove_incomplete_take(scene, ss.name, run.take)
         ss.job_status = "error"
         _say(scene, ss, run, f"Take {run.take} was downloaded but not imported: {exc}")
         return
+    if not done:
+        return
     del _runs[(scene.name, ss.name)]
-    ss.takes = len({s.ltx.take for s in vse.takes(scene, ss.name)})
+    ss.takes = len(vse.takes(scene, ss.name))
     ss.active_take = run.take
     ss.job_status = "imported"
     ss.progress = 1.0
-    _say(scene, ss, run, f"Take {run.take} imported ({_part_clip_path(scene, ss.name, run.take, 0)}).")
+    where = vse.clip_path(scene, ss.name, run.take, 0, len(run.parts))
+    parts = f" in {len(run.parts)} segments" if len(run.parts) > 1 else ""
+    _say(scene, ss, run, f"Take {run.take} imported{parts} ({where}).")
 
 
 # -- the public entry points -----------------------------------------------------------------------------

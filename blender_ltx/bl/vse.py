@@ -4,6 +4,12 @@ Layout of a shot's takes (the "take stack"):
 
 - Every take is a movie strip named ``SHOT take N`` covering exactly the shot's frames
   ``[frame_start, frame_end]``. Strips are never moved once placed.
+- A shot longer than the model's maximum is generated in segments (``shot.generation.segments``), one
+  clip each. Its take is then several consecutive strips on one channel, ``SHOT take N``,
+  ``SHOT take N.2``..., each trimmed to its segment's frames, so together they cover the shot exactly.
+  All functions here treat a take's segments as one unit: ``takes`` lists one strip per take (its
+  first segment), mute and promote change every segment, and a take counts only once all of its
+  segments are in (an incomplete take stays muted and is not listed).
 - A new take goes on the lowest channel *above* the shot's existing takes whose frames are free over the
   shot's range (nothing else overlaps the shot there, locked channels skipped). So the takes of a shot
   read bottom-up oldest to newest, and whatever the user put in the VSE is never moved, trimmed or
@@ -16,8 +22,15 @@ the strip is just trimmed. When it differs, the clip keeps its real-time speed: 
 (multiply by clip fps / scene fps) sits on the channel right above the movie strip over the same range,
 and mute/unmute always changes both. Where the clip is shorter than the shot, its last frame holds.
 
-Metadata (job id, seed, prompt, applied conditioning...) lives on the strip as ``strip.ltx``
+Metadata (job id, seed, prompt, applied conditioning, segment...) lives on the strip as ``strip.ltx``
 (:class:`LTXStripMeta`), so a strip stays linked to its job across save and reload.
+
+Files: ``//ltx/SHOT/take_N.mp4`` for a take in one piece, ``//ltx/SHOT/take_N_segK.mp4`` (K = 1, 2...)
+for segment K of a take generated in several (base folder: ``scene.ltx.clip_dir``).
+
+Main-thread cost: creating the movie strip opens the clip once (Blender reads its length and size);
+callers that know the clip's rate pass it as ``fps`` so ``strip.fps`` (which opens the file again) is
+never read, and the shot's strips are collected in one pass over the VSE.
 """
 
 from __future__ import annotations
@@ -44,7 +57,7 @@ ROLE_TAKE = "take"
 ROLE_SPEED = "speed"
 #: Relative difference under which the clip's and the scene's rates count as equal (29.97 vs 30 differ).
 FPS_TOLERANCE = 1e-4
-_TAKE_FILE = re.compile(r"^take_(\d+)\.mp4$")
+_TAKE_FILE = re.compile(r"^take_(\d+)(?:_seg\d+)?\.mp4$")
 
 
 class LTXStripMeta(bpy.types.PropertyGroup):
@@ -53,6 +66,10 @@ class LTXStripMeta(bpy.types.PropertyGroup):
     role: StringProperty(name="Role", description="'take' (the clip) or 'speed' (its rate adapter)")
     shot: StringProperty(name="Shot")
     take: IntProperty(name="Take", min=0)
+    segment: IntProperty(name="Segment", min=0, description="Which generation segment of the take (0: first)")
+    segments: IntProperty(
+        name="Segments", min=0, description="How many segments the take has (0 or 1: one clip)"
+    )
     job_id: StringProperty(name="Job ID")
     seed: IntProperty(name="Seed")
     prompt: StringProperty(name="Prompt")
@@ -80,9 +97,12 @@ def clip_dir(scene) -> str:
     return (base or DEFAULT_CLIP_DIR).rstrip("/\\") or DEFAULT_CLIP_DIR
 
 
-def clip_path(scene, shot_name: str, take: int) -> str:
-    """Where take ``take`` of a shot is stored, as written in the strip: ``//ltx/SHOT/take_N.mp4``."""
-    return f"{clip_dir(scene)}/{safe_name(shot_name)}/take_{int(take)}.mp4"
+def clip_path(scene, shot_name: str, take: int, segment: int = 0, segments: int = 1) -> str:
+    """Where take ``take`` of a shot is stored, as written in the strip: ``//ltx/SHOT/take_N.mp4``, or
+    ``//ltx/SHOT/take_N_segK.mp4`` for segment ``segment`` (0-based; K = segment + 1) of a take
+    generated in ``segments`` > 1 pieces."""
+    name = f"take_{int(take)}" + (f"_seg{int(segment) + 1}" if segments > 1 else "")
+    return f"{clip_dir(scene)}/{safe_name(shot_name)}/{name}.mp4"
 
 
 def unsaved_base() -> str:
@@ -119,46 +139,78 @@ def strip_filepath(path: str) -> str:
     return full
 
 
-def clip_abspath(scene, shot_name: str, take: int) -> str:
+def clip_abspath(scene, shot_name: str, take: int, segment: int = 0, segments: int = 1) -> str:
     """The absolute file for :func:`clip_path` (folders are not created)."""
-    return abspath(clip_path(scene, shot_name, take))
+    return abspath(clip_path(scene, shot_name, take, segment, segments))
+
+
+def strip_name(shot_name: str, take: int, segment: int = 0) -> str:
+    """``SHOT take N`` for a take (or its first segment), ``SHOT take N.K`` for its segment K >= 2."""
+    return f"{shot_name} take {int(take)}" + (f".{int(segment) + 1}" if segment else "")
+
+
+def segment_ranges(shot) -> list[tuple[int, int]]:
+    """Scene frames ``[start, end)`` of each generation segment of ``shot`` (one range when it is
+    generated in one piece)."""
+    segs = shot.generation.segments
+    if len(segs) <= 1:
+        return [(shot.frame_start, shot.frame_start + shot.length)]
+    return [(seg.frame_start, seg.frame_end + 1) for seg in segs]
 
 
 # --- finding takes ----------------------------------------------------------------------------------
 
 
-def _is_take(strip, shot_name: str) -> bool:
-    meta = getattr(strip, "ltx", None)
-    return meta is not None and meta.role == ROLE_TAKE and meta.shot == shot_name
+def _shot_strips(sed, shot_name: str) -> list:
+    """Every strip the add-on made for the shot (segments of takes and their speed effects), in one
+    pass over the VSE."""
+    if sed is None:
+        return []
+    out = []
+    for s in compat.strips_all(sed):
+        meta = getattr(s, "ltx", None)
+        if meta is not None and meta.shot == shot_name and meta.role in (ROLE_TAKE, ROLE_SPEED):
+            out.append(s)
+    return out
+
+
+def _take_units(own: list) -> dict[int, list]:
+    """Take number -> its segment strips in segment order (speed effects left out)."""
+    units: dict[int, list] = {}
+    for s in own:
+        if s.ltx.role == ROLE_TAKE:
+            units.setdefault(s.ltx.take, []).append(s)
+    for strips in units.values():
+        strips.sort(key=lambda s: s.ltx.segment)
+    return units
+
+
+def _complete(strips: list) -> bool:
+    """All segments of a take are in (strips made before segments existed say 0 segments: one)."""
+    return len({s.ltx.segment for s in strips}) >= max(1, strips[0].ltx.segments)
+
+
+def take_strips(scene, shot_name: str, take: int | None = None) -> list:
+    """The movie strips of a shot's takes, every segment, complete or not, ordered by (take, segment);
+    only take ``take``'s when given."""
+    units = _take_units(_shot_strips(scene.sequence_editor, shot_name))
+    return [s for t in sorted(units) if take is None or t == take for s in units[t]]
 
 
 def takes(scene, shot_name: str) -> list:
-    """The take strips of a shot (meta strips included), ordered by take number."""
-    sed = scene.sequence_editor
-    if sed is None:
-        return []
-    return sorted((s for s in compat.strips_all(sed) if _is_take(s, shot_name)), key=lambda s: s.ltx.take)
+    """One strip per complete take of a shot (its first segment), ordered by take number."""
+    units = _take_units(_shot_strips(scene.sequence_editor, shot_name))
+    return [units[t][0] for t in sorted(units) if _complete(units[t])]
 
 
 def active_take(scene, shot_name: str):
-    """The unmuted take strip of a shot, or None."""
+    """The unmuted take of a shot (its first segment's strip), or None."""
     return next((s for s in reversed(takes(scene, shot_name)) if not s.mute), None)
-
-
-def _companions(sed, strip) -> list:
-    """Speed effects that play ``strip`` at its own rate."""
-    return [
-        s
-        for s in compat.strips_all(sed)
-        if getattr(s, "ltx", None) is not None
-        and s.ltx.role == ROLE_SPEED
-        and compat.effect_input(s) == strip
-    ]
 
 
 def next_take(scene, shot_name: str) -> int:
     """1 + the highest take of the shot found on strips or on disk, so no clip is overwritten."""
-    highest = max((s.ltx.take for s in takes(scene, shot_name)), default=0)
+    highest = max((s.ltx.take for s in take_strips(scene, shot_name)), default=0)
     folder = os.path.dirname(clip_abspath(scene, shot_name, 1))
     if os.path.isdir(folder):
         for name in os.listdir(folder):
@@ -184,29 +236,35 @@ def _channel_free(sed, channel: int, start: int, end: int) -> bool:
 def find_channels(sed, start: int, end: int, height: int, lowest: int = 1) -> int:
     """The lowest channel >= ``lowest`` where ``height`` stacked channels are free over [start, end)."""
     for ch in range(max(1, lowest), MAX_CHANNEL - height + 2):
-        if all(_channel_free(sed, ch + i, start, end) for i in range(height)):
+        if _channels_free(sed, ch, height, start, end):
             return ch
     raise RuntimeError(
         f"No free VSE channel above {lowest} over frames {start}-{end - 1}; free a channel there."
     )
 
 
-def _stack_top(sed, shot_name: str) -> int:
-    """The highest channel the shot's takes (and their speed effects) use, 0 when none."""
-    own = [s for s in compat.strips(sed) if getattr(s, "ltx", None) is not None and s.ltx.shot == shot_name]
-    return max((s.channel for s in own), default=0)
+def _channels_free(sed, channel: int, height: int, start: int, end: int) -> bool:
+    return all(_channel_free(sed, channel + i, start, end) for i in range(height))
 
 
-def _set_mute(sed, strip, mute: bool) -> None:
-    strip.mute = mute
-    for c in _companions(sed, strip):
-        c.mute = mute
+def _needs_speed(clip_fps: float, scene_fps: float) -> bool:
+    return clip_fps > 0 and abs(clip_fps / scene_fps - 1.0) > FPS_TOLERANCE
 
 
-def _fill_meta(meta, role: str, shot_name: str, take: int, info: dict[str, Any]) -> None:
+def _mute_all_but(own: list, take: int) -> None:
+    """Only take ``take`` plays: every segment of every other take, and their speed effects, muted."""
+    for s in own:
+        mute = s.ltx.take != take
+        if s.mute != mute:
+            s.mute = mute
+
+
+def _fill_meta(meta, role: str, shot_name: str, take: int, segment: int, segments: int, info: dict) -> None:
     meta.role = role
     meta.shot = shot_name
     meta.take = int(take)
+    meta.segment = int(segment)
+    meta.segments = int(segments)
     meta.job_id = str(info.get("job_id") or "")
     meta.seed = int(info.get("seed") or 0)
     meta.prompt = str(info.get("prompt") or "")
@@ -216,63 +274,129 @@ def _fill_meta(meta, role: str, shot_name: str, take: int, info: dict[str, Any])
     meta.created = str(info.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
-def import_take(scene, shot, filepath: str, take: int, meta: dict[str, Any] | None = None):
-    """Import a clip as take ``take`` of ``shot`` (a :class:`~blender_ltx.core.shots.Shot`) and make it
-    the active take. Returns the movie strip. Importing a take that is already there returns its strip
-    unchanged, so a re-attached job is never imported twice."""
-    if not os.path.isfile(abspath(filepath)):
-        raise FileNotFoundError(f"The clip {filepath!r} does not exist; download the take again.")
+def import_take(
+    scene,
+    shot,
+    filepath: str,
+    take: int,
+    meta: dict[str, Any] | None = None,
+    *,
+    segment: int = 0,
+    fps: float | None = None,
+):
+    """Import a clip as take ``take`` of ``shot`` (a :class:`~blender_ltx.core.shots.Shot`) and, once
+    all of the take's segments are in, make it the active take. Returns the movie strip.
+
+    ``segment`` says which generation segment of the shot the clip is (0 for a shot generated in one
+    piece); the strip covers exactly that segment's frames, on the channel of the take's other
+    segments. ``fps`` is the clip's frame rate when the caller knows it (the job's request): it spares
+    reading ``strip.fps``, which opens the file a second time on the main thread. Importing a
+    (take, segment) that is already there returns its strip unchanged, so a re-attached job is never
+    imported twice."""
+    ranges = segment_ranges(shot)
+    if not 0 <= segment < len(ranges):
+        raise ValueError(
+            f"Shot {shot.name!r} has {len(ranges)} segment(s), so there is no segment {segment}."
+        )
     if shot.length < 1:
         raise ValueError(f"Shot {shot.name!r} has no frames ({shot.frame_start}-{shot.frame_end}).")
-    for existing in takes(scene, shot.name):
-        if existing.ltx.take == take:
+    full = abspath(filepath)
+    if not os.path.isfile(full):
+        raise FileNotFoundError(f"The clip {filepath!r} does not exist; download the take again.")
+    sed = scene.sequence_editor or scene.sequence_editor_create()
+    own = _shot_strips(sed, shot.name)
+    siblings = _take_units(own).get(take, [])
+    for existing in siblings:
+        if existing.ltx.segment == segment:
             return existing
 
-    sed = scene.sequence_editor or scene.sequence_editor_create()
-    start, end = shot.frame_start, shot.frame_start + shot.length
-    channel = find_channels(sed, start, end, 1, _stack_top(sed, shot.name) + 1)
+    start, end = ranges[segment]
+    # Place the take's first strip where the whole shot is free, so its other segments fit beside it.
+    lo, hi = ranges[0][0], ranges[-1][1]
+    scene_fps = compat.scene_fps(scene)
+    height = 2 if fps is not None and _needs_speed(fps, scene_fps) else 1
+    if siblings:
+        channel = siblings[0].channel
+        if not _channels_free(sed, channel, height, start, end):
+            raise RuntimeError(
+                f"Channel {channel} is taken over frames {start}-{end - 1}, where segment {segment + 1} "
+                f"of {shot.name} take {take} goes; free it there."
+            )
+    else:
+        channel = find_channels(sed, lo, hi, height, max((s.channel for s in own), default=0) + 1)
     strip = compat.strips(sed).new_movie(
-        name=f"{shot.name} take {take}",
-        filepath=strip_filepath(filepath),
+        name=strip_name(shot.name, take, segment),
+        filepath=strip_filepath(full),
         channel=channel,
         frame_start=start,
         fit_method="FIT",
     )
+    speed = None
     try:
-        # Trim (or, for a short clip, hold the last frame) so the strip covers the shot exactly.
-        strip.frame_final_duration = shot.length
-        clip_fps, scene_fps = float(strip.fps), compat.scene_fps(scene)
-        if clip_fps > 0 and abs(clip_fps / scene_fps - 1.0) > FPS_TOLERANCE:
-            if not _channel_free(sed, channel + 1, start, end):
-                strip.channel = find_channels(sed, start, end, 2, channel + 1)
+        # Trim (or, for a short clip, hold the last frame) so the strip covers the segment exactly.
+        strip.frame_final_duration = end - start
+        clip_fps = float(strip.fps) if fps is None else float(fps)
+        if _needs_speed(clip_fps, scene_fps):
+            if height == 1 and not _channel_free(sed, channel + 1, start, end):
+                if siblings:
+                    raise RuntimeError(
+                        f"Channel {channel + 1} is taken over frames {start}-{end - 1}, where the speed "
+                        f"effect of {shot.name} take {take} goes; free it there."
+                    )
+                strip.channel = find_channels(sed, lo, hi, 2, channel + 1)
             speed = compat.new_effect(
-                sed, f"{shot.name} take {take} speed", "SPEED", strip.channel + 1, start, shot.length, strip
+                sed, strip.name + " speed", "SPEED", strip.channel + 1, start, end - start, strip
             )
             # Play at the clip's own rate: scene frame k shows clip frame k * clip_fps / scene_fps.
             speed.speed_control = "MULTIPLY"
             speed.speed_factor = clip_fps / scene_fps
-            _fill_meta(speed.ltx, ROLE_SPEED, shot.name, take, meta or {})
-        _fill_meta(strip.ltx, ROLE_TAKE, shot.name, take, meta or {})
+            _fill_meta(speed.ltx, ROLE_SPEED, shot.name, take, segment, len(ranges), meta or {})
+        _fill_meta(strip.ltx, ROLE_TAKE, shot.name, take, segment, len(ranges), meta or {})
     except Exception:
-        for c in _companions(sed, strip):
-            compat.strips(sed).remove(c)
+        if speed is not None:
+            compat.strips(sed).remove(speed)
         compat.strips(sed).remove(strip)
         raise
-    promote_take(scene, shot.name, take)
+    own += [strip] + ([speed] if speed is not None else [])
+    if _complete(siblings + [strip]):
+        _mute_all_but(own, take)
+    else:  # an incomplete take never plays: the shot keeps showing its active take meanwhile
+        strip.mute = True
+        if speed is not None:
+            speed.mute = True
     return strip
 
 
 def promote_take(scene, shot_name: str, take: int):
-    """Make ``take`` the shot's active (only unmuted) take; only ``mute`` of its takes changes."""
-    all_takes = takes(scene, shot_name)
-    chosen = next((s for s in all_takes if s.ltx.take == take), None)
-    if chosen is None:
-        have = [s.ltx.take for s in all_takes]
+    """Make ``take`` the shot's active (only unmuted) take, every segment of it; only ``mute`` of the
+    shot's strips changes. Returns the take's (first segment's) strip."""
+    own = _shot_strips(scene.sequence_editor, shot_name)
+    units = _take_units(own)
+    if take not in units:
+        have = [t for t in sorted(units) if _complete(units[t])]
         raise KeyError(f"Shot {shot_name!r} has no take {take}; its takes are {have}.")
-    sed = scene.sequence_editor
-    for s in all_takes:
-        _set_mute(sed, s, s.ltx.take != take)
-    return chosen
+    if not _complete(units[take]):
+        n = max(1, units[take][0].ltx.segments)
+        raise KeyError(
+            f"Take {take} of shot {shot_name!r} has {len(units[take])} of its {n} segments; "
+            "wait for the rest or generate the shot again."
+        )
+    _mute_all_but(own, take)
+    return units[take][0]
+
+
+def remove_incomplete_take(scene, shot_name: str, take: int) -> int:
+    """Remove the strips of take ``take`` if it is not complete (its other segments failed); a complete
+    take is never touched. Returns how many strips were removed."""
+    own = _shot_strips(scene.sequence_editor, shot_name)
+    strips = _take_units(own).get(take, [])
+    if not strips or _complete(strips):
+        return 0
+    doomed = [s for s in own if s.ltx.take == take]
+    doomed.sort(key=lambda s: s.ltx.role != ROLE_SPEED)  # effects before their inputs
+    for s in doomed:
+        compat.strips(scene.sequence_editor).remove(s)
+    return len(doomed)
 
 
 classes = (LTXStripMeta,)

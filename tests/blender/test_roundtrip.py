@@ -111,6 +111,51 @@ def test_generate_all_then_takes_stack(server, tmp_path, fresh):
     assert user_render_state(scene) == before
 
 
+def test_split_shot_is_one_take_of_consecutive_segments(server, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    scene.ltx.max_frames = 25  # SH010 (48 frames) is generated in two segments of 24
+    generate.set_server(server.url)
+    quiet = lambda _l: None  # noqa: E731
+
+    assert generate.run_sync(scene, ["SH010"], report=quiet)["imported"] == ["SH010"]
+    segs = props.load_plan(scene).shot("SH010").generation.segments
+    assert [(s.frame_start, s.frame_end) for s in segs] == [(1, 24), (25, 48)]
+    ss = props.shot_settings(scene, "SH010")
+    jobs = ss.job_id.split(",")
+    t1 = vse.take_strips(scene, "SH010", 1)
+    ch = t1[0].channel
+    assert [
+        (s.name, s.channel, s.frame_final_start, s.frame_final_end, s.ltx.job_id, s.mute) for s in t1
+    ] == [
+        ("SH010 take 1", ch, 1, 25, jobs[0], False),
+        ("SH010 take 1.2", ch, 25, 49, jobs[1], False),
+    ]
+    assert [(s.ltx.segment, s.ltx.segments) for s in t1] == [(0, 2), (1, 2)]
+    assert [s.filepath for s in t1] == ["//ltx/SH010/take_1_seg1.mp4", "//ltx/SH010/take_1_seg2.mp4"]
+    assert vse.takes(scene, "SH010") == t1[:1] and (ss.job_status, ss.takes, ss.active_take) == (
+        "imported",
+        1,
+        1,
+    )
+    # Segment 2 starts from the guide render at its own first frame (scene frame 25).
+    assert os.path.isfile(tmp_path / "ltx" / "SH010" / "guides" / "take_1" / "part2" / "guide_0000.png")
+
+    # Re-attached to its finished jobs (a file saved while they ran): nothing is imported twice.
+    ss.job_status = "running"
+    assert generate.run_sync(scene, ["SH010"], report=quiet)["attached"] == ["SH010"]
+    assert vse.take_strips(scene, "SH010") == t1 and ss.job_status == "imported"
+
+    # A second take stacks above as one unit; promoting switches every segment.
+    assert generate.run_sync(scene, ["SH010"], report=quiet)["imported"] == ["SH010"]
+    t1, t2 = vse.take_strips(scene, "SH010", 1), vse.take_strips(scene, "SH010", 2)
+    assert [s.mute for s in t1 + t2] == [True, True, False, False] and t2[0].channel > ch
+    assert [(s.frame_final_start, s.frame_final_end) for s in t2] == [(1, 25), (25, 49)]
+    vse.promote_take(scene, "SH010", 1)
+    assert [s.mute for s in t1 + t2] == [False, False, True, True]
+    clips = sorted(f for f in os.listdir(tmp_path / "ltx" / "SH010") if f.endswith(".mp4"))
+    assert clips == ["take_1_seg1.mp4", "take_1_seg2.mp4", "take_2_seg1.mp4", "take_2_seg2.mp4"]
+
+
 def test_server_absent_leaves_a_sentence_and_nothing_else(tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     url = f"http://127.0.0.1:{free_port()}"

@@ -13,7 +13,7 @@ bpy = pytest.importorskip("bpy")
 av = pytest.importorskip("av")
 
 from blender_ltx.bl import compat, vse  # noqa: E402
-from blender_ltx.core.shots import GenerationGrid, Shot, Trajectory  # noqa: E402
+from blender_ltx.core.shots import GenerationGrid, Segment, Shot, Trajectory  # noqa: E402
 
 STEP = 8  # gray level per clip frame, so a rendered pixel tells which clip frame is shown
 
@@ -94,6 +94,57 @@ def test_import_places_trimmed_strip_with_metadata(scene, clip24):
     # Same take again: nothing imported twice.
     assert vse.import_take(scene, shot, clip24, 1, meta) == strip
     assert len(compat.strips(scene.sequence_editor)) == 1
+
+
+def make_split_shot(name: str, bounds: list[tuple[int, int]]) -> Shot:
+    segs = [Segment(a, b, 8 * ((b - a + 8) // 8) + 1) for a, b in bounds]
+    grid = GenerationGrid(num_frames=segs[0].num_frames, width=64, height=48, frame_rate=24.0, segments=segs)
+    start, end = bounds[0][0], bounds[-1][1]
+    return Shot(
+        name=name, camera="Cam", frame_start=start, frame_end=end, generation=grid, trajectory=Trajectory()
+    )
+
+
+def test_split_take_is_one_unit(scene, clip24):
+    shot = make_split_shot("S", [(1, 10), (11, 20)])
+    # Segments may land in any order; an incomplete take stays muted, unlisted and cannot be promoted.
+    seg2 = vse.import_take(scene, shot, clip24, 1, {"job_id": "j2"}, segment=1, fps=24.0)
+    assert seg2.mute and vse.takes(scene, "S") == [] and vse.active_take(scene, "S") is None
+    with pytest.raises(KeyError, match="1 of its 2 segments"):
+        vse.promote_take(scene, "S", 1)
+    seg1 = vse.import_take(scene, shot, clip24, 1, {"job_id": "j1"}, segment=0, fps=24.0)
+    assert [(s.name, span(s), s.mute) for s in (seg1, seg2)] == [
+        ("S take 1", (1, 1, 11), False),
+        ("S take 1.2", (1, 11, 21), False),
+    ]
+    assert [(s.ltx.segment, s.ltx.segments, s.ltx.job_id) for s in vse.take_strips(scene, "S")] == [
+        (0, 2, "j1"),
+        (1, 2, "j2"),
+    ]
+    assert vse.takes(scene, "S") == [seg1] and vse.active_take(scene, "S") == seg1
+    # Idempotent per (take, segment).
+    assert vse.import_take(scene, shot, clip24, 1, {}, segment=1) == seg2
+    assert len(compat.strips(scene.sequence_editor)) == 2
+    # Take 2 goes on top; the shot keeps playing take 1 until take 2's last segment is in.
+    t2 = [vse.import_take(scene, shot, clip24, 2, {}, segment=0, fps=24.0)]
+    assert t2[0].mute and not seg1.mute and not seg2.mute
+    t2.append(vse.import_take(scene, shot, clip24, 2, {}, segment=1, fps=24.0))
+    assert [(span(s), s.mute) for s in t2 + [seg1, seg2]] == [
+        ((2, 1, 11), False),
+        ((2, 11, 21), False),
+        ((1, 1, 11), True),
+        ((1, 11, 21), True),
+    ]
+    assert [s.ltx.take for s in vse.takes(scene, "S")] == [1, 2]
+    assert vse.promote_take(scene, "S", 1) == seg1
+    assert [s.mute for s in t2 + [seg1, seg2]] == [True, True, False, False]
+    # A take whose other segments failed is removed; complete takes never are.
+    vse.import_take(scene, shot, clip24, 3, {}, segment=1, fps=24.0)
+    assert vse.remove_incomplete_take(scene, "S", 1) == 0
+    assert vse.remove_incomplete_take(scene, "S", 3) == 1
+    assert [s.ltx.take for s in vse.take_strips(scene, "S")] == [1, 1, 2, 2]
+    with pytest.raises(ValueError, match="no segment 2"):
+        vse.import_take(scene, shot, clip24, 4, {}, segment=2)
 
 
 def test_takes_stack_upwards_newest_active_and_promote(scene, clip24):
@@ -197,9 +248,12 @@ def test_clip_rate_differing_from_scene_keeps_real_time(scene, tmp_path):
         assert shown_clip_frame(scene, 10 + k, str(tmp_path / f"f{k}.png")) == pytest.approx(
             int(k * 0.8), abs=0.4
         )
-    # Muting follows the take: a second take mutes the first one's speed effect too.
-    vse.import_take(scene, shot, clip, 2, {})
+    # Muting follows the take: a second take mutes the first one's speed effect too. The rate passed
+    # in (as generation does, from the job) is used instead of opening the clip to read it.
+    vse.import_take(scene, shot, clip, 2, {}, fps=24.0)
     assert strip.mute and speed[0].mute
+    speed2 = [s for s in compat.strips(sed) if s.type == "SPEED" and s != speed[0]]
+    assert len(speed2) == 1 and speed2[0].speed_factor == pytest.approx(0.8)
     vse.promote_take(scene, "fast", 1)
     assert not strip.mute and not speed[0].mute
     assert [s.ltx.take for s in vse.takes(scene, "fast")] == [1, 2]
@@ -207,6 +261,7 @@ def test_clip_rate_differing_from_scene_keeps_real_time(scene, tmp_path):
 
 def test_clip_paths_are_blend_relative_and_safe(scene):
     assert vse.clip_path(scene, "sh010", 3) == "//ltx/sh010/take_3.mp4"
+    assert vse.clip_path(scene, "sh010", 3, 1, 2) == "//ltx/sh010/take_3_seg2.mp4"
     evil = vse.clip_path(scene, "../../etc/passwd", 1)
     assert evil.startswith("//ltx/") and "/../" not in evil and evil.count("/") == 4
     assert vse.clip_path(scene, "A/B", 1) != vse.clip_path(scene, "A_B", 1)
@@ -224,6 +279,8 @@ def test_next_take_counts_files_on_disk(scene, clip24, tmp_path):
     os.makedirs(folder)
     open(os.path.join(folder, "take_5.mp4"), "wb").close()
     assert vse.next_take(scene, "sh050") == 6
+    open(os.path.join(folder, "take_7_seg2.mp4"), "wb").close()
+    assert vse.next_take(scene, "sh050") == 8
 
 
 def test_clip_path_round_trip_saved_and_unsaved(scene, tmp_path):
