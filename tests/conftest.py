@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.server import SERVER_PYTHON
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """The built-in tiny LTX model, made once per session (in a subprocess: keeps torch out of pytest)."""
     out = tmp_path_factory.mktemp("tiny") / "tiny-model"
     subprocess.run(
-        [sys.executable, "-m", "server", "make-tiny-model", str(out)],
+        [SERVER_PYTHON, "-m", "server", "make-tiny-model", str(out)],
         cwd=REPO,
         check=True,
         capture_output=True,

@@ -108,7 +108,8 @@ def test_connection_sentences(server):
 
 def test_local_server_starts_answers_and_stops(tmp_path, tiny_model_dir):
     prefs = SimpleNamespace(**{**DEFAULTS, "server_model": str(tiny_model_dir), "server_device": "cpu",
-                               "server_data_dir": str(tmp_path / "data")})  # fmt: skip
+                               "server_data_dir": str(tmp_path / "data"),
+                               "server_python": os.environ.get("LTX_SERVER_PYTHON", "")})  # fmt: skip
     url = server_proc.start(prefs, port=0, wait_s=180)
     try:
         assert server_proc.is_running() and server_proc.url() == url

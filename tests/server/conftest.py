@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import requests
-from support.server import run_server
+
+# These tests import the server stack (Pillow, PyAV) next to the server; the bpy 5.1+ venv (Python 3.13, no
+# torch wheel) holds bpy only and runs the Blender tests against a server on LTX_SERVER_PYTHON instead.
+pytest.importorskip("PIL")
+
+import requests  # noqa: E402
+from support.server import run_server  # noqa: E402
 
 BODY_LIMIT = 8 * 1024 * 1024
 

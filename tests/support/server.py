@@ -5,6 +5,9 @@
 
 ``model="tiny"`` makes the server build the tiny model into its data dir on first use (about a second);
 tests that start many servers pass the session ``tiny_model_dir`` fixture (tests/conftest.py) instead.
+
+The server runs on ``LTX_SERVER_PYTHON`` when set, else this interpreter: bpy 5.1+ needs Python 3.13, which
+has no local torch wheel, so that venv holds bpy only and borrows the bl45 venv's Python for the server.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
+SERVER_PYTHON = os.environ.get("LTX_SERVER_PYTHON") or sys.executable
 
 
 class ServerHandle:
@@ -61,7 +65,7 @@ def server_command(
     data_dir: Path, model: str, extra_args: Sequence[str] = (), python: str | None = None
 ) -> list:
     return [
-        python or sys.executable,
+        python or SERVER_PYTHON,
         "-m",
         "server",
         "--model",
