@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR``."""
+``python -m server make-tiny-model DIR [--timestep-vae]``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from blender_ltx.core import protocol
 
+from .backends.profiles import KINDS as PROFILE_KINDS
 from .settings import Settings, check_exposure
 
 log = logging.getLogger("server")
@@ -40,6 +41,13 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--port-file", type=Path, default=None, help="write the port here once listening")
     p.add_argument("--vae-tiling", action="store_true", help="decode in tiles (less GPU memory)")
     p.add_argument("--cpu-offload", action="store_true", help="keep idle components in CPU memory")
+    p.add_argument(
+        "--profile",
+        default="auto",
+        choices=PROFILE_KINDS,
+        help="sampling defaults (steps, guidance, schedule) for requests that leave them out; auto: "
+        "'distilled' when the model's name says so, 'tiny' for the built-in model, else 'standard'",
+    )
     p.add_argument("--max-frames", type=int, default=Settings.max_frames)
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
@@ -55,6 +63,7 @@ def parse_args(argv: list[str]) -> Settings:
         port_file=a.port_file,
         vae_tiling=a.vae_tiling,
         cpu_offload=a.cpu_offload,
+        profile=a.profile,
         max_frames=a.max_frames,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
@@ -117,6 +126,7 @@ def serve(settings: Settings) -> int:
         data_dir=settings.data_dir,
         vae_tiling=settings.vae_tiling,
         cpu_offload=settings.cpu_offload,
+        profile=settings.profile,
     )
     t0 = time.perf_counter()
     try:
@@ -125,13 +135,18 @@ def serve(settings: Settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     info = backend.info()
+    profile = backend.profile()
     log.info(
-        "loaded %s (%s) on %s as %s in %.1f s",
+        "loaded %s (%s) on %s as %s in %.1f s; profile %s (default %d steps, guidance %g%s)",
         info["model"],
         info["model_path"],
         info["device"],
         info["dtype"],
         time.perf_counter() - t0,
+        profile.name,
+        profile.num_inference_steps,
+        profile.guidance_scale,
+        ", timestep-aware VAE" if profile.timestep_vae else "",
     )
     app = create_app(settings, backend)
     asyncio.run(_serve(app, settings, sock))
@@ -142,12 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if argv[:1] == ["make-tiny-model"]:
-        if len(argv) != 2:
-            print("usage: python -m server make-tiny-model DIR", file=sys.stderr)
+        args = argv[1:]
+        timestep_vae = "--timestep-vae" in args
+        args = [a for a in args if a != "--timestep-vae"]
+        if len(args) != 1 or args[0].startswith("-"):
+            print("usage: python -m server make-tiny-model DIR [--timestep-vae]", file=sys.stderr)
             return 2
         from .backends.tiny import make_tiny_model
 
-        print(f"tiny model written to {make_tiny_model(argv[1])}")
+        print(f"tiny model written to {make_tiny_model(args[0], timestep_conditioning=timestep_vae)}")
         return 0
     return serve(parse_args(argv))
 

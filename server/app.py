@@ -93,6 +93,9 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
             **backend.info(),
             "backend": backend.name,
             "capabilities": backend.capabilities(),
+            # What a request that leaves num_inference_steps / guidance_scale out (or null) gets.
+            "defaults": backend.profile().defaults(),
+            "profile": backend.profile().to_dict(),
             "limits": settings.limits(),
             "queue_length": store.queue_length(),
             "running": store.running_id(),

@@ -48,6 +48,7 @@ class Applied:
     negative_prompt: str
     conditions: list[dict[str, Any]]
     layers: list[str]
+    sampling: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class Applied:
             "negative_prompt": self.negative_prompt,
             "conditions": self.conditions,
             "layers": self.layers,
+            "sampling": self.sampling,
         }
 
 
@@ -100,8 +102,9 @@ def map_conditions(conditions: list[dict[str, Any]], num_frames: int) -> list[di
     ]
 
 
-def apply(request: dict[str, Any]) -> Applied:
-    """The prompt and conditions the model gets for a validated request."""
+def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> Applied:
+    """The prompt and conditions the model gets for a validated request; ``sampling`` is the record of
+    the profile's defaults (profiles.resolve), kept with the rest of what was applied."""
     prompt = request.get("prompt", "").strip()
     script, sentence = ("", "")
     if request.get("motion_prompt", True):
@@ -119,6 +122,7 @@ def apply(request: dict[str, Any]) -> Applied:
         negative_prompt=request.get("negative_prompt", ""),
         conditions=conditions,
         layers=layers,
+        sampling=sampling,
     )
 
 
@@ -135,6 +139,7 @@ def generate_request(request: dict[str, Any], applied: dict[str, Any], images: l
         frame_rate=request["frame_rate"],
         num_inference_steps=request["num_inference_steps"],
         guidance_scale=request["guidance_scale"],
+        sampling=(applied.get("sampling") or {}).get("pipeline_kwargs"),
         keyframes=[
             Keyframe(img, c["frame_index"], c["strength"])
             for img, c in zip(images, applied["conditions"], strict=True)

@@ -24,6 +24,7 @@ from typing import Any
 from blender_ltx.core import protocol
 
 from . import conditioning
+from .backends import profiles
 from .backends.base import Backend, Cancelled, GenerateRequest
 from .video import write_mp4
 
@@ -347,10 +348,12 @@ def _describe(request: dict[str, Any]) -> str:
 
 
 def submit(store: JobStore, worker: Worker, request: dict[str, Any], images: list[bytes]) -> dict[str, Any]:
-    """Queue a checked request: pick a seed if none, record what conditioning will be applied."""
+    """Queue a checked request: pick a seed if none, fill sampling defaults from the model's profile,
+    record what conditioning will be applied."""
     if request.get("seed") is None:
         request["seed"] = secrets.randbelow(2**31)
-    applied = conditioning.apply(request).to_dict()
+    sampling = profiles.resolve(request, worker.backend.profile())
+    applied = conditioning.apply(request, sampling).to_dict()
     status = store.create(request, images, applied)
     worker.notify()
     return status

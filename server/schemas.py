@@ -55,8 +55,12 @@ class JobRequest(BaseModel):
     width: StrictInt = Field(description="multiple of 32")
     height: StrictInt = Field(description="multiple of 32")
     frame_rate: float = Field(gt=0.0, le=240.0)
-    num_inference_steps: StrictInt = Field(8, ge=1)
-    guidance_scale: float = Field(3.0, ge=0.0, le=50.0)
+    num_inference_steps: StrictInt | None = Field(
+        None, ge=1, description="null: the model profile's default (GET /v1/health 'defaults')"
+    )
+    guidance_scale: float | None = Field(
+        None, ge=0.0, le=50.0, description="null: the model profile's default; 1.0 or less turns guidance off"
+    )
     conditions: list[ConditionIn] = Field(default_factory=list)
     trajectory: TrajectoryIn | None = None
     motion_prompt: StrictBool = True
@@ -77,12 +81,19 @@ class AppliedCondition(BaseModel):
     strength: float
 
 
+class Sampling(BaseModel):
+    profile: str = Field(description="the model profile that gave the defaults")
+    from_profile: list[str] = Field(description="request fields left out (or null) and filled from it")
+    pipeline_kwargs: dict[str, Any] = Field(description="extra pipeline arguments: schedule, decode settings")
+
+
 class Applied(BaseModel):
     prompt_used: str
     motion_script: str
     negative_prompt: str
     conditions: list[AppliedCondition]
     layers: list[str]
+    sampling: Sampling | None = Field(None, description="null for jobs queued before profiles existed")
 
 
 class JobStatus(BaseModel):
@@ -186,7 +197,7 @@ def check_request(body: bytes, settings: Settings) -> CheckedRequest:
         raise _from_validation_error(exc) from None
     protocol.check_num_frames(req.num_frames, settings.max_frames)
     protocol.check_size(req.width, req.height, settings.pixel_budget)
-    if req.num_inference_steps > settings.max_steps:
+    if req.num_inference_steps is not None and req.num_inference_steps > settings.max_steps:
         raise ProtocolError(
             "num_inference_steps", f"is {req.num_inference_steps}, above the limit of {settings.max_steps}"
         )

@@ -28,6 +28,7 @@ class Settings:
     port_file: Path | None = None
     vae_tiling: bool = False
     cpu_offload: bool = False
+    profile: str = "auto"  # backends/profiles.py KINDS: sampling defaults from the model's name, or forced
     max_frames: int = protocol.DEFAULT_MAX_FRAMES
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -6,7 +6,7 @@ server validates again before it queues (and answers 422 with the same sentences
 Job request (``POST /v1/jobs``, JSON)::
 
     prompt, negative_prompt, seed, num_frames, width, height, frame_rate,
-    num_inference_steps, guidance_scale,
+    num_inference_steps, guidance_scale   (null or absent: the server model's defaults, see /v1/health),
     conditions: [{frame_index, image (PNG, base64), strength}],
     trajectory: {frames, matrix_world, lens_mm, sensor_width_mm, ...}   (as in the shot plan; optional)
     motion_prompt: bool (default true: add motion specifiers compiled from the trajectory)
@@ -19,7 +19,8 @@ Job status (``GET /v1/jobs/{id}``)::
     timings {queued_s, generate_s, encode_s, total_s},
     request {num_frames, width, height, frame_rate, seed, num_inference_steps, guidance_scale},
     applied {prompt_used, motion_script, negative_prompt,
-             conditions: [{requested_frame_index, frame_index, strength}], layers: [..]}
+             conditions: [{requested_frame_index, frame_index, strength}], layers: [..],
+             sampling: {profile, from_profile: [fields filled from it], pipeline_kwargs}}
 """
 
 from __future__ import annotations

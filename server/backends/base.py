@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .profiles import Profile
+
 
 class Cancelled(Exception):
     """Raised inside generate() when cancel_check() turned true; the job ends ``cancelled``."""
@@ -36,6 +38,9 @@ class GenerateRequest:
     num_inference_steps: int
     guidance_scale: float
     keyframes: list[Keyframe] = field(default_factory=list)
+    #: Extra pipeline arguments (profiles.PIPELINE_KEYS) recorded when the job was queued;
+    #: None: the backend's profile decides (for callers without a job record, e.g. the bench).
+    sampling: dict[str, Any] | None = None
 
 
 ProgressCallback = Callable[[float], None]
@@ -55,6 +60,10 @@ class Backend:
         raise NotImplementedError
 
     def load(self) -> None:
+        raise NotImplementedError
+
+    def profile(self) -> Profile:
+        """The loaded model's sampling defaults (see profiles.py); valid after load()."""
         raise NotImplementedError
 
     def generate(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import profiles
 from .base import Backend, Cancelled, CancelCheck, GenerateRequest, ProgressCallback, WeightsNotFound
 
 log = logging.getLogger("server.ltx")
@@ -72,7 +73,10 @@ class LTXBackend(Backend):
         data_dir: str | Path = ".",
         vae_tiling: bool = False,
         cpu_offload: bool = False,
+        profile: str = "auto",
     ):
+        if profile not in profiles.KINDS:
+            raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(profiles.KINDS)}")
         self.model = model
         self.requested_device = device
         self.requested_dtype = dtype
@@ -84,6 +88,8 @@ class LTXBackend(Backend):
         self.dtype = None
         self.load_s = 0.0
         self.model_path = ""
+        self.requested_profile = profile
+        self._profile: profiles.Profile | None = None
         self._embeds: OrderedDict[tuple, tuple] = OrderedDict()
 
     # -- interface -------------------------------------------------------------------------------
@@ -111,6 +117,11 @@ class LTXBackend(Backend):
             "load_s": round(self.load_s, 3),
         }
 
+    def profile(self) -> profiles.Profile:
+        if self._profile is None:
+            raise RuntimeError("the model is not loaded yet")
+        return self._profile
+
     def load(self) -> None:
         t0 = time.perf_counter()
         source = self._resolve_source()
@@ -137,6 +148,14 @@ class LTXBackend(Backend):
             pipe.to(self.device)
         self.pipe = pipe
         self.model_path = str(source)
+        from .tiny import is_tiny_model
+
+        self._profile = profiles.ltx_profile(
+            f"{self.model} {source}",
+            pipe.vae.config,
+            tiny=self.model == TINY or is_tiny_model(source),
+            kind=self.requested_profile,
+        )
         self.load_s = time.perf_counter() - t0
 
     def generate(
@@ -147,6 +166,11 @@ class LTXBackend(Backend):
 
         pipe = self.pipe
         steps = request.num_inference_steps
+        sampling = request.sampling
+        if sampling is None:
+            sampling = self.profile().pipeline_kwargs(steps)
+        # Only the arguments a profile may set: a job record never reaches the pipeline unfiltered.
+        extra = {k: v for k, v in sampling.items() if k in profiles.PIPELINE_KEYS}
         embeds = self._prompt_embeds(request.prompt, request.negative_prompt, request.guidance_scale > 1.0)
 
         def on_step_end(p, i, t, kwargs):
@@ -175,6 +199,7 @@ class LTXBackend(Backend):
                 frame_rate=request.frame_rate,
                 num_inference_steps=steps,
                 guidance_scale=request.guidance_scale,
+                **extra,
                 generator=torch.Generator("cpu").manual_seed(request.seed),
                 output_type="np",
                 callback_on_step_end=on_step_end,

@@ -11,6 +11,7 @@ grows 64x and a CPU run takes many minutes instead of seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 TEXT_DIM = 32
 LATENT_CHANNELS = 8
 SEED = 0
+#: Written next to model_index.json so the server gives a tiny model directory the "tiny" profile.
+MARKER = "blender_ltx_tiny.json"
 
 # A small word list so prompts tokenize into more than <unk>; the weights are random anyway.
 _WORDS = (
@@ -42,8 +45,9 @@ def _tokenizer():
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=128)
 
 
-def build_tiny_pipeline():
-    """The tiny pipeline in memory (deterministic: every component is seeded)."""
+def build_tiny_pipeline(timestep_conditioning: bool = False):
+    """The tiny pipeline in memory (deterministic: every component is seeded). ``timestep_conditioning``
+    gives it a timestep-aware VAE like LTX-Video 0.9.1+ (the decode settings then matter)."""
     import torch
     from diffusers import (
         AutoencoderKLLTXVideo,
@@ -95,7 +99,7 @@ def build_tiny_pipeline():
         decoder_inject_noise=(False, False, False, False, False),
         upsample_residual=(False, False, False, False),
         upsample_factor=(1, 1, 1, 1),
-        timestep_conditioning=False,
+        timestep_conditioning=timestep_conditioning,
         patch_size=4,
         patch_size_t=1,
     )
@@ -105,7 +109,11 @@ def build_tiny_pipeline():
     )
 
 
-def make_tiny_model(out_dir: str | os.PathLike) -> Path:
+def is_tiny_model(path: str | os.PathLike) -> bool:
+    return (Path(path) / MARKER).is_file()
+
+
+def make_tiny_model(out_dir: str | os.PathLike, *, timestep_conditioning: bool = False) -> Path:
     """Write the tiny pipeline to ``out_dir`` (atomically: a half-written model is never loaded)."""
     out = Path(out_dir)
     if (out / "model_index.json").is_file():
@@ -113,7 +121,8 @@ def make_tiny_model(out_dir: str | os.PathLike) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=out.parent))
     try:
-        build_tiny_pipeline().save_pretrained(tmp)
+        build_tiny_pipeline(timestep_conditioning).save_pretrained(tmp)
+        (tmp / MARKER).write_text(json.dumps({"timestep_conditioning": timestep_conditioning}) + "\n")
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -65,6 +65,7 @@ def test_motion_prompt_can_be_turned_off(server, http):
         "negative_prompt": "blurry",
         "conditions": [],
         "layers": [],
+        "sampling": {"profile": "tiny", "from_profile": [], "pipeline_kwargs": {}},
     }
 
 
