@@ -100,8 +100,9 @@ def build_request(
         "width": grid.width,
         "height": grid.height,
         "frame_rate": float(grid.frame_rate),
-        "num_inference_steps": int(settings.get("steps", 8)),
-        "guidance_scale": float(settings.get("guidance", 3.0)),
+        # 0 (the shot settings' default) sends null: the server uses its model's profile (GET /v1/health).
+        "num_inference_steps": int(settings.get("steps", 0)) or None,
+        "guidance_scale": float(settings.get("guidance", 0.0)) or None,
         "conditions": conditions(guides, grid.num_frames),
         "trajectory": traj,
         "shot": shot.name,
