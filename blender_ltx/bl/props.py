@@ -57,14 +57,22 @@ class LTXShotSettings(bpy.types.PropertyGroup):
     seed_lock: BoolProperty(
         name="Lock Seed", description="Reuse this seed for every take; unlocked, each take draws a new one"
     )
-    steps: IntProperty(name="Steps", default=8, min=1, max=200, description="Denoising steps")
+    # 0 = the server's default for its model (a distilled checkpoint wants 8 steps and guidance 1.0, others
+    # about 30 and 5.0), so one .blend suits whichever model the server runs.
+    steps: IntProperty(
+        name="Steps",
+        default=0,
+        min=0,
+        max=200,
+        description="Denoising steps (0: the server model's default)",
+    )
     guidance: FloatProperty(
         name="Guidance",
-        default=3.0,
+        default=0.0,
         min=0.0,
         max=30.0,
         precision=2,
-        description="Classifier-free guidance scale",
+        description="Classifier-free guidance scale; 1 turns guidance off (0: the server model's default)",
     )
 
     job_id: StringProperty(name="Job", description="Server job id of the take in flight (or the last one)")
@@ -227,6 +235,8 @@ def input_hash(scene, shot, ss: LTXShotSettings) -> str:
         "style_prompt": st.style_prompt,
         "negative_prompt": ss.negative_prompt,
         "seed": ss.seed if ss.seed_lock else None,
+        # 0 is hashed as 0 ("the server's default"), not as the number a server would pick: switching
+        # the server's model does not by itself mark every shot changed.
         "steps": ss.steps,
         "guidance": round(ss.guidance, 6),
         "frames": [shot.frame_start, shot.frame_end],

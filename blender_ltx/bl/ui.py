@@ -106,6 +106,8 @@ def draw_shot(layout, context) -> None:
     row = col.row(align=True)
     row.prop(ss, "steps")
     row.prop(ss, "guidance")
+    if ss.steps == 0 or ss.guidance == 0.0:
+        col.label(text="0 = the server model's default", icon="INFO")
 
     box = layout.box()
     if shows_progress(ss):
