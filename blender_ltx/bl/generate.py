@@ -157,7 +157,14 @@ def _render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> li
     from . import render
 
     st = props.scene_settings(scene)
-    guides = render.render_guides(scene, part, out_dir, engine=st.guide_engine, every_n=st.guide_every_n)
+    guides = render.render_guides(
+        scene,
+        part,
+        out_dir,
+        engine=st.guide_engine,
+        every_n=st.guide_every_n,
+        at_motion_changes=st.guide_at_motion_changes,
+    )
     source = st.first_frame_source if first else "RENDER"
     if source == "RENDER":
         return guides

@@ -113,6 +113,11 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
         min=0,
         description="Also condition on a guide frame every N frames (0: first frame only)",
     )
+    guide_at_motion_changes: BoolProperty(
+        name="Guide at Motion Changes",
+        default=False,
+        description="Also condition on a guide frame where the camera motion changes (dolly, then pan)",
+    )
     first_frame_source: EnumProperty(name="First Frame", items=FIRST_FRAME_SOURCES, default="RENDER")
     first_frame_image: StringProperty(name="First Frame Image", subtype="FILE_PATH")
     pixel_budget: IntProperty(
@@ -245,6 +250,7 @@ def input_hash(scene, shot, ss: LTXShotSettings) -> str:
         "guide": {
             "engine": st.guide_engine,
             "every_n": st.guide_every_n,
+            "at_motion_changes": st.guide_at_motion_changes,
             "first_frame_source": st.first_frame_source,
             "first_frame_image": st.first_frame_image if st.first_frame_source == "IMAGE" else "",
         },

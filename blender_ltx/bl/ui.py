@@ -127,6 +127,7 @@ def draw_settings(layout, context) -> None:
     col.use_property_decorate = False
     col.prop(st, "guide_engine")
     col.prop(st, "guide_every_n")
+    col.prop(st, "guide_at_motion_changes")
     col.prop(st, "first_frame_source")
     if st.first_frame_source == "IMAGE":
         col.prop(st, "first_frame_image")

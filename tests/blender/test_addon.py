@@ -205,6 +205,7 @@ def test_input_hash_tracks_inputs(registered) -> None:
         lambda: setattr(ss, "steps", 20),
         lambda: setattr(ss, "guidance", 5.0),
         lambda: setattr(scene.ltx, "guide_every_n", 4),
+        lambda: setattr(scene.ltx, "guide_at_motion_changes", True),
         lambda: setattr(scene.ltx, "guide_engine", "CYCLES"),
         lambda: setattr(scene.ltx, "first_frame_source", "PREVIOUS_TAKE"),
     ]
