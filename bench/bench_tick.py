@@ -10,11 +10,17 @@ callback does in a running Blender, until every take is imported. Prints per tic
 mean main-thread time (all ticks, and ticks that applied messages), the cost per message type (the
 import of a clip as a strip is the heaviest), and for comparison the latency of one status request
 made on the main thread (what polling without the worker would cost per poll).
+
+Then, with the server stopped (so only the other users of the machine load it), the strip-creation tick
+in isolation, ``--repeats`` times each, interleaved: a bare ``new_movie`` of a downloaded clip (the
+floor: Blender opens the mp4 to create the strip), ``vse.import_take`` given the clip's rate as
+generation does, and ``vse.import_take`` reading ``strip.fps`` instead (how it worked before).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,9 +34,36 @@ sys.path.insert(0, str(ROOT))
 import bpy  # noqa: E402
 
 import blender_ltx  # noqa: E402
-from blender_ltx.bl import demo, generate, worker  # noqa: E402
+from blender_ltx.bl import compat, demo, generate, props, vse, worker  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
+
+
+def idle_imports(scene, repeats: int) -> dict[str, list[float]]:
+    """Seconds per strip creation, by way of creating it (see the module docstring)."""
+    shot = props.load_plan(scene).shots[0]
+    clip = vse.active_take(scene, shot.name).filepath
+    sed = scene.sequence_editor
+    out: dict[str, list[float]] = defaultdict(list)
+    take = 1000
+    for _ in range(repeats):
+        t = time.perf_counter()
+        strip = compat.strips(sed).new_movie(
+            name="probe",
+            filepath=clip,
+            channel=vse.MAX_CHANNEL,
+            frame_start=shot.frame_start,
+            fit_method="FIT",
+        )
+        out["bare new_movie (the floor)"].append(time.perf_counter() - t)
+        compat.strips(sed).remove(strip)
+        for label, fps in (("import_take, rate from the job", shot.generation.frame_rate),
+                           ("import_take, reads strip.fps", None)):  # fmt: skip
+            take += 1
+            t = time.perf_counter()
+            vse.import_take(scene, shot, clip, take, {}, fps=fps)
+            out[label].append(time.perf_counter() - t)
+    return out
 
 
 def main() -> None:
@@ -38,6 +71,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=demo.DEMO_PIXEL_BUDGET, help="pixel budget per clip")
     ap.add_argument("--steps", type=int, default=demo.DEMO_STEPS, help="denoising steps")
     ap.add_argument("--tick", type=float, default=worker.TICK_BUSY_S, help="seconds between ticks")
+    ap.add_argument("--repeats", type=int, default=15, help="idle strip creations per way (<= 60)")
     args = ap.parse_args()
 
     blender_ltx.register()
@@ -79,10 +113,13 @@ def main() -> None:
             time.sleep(args.tick)
         t_run = time.perf_counter() - t_run
         imported = [ss.name for ss in scene.ltx.shots if ss.job_status == "imported"]
+        srv.stop()
+        idle = idle_imports(scene, args.repeats)
     finally:
         worker.set_handler(generate.apply_message)
         srv.stop()
         blender_ltx.unregister()
+        shutil.rmtree(work, ignore_errors=True)
 
     all_ms = [dt * 1e3 for dt, _ in ticks]
     busy_ms = [dt * 1e3 for dt, n in ticks if n]
@@ -102,6 +139,10 @@ def main() -> None:
         ms = [t * 1e3 for t in status_calls]
         print(f"one GET /v1/jobs/ID on the main thread (what the worker saves per poll): "
               f"mean {statistics.mean(ms):.2f} ms, longest {max(ms):.2f} ms")  # fmt: skip
+    print(f"strip creation with the server stopped, {args.repeats} each (median / longest):")
+    for label, times in idle.items():
+        ms = [t * 1e3 for t in times]
+        print(f"  {label:<32} {statistics.median(ms):6.2f} / {max(ms):6.2f} ms")
 
 
 if __name__ == "__main__":

@@ -223,28 +223,30 @@ def next_take(scene, shot_name: str) -> int:
 # --- placing ----------------------------------------------------------------------------------------
 
 
-def _channel_free(sed, channel: int, start: int, end: int) -> bool:
-    """Nothing on ``channel`` overlaps scene frames [start, end) and the channel is not locked."""
-    if compat.channel_locked(sed, channel):
-        return False
-    return not any(
-        s.channel == channel and s.frame_final_start < end and start < s.frame_final_end
-        for s in compat.strips(sed)
-    )
+def _taken(sed, start: int, end: int) -> set[int]:
+    """Channels where a strip overlaps scene frames [start, end): one pass over the VSE, however many
+    channels are then tried."""
+    return {s.channel for s in compat.strips(sed) if s.frame_final_start < end and start < s.frame_final_end}
+
+
+def _channels_free(
+    sed, channel: int, height: int, start: int, end: int, taken: set[int] | None = None
+) -> bool:
+    """Channels ``channel`` .. ``channel + height - 1`` are unlocked and empty over [start, end)."""
+    taken = _taken(sed, start, end) if taken is None else taken
+    chans = range(channel, channel + height)
+    return not any(ch in taken or compat.channel_locked(sed, ch) for ch in chans)
 
 
 def find_channels(sed, start: int, end: int, height: int, lowest: int = 1) -> int:
     """The lowest channel >= ``lowest`` where ``height`` stacked channels are free over [start, end)."""
+    taken = _taken(sed, start, end)
     for ch in range(max(1, lowest), MAX_CHANNEL - height + 2):
-        if _channels_free(sed, ch, height, start, end):
+        if _channels_free(sed, ch, height, start, end, taken):
             return ch
     raise RuntimeError(
         f"No free VSE channel above {lowest} over frames {start}-{end - 1}; free a channel there."
     )
-
-
-def _channels_free(sed, channel: int, height: int, start: int, end: int) -> bool:
-    return all(_channel_free(sed, channel + i, start, end) for i in range(height))
 
 
 def _needs_speed(clip_fps: float, scene_fps: float) -> bool:
@@ -337,7 +339,7 @@ def import_take(
         strip.frame_final_duration = end - start
         clip_fps = float(strip.fps) if fps is None else float(fps)
         if _needs_speed(clip_fps, scene_fps):
-            if height == 1 and not _channel_free(sed, channel + 1, start, end):
+            if height == 1 and not _channels_free(sed, channel + 1, 1, start, end):
                 if siblings:
                     raise RuntimeError(
                         f"Channel {channel + 1} is taken over frames {start}-{end - 1}, where the speed "
