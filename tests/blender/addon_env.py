@@ -10,6 +10,10 @@ import addon_utils
 import bpy
 
 import blender_ltx
+from blender_ltx.bl import demo
+
+#: Generation size of the Blender round-trip tests: tiny, so a take takes about a second.
+TEST_PIXEL_BUDGET = 128 * 96
 
 
 @contextlib.contextmanager
@@ -39,3 +43,11 @@ def enabled_as_addon() -> Iterator:
         addon_utils.disable("blender_ltx", default_set=True)
         if was:
             blender_ltx.register()
+
+
+def demo_blend(path) -> object:
+    """Save the demo previs (tiny generation size, one step) as ``path``; returns its scene, still open."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    demo.build_scene(bpy.context.scene, pixel_budget=TEST_PIXEL_BUDGET, steps=1)
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return bpy.context.scene

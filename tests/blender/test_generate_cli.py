@@ -14,10 +14,11 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import demo, generate, props, server_proc, vse, worker  # noqa: E402
+from blender_ltx.bl import generate, props, server_proc, vse, worker  # noqa: E402
 from blender_ltx.bl.prefs import DEFAULTS  # noqa: E402
 from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
-from tests.support.server import run_server  # noqa: E402
+from addon_env import demo_blend  # noqa: E402
+from support.server import run_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,10 +35,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def demo_blend(path: Path) -> Path:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    demo.build_scene(bpy.context.scene, pixel_budget=128 * 96, steps=1)
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+def saved_demo(path: Path) -> Path:
+    """The demo previs saved for a subprocess to work on (this process keeps an empty scene)."""
+    demo_blend(path)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     return path
 
@@ -52,7 +52,7 @@ def reopen(path: Path):
 
 
 def test_generate_wait_imports_saves_and_keeps_a_backup(server, tmp_path):
-    blend = demo_blend(tmp_path / "shot.blend")
+    blend = saved_demo(tmp_path / "shot.blend")
     original = blend.read_bytes()
     out = cli("generate", str(blend), "--shots", "SH010", "--server", server.url, "--wait")
     assert out.returncode == 0, out.stderr + out.stdout
@@ -66,7 +66,7 @@ def test_generate_wait_imports_saves_and_keeps_a_backup(server, tmp_path):
 
 
 def test_generate_without_wait_then_wait_picks_the_job_up(server, tmp_path):
-    blend = demo_blend(tmp_path / "shot.blend")
+    blend = saved_demo(tmp_path / "shot.blend")
     first = cli("generate", str(blend), "--shots", "SH020", "--server", server.url)
     assert first.returncode == 0, first.stderr + first.stdout
     assert "submitted SH020" in first.stdout
@@ -86,7 +86,7 @@ def test_generate_without_wait_then_wait_picks_the_job_up(server, tmp_path):
 
 
 def test_generate_against_no_server_fails_with_a_sentence(tmp_path):
-    blend = demo_blend(tmp_path / "shot.blend")
+    blend = saved_demo(tmp_path / "shot.blend")
     out = cli("generate", str(blend), "--shots", "SH010", "--server", "http://127.0.0.1:9", "--wait")
     assert out.returncode == 1
     assert "No LTX server at http://127.0.0.1:9:" in out.stdout

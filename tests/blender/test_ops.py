@@ -4,17 +4,16 @@ takes and folders; generation, cancel, connection and server operators against t
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import compat, demo, generate, ops, ops_generate, props, server_proc, vse, worker  # noqa: E402
+from blender_ltx.bl import compat, generate, ops, ops_generate, props, server_proc, vse, worker  # noqa: E402
 
-from addon_env import enabled_as_addon, registered_scene  # noqa: E402
+from addon_env import demo_blend, enabled_as_addon, registered_scene  # noqa: E402
+from support.server import free_port  # noqa: E402
 
-BUDGET = 128 * 96
 
 
 @pytest.fixture
@@ -60,17 +59,6 @@ def cut_scene(scene):
     return scene
 
 
-def demo_blend(path):
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    demo.build_scene(bpy.context.scene, pixel_budget=BUDGET, steps=1)
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
-    return bpy.context.scene
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fake_take(scene, shot: str, take: int, mute: bool):
@@ -232,7 +220,7 @@ def test_connection_and_generate_without_a_server(scene, tmp_path) -> None:
 @pytest.mark.server
 @pytest.mark.slow
 def test_generate_ops_against_the_server(scene, tmp_path, tiny_model_dir) -> None:
-    from tests.support.server import run_server
+    from support.server import run_server
 
     with run_server(tmp_path / "srv", model=str(tiny_model_dir)) as srv:
         scene = demo_blend(tmp_path / "edit.blend")

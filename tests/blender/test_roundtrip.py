@@ -6,7 +6,6 @@ Kept lean: the demo scene at a tiny generation size (128x96 budget) and one deno
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -14,10 +13,10 @@ pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
 import blender_ltx  # noqa: E402
-from blender_ltx.bl import demo, generate, props, vse, worker  # noqa: E402
-from tests.support.server import run_server, start_server  # noqa: E402
+from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
+from addon_env import TEST_PIXEL_BUDGET, demo_blend  # noqa: E402
+from support.server import free_port, run_server, start_server  # noqa: E402
 
-BUDGET = 128 * 96
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,17 +46,6 @@ def fresh():
     generate.forget()
 
 
-def demo_blend(path) -> object:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    demo.build_scene(bpy.context.scene, pixel_budget=BUDGET, steps=1)
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
-    return bpy.context.scene
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def user_render_state(scene) -> tuple:
@@ -243,3 +231,34 @@ def test_async_path_through_drain_and_cancel(server, tmp_path, fresh):
     assert not generate.wait(scene, ["SH030"], timeout=120)
     assert ss3.job_status == "cancelled" and vse.takes(scene, "SH030") == []
     assert len(vse.takes(scene, "SH010")) == 1
+
+
+def test_guides_where_the_motion_changes_become_keyframe_conditions(server, tmp_path, fresh):
+    import json
+
+    import scenes
+
+    scene = scenes.reset()
+    scenes.set_range(scene, 1, 48)
+    cam = scenes.add_camera(scene)
+    scenes.add_move(cam, "dolly_in", 1, 24)
+    scenes.add_move(cam, "pan_right", 25, 48)
+    scene.ltx.pixel_budget = TEST_PIXEL_BUDGET
+    scene.ltx.guide_at_motion_changes = True
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "moves.blend"))
+    generate.set_server(server.url)
+
+    result = generate.run_sync(scene, None, report=lambda _l: None)
+
+    (shot,) = props.load_plan(scene).shots
+    assert [seg.kinds for seg in shot.motion] == [["dolly_in"], ["pan_right"]]
+    assert result["imported"] == [shot.name], result
+    (strip,) = vse.takes(scene, shot.name)
+    applied = json.loads(strip.ltx.applied)
+    used = [c["frame_index"] for c in applied["conditions"]]
+    boundary = shot.motion[1].frame_start - shot.frame_start
+    # The i2v image at 0, and the guide render where the dolly hands over to the pan.
+    assert used == [0, boundary] and 18 <= boundary <= 30
+    assert "keyframes" in applied["layers"]
+    guides = sorted((tmp_path / "ltx" / shot.name / "guides" / "take_1").glob("guide_*.png"))
+    assert len(guides) == 2

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 
 import pytest
 
 from blender_ltx.core import protocol
 from blender_ltx.core.client import Client, is_loopback, normalize_url
 from blender_ltx.core.protocol import ServerError
-from tests.support.server import run_server
+from support.server import free_port, run_server
 
 pytestmark = pytest.mark.server
 
@@ -53,11 +52,6 @@ def token_server(tmp_path_factory, tiny_model_dir):
         yield srv
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _wait_final(client: Client, job_id: str) -> dict:
     import time
@@ -92,7 +86,7 @@ def test_cancel_queued_job(server):
 
 
 def test_nothing_listening_is_one_actionable_sentence():
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ServerError) as err:
         Client(url, timeout=2).health()
     msg = str(err.value)
