@@ -77,6 +77,25 @@ print("RESULT " + json.dumps(out))
 """
 
 
+def run_in_fresh_blender(code: str, tmp_path: Path, *args: str) -> dict:
+    """Run ``code`` in a new bpy process whose user resources (extensions, prefs) live in ``tmp_path``;
+    returns the JSON it printed after ``RESULT ``."""
+    script = tmp_path / "child.py"
+    script.write_text(code)
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 @pytest.fixture(scope="module")
 def extension_zip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
@@ -107,20 +126,7 @@ def test_zip_ships_only_the_extension(extension_zip: Path) -> None:
 
 
 def test_zip_installs_enables_and_plans(extension_zip: Path, tmp_path: Path) -> None:
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
-    proc = subprocess.run(
-        [sys.executable, str(script), str(extension_zip)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT ") :])
+    out = run_in_fresh_blender(CHILD, tmp_path, str(extension_zip))
     assert out["enabled"]
     # Installed under the user resources of this test, not the repository or the home folder.
     assert out["pkg_file"].startswith(str(tmp_path / "user"))
@@ -134,23 +140,10 @@ def test_zip_installs_enables_and_plans(extension_zip: Path, tmp_path: Path) -> 
 def test_installed_extension_generates_all_shots(
     extension_zip: Path, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    script = tmp_path / "round_trip.py"
-    script.write_text(ROUND_TRIP)
     blend = tmp_path / "project" / "previs.blend"
     blend.parent.mkdir()
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     with run_server(tmp_path / "srv", model=str(tiny_model_dir)) as srv:
-        proc = subprocess.run(
-            [sys.executable, str(script), str(extension_zip), srv.url, str(blend)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env,
-            cwd=tmp_path,
-        )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT ") :])
+        out = run_in_fresh_blender(ROUND_TRIP, tmp_path, str(extension_zip), srv.url, str(blend))
     assert len(out["shots"]) == 3
     for shot in out["shots"]:
         assert shot["strip"] is not None, shot
