@@ -500,7 +500,18 @@ def cancel(scene, shot_names: list[str]) -> None:
 
 def test_connection(context=None) -> tuple[bool, str]:
     """(ok, one sentence): the server's model, device and capabilities, or what is wrong."""
+    return connection_probe(context)()
+
+
+def connection_probe(context=None) -> Callable[[], tuple[bool, str]]:
+    """The connection test as a call that touches no bpy: read the settings here (main thread), run the
+    returned function anywhere (the Test Connection button runs it on a thread, so a hung server never
+    freezes Blender)."""
     cfg = client_config(context)
+    return lambda: _probe(cfg)
+
+
+def _probe(cfg: ClientConfig) -> tuple[bool, str]:
     try:
         client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
         info = client.health()

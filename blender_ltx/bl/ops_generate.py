@@ -6,6 +6,8 @@ background worker and returns at once, so Blender never waits on the network fro
 
 from __future__ import annotations
 
+import threading
+
 import bpy
 from bpy.props import BoolProperty
 
@@ -180,7 +182,28 @@ class LTX_OT_test_connection(bpy.types.Operator):
     def execute(self, context):
         from . import generate
 
-        ok, sentence = generate.test_connection(context)
+        return self._finish(*generate.test_connection(context))
+
+    def invoke(self, context, event):
+        # A click: ask on a thread and keep Blender responsive (a hung server costs up to 5 s).
+        from . import generate
+
+        probe = generate.connection_probe(context)
+        self._answer: list[tuple[bool, str]] = []
+        threading.Thread(target=lambda: self._answer.append(probe()), daemon=True).start()
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        self.report({"INFO"}, "Asking the server...")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type != "TIMER" or not self._answer:
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._finish(*self._answer[0])
+
+    def _finish(self, ok: bool, sentence: str) -> set[str]:
         self.report({"INFO" if ok else "ERROR"}, sentence)
         return {"FINISHED"} if ok else {"CANCELLED"}
 
