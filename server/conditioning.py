@@ -86,7 +86,15 @@ def motion_for(trajectory: dict[str, Any] | None, fps: float) -> tuple[str, str]
         return "", ""
     from blender_ltx.core.shots import Trajectory
 
-    script, segments = motion_prompt(Trajectory.from_dict(trajectory), fps)
+    try:
+        script, segments = motion_prompt(Trajectory.from_dict(trajectory), fps)
+    except ValueError as exc:
+        # The analysis owns some trajectory rules (increasing frames, positive lenses); its sentences
+        # start with the field ("trajectory.frames must be ..."), so they become a 422 naming it.
+        field, _, rule = str(exc).partition(" ")
+        if not field.startswith("trajectory") or not rule:
+            field, rule = "trajectory", str(exc)
+        raise protocol.ProtocolError(field, rule) from None
     return script, camera_sentence(segments, script)
 
 

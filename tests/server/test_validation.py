@@ -87,6 +87,17 @@ CASES = {
         "trajectory.matrix_world[0]",
         "16 floats",
     ),
+    # Checked by the shared motion analysis when the motion prompt is compiled (was a 500).
+    "traj_frames_not_increasing": (
+        {"trajectory": {**_trajectory(3), "frames": [1, 1, 2]}},
+        "trajectory.frames",
+        "strictly increasing",
+    ),
+    "traj_lens_zero": (
+        {"trajectory": {**_trajectory(3), "lens_mm": [35.0, 0.0, 35.0]}},
+        "trajectory.lens_mm",
+        "positive",
+    ),
     "traj_longer_than_clip": ({"trajectory": _trajectory(12)}, "trajectory.frames", "only 9 frames"),
     "prompt_missing": ({"prompt": None}, "prompt", "is required"),
     "prompt_not_string": ({"prompt": 5}, "prompt", "string"),
