@@ -136,10 +136,15 @@ def parse_json(body: bytes) -> dict[str, Any]:
         data = json.loads(body, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError("body", f"is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ProtocolError("body", "is nested too deeply to be a job request") from None
     if not isinstance(data, dict):
         raise ProtocolError("body", f"must be a JSON object, got {type(data).__name__}")
-    for key, value in data.items():
-        protocol.check_finite(value, key)
+    try:
+        for key, value in data.items():
+            protocol.check_finite(value, key)
+    except RecursionError:
+        raise ProtocolError("body", "is nested too deeply to be a job request") from None
     return data
 
 

@@ -143,7 +143,15 @@ def test_nan_and_infinity_tokens_rejected(server, http, token, path):
     assert r.json()["field"] == path and "finite" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body,words", [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object")])
+@pytest.mark.parametrize(
+    "body,words",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        # Deeper than Python's recursion limit (was a 500 from json.loads).
+        (b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    ],
+)
 def test_body_must_be_a_json_object(server, http, body, words):
     r = http.post(server.url + "/v1/jobs", data=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "body" and words in r.json()["detail"]
