@@ -148,7 +148,13 @@ def serve(settings: Settings) -> int:
         profile.guidance_scale,
         ", timestep-aware VAE" if profile.timestep_vae else "",
     )
-    app = create_app(settings, backend)
+    from .jobs import DataDirInUse
+
+    try:
+        app = create_app(settings, backend)
+    except DataDirInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     asyncio.run(_serve(app, settings, sock))
     return 0
 

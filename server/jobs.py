@@ -65,6 +65,10 @@ _REQUEST_KEYS = (
 )
 
 
+class DataDirInUse(Exception):
+    """Another server process holds the data dir (its job database is locked)."""
+
+
 class JobStore:
     def __init__(self, data_dir: str | Path):
         self.root = Path(data_dir)
@@ -72,12 +76,27 @@ class JobStore:
         (self.root / "videos").mkdir(exist_ok=True)
         (self.root / "inputs").mkdir(exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None)
+        path = self.root / "jobs.sqlite3"
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=1.0)
         self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+        try:
+            with self._lock:
+                # Exclusive for the life of the process (the OS drops it on kill -9): a second server on
+                # the same data dir would run the same queued jobs and its recover() would requeue ours.
+                self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("BEGIN EXCLUSIVE")
+                self._db.execute("COMMIT")
+                self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if "locked" in str(exc).lower():
+                raise DataDirInUse(
+                    f"Another server is already using the data dir {self.root}; stop it, or start this "
+                    "one with another --data-dir."
+                ) from None
+            raise
 
     # -- paths (ids are ours: 32 hex chars) ----------------------------------------------------------
     def video_path(self, job_id: str) -> Path:

@@ -79,3 +79,18 @@ def test_missing_weights_say_how_to_get_them(tmp_path):
         assert proc.returncode == 3, err
         assert "Traceback" not in err
         assert model in err and "huggingface-cli download" in err and "--model" in err
+
+
+def test_second_server_on_same_data_dir_refuses(tiny_model_dir, tmp_path):
+    # Two servers on one data dir would both run the same queued job, and the second one's crash
+    # recovery would requeue the first one's running job.
+    with run_server(tmp_path / "srv", str(tiny_model_dir)) as srv, requests.Session() as http:
+        second = server_command(tmp_path / "srv", str(tiny_model_dir))
+        second[second.index("--port-file") + 1] = str(tmp_path / "port2")
+        proc = _run(second)
+        assert proc.returncode == 2, proc.stderr
+        assert "--data-dir" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "port2").exists()
+        # The first one is untouched.
+        r = http.post(srv.url + "/v1/jobs", json=job_request())
+        assert wait_for(http, srv.url, r.json()["id"])["status"] == "succeeded"
