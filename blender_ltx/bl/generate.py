@@ -313,25 +313,27 @@ def submit(
     if unknown:
         raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
     out: dict[str, list[str]] = {"submitted": [], "attached": [], "unchanged": []}
-    for name in wanted:
-        shot = plan.shot(name)
-        ss = props.shot_settings(scene, name)
-        if ss.job_id and ss.job_status in ATTACH_STATES:
-            if _attach(scene, ss, cfg, report):
-                out["attached"].append(name)
-            continue
-        if shot_names is None and not force and not props.inputs_changed(scene, shot, ss):
-            out["unchanged"].append(name)
-            continue
-        try:
-            run, requests = _prepare(scene, shot, ss, cfg, report)
-        except ProtocolError as exc:
-            ss.job_status = "error"
-            _say(scene, ss, None, f"Shot {name} cannot be sent: {exc}.")
-            raise ValueError(ss.message) from None
-        _submit(scene, run, requests, ss)
-        out["submitted"].append(name)
-    worker.ensure_timer()
+    try:
+        for name in wanted:
+            shot = plan.shot(name)
+            ss = props.shot_settings(scene, name)
+            if ss.job_id and ss.job_status in ATTACH_STATES:
+                if _attach(scene, ss, cfg, report):
+                    out["attached"].append(name)
+                continue
+            if shot_names is None and not force and not props.inputs_changed(scene, shot, ss):
+                out["unchanged"].append(name)
+                continue
+            try:
+                run, requests = _prepare(scene, shot, ss, cfg, report)
+            except ProtocolError as exc:
+                ss.job_status = "error"
+                _say(scene, ss, None, f"Shot {name} cannot be sent: {exc}.")
+                raise ValueError(ss.message) from None
+            _submit(scene, run, requests, ss)
+            out["submitted"].append(name)
+    finally:  # shots sent before one that fails to prepare are in flight: the timer brings them in
+        worker.ensure_timer()
     return out
 
 

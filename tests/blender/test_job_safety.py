@@ -1,0 +1,46 @@
+"""Jobs that must not be lost or left stuck: a shot that fails to prepare next to shots already sent,
+settings of a shot whose job still runs, and a shot saved as queued before its job id came back."""
+
+from __future__ import annotations
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
+
+from addon_env import demo_blend, registered_scene  # noqa: E402
+from support.server import free_port  # noqa: E402
+
+
+@pytest.fixture
+def scene():
+    with registered_scene() as scene:
+        worker.get().reset()
+        generate.forget()
+        yield scene
+        generate.set_server(None)
+        worker.get().reset()
+        generate.forget()
+
+
+def _no_timer() -> None:
+    if bpy.app.timers.is_registered(worker._tick):
+        bpy.app.timers.unregister(worker._tick)
+
+
+def test_shots_sent_before_another_fails_to_prepare_are_still_watched(scene, tmp_path) -> None:
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(f"http://127.0.0.1:{free_port()}")  # nobody there: the jobs fail, later
+    bpy.ops.ltx.refresh_plan()
+    first, second = [ss.name for ss in props.plan_shots(scene)][:2]
+    # A file where the second shot's folder goes: its guide frames cannot be written.
+    (tmp_path / "ltx").mkdir()
+    (tmp_path / "ltx" / vse.safe_name(second)).write_text("not a folder")
+    _no_timer()
+    with pytest.raises(OSError):
+        generate.start_async(bpy.context, None)
+    # The first shot's job went to the worker: the timer must be armed to bring its answer in.
+    assert generate.pending(scene) == [first]
+    assert bpy.app.timers.is_registered(worker._tick)
+    _no_timer()
