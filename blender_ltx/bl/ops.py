@@ -83,6 +83,11 @@ class LTX_OT_goto_shot(ShotOperand, bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _unused(ss) -> bool:
+    """Out of the plan and waiting for no job (a take in flight comes back to these settings)."""
+    return not ss.in_plan and ss.job_status not in (*props.ACTIVE_STATES, "succeeded")
+
+
 class LTX_OT_remove_stale_shots(bpy.types.Operator):
     """Forget the settings (prompts, seeds) of shots that are no longer in the plan"""
 
@@ -94,7 +99,7 @@ class LTX_OT_remove_stale_shots(bpy.types.Operator):
     def poll(cls, context):
         if not poll_plan(cls, context):
             return False
-        if all(ss.in_plan for ss in context.scene.ltx.shots):
+        if not any(_unused(ss) for ss in context.scene.ltx.shots):
             cls.poll_message_set("Every shot's settings are in use")
             return False
         return True
@@ -102,7 +107,7 @@ class LTX_OT_remove_stale_shots(bpy.types.Operator):
     def execute(self, context):
         st = context.scene.ltx
         active = props.active_shot(context.scene)
-        stale = [ss.name for ss in st.shots if not ss.in_plan]
+        stale = [ss.name for ss in st.shots if _unused(ss)]
         for name in stale:
             st.shots.remove(st.shots.find(name))
         st.active_shot_index = st.shots.find(active.name) if active is not None else 0

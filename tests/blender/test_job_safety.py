@@ -44,3 +44,29 @@ def test_shots_sent_before_another_fails_to_prepare_are_still_watched(scene, tmp
     assert generate.pending(scene) == [first]
     assert bpy.app.timers.is_registered(worker._tick)
     _no_timer()
+
+
+def test_removing_unused_settings_keeps_a_shot_whose_job_runs(scene) -> None:
+    scene = demo_blend_free(scene)
+    bpy.ops.ltx.refresh_plan()
+    names = [ss.name for ss in props.plan_shots(scene)]
+    running, idle = props.shot_settings(scene, names[1]), props.shot_settings(scene, names[2])
+    running.job_id, running.job_status = "job-1", "running"
+    idle.prompt = "gone"
+    # Re-cut: both shots leave the plan.
+    for m in list(scene.timeline_markers):
+        if m.name in names[1:]:
+            scene.timeline_markers.remove(m)
+    bpy.ops.ltx.refresh_plan()
+    assert bpy.ops.ltx.remove_stale_shots() == {"FINISHED"}
+    # Its take still comes back to these settings (job id, status): they stay until it is in.
+    assert props.shot_settings(scene, names[1], create=False) is not None
+    assert props.shot_settings(scene, names[2], create=False) is None
+
+
+def demo_blend_free(scene):
+    """The demo previs without saving (three marker shots)."""
+    from blender_ltx.bl import demo
+
+    demo.build_scene(scene, pixel_budget=128 * 96, steps=1)
+    return scene
