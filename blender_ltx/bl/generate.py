@@ -274,6 +274,13 @@ def forget() -> None:
     _runs.clear()
 
 
+def _unstick(scene, ss) -> None:
+    """A shot marked in flight with no job to follow (saved, or undone to, before its job id came
+    back): say so, and let it be generated again instead of waiting forever."""
+    ss.job_status = "error"
+    _say(scene, ss, None, "Its job id never reached the .blend, so the take is lost: generate it again.")
+
+
 def reattach_all(cfg: ClientConfig | None = None) -> list[str]:
     """After a .blend loads: watch every job its shots still wait for (load_post handler)."""
     attached = []
@@ -285,6 +292,8 @@ def reattach_all(cfg: ClientConfig | None = None) -> list[str]:
             if ss.job_id and ss.job_status in ATTACH_STATES:
                 if _attach(scene, ss, cfg or client_config(), None):
                     attached.append(ss.name)
+            elif ss.job_status in props.ACTIVE_STATES:
+                _unstick(scene, ss)
     if attached:
         worker.ensure_timer()
     return attached
@@ -491,6 +500,8 @@ def cancel(scene, shot_names: list[str]) -> None:
             _attach(scene, ss, client_config(), None)
             run = _runs.get((scene.name, name))
         if run is None:
+            if ss.job_status in props.ACTIVE_STATES:
+                _unstick(scene, ss)
             continue
         run.cancel_requested = True
         for i, job_id in enumerate(run.job_ids):

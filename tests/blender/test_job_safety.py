@@ -70,3 +70,24 @@ def demo_blend_free(scene):
 
     demo.build_scene(scene, pixel_budget=128 * 96, steps=1)
     return scene
+
+
+def test_a_shot_saved_as_queued_without_a_job_id_is_not_stuck(scene, tmp_path) -> None:
+    # Saved while its submit was still in flight (or undone to that state): no job id to follow.
+    scene = demo_blend(tmp_path / "edit.blend")
+    bpy.ops.ltx.refresh_plan()
+    ss = props.active_shot(scene)
+    ss.job_status, ss.job_id = "queued", ""
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "edit.blend"))
+    scene = bpy.context.scene
+    ss = props.active_shot(scene)
+    assert ss.job_status not in props.ACTIVE_STATES, ss.message
+    assert "generate" in ss.message.lower()
+    assert bpy.ops.ltx.generate_shot.poll()
+
+    # The same state within a session (undo back over the submit): Cancel clears it.
+    ss.job_status, ss.job_id = "queued", ""
+    assert bpy.ops.ltx.cancel() == {"FINISHED"}
+    assert ss.job_status not in props.ACTIVE_STATES
+    assert bpy.ops.ltx.generate_shot.poll()
