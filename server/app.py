@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
+from blender_ltx.core.client import is_loopback as url_is_loopback
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
 from . import __version__, jobs, schemas
@@ -39,6 +40,27 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _foreign_site(request: Request) -> str | None:
+    """Why a token-less (loopback) server must not answer this request, or None.
+
+    A web page on another site can POST to 127.0.0.1 without a CORS preflight (text/plain), and a DNS
+    name rebound to 127.0.0.1 lets it read the answers; browsers mark both (Origin, Host), local
+    clients do neither."""
+    host = request.headers.get("host", "")
+    if host and not url_is_loopback(f"http://{host}/"):
+        return (
+            f"This server has no token, so it only answers requests addressed to 127.0.0.1 or localhost "
+            f"(Host was {host[:100]!r}); start it with --token to serve other names."
+        )
+    origin = request.headers.get("origin")
+    if origin is not None and not url_is_loopback(f"{origin}/"):
+        return (
+            f"This server has no token, so it does not answer web pages of other sites (Origin was "
+            f"{origin[:100]!r}); send the request from a local client instead."
+        )
+    return None
+
+
 def _unprocessable(exc: ProtocolError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": str(exc), "field": exc.field})
 
@@ -62,6 +84,10 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
+        if not settings.token:
+            refusal = _foreign_site(request)
+            if refusal:
+                return JSONResponse(status_code=403, content={"detail": refusal})
         if settings.token and request.url.path != f"{API_PREFIX}/health":
             given = request.headers.get("authorization", "")
             expected = f"Bearer {settings.token}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -94,3 +95,23 @@ def test_second_server_on_same_data_dir_refuses(tiny_model_dir, tmp_path):
         # The first one is untouched.
         r = http.post(srv.url + "/v1/jobs", json=job_request())
         assert wait_for(http, srv.url, r.json()["id"])["status"] == "succeeded"
+
+
+def test_tokenless_server_refuses_other_sites(server, http):
+    # Without a token, loopback is the only protection: a web page on another site must not queue jobs
+    # (a text/plain POST needs no CORS preflight) nor read them through a rebound DNS name.
+    before = http.get(server.url + "/v1/jobs", params={"limit": 1}).json()["jobs"]
+    page = http.post(
+        server.url + "/v1/jobs",
+        data=json.dumps(job_request()),
+        headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+    )
+    assert page.status_code == 403 and "Origin" in page.json()["detail"], page.text
+    port = server.url.rsplit(":", 1)[1]
+    rebound = http.get(server.url + "/v1/jobs", headers={"Host": f"evil.example:{port}"})
+    assert rebound.status_code == 403 and "Host" in rebound.json()["detail"], rebound.text
+    assert http.get(server.url + "/v1/jobs", params={"limit": 1}).json()["jobs"] == before
+    # Local clients (no Origin; loopback names) still work.
+    for host in ("localhost", "127.0.0.1", "[::1]"):
+        assert http.get(server.url + "/v1/health", headers={"Host": f"{host}:{port}"}).status_code == 200
+    assert http.get(server.url + "/v1/jobs", headers={"Origin": "http://localhost:3000"}).status_code == 200
