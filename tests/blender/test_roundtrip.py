@@ -6,6 +6,7 @@ Kept lean: the demo scene at a tiny generation size (128x96 budget) and one deno
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -215,19 +216,28 @@ def test_saved_and_reopened_mid_job_reattaches_and_imports_once(server, tmp_path
 def test_async_path_through_drain_and_cancel(server, tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     generate.set_server(server.url)
-    props.shot_settings(scene, "SH030").steps = 40  # long: cancelled while running or queued
+    # Long (the server's step limit): SH030 waits behind SH010 on the one-job-at-a-time server, so the
+    # cancel, sent as soon as SH030 has a job id, lands while it is queued or early in its run.
+    props.shot_settings(scene, "SH030").steps = 200
     out = generate.start_async(bpy.context, ["SH010", "SH030"])
     assert out["submitted"] == ["SH010", "SH030"]
     assert bpy.app.timers.is_registered(worker._tick)  # the running-Blender path is armed
     ss1, ss3 = props.shot_settings(scene, "SH010"), props.shot_settings(scene, "SH030")
     worker.stats.__init__()
-    while ss1.job_status != "imported":
-        assert worker.drain() >= 0  # what the timer does, at its default budget
-        generate.wait(scene, [], timeout=0)  # sleep-free: no shots named, returns at once
-        if ss1.job_status in ("failed", "error"):
-            pytest.fail(ss1.message)
-    assert worker.stats.ticks > 0
+
+    def pump_until(done) -> None:
+        deadline = time.monotonic() + 120
+        while not done():
+            assert worker.drain() >= 0  # what the timer does, at its default budget
+            generate.wait(scene, [], timeout=0)  # sleep-free: no shots named, returns at once
+            if ss1.job_status in ("failed", "error"):
+                pytest.fail(ss1.message)
+            assert time.monotonic() < deadline, (ss1.job_status, ss3.job_status)
+
+    pump_until(lambda: bool(ss3.job_id))
     generate.cancel(scene, ["SH030"])
+    pump_until(lambda: ss1.job_status == "imported")
+    assert worker.stats.ticks > 0
     assert not generate.wait(scene, ["SH030"], timeout=120)
     assert ss3.job_status == "cancelled" and vse.takes(scene, "SH030") == []
     assert len(vse.takes(scene, "SH010")) == 1
