@@ -215,6 +215,9 @@ class JobStore:
         for folder in (self.root / "inputs").iterdir():
             if folder.name not in live:
                 shutil.rmtree(folder, ignore_errors=True)
+        # write_mp4's temp files: one is only left by a crash mid-encode (the data dir is ours alone).
+        for tmp in (self.root / "videos").glob(".tmp-*"):
+            tmp.unlink(missing_ok=True)
 
     def _status(self, row: sqlite3.Row) -> dict[str, Any]:
         request = json.loads(row["request"])

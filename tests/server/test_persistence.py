@@ -51,3 +51,16 @@ def test_kill9_restart_loses_nothing_and_retries_once(tiny_model_dir, tmp_path):
         assert http.get(f"{srv.url}/v1/jobs/{finished['id']}/video").content == video
     finally:
         srv.stop()
+
+
+def test_restart_removes_half_written_videos(tiny_model_dir, tmp_path):
+    # A kill -9 during mp4 encoding leaves write_mp4's temp file behind; nothing else ever removes it.
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    stale = data / "videos" / ".tmp-abc123.mp4"
+    stale.write_bytes(b"\0" * 1024)
+    srv = start_server(data, str(tiny_model_dir))
+    try:
+        assert not stale.exists()
+    finally:
+        srv.stop()
