@@ -63,6 +63,15 @@ def is_running() -> bool:
     return _proc is not None and _proc.poll() is None
 
 
+def exited() -> bool:
+    """The server this process started has stopped (crashed at start, bad model...)."""
+    return _proc is not None and _proc.poll() is not None
+
+
+def exit_sentence() -> str:
+    return f"The local server exited at start: {_log_tail()}"
+
+
 def url() -> str:
     """Base URL of the server this process started ('' when none runs)."""
     return _url if is_running() else ""
@@ -115,7 +124,7 @@ def wait_ready(timeout: float, *, port_file: str | None = None, token: str = "")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_running():
-            raise RuntimeError(f"The local server exited at start: {_log_tail()}")
+            raise RuntimeError(exit_sentence())
         if port_file and os.path.exists(port_file):
             text = open(port_file).read().strip()
             if text:

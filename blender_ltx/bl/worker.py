@@ -25,6 +25,7 @@ from bpy.app.handlers import persistent
 from ..core import job_poll
 from ..core.client import Client
 from ..core.protocol import ServerError
+from . import server_proc
 
 #: (scene name, shot name, segment index): whom a job belongs to.
 Key = tuple[str, str, int]
@@ -235,6 +236,8 @@ class Worker:
                 # Only "nothing answers" is worth waiting out; an answer (422, 401...) is final.
                 if exc.status is not None or time.monotonic() >= deadline or self.epoch != epoch:
                     raise
+                if server_proc.exited():  # the server we are waiting for is gone: say why, now
+                    raise ServerError(server_proc.exit_sentence()) from None
                 self._post(Note(command.key, "", "Waiting for the local server to start."), epoch)
                 time.sleep(1.0)
 

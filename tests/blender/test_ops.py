@@ -295,3 +295,34 @@ def test_start_and_stop_server_ops(tmp_path) -> None:
             assert not server_proc.is_running()
         finally:
             server_proc.stop()
+
+
+def test_a_local_server_that_dies_at_start_fails_the_shot_at_once_with_its_reason(tmp_path) -> None:
+    import time
+
+    from blender_ltx.bl.prefs import get_prefs
+
+    with registered_scene():
+        demo_blend(tmp_path / "edit.blend")
+    with enabled_as_addon():
+        bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "edit.blend"))
+        scene = bpy.context.scene
+        p = get_prefs()
+        p.server_url = f"http://127.0.0.1:{free_port()}"
+        p.server_data_dir = str(tmp_path / "srv")
+        p.server_python = os.environ.get("LTX_SERVER_PYTHON", "")
+        p.server_model = str(tmp_path / "no-such-weights")  # the server exits: nothing to load
+        p.start_local_server = True
+        try:
+            t0 = time.monotonic()
+            result = generate.run_sync(scene, ["SH010"], report=lambda _l: None)
+            took = time.monotonic() - t0
+            ss = props.shot_settings(scene, "SH010")
+            assert result["failed"] == ["SH010"] and ss.job_status == "error"
+            # The server's own reason, not "no server answers" after the 300 s a model may take to load.
+            assert "exited at start" in ss.message and "no-such-weights" in ss.message, ss.message
+            assert took < 120
+        finally:
+            server_proc.stop()
+            generate.forget()
+
