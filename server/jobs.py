@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
 import sqlite3
@@ -320,7 +321,12 @@ class Worker(threading.Thread):
             frames = self.backend.generate(gen, progress, cancelled)
             t_gen = time.time()
             timings["generate_s"] = round(t_gen - t_start, 3)
+            if cancelled():  # asked during the VAE decode, after the last step callback
+                raise Cancelled()
             write_mp4(frames, self.store.video_path(job_id), request["frame_rate"])
+            if cancelled():  # asked during the encode: the answer said cancelled, so no video
+                os.remove(self.store.video_path(job_id))
+                raise Cancelled()
             t_end = time.time()
             timings["encode_s"] = round(t_end - t_gen, 3)
             timings["total_s"] = round(t_end - row["created_at"], 3)

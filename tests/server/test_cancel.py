@@ -47,3 +47,19 @@ def test_unknown_job_is_404(server, http):
         r = getattr(http, method)(f"{server.url}/v1/jobs/0123456789abcdef0123456789abcdef{path}")
         assert r.status_code == 404 and "No job" in r.json()["detail"]
     assert http.get(f"{server.url}/v1/jobs/..%2F..%2Fjobs.sqlite3/video").status_code == 404
+
+
+def test_cancel_after_the_last_step_still_cancels(server, http):
+    # One step, then a long VAE decode and encode at shot size: the DELETE lands after the denoising
+    # loop (no step callback will come) and the job must still end cancelled, with no video.
+    job = http.post(
+        server.url + "/v1/jobs",
+        json=job_request(num_frames=121, width=768, height=512, num_inference_steps=1, conditions=[]),
+    ).json()
+    status = wait_progress(http, server.url, job["id"])
+    assert status["progress"] >= 0.9  # every step is done: decoding now
+    r = http.delete(f"{server.url}/v1/jobs/{job['id']}")
+    assert r.status_code == 200
+    done = wait_for(http, server.url, job["id"])
+    assert done["status"] == "cancelled", done
+    assert http.get(f"{server.url}/v1/jobs/{job['id']}/video").status_code == 409
