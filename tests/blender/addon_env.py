@@ -31,6 +31,21 @@ def registered_scene() -> Iterator:
 
 
 @contextlib.contextmanager
+def no_jobs_in_flight() -> Iterator[None]:
+    """No job of an earlier test followed, no server override; the same again afterwards."""
+    from blender_ltx.bl import generate, worker
+
+    worker.get().reset()
+    generate.forget()
+    try:
+        yield
+    finally:
+        generate.set_server(None)
+        worker.get().reset()
+        generate.forget()
+
+
+@contextlib.contextmanager
 def enabled_as_addon() -> Iterator:
     """The add-on enabled through addon_utils (so ``get_prefs`` returns real AddonPreferences)."""
     was = hasattr(bpy.types.Scene, "ltx")

@@ -9,19 +9,14 @@ bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
 
-from addon_env import demo_blend, registered_scene  # noqa: E402
+from addon_env import demo_blend, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
 
 
 @pytest.fixture
 def scene():
-    with registered_scene() as scene:
-        worker.get().reset()
-        generate.forget()
+    with registered_scene() as scene, no_jobs_in_flight():
         yield scene
-        generate.set_server(None)
-        worker.get().reset()
-        generate.forget()
 
 
 def _no_timer() -> None:

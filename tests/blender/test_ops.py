@@ -9,22 +9,17 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import compat, generate, ops, ops_generate, props, server_proc, vse, worker  # noqa: E402
+from blender_ltx.bl import compat, generate, ops, ops_generate, props, server_proc, vse  # noqa: E402
 
-from addon_env import demo_blend, enabled_as_addon, registered_scene  # noqa: E402
+from addon_env import demo_blend, enabled_as_addon, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
 
 
 
 @pytest.fixture
 def scene():
-    with registered_scene() as scene:
-        worker.get().reset()
-        generate.forget()
+    with registered_scene() as scene, no_jobs_in_flight():
         yield scene
-        generate.set_server(None)
-        worker.get().reset()
-        generate.forget()
 
 
 def poll_message(op) -> str:

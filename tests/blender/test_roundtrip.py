@@ -15,7 +15,7 @@ bpy = pytest.importorskip("bpy")
 
 import blender_ltx  # noqa: E402
 from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
-from addon_env import TEST_PIXEL_BUDGET, demo_blend  # noqa: E402
+from addon_env import TEST_PIXEL_BUDGET, demo_blend, no_jobs_in_flight  # noqa: E402
 from support.server import free_port, run_server, start_server  # noqa: E402
 
 
@@ -39,12 +39,8 @@ def server(tmp_path_factory, tiny_model_dir):
 @pytest.fixture
 def fresh():
     """No jobs of an earlier test in flight, no server override."""
-    worker.get().reset()
-    generate.forget()
-    yield
-    generate.set_server(None)
-    worker.get().reset()
-    generate.forget()
+    with no_jobs_in_flight():
+        yield
 
 
 
