@@ -45,7 +45,7 @@ _server_override: dict[str, Any] = {}
 class _Run:
     """One take of one shot in flight (main thread only)."""
 
-    scene: str
+    scene: int  # session_uid (see _sid)
     shot: Shot
     parts: list[Shot]  # one per generation segment
     take: int
@@ -74,7 +74,18 @@ class _Run:
         return all(self.job_ids)
 
 
-_runs: dict[tuple[str, str], _Run] = {}
+_runs: dict[tuple[int, str], _Run] = {}
+
+
+def _sid(scene) -> int:
+    """Whom a run belongs to: the scene's session id, which (unlike its name) survives a rename while
+    the job runs. Runs are runtime state, rebuilt by ``reattach_all`` after a load, so a per-session
+    id is enough."""
+    return scene.session_uid
+
+
+def _scene_of(sid: int):
+    return next((scene for scene in bpy.data.scenes if scene.session_uid == sid), None)
 
 
 # -- settings ----------------------------------------------------------------------------------------
@@ -201,7 +212,7 @@ def _prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) ->
     seed = props.resolve_seed(ss)
     prompt = props.full_prompt(scene, ss)
     parts = job_request.segment_shots(shot)
-    run = _Run(scene.name, shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report)
+    run = _Run(_sid(scene), shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report)
     requests = []
     for i, part in enumerate(parts):
         guide_dir = vse.abspath(f"{vse.clip_dir(scene)}/{vse.safe_name(shot.name)}/guides/take_{take}")
@@ -225,20 +236,20 @@ def _prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) ->
 
 
 def _submit(scene, run: _Run, requests: list[dict], ss) -> None:
-    _runs[(scene.name, run.shot.name)] = run
+    _runs[(_sid(scene), run.shot.name)] = run
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
     _say(scene, ss, run, f"Submitting take {run.take} to {run.cfg.url}.")
     for i, request in enumerate(requests):
         dest = vse.clip_abspath(scene, run.shot.name, run.take, i, len(requests))
-        worker.get().send(worker.Submit((scene.name, run.shot.name, i), run.cfg, request, dest))
+        worker.get().send(worker.Submit((_sid(scene), run.shot.name, i), run.cfg, request, dest))
 
 
 def _attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
     """Watch the jobs stored on ``ss`` again (a reopened .blend, or ``generate --wait`` after a run
     without it). Returns False when the shot cannot be matched to the plan any more."""
-    key = (scene.name, ss.name)
+    key = (_sid(scene), ss.name)
     if key in _runs:
         _runs[key].report = _runs[key].report or report
         return True
@@ -260,11 +271,12 @@ def _attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
     # A take some of whose segments are already on strips keeps its number (the rest join it).
     imported = {s.ltx.job_id: s.ltx.take for s in vse.take_strips(scene, ss.name)}
     take = next((imported[j] for j in job_ids if j in imported), None) or vse.next_take(scene, ss.name)
-    run = _Run(scene.name, shot, parts, take, ss.seed, props.full_prompt(scene, ss), cfg, "", report, job_ids)
+    prompt = props.full_prompt(scene, ss)
+    run = _Run(_sid(scene), shot, parts, take, ss.seed, prompt, cfg, "", report, job_ids)
     _runs[key] = run
     for i, job_id in enumerate(job_ids):
         dest = vse.clip_abspath(scene, ss.name, take, i, len(parts))
-        worker.get().send(worker.Track((scene.name, ss.name, i), cfg, job_id, dest))
+        worker.get().send(worker.Track((_sid(scene), ss.name, i), cfg, job_id, dest))
     _say(scene, ss, run, f"Re-attached to job {ss.job_id} on {cfg.url}.")
     return True
 
@@ -348,9 +360,9 @@ def submit(
 
 # -- applying worker messages (main thread) ------------------------------------------------------------
 def apply_message(msg: worker.Message) -> None:
-    scene_name, shot_name, seg = msg.key
-    run = _runs.get((scene_name, shot_name))
-    scene = bpy.data.scenes.get(scene_name)
+    sid, shot_name, seg = msg.key
+    run = _runs.get((sid, shot_name))
+    scene = _scene_of(sid)
     ss = props.shot_settings(scene, shot_name, create=False) if scene is not None else None
     if run is None or ss is None or (msg.job_id and run.job_ids[seg] not in ("", msg.job_id)):
         return  # a job this file no longer waits for (finished, replaced or cancelled)
@@ -380,7 +392,7 @@ def apply_message(msg: worker.Message) -> None:
         for other in run.job_ids:
             if other and other != msg.job_id:
                 worker.get().send(worker.Cancel(msg.key, run.cfg, other))
-        del _runs[(scene_name, shot_name)]
+        del _runs[(sid, shot_name)]
         if len(run.parts) > 1:
             vse.remove_incomplete_take(scene, shot_name, run.take)
         ss.job_status = msg.status
@@ -411,17 +423,17 @@ def _import_segment(scene, ss, run: _Run, seg: int) -> None:
     try:
         vse.import_take(scene, run.shot, path, run.take, meta, segment=seg, fps=float(fps))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        del _runs[(scene.name, ss.name)]
+        del _runs[(_sid(scene), ss.name)]
         for i, job_id in enumerate(run.job_ids):
             if not run.paths[i] and job_id:
-                worker.get().send(worker.Cancel((scene.name, ss.name, i), run.cfg, job_id))
+                worker.get().send(worker.Cancel((_sid(scene), ss.name, i), run.cfg, job_id))
         vse.remove_incomplete_take(scene, ss.name, run.take)
         ss.job_status = "error"
         _say(scene, ss, run, f"Take {run.take} was downloaded but not imported: {exc}")
         return
     if not done:
         return
-    del _runs[(scene.name, ss.name)]
+    del _runs[(_sid(scene), ss.name)]
     ss.takes = len(vse.takes(scene, ss.name))
     ss.active_take = run.take
     ss.job_status = "imported"
@@ -434,7 +446,7 @@ def _import_segment(scene, ss, run: _Run, seg: int) -> None:
 # -- the public entry points -----------------------------------------------------------------------------
 def pending(scene, shot_names: list[str] | None = None) -> list[str]:
     """Shots of ``scene`` whose take is still in flight in this session."""
-    return [n for (s, n), _ in _runs.items() if s == scene.name and (shot_names is None or n in shot_names)]
+    return [n for (s, n), _ in _runs.items() if s == _sid(scene) and (shot_names is None or n in shot_names)]
 
 
 def wait(scene, shot_names: list[str] | None = None, *, timeout: float | None = None, submitted_only=False):
@@ -442,9 +454,8 @@ def wait(scene, shot_names: list[str] | None = None, *, timeout: float | None = 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         worker.drain(0.05)
-        left = [
-            n for n in pending(scene, shot_names) if not (submitted_only and _runs[(scene.name, n)].submitted)
-        ]
+        sid = _sid(scene)
+        left = [n for n in pending(scene, shot_names) if not (submitted_only and _runs[(sid, n)].submitted)]
         if not left or (deadline is not None and time.monotonic() > deadline):
             return left
         time.sleep(0.05)
@@ -495,10 +506,10 @@ def cancel(scene, shot_names: list[str]) -> None:
         ss = props.shot_settings(scene, name, create=False)
         if ss is None:
             continue
-        run = _runs.get((scene.name, name))
+        run = _runs.get((_sid(scene), name))
         if run is None and ss.job_id and ss.job_status in ATTACH_STATES:
             _attach(scene, ss, client_config(), None)
-            run = _runs.get((scene.name, name))
+            run = _runs.get((_sid(scene), name))
         if run is None:
             if ss.job_status in props.ACTIVE_STATES:
                 _unstick(scene, ss)
@@ -506,7 +517,7 @@ def cancel(scene, shot_names: list[str]) -> None:
         run.cancel_requested = True
         for i, job_id in enumerate(run.job_ids):
             if job_id:
-                worker.get().send(worker.Cancel((scene.name, name, i), run.cfg, job_id))
+                worker.get().send(worker.Cancel((_sid(scene), name, i), run.cfg, job_id))
         _say(scene, ss, run, "Cancelling.")
     worker.ensure_timer()
 

@@ -27,8 +27,8 @@ from ..core.client import Client
 from ..core.protocol import ServerError
 from . import server_proc
 
-#: (scene name, shot name, segment index): whom a job belongs to.
-Key = tuple[str, str, int]
+#: (scene session_uid, shot name, segment index): whom a job belongs to.
+Key = tuple[int, str, int]
 
 #: Main-thread budget per timer tick, and how often the timer runs while there is work.
 DRAIN_BUDGET_S = 0.003

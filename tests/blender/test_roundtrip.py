@@ -268,3 +268,16 @@ def test_guides_where_the_motion_changes_become_keyframe_conditions(server, tmp_
     assert "keyframes" in applied["layers"]
     guides = sorted((tmp_path / "ltx" / shot.name / "guides" / "take_1").glob("guide_*.png"))
     assert len(guides) == 2
+
+
+def test_renaming_the_scene_while_a_job_runs_still_imports_the_take(server, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    assert generate.start_async(bpy.context, ["SH010"])["submitted"] == ["SH010"]
+    scene.name = "Renamed mid-job"
+    assert generate.pending(scene) == ["SH010"]
+    assert not generate.wait(scene, ["SH010"], timeout=120)
+    ss = props.shot_settings(scene, "SH010")
+    assert ss.job_status == "imported", ss.message
+    (strip,) = vse.takes(scene, "SH010")
+    assert strip.ltx.job_id == ss.job_id
