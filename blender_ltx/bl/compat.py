@@ -109,3 +109,25 @@ def set_movie_format(image_settings) -> None:
     if hasattr(image_settings, "media_type"):
         image_settings.media_type = "VIDEO"
     image_settings.file_format = "FFMPEG"
+
+
+# 5.1 renamed the strip timing properties (the frame_final_* names go in 6.0); both name the same values.
+def strip_span(strip) -> tuple[int, int]:
+    """Scene frames the strip shows: (first, one past the last)."""
+    if hasattr(strip, "left_handle"):
+        return strip.left_handle, strip.right_handle
+    return strip.frame_final_start, strip.frame_final_end
+
+
+def set_strip_length(strip, frames: int) -> None:
+    """Trim (or extend, holding the last frame) so the strip shows ``frames`` frames from its start."""
+    if hasattr(strip, "duration"):
+        strip.duration = frames
+    else:
+        strip.frame_final_duration = frames
+
+
+def content_length(strip) -> int:
+    """Frames of the strip's source (a movie's frame count)."""
+    return strip.content_duration if hasattr(strip, "content_duration") else strip.frame_duration
+

@@ -222,14 +222,14 @@ def last_frame_of_clip(movie_path: str, out: str) -> str:
         sed = tmp.sequence_editor_create()
         strip = compat.strips(sed).new_movie(name="clip", filepath=src, channel=1, frame_start=1)
         width, height = strip.elements[0].orig_width, strip.elements[0].orig_height
-        if not (strip.frame_duration and width and height):
+        last = compat.content_length(strip)
+        if not (last and width and height):
             raise ValueError(f"Blender could not read the clip {movie_path!r}; use an mp4 from the server.")
         r = tmp.render
         r.resolution_x, r.resolution_y, r.resolution_percentage = width, height, 100
         tmp.view_settings.view_transform = "Standard"
         tmp.view_settings.look = "None"
         _set_png_output(tmp)
-        last = strip.frame_duration
         tmp.frame_start = tmp.frame_end = last
         tmp.frame_set(last)
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

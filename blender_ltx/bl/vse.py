@@ -226,7 +226,8 @@ def next_take(scene, shot_name: str) -> int:
 def _taken(sed, start: int, end: int) -> set[int]:
     """Channels where a strip overlaps scene frames [start, end): one pass over the VSE, however many
     channels are then tried."""
-    return {s.channel for s in compat.strips(sed) if s.frame_final_start < end and start < s.frame_final_end}
+    spans = ((s.channel, compat.strip_span(s)) for s in compat.strips(sed))
+    return {channel for channel, (first, past) in spans if first < end and start < past}
 
 
 def _channels_free(
@@ -336,7 +337,7 @@ def import_take(
     speed = None
     try:
         # Trim (or, for a short clip, hold the last frame) so the strip covers the segment exactly.
-        strip.frame_final_duration = end - start
+        compat.set_strip_length(strip, end - start)
         clip_fps = float(strip.fps) if fps is None else float(fps)
         if _needs_speed(clip_fps, scene_fps):
             if height == 1 and not _channels_free(sed, channel + 1, 1, start, end):
