@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import bpy
 from mathutils import Euler, Vector
 
-from . import compat
+from . import compat, worker
 
 FPS = 24
 #: (marker/shot name, camera, first frame, last frame, shot prompt)
@@ -146,7 +146,7 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         r.use_sequencer = True
         r.resolution_percentage = percentage
         r.filepath = filepath
-        with _quiet_stdout():  # Blender prints two lines per frame written
+        with _quiet_stdout(), worker.exclusive():  # quiet: Blender prints two lines per frame
             bpy.ops.render.render(animation=True, scene=scene.name)
     finally:
         for k, v in saved_ff.items():

@@ -165,6 +165,11 @@ def _check_clip_dir(scene) -> None:
 def _render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:
     """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
     the scene's First Frame setting (a render, an image, or the previous take of the same camera)."""
+    with worker.exclusive():  # Blender renders: the worker thread stays parked meanwhile
+        return _render_guides_now(scene, part, out_dir, first=first)
+
+
+def _render_guides_now(scene, part: Shot, out_dir: str, *, first: bool) -> list[tuple[int, str]]:
     from . import render
 
     st = props.scene_settings(scene)

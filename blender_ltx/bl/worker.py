@@ -13,6 +13,7 @@ that was in flight for the previous file is dropped instead of landing in a scen
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -35,6 +36,8 @@ DRAIN_BUDGET_S = 0.003
 TICK_BUSY_S = 0.1
 #: Longest the thread sleeps when nothing is due (a new command wakes it at once).
 IDLE_WAIT_S = 0.5
+#: Longest the main thread waits for the thread to finish its current request before a render.
+GATE_WAIT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,11 @@ class Worker:
         self._busy = 0  # commands sent and not yet finished, plus live watches (read by the main thread)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Blender is not safe with a Python thread running while it renders (the API docs' "Python
+        # threads are not supported" gotcha; seen here as a segfault in this thread during a guide
+        # render). The thread works only while holding the gate, and the main thread holds it around
+        # renders (``exclusive``), so the thread then waits in a lock, running no Python.
+        self._gate = threading.Lock()
 
     # -- main thread -----------------------------------------------------------------------------
     def send(self, command: Submit | Track | Cancel) -> None:
@@ -155,6 +163,17 @@ class Worker:
                 self._thread = threading.Thread(target=self._run, name="ltx-worker", daemon=True)
                 self._thread.start()
         self.inbox.put((self.epoch, command))
+
+    @contextlib.contextmanager
+    def exclusive(self, timeout: float = GATE_WAIT_S):
+        """Keep the thread parked while the main thread has Blender render (waits for the request in
+        progress, if any, to finish: milliseconds on loopback, at most ``timeout``)."""
+        got = self._gate.acquire(timeout=timeout)
+        try:
+            yield got
+        finally:
+            if got:
+                self._gate.release()
 
     def busy(self) -> bool:
         """True while a command or a watched job is unfinished, or messages wait to be applied."""
@@ -184,9 +203,10 @@ class Worker:
                 with self._lock:
                     self._busy -= len(self._watches)
                 self._watches.clear()
-            if command is not None:
-                self._handle(command, epoch)
-            self._poll_due(epoch)
+            with self._gate:
+                if command is not None:
+                    self._handle(command, epoch)
+                self._poll_due(epoch)
 
     def _next_wait(self) -> float:
         if not self._watches:
@@ -239,7 +259,11 @@ class Worker:
                 if server_proc.exited():  # the server we are waiting for is gone: say why, now
                     raise ServerError(server_proc.exit_sentence()) from None
                 self._post(Note(command.key, "", "Waiting for the local server to start."), epoch)
-                time.sleep(1.0)
+                self._gate.release()  # a long wait: renders need not wait for it
+                try:
+                    time.sleep(1.0)
+                finally:
+                    self._gate.acquire()
 
     def _watch(self, key: Key, cfg: ClientConfig, job_id: str, dest: str, job: dict) -> None:
         with self._lock:
@@ -303,6 +327,11 @@ _handler: Callable[[Message], None] | None = None
 
 def get() -> Worker:
     return _worker
+
+
+def exclusive():
+    """``with worker.exclusive():`` around anything that makes Blender render (see ``Worker._gate``)."""
+    return get().exclusive()
 
 
 def set_handler(handler: Callable[[Message], None]) -> None:
