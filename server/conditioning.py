@@ -8,7 +8,7 @@ keyframe images become LTX conditions at their frame indices.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from blender_ltx.core import protocol
@@ -51,14 +51,7 @@ class Applied:
     sampling: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "prompt_used": self.prompt_used,
-            "motion_script": self.motion_script,
-            "negative_prompt": self.negative_prompt,
-            "conditions": self.conditions,
-            "layers": self.layers,
-            "sampling": self.sampling,
-        }
+        return asdict(self)
 
 
 def camera_sentence(segments: list[Any], script: str) -> str:
