@@ -16,6 +16,9 @@ BPY53  ?= 5.3.0
 BPY42  ?= 4.2.23
 PYTHON313 ?= env PYENV_VERSION=3.13.0 python3.13
 PYTEST_ARGS ?=
+# bl45 also runs the Ray tests (issue: generation over a Ray cluster); bl50 does not need Ray.
+EXTRAS45 = server,dev,ray
+EXTRAS50 = server,dev
 
 PY45 = $(VENVS)/bl45/bin/python
 PY50 = $(VENVS)/bl50/bin/python
@@ -27,7 +30,7 @@ PY42 = $(VENVS)/bl42/bin/python
 $(VENVS)/bl%/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENVS)/bl$*
 	$(VENVS)/bl$*/bin/pip install -q --upgrade pip
-	$(VENVS)/bl$*/bin/pip install -q "bpy==$(BPY$*)" "torch==2.13.0" "numpy<2" -e ".[server,dev]"
+	$(VENVS)/bl$*/bin/pip install -q "bpy==$(BPY$*)" "torch==2.13.0" "numpy<2" -e ".[$(EXTRAS$*)]"
 	touch $@
 
 # No extras: av only to write the test clips the VSE tests import (it has Python 3.13 wheels).
