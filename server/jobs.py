@@ -318,12 +318,12 @@ class Worker(threading.Thread):
 
         try:
             gen = self._generate_request(job_id, request, row)
-            frames = self.backend.generate(gen, progress, cancelled)
+            clip = self.backend.generate(gen, progress, cancelled)
             t_gen = time.time()
             timings["generate_s"] = round(t_gen - t_start, 3)
             if cancelled():  # asked during the VAE decode, after the last step callback
                 raise Cancelled()
-            write_mp4(frames, self.store.video_path(job_id), request["frame_rate"])
+            write_mp4(clip.frames, self.store.video_path(job_id), request["frame_rate"])
             if cancelled():  # asked during the encode: the answer said cancelled, so no video
                 os.remove(self.store.video_path(job_id))
                 raise Cancelled()

@@ -1,5 +1,5 @@
-"""The small interface the worker calls. One module per model family implements it (ltx.py today;
-LTX-2 with camera LoRAs and IC-LoRA control can be another module later)."""
+"""The small interface the worker calls. One module per model family implements it (ltx.py for
+LTX-Video 0.9.x; LTX-2 with audio, camera LoRAs and IC-LoRA reference videos in its own module)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,24 @@ class Keyframe:
 
 
 @dataclass
+class Reference:
+    """An IC-LoRA reference (control) video: the frames the LoRA of ``kind`` is conditioned on."""
+
+    kind: str  # "depth" | "canny" | "tracks"
+    frames: np.ndarray  # uint8 (n, h, w, 3), RGB, already at the LoRA's reference resolution
+    strength: float = 1.0
+
+
+@dataclass
+class Clip:
+    """What a backend returns: the video frames and, for families that make it, the audio."""
+
+    frames: np.ndarray  # uint8 (num_frames, height, width, 3)
+    audio: np.ndarray | None = None  # float32 (channels, samples) in [-1, 1]
+    audio_rate: int | None = None  # samples per second of ``audio``
+
+
+@dataclass
 class GenerateRequest:
     prompt: str
     negative_prompt: str
@@ -41,6 +59,13 @@ class GenerateRequest:
     #: Extra pipeline arguments (profiles.PIPELINE_KEYS) recorded when the job was queued;
     #: None: the backend's profile decides (for callers without a job record, e.g. the bench).
     sampling: dict[str, Any] | None = None
+    #: Make audio where the model can (LTX-2); ignored by video-only families.
+    audio: bool = True
+    #: A loaded camera LoRA adapter's name and scale (LTX-2); None: no camera LoRA.
+    camera_lora: str | None = None
+    camera_lora_scale: float = 1.0
+    #: IC-LoRA reference videos (LTX-2 control).
+    references: list[Reference] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[float], None]
@@ -68,6 +93,7 @@ class Backend:
 
     def generate(
         self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck
-    ) -> np.ndarray:
-        """Frames as uint8 (num_frames, height, width, 3). Raises Cancelled when cancel_check() says so."""
+    ) -> Clip:
+        """The clip (frames uint8 (num_frames, height, width, 3), audio where made). Raises Cancelled
+        when cancel_check() says so."""
         raise NotImplementedError

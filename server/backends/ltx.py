@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import profiles
-from .base import Backend, Cancelled, CancelCheck, GenerateRequest, ProgressCallback, WeightsNotFound
+from .base import Backend, Cancelled, CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
 
 log = logging.getLogger("server.ltx")
 
@@ -160,7 +160,7 @@ class LTXBackend(Backend):
 
     def generate(
         self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck
-    ) -> np.ndarray:
+    ) -> Clip:
         import torch
         from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
@@ -208,7 +208,7 @@ class LTXBackend(Backend):
             pipe.maybe_free_model_hooks()
             raise
         frames = np.asarray(out.frames[0])
-        return (frames * 255.0).round().clip(0, 255).astype(np.uint8)
+        return Clip(frames=(frames * 255.0).round().clip(0, 255).astype(np.uint8))
 
     # -- helpers ---------------------------------------------------------------------------------
     def _resolve_source(self) -> str:

@@ -191,7 +191,7 @@ def test_decode_settings_reach_the_pipeline(tvae_model_dir):
             guidance_scale=1.0,
             sampling=sampling,
         )
-        return backend.generate(req, lambda p: None, lambda: False)
+        return backend.generate(req, lambda p: None, lambda: False).frames
 
     with_profile, plain = run(None), run({})
     assert with_profile.shape == plain.shape == (9, 64, 64, 3)
