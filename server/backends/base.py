@@ -31,7 +31,18 @@ class Reference:
     """An IC-LoRA reference (control) video: the frames the LoRA of ``kind`` is conditioned on."""
 
     kind: str  # "depth" | "canny" | "tracks"
-    frames: np.ndarray  # uint8 (n, h, w, 3), RGB, already at the LoRA's reference resolution
+    #: uint8 (n, h, w, 3) RGB; the backend scales them to the reference resolution of the kind's
+    #: IC-LoRA (its downscale factor, e.g. 0.5 for ``ref0.5`` files) and says so in what it applied.
+    frames: np.ndarray
+    strength: float = 1.0
+
+
+@dataclass
+class VideoCondition:
+    """Several frames pinned at a frame index (the chain's overlap with the previous segment)."""
+
+    frames: np.ndarray  # uint8 (n, h, w, 3) RGB at the generation size
+    frame_index: int = 0
     strength: float = 1.0
 
 
@@ -66,6 +77,8 @@ class GenerateRequest:
     camera_lora_scale: float = 1.0
     #: IC-LoRA reference videos (LTX-2 control).
     references: list[Reference] = field(default_factory=list)
+    #: Multi-frame conditions (long shots: the end of the previous segment at index 0).
+    video_conditions: list[VideoCondition] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[float], None]
