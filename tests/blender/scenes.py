@@ -290,3 +290,40 @@ def naive_samples(scene, camera, frames):
         lenses.append(camera.data.lens if camera.type == "CAMERA" else 50.0)
     scene.frame_set(cur)
     return mats, lenses
+
+
+def ortho_camera(scene, name: str = "Ortho", scales=(6.0, 3.0), f0: int = 1, f1: int = 48, **kw):
+    """An orthographic camera at rest whose ortho scale is keyed from scales[0] at f0 to scales[1] at f1."""
+    cam = add_camera(scene, name, **kw)
+    cam.data.type = "ORTHO"
+    key(cam.data, "ortho_scale", f0, scales[0])
+    key(cam.data, "ortho_scale", f1, scales[1], interpolation="BEZIER")
+    return cam
+
+
+def driven_ortho_camera(scene, name: str = "OrthoDriven", f0: int = 1, f1: int = 40):
+    """An orthographic camera whose ortho scale follows another object's Z through a driver."""
+    ctrl = bpy.data.objects.new(f"{name}Ctrl", None)
+    scene.collection.objects.link(ctrl)
+    key(ctrl, "location", f0, Vector((0, 0, 8)))
+    key(ctrl, "location", f1, Vector((0, 0, 2)))
+    cam = add_camera(scene, name)
+    cam.data.type = "ORTHO"
+    fc = cam.data.driver_add("ortho_scale")
+    var = fc.driver.variables.new()
+    var.name = "z"
+    var.targets[0].id = ctrl
+    var.targets[0].data_path = "location.z"
+    fc.driver.expression = "z"
+    return cam
+
+
+def evaluated_camera_data(scene, camera, frames, prop: str) -> list:
+    """``prop`` of the camera's evaluated data after frame_set(f), per frame (what the plan must match)."""
+    cur = scene.frame_current
+    out = []
+    for f in frames:
+        scene.frame_set(f)
+        out.append(getattr(camera.evaluated_get(bpy.context.evaluated_depsgraph_get()).data, prop))
+    scene.frame_set(cur)
+    return out
