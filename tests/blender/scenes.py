@@ -226,20 +226,25 @@ def follow_path_camera(scene, name: str = "Rail", f0: int = 1, f1: int = 48):
     return cam, curve
 
 
-def driven_lens_camera(scene, name: str = "Driven", f0: int = 1, f1: int = 40):
-    """A camera whose lens follows another object's Z through a driver (fallback path)."""
+def _driven_camera(scene, name: str, prop: str, z0: float, z1: float, f0: int, f1: int):
+    """A camera whose data ``prop`` follows another object's Z (keyed z0 at f0 to z1 at f1) by a driver."""
     ctrl = bpy.data.objects.new(f"{name}Ctrl", None)
     scene.collection.objects.link(ctrl)
-    key(ctrl, "location", f0, Vector((0, 0, 30)))
-    key(ctrl, "location", f1, Vector((0, 0, 90)))
+    key(ctrl, "location", f0, Vector((0, 0, z0)))
+    key(ctrl, "location", f1, Vector((0, 0, z1)))
     cam = add_camera(scene, name)
-    fc = cam.data.driver_add("lens")
+    fc = cam.data.driver_add(prop)
     var = fc.driver.variables.new()
     var.name = "z"
     var.targets[0].id = ctrl
     var.targets[0].data_path = "location.z"
     fc.driver.expression = "z"
     return cam
+
+
+def driven_lens_camera(scene, name: str = "Driven", f0: int = 1, f1: int = 40):
+    """A camera whose lens follows another object's Z through a driver (fallback path)."""
+    return _driven_camera(scene, name, "lens", 30.0, 90.0, f0, f1)
 
 
 def add_marker(scene, name: str, frame: int, camera=None):
@@ -303,18 +308,8 @@ def ortho_camera(scene, name: str = "Ortho", scales=(6.0, 3.0), f0: int = 1, f1:
 
 def driven_ortho_camera(scene, name: str = "OrthoDriven", f0: int = 1, f1: int = 40):
     """An orthographic camera whose ortho scale follows another object's Z through a driver."""
-    ctrl = bpy.data.objects.new(f"{name}Ctrl", None)
-    scene.collection.objects.link(ctrl)
-    key(ctrl, "location", f0, Vector((0, 0, 8)))
-    key(ctrl, "location", f1, Vector((0, 0, 2)))
-    cam = add_camera(scene, name)
+    cam = _driven_camera(scene, name, "ortho_scale", 8.0, 2.0, f0, f1)
     cam.data.type = "ORTHO"
-    fc = cam.data.driver_add("ortho_scale")
-    var = fc.driver.variables.new()
-    var.name = "z"
-    var.targets[0].id = ctrl
-    var.targets[0].data_path = "location.z"
-    fc.driver.expression = "z"
     return cam
 
 
