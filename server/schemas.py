@@ -11,7 +11,7 @@ import binascii
 import io
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
@@ -44,6 +44,10 @@ class TrajectoryIn(BaseModel):
     shift_x: float = 0.0
     shift_y: float = 0.0
     aspect: float = 16 / 9
+    camera_type: Literal[protocol.CAMERA_TYPES] = "PERSP"
+    ortho_scale: list[float] = Field(
+        default_factory=list, description="view size per frame (scene units); orthographic cameras only"
+    )
 
 
 class JobRequest(BaseModel):

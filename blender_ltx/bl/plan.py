@@ -12,7 +12,7 @@ import numpy as np
 from ..core.grid import generation_grid
 from ..core.motion import analyze_motion, shot_script
 from ..core.protocol import DEFAULT_MAX_FRAMES, DEFAULT_PIXEL_BUDGET
-from ..core.shots import Shot, ShotPlan, Trajectory
+from ..core.shots import CAMERA_TYPES, Shot, ShotPlan, Trajectory
 from . import compat
 from .sampling import CameraSamples, sample_cameras
 from .shots_from_markers import cuts, markers_of
@@ -35,7 +35,30 @@ def render_aspect(scene) -> float:
     return (r.resolution_x * r.pixel_aspect_x) / (r.resolution_y * r.pixel_aspect_y)
 
 
-def _trajectory(samples: CameraSamples, aspect: float) -> Trajectory:
+#: How the refusals name the projections Blender has.
+_TYPE_NAMES = {"PERSP": "perspective", "ORTHO": "orthographic", "PANO": "panoramic", "CUSTOM": "custom"}
+
+
+def _camera_type(samples: CameraSamples, camera: str, shot: str) -> str:
+    """The shot's one projection; a PlanError for panoramic (or custom) cameras and mid-shot switches."""
+    types = samples.camera_type
+    for i, t in enumerate(types):
+        if t not in CAMERA_TYPES:
+            at = f" at frame {int(samples.frames[i])}" if i else ""
+            raise PlanError(
+                f"Camera {camera!r} of shot {shot!r} is {_TYPE_NAMES.get(t, t)}{at}, which the video model "
+                "cannot follow: set its Type to Perspective (or Orthographic) in the camera's properties."
+            )
+        if t != types[0]:
+            f = int(samples.frames[i])
+            raise PlanError(
+                f"Camera {camera!r} switches from {_TYPE_NAMES[types[0]]} to {_TYPE_NAMES[t]} at frame {f}, "
+                f"inside shot {shot!r}: add a marker at frame {f} so each shot keeps one projection."
+            )
+    return str(types[0]) if len(types) else "PERSP"
+
+
+def _trajectory(samples: CameraSamples, aspect: float, camera_type: str) -> Trajectory:
     # Sensor and shift are one value per shot: the shot's first frame decides.
     d = samples.data
     return Trajectory(
@@ -48,6 +71,8 @@ def _trajectory(samples: CameraSamples, aspect: float) -> Trajectory:
         shift_x=float(d["shift_x"][0]),
         shift_y=float(d["shift_y"][0]),
         aspect=aspect,
+        camera_type=camera_type,
+        ortho_scale=d["ortho_scale"].tolist() if camera_type == "ORTHO" else [],
     )
 
 
@@ -67,7 +92,7 @@ def plan_scene(
     """Read ``scene`` as a ShotPlan (see ``shots_from_markers`` for the rules).
 
     ``sampling`` picks how cameras are read ("auto", or for tests and benchmarks "fcurves", "isolated",
-    "scene"; see ``sampling.py``). Raises PlanError when no shot has a camera.
+    "scene"; see ``sampling.py``). Raises PlanError when a shot has no camera or a panoramic one.
     """
     start, end = frame_range(scene, use_preview_range)
     if end < start:
@@ -95,7 +120,7 @@ def plan_scene(
 
     shots = []
     for cut, smp in zip(shot_cuts, samples, strict=True):
-        traj = _trajectory(smp, aspect)
+        traj = _trajectory(smp, aspect, _camera_type(smp, cut.camera.name, cut.name))
         motion, script = _motion(traj, fps)
         grid = generation_grid(
             cut.frame_end - cut.frame_start + 1,

@@ -27,9 +27,19 @@ import numpy as np
 
 from . import compat
 
-#: Per-frame camera data read next to the matrix (sensor_fit is an enum: read once, not per frame).
-DATA_PROPS = ("lens", "sensor_width", "sensor_height", "shift_x", "shift_y")
-_DATA_DEFAULTS = {"lens": 50.0, "sensor_width": 36.0, "sensor_height": 24.0, "shift_x": 0.0, "shift_y": 0.0}
+#: Per-frame camera data read next to the matrix (sensor_fit is an enum: read once, not per frame; the
+#: camera type is read per frame as text).
+DATA_PROPS = ("lens", "sensor_width", "sensor_height", "shift_x", "shift_y", "ortho_scale")
+_DATA_DEFAULTS = {
+    "lens": 50.0,
+    "sensor_width": 36.0,
+    "sensor_height": 24.0,
+    "shift_x": 0.0,
+    "shift_y": 0.0,
+    "ortho_scale": 6.0,
+}
+#: What an object that is not a camera is taken as.
+_DEFAULT_TYPE = "PERSP"
 
 MODES = ("auto", "fcurves", "isolated", "scene")
 _EULER_ORDERS = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
@@ -41,6 +51,7 @@ class CameraSamples:
     frames: np.ndarray  # (N,) int scene frames
     matrix_world: np.ndarray  # (N, 4, 4) float64
     data: dict[str, np.ndarray]  # DATA_PROPS -> (N,)
+    camera_type: np.ndarray  # (N,) str: Camera.type (PERSP, ORTHO, PANO, ...) per frame
     sensor_fit: str
     method: str  # fcurves | isolated | scene
 
@@ -82,9 +93,12 @@ def fcurve_blocker(obj) -> str | None:
             return f"{what} animates its rotation mode"
         chain = chain.parent
     if obj.type == "CAMERA":
-        reason = _anim_blocker(obj.data, f"camera data {obj.data.name!r}")
+        what = f"camera data {obj.data.name!r}"
+        reason = _anim_blocker(obj.data, what)
         if reason:
             return reason
+        if any(fc.data_path == "type" for fc in compat.anim_fcurves(obj.data)):
+            return f"{what} animates its type"  # an enum curve; Blender's evaluation says what it shows
     return None
 
 
@@ -208,6 +222,11 @@ def _data_from_fcurves(obj, times: list[float]) -> dict[str, np.ndarray]:
     return {p: _channel(obj.data, curves, p, times) for p in DATA_PROPS}
 
 
+def _type_from_fcurves(obj, count: int) -> np.ndarray:
+    # fcurve_blocker sends cameras with an animated type to the evaluated paths: here it is constant.
+    return np.full(count, obj.data.type if obj.type == "CAMERA" else _DEFAULT_TYPE, dtype=object)
+
+
 def _frame_times(scene, frames: np.ndarray) -> list[float]:
     # Animation is evaluated at scene time, which time remapping (frame_map_new / frame_map_old) scales.
     framelen = scene.render.frame_map_new / scene.render.frame_map_old
@@ -222,6 +241,7 @@ def sample_fcurves(scene, obj, frames) -> CameraSamples:
         frames=frames,
         matrix_world=_world_from_fcurves(obj, times),
         data=_data_from_fcurves(obj, times),
+        camera_type=_type_from_fcurves(obj, len(frames)),
         sensor_fit=_sensor_fit(obj),
         method="fcurves",
     )
@@ -234,12 +254,12 @@ def _sensor_fit(obj) -> str:
     return obj.data.sensor_fit if obj.type == "CAMERA" else "AUTO"
 
 
-def _read(obj_eval) -> tuple[np.ndarray, list[float]]:
+def _read(obj_eval) -> tuple[np.ndarray, list[float], str]:
     mat = np.array(obj_eval.matrix_world, dtype=np.float64)
     if obj_eval.type == "CAMERA":
         data = obj_eval.data
-        return mat, [float(getattr(data, p)) for p in DATA_PROPS]
-    return mat, [_DATA_DEFAULTS[p] for p in DATA_PROPS]
+        return mat, [float(getattr(data, p)) for p in DATA_PROPS], data.type
+    return mat, [_DATA_DEFAULTS[p] for p in DATA_PROPS], _DEFAULT_TYPE
 
 
 def _evaluate_pass(eval_scene, depsgraph_of, requests: dict[int, tuple[object, np.ndarray]], method: str):
@@ -262,6 +282,7 @@ def _evaluate_pass(eval_scene, depsgraph_of, requests: dict[int, tuple[object, n
             frames=frames,
             matrix_world=np.array([g[0] for g in got]).reshape(len(frames), 4, 4),
             data={p: np.array([g[1][i] for g in got], dtype=np.float64) for i, p in enumerate(DATA_PROPS)},
+            camera_type=np.array([g[2] for g in got], dtype=object),
             sensor_fit=_sensor_fit(obj),
             method=method,
         )
@@ -305,9 +326,9 @@ def _isolated_scene(scene, objects):
 
 def _same_cameras(dg_a, dg_b, objects) -> bool:
     for obj in objects:
-        a_mat, a_data = _read(obj.evaluated_get(dg_a))
-        b_mat, b_data = _read(obj.evaluated_get(dg_b))
-        if not np.allclose(a_mat, b_mat, rtol=0.0, atol=_CHECK_TOL):
+        a_mat, a_data, a_type = _read(obj.evaluated_get(dg_a))
+        b_mat, b_data, b_type = _read(obj.evaluated_get(dg_b))
+        if a_type != b_type or not np.allclose(a_mat, b_mat, rtol=0.0, atol=_CHECK_TOL):
             return False
         if not np.allclose(a_data, b_data, rtol=0.0, atol=_CHECK_TOL):
             return False

@@ -2,15 +2,17 @@
 
 Vocabulary (``shots.MOTION_KINDS``), all in the camera's own frame:
 
-- ``dolly_in`` / ``dolly_out``: moving along the view direction, toward / away from what is seen;
+- ``dolly_in`` / ``dolly_out``: moving along the view direction, toward / away from what is seen (an
+  orthographic camera never dollies: moving it along its view axis leaves the picture as it is);
 - ``truck_left`` / ``truck_right``: moving sideways, toward the camera's left / right (horizontal);
-- ``pedestal_up`` / ``pedestal_down``: moving vertically (world Z);
+- ``pedestal_up`` / ``pedestal_down``: moving vertically (world Z; an orthographic camera: along the
+  image's vertical, which is world Z when it is level);
 - ``pan_left`` / ``pan_right``: the view turns left / right about world up;
 - ``tilt_up`` / ``tilt_down``: the view turns up / down;
 - ``roll_left`` / ``roll_right``: rotation about the view axis; roll_left = the camera's top tips toward
   its left (counter-clockwise as the viewer behind the camera sees it; the horizon in the image turns
   clockwise);
-- ``zoom_in`` / ``zoom_out``: focal length up / down;
+- ``zoom_in`` / ``zoom_out``: focal length up / down (orthographic: ``ortho_scale`` down / up);
 - ``orbit_left`` / ``orbit_right``: moving toward the camera's left / right while turning to keep the
   same point in view. Reported instead of truck + pan when the pivot (the point the view turns about)
   stays put and lies in front of the camera at a plausible subject distance;
@@ -22,8 +24,10 @@ Speeds are scale-aware (see ``SPEED_*`` below). Translation is measured as a fra
 to what the camera looks at per second; that distance is, in order: the point the view rays converge on
 (an orbit's centre, a tracked subject), the caller's ``subject_distance``, else the camera's median
 distance to the world origin (scenes are built around it; at least half its path length), so the
-same move at ten times the scene scale reads the same. Rotation is in degrees per second; zoom in
-relative focal change per second (natural log, so 35 mm -> 50 mm over 2 s is ln(50/35)/2 = 0.18/s).
+same move at ten times the scene scale reads the same. An orthographic camera's distance to anything
+does not show in its picture, so its scale is its view size instead (``ORTHO_DISTANCE_PER_SCALE``).
+Rotation is in degrees per second; zoom in relative focal change per second (natural log, so 35 mm ->
+50 mm over 2 s is ln(50/35)/2 = 0.18/s; for an orthographic camera the same of 1 / ortho_scale).
 
 Segmentation: rates are taken over a window of about ``WINDOW_S`` (net motion, so frame-to-frame
 jitter cancels), each sample gets a kind set, samples just below the threshold next to a move join it
@@ -38,7 +42,7 @@ import math
 
 import numpy as np
 
-from .shots import MOTION_KINDS, MotionSegment, Trajectory
+from .shots import CAMERA_TYPES, MOTION_KINDS, MotionSegment, Trajectory
 from .trajectory import (
     camera_axes,
     heading,
@@ -51,7 +55,7 @@ from .trajectory import (
     yaw_pitch_roll,
 )
 
-# --- thresholds (documented in the report and the module docstring) ---------------------------------
+# --- thresholds (see the module docstring) ---------------------------------------------------------
 #: Window for rates (net motion across it), and the shortest segment kept.
 WINDOW_S = 0.4
 MIN_SEGMENT_S = 0.4
@@ -78,6 +82,9 @@ ORBIT_DISTANCE_RANGE = (0.2, 5.0)
 ORBIT_PIVOT_WANDER = 0.3
 #: Scene-scale fallback when nothing else gives a distance (Blender units).
 FALLBACK_DISTANCE = 10.0
+#: An orthographic view ``ortho_scale`` wide reads like a normal lens (50 mm on a 36 mm sensor) seeing
+#: that width, which it does from ortho_scale * 50 / 36 away: that is its subject distance.
+ORTHO_DISTANCE_PER_SCALE = 50.0 / 36.0
 
 # Components of the cumulative motion, in this order.
 _DOLLY, _TRUCK, _PED, _PAN, _TILT, _ROLL, _ZOOM = range(7)
@@ -94,6 +101,22 @@ _KIND_AXIS = {k: (axis, 1.0) for axis, k, _ in _AXES} | {k: (axis, -1.0) for axi
 _TRANSLATION = (_DOLLY, _TRUCK, _PED)
 _TURN = (_PAN, _TILT)
 _ORDER = {k: i for i, k in enumerate(MOTION_KINDS)}
+
+
+def _ortho_scales(traj: Trajectory, n: int) -> np.ndarray | None:
+    """The per-sample view sizes of an orthographic trajectory, None for a perspective one."""
+    if traj.camera_type not in CAMERA_TYPES:
+        raise ValueError(
+            f"trajectory.camera_type must be one of {', '.join(CAMERA_TYPES)}, got {traj.camera_type!r}"
+        )
+    if traj.camera_type != "ORTHO":
+        return None
+    scales = np.asarray(traj.ortho_scale, dtype=float)
+    if len(scales) != n:
+        raise ValueError(f"trajectory.ortho_scale has {len(scales)} values for {n} frames")
+    if np.any(~np.isfinite(scales)) or np.any(scales <= 0):
+        raise ValueError("trajectory.ortho_scale must be positive view sizes in scene units")
+    return scales
 
 
 class _Motion:
@@ -114,6 +137,7 @@ class _Motion:
         mats = matrices(traj)
         if not np.all(np.isfinite(mats)):
             raise ValueError("trajectory.matrix_world must hold finite numbers")
+        self.ortho = _ortho_scales(traj, n)
         self.frames = [int(f) for f in traj.frames]
         self.t = (frames - frames[0]) / fps
         self.pos = positions(mats)
@@ -121,42 +145,57 @@ class _Motion:
         _, up, fwd = camera_axes(rots)
         self.head = heading(fwd, up)
         self.right = level_right(self.head)
-        self.distance, self.distance_source = self._reference_distance(fwd, subject_distance)
+        if self.ortho is not None:
+            self.distance = float(np.median(self.ortho)) * ORTHO_DISTANCE_PER_SCALE
+        else:
+            self.distance = self._reference_distance(fwd, subject_distance)
 
-        # Translation split like a dolly grip would: along the floor toward where the camera faces
-        # (dolly), along the floor to its side (truck), and vertically (pedestal). This basis is
-        # orthonormal at any tilt, so a tilted-down camera pushed along the floor is a pure dolly and a
-        # move along a gently pitched view stays a dolly (its vertical part falls under DOMINANCE).
         steps = np.diff(self.pos, axis=0)
-        head = 0.5 * (self.head[:-1] + self.head[1:])
         side = 0.5 * (self.right[:-1] + self.right[1:])
-        coef = np.stack(
-            [np.einsum("ij,ij->i", steps, head), np.einsum("ij,ij->i", steps, side), steps[:, 2]], axis=1
-        )
+        if self.ortho is None:
+            # Translation split like a dolly grip would: along the floor toward where the camera faces
+            # (dolly), along the floor to its side (truck), and vertically (pedestal). This basis is
+            # orthonormal at any tilt, so a tilted-down camera pushed along the floor is a pure dolly and
+            # a move along a gently pitched view stays a dolly (its vertical part falls under DOMINANCE).
+            head = 0.5 * (self.head[:-1] + self.head[1:])
+            along, vertical = np.einsum("ij,ij->i", steps, head), steps[:, 2]
+        else:
+            # Only the move within the image plane shows: sideways (truck) and along the image's
+            # vertical (pedestal); the part along the view axis changes nothing, so there is no dolly.
+            image_up = np.cross(self.right, fwd)
+            image_up = 0.5 * (image_up[:-1] + image_up[1:])
+            along, vertical = np.zeros(n - 1), np.einsum("ij,ij->i", steps, image_up)
+        coef = np.stack([along, np.einsum("ij,ij->i", steps, side), vertical], axis=1)
         ypr = np.degrees(yaw_pitch_roll(rots))
         inc = np.zeros((n - 1, 7))
         inc[:, :3] = coef / self.distance
         inc[:, _PAN] = np.diff(ypr[:, 0])
         inc[:, _TILT] = np.diff(ypr[:, 1])
         inc[:, _ROLL] = np.diff(ypr[:, 2])
-        inc[:, _ZOOM] = np.diff(np.log(lens))
+        # Magnification goes with the focal length, or for an orthographic camera with 1 / its view size.
+        inc[:, _ZOOM] = np.diff(np.log(lens)) if self.ortho is None else -np.diff(np.log(self.ortho))
         self.cum = np.vstack([np.zeros((1, 7)), np.cumsum(inc, axis=0)])
         self.active = np.array([ACTIVE_TRANSLATION] * 3 + [ACTIVE_ROTATION_DEG] * 3 + [ACTIVE_ZOOM])
 
-    def _reference_distance(self, fwd: np.ndarray, subject_distance: float | None) -> tuple[float, str]:
+    def _reference_distance(self, fwd: np.ndarray, subject_distance: float | None) -> float:
         point = look_at_point(self.pos, fwd)
         if point is not None:
-            return float(np.median(np.linalg.norm(point[None, :] - self.pos, axis=1))), "look_at"
+            return float(np.median(np.linalg.norm(point[None, :] - self.pos, axis=1)))
         if subject_distance is not None:
             if not math.isfinite(subject_distance) or subject_distance <= 0:
                 raise ValueError(f"subject_distance must be a positive distance, got {subject_distance!r}")
-            return float(subject_distance), "subject_distance"
+            return float(subject_distance)
         # A camera that flies past the origin must not read as racing: its own path length
         # sets a floor on the scale.
         d = max(float(np.median(np.linalg.norm(self.pos, axis=1))), 0.5 * path_length(self.pos))
-        if d > 1e-6:
-            return d, "origin"
-        return FALLBACK_DISTANCE, "fallback"
+        return d if d > 1e-6 else FALLBACK_DISTANCE
+
+    @property
+    def pivot_range(self) -> tuple[float, float]:
+        """Where an orbit's pivot may lie in front of the camera (scene units). An orthographic camera
+        stands anywhere along its view axis, so only the near limit applies to it."""
+        lo, hi = ORBIT_DISTANCE_RANGE
+        return lo * self.distance, (math.inf if self.ortho is not None else hi * self.distance)
 
     def rates(self, half: int) -> np.ndarray:
         """(N, 7) rates over a centred window of +-half samples (net motion / time)."""
@@ -175,17 +214,19 @@ class _Motion:
             return np.where(np.abs(pan_rad) > 1e-12, truck / pan_rad, np.inf)
 
 
-def _kinds_at(r: np.ndarray, active: np.ndarray, pivot: np.ndarray, distance: float, weak: bool = False):
+def _kinds_at(
+    r: np.ndarray, active: np.ndarray, pivot: np.ndarray, pivot_range: tuple[float, float], weak: bool = False
+):
     """Kind set per sample from rates (N, 7)."""
     scale = HYSTERESIS if weak else 1.0
     act = np.abs(r) / (active * scale)
-    lo, hi = ORBIT_DISTANCE_RANGE
+    lo, hi = pivot_range
     out = []
     for i in range(len(r)):
         on = act[i] >= 1.0
         kinds: set[str] = set()
         axes = set(np.flatnonzero(on).tolist())
-        if _TRUCK in axes and _PAN in axes and lo * distance <= pivot[i] <= hi * distance:
+        if _TRUCK in axes and _PAN in axes and lo <= pivot[i] <= hi:
             kinds.add("orbit_right" if r[i, _TRUCK] > 0 else "orbit_left")
             axes -= {_TRUCK, _PAN}
         orbiting = bool(kinds)
@@ -366,7 +407,8 @@ def analyze_motion(
     """Split a camera trajectory into motion segments (scene frames, inclusive, covering it all).
 
     ``subject_distance`` (scene units) sets the scale for translation speeds when the view rays do not
-    converge on a point; without it the camera's distance to the world origin is used.
+    converge on a point; without it the camera's distance to the world origin is used. Orthographic
+    trajectories take their scale from their view size instead.
     """
     if not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
         raise ValueError(f"fps must be a positive number of frames per second, got {fps!r}")
@@ -380,8 +422,8 @@ def analyze_motion(
     half = max(1, round(WINDOW_S * fps / 2))
     r = m.rates(half)
     pivot = m.orbit_pivot(r)
-    strong = _kinds_at(r, m.active, pivot, m.distance)
-    weak = _kinds_at(r, m.active, pivot, m.distance, weak=True)
+    strong = _kinds_at(r, m.active, pivot, m.pivot_range)
+    weak = _kinds_at(r, m.active, pivot, m.pivot_range, weak=True)
     runs = _grow_into_static(_runs(strong), weak)
     min_len = max(1, round(MIN_SEGMENT_S * fps))
     runs = _merge_short(runs, min_len)

@@ -8,7 +8,8 @@ Job request (``POST /v1/jobs``, JSON)::
     prompt, negative_prompt, seed, num_frames, width, height, frame_rate,
     num_inference_steps, guidance_scale   (null or absent: the server model's defaults, see /v1/health),
     conditions: [{frame_index, image (PNG, base64), strength}],
-    trajectory: {frames, matrix_world, lens_mm, sensor_width_mm, ...}   (as in the shot plan; optional)
+    trajectory: {frames, matrix_world, lens_mm, sensor_width_mm, ..., camera_type, ortho_scale}
+                (as in the shot plan; optional)
     motion_prompt: bool (default true: add motion specifiers compiled from the trajectory)
     shot: str (optional), tags: {str: str} (optional)
 
@@ -28,6 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from .shots import CAMERA_TYPES
 
 API_PREFIX = "/v1"
 DEFAULT_PORT = 8765
@@ -137,6 +140,16 @@ def check_trajectory(traj: dict[str, Any] | None) -> None:
     for i, m in enumerate(traj.get("matrix_world", [])):
         if len(m) != 16:
             raise ProtocolError(f"trajectory.matrix_world[{i}]", f"must be 16 floats, got {len(m)}")
+    camera_type = traj.get("camera_type", "PERSP")
+    if camera_type not in CAMERA_TYPES:
+        raise ProtocolError(
+            "trajectory.camera_type", f"must be one of {', '.join(CAMERA_TYPES)}, got {camera_type!r}"
+        )
+    scales = traj.get("ortho_scale") or []
+    if camera_type == "ORTHO" and len(scales) != n:
+        raise ProtocolError(
+            "trajectory.ortho_scale", f"has {len(scales)} entries but trajectory.frames has {n}"
+        )
     check_finite(traj, "trajectory")
 
 

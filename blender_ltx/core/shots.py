@@ -35,6 +35,9 @@ MOTION_KINDS = (
     "orbit_right",
 )
 SPEEDS = ("slow", "medium", "fast")
+#: Projections the plan and the motion analysis model (Blender's Camera.type). Panoramic and custom
+#: cameras are refused when planning: no video model is trained on their pictures.
+CAMERA_TYPES = ("PERSP", "ORTHO")
 
 
 def _known(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +47,12 @@ def _known(cls, data: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Trajectory:
-    """Per scene frame camera samples. ``matrix_world[i]`` is row-major 4x4 as 16 floats."""
+    """Per scene frame camera samples. ``matrix_world[i]`` is row-major 4x4 as 16 floats.
+
+    ``camera_type`` is one of CAMERA_TYPES. An orthographic camera's view size is ``ortho_scale`` (scene
+    units across the sensor-fit direction, per frame) and its ``lens_mm`` is Blender's unused value; a
+    perspective camera has no ``ortho_scale`` (empty).
+    """
 
     frames: list[int] = field(default_factory=list)
     matrix_world: list[list[float]] = field(default_factory=list)
@@ -55,6 +63,8 @@ class Trajectory:
     shift_x: float = 0.0
     shift_y: float = 0.0
     aspect: float = 16 / 9  # render width / height, pixel aspect included
+    camera_type: str = "PERSP"
+    ortho_scale: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -76,6 +86,8 @@ class Trajectory:
             shift_x=self.shift_x,
             shift_y=self.shift_y,
             aspect=self.aspect,
+            camera_type=self.camera_type,
+            ortho_scale=[self.ortho_scale[i] for i in idx] if self.ortho_scale else [],
         )
 
 

@@ -226,20 +226,25 @@ def follow_path_camera(scene, name: str = "Rail", f0: int = 1, f1: int = 48):
     return cam, curve
 
 
-def driven_lens_camera(scene, name: str = "Driven", f0: int = 1, f1: int = 40):
-    """A camera whose lens follows another object's Z through a driver (fallback path)."""
+def _driven_camera(scene, name: str, prop: str, z0: float, z1: float, f0: int, f1: int):
+    """A camera whose data ``prop`` follows another object's Z (keyed z0 at f0 to z1 at f1) by a driver."""
     ctrl = bpy.data.objects.new(f"{name}Ctrl", None)
     scene.collection.objects.link(ctrl)
-    key(ctrl, "location", f0, Vector((0, 0, 30)))
-    key(ctrl, "location", f1, Vector((0, 0, 90)))
+    key(ctrl, "location", f0, Vector((0, 0, z0)))
+    key(ctrl, "location", f1, Vector((0, 0, z1)))
     cam = add_camera(scene, name)
-    fc = cam.data.driver_add("lens")
+    fc = cam.data.driver_add(prop)
     var = fc.driver.variables.new()
     var.name = "z"
     var.targets[0].id = ctrl
     var.targets[0].data_path = "location.z"
     fc.driver.expression = "z"
     return cam
+
+
+def driven_lens_camera(scene, name: str = "Driven", f0: int = 1, f1: int = 40):
+    """A camera whose lens follows another object's Z through a driver (fallback path)."""
+    return _driven_camera(scene, name, "lens", 30.0, 90.0, f0, f1)
 
 
 def add_marker(scene, name: str, frame: int, camera=None):
@@ -290,3 +295,30 @@ def naive_samples(scene, camera, frames):
         lenses.append(camera.data.lens if camera.type == "CAMERA" else 50.0)
     scene.frame_set(cur)
     return mats, lenses
+
+
+def ortho_camera(scene, name: str = "Ortho", scales=(6.0, 3.0), f0: int = 1, f1: int = 48, **kw):
+    """An orthographic camera at rest whose ortho scale is keyed from scales[0] at f0 to scales[1] at f1."""
+    cam = add_camera(scene, name, **kw)
+    cam.data.type = "ORTHO"
+    key(cam.data, "ortho_scale", f0, scales[0])
+    key(cam.data, "ortho_scale", f1, scales[1], interpolation="BEZIER")
+    return cam
+
+
+def driven_ortho_camera(scene, name: str = "OrthoDriven", f0: int = 1, f1: int = 40):
+    """An orthographic camera whose ortho scale follows another object's Z through a driver."""
+    cam = _driven_camera(scene, name, "ortho_scale", 8.0, 2.0, f0, f1)
+    cam.data.type = "ORTHO"
+    return cam
+
+
+def evaluated_camera_data(scene, camera, frames, prop: str) -> list:
+    """``prop`` of the camera's evaluated data after frame_set(f), per frame (what the plan must match)."""
+    cur = scene.frame_current
+    out = []
+    for f in frames:
+        scene.frame_set(f)
+        out.append(getattr(camera.evaluated_get(bpy.context.evaluated_depsgraph_get()).data, prop))
+    scene.frame_set(cur)
+    return out

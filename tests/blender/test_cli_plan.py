@@ -75,6 +75,17 @@ def test_scene_without_camera_fails_clearly(saved_blend):
     assert "no camera" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_panoramic_camera_fails_with_what_to_do(scene, tmp_path):
+    scenes.set_range(scene, 1, 20)
+    scenes.add_camera(scene, "Dome").data.type = "PANO"
+    path = tmp_path / "dome.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    proc = _run("plan", str(path))
+    assert proc.returncode == 1
+    assert "Camera 'Dome' of shot 'Dome' is panoramic" in proc.stderr, proc.stderr
+    assert "set its Type to Perspective" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_missing_file_and_non_blend(tmp_path, capsys):
     # In-process: the same main() as the subprocesses, failing before Blender loads anything.
     assert cli.main(["plan", str(tmp_path / "nope.blend")]) == 1

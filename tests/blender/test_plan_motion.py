@@ -77,3 +77,28 @@ def test_constrained_camera_motion(scene):
     (shot,) = plan_scene(scene).shots
     kinds = _kinds(shot)
     assert "tilt_up" in kinds and ("truck_right" in kinds or "orbit_right" in kinds)
+
+
+@pytest.mark.parametrize("scales, kind", [((6.0, 3.0), "zoom_in"), ((3.0, 6.0), "zoom_out")])
+def test_ortho_scale_change_is_a_zoom(scene, scales, kind):
+    scenes.set_range(scene, 1, 49)
+    scenes.ortho_camera(scene, scales=scales, f0=1, f1=49)
+    (shot,) = plan_scene(scene).shots
+    assert _kinds(shot) == {kind}
+    assert kind.replace("_", " ") in shot.script.lower()
+
+
+def test_ortho_camera_moving_along_its_view_is_no_dolly(scene):
+    # Pushed in while its view narrows: only the narrowing shows in an orthographic picture.
+    scenes.set_range(scene, 1, 49)
+    cam = scenes.ortho_camera(scene, scales=(6.0, 4.0), f0=1, f1=49)
+    scenes.add_move(cam, "dolly_in", 1, 49)
+    (shot,) = plan_scene(scene).shots
+    assert _kinds(shot) == {"zoom_in"} and "dolly" not in shot.script.lower()
+    # Moves across the view are still moves.
+    scene = scenes.reset()
+    scenes.set_range(scene, 1, 49)
+    cam = scenes.ortho_camera(scene, scales=(6.0, 6.0), f0=1, f1=49)
+    scenes.add_move(cam, "truck_left+dolly_out", 1, 49)
+    (shot,) = plan_scene(scene).shots
+    assert _kinds(shot) == {"truck_left"}

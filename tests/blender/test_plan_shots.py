@@ -194,6 +194,40 @@ def test_camera_data_and_json_round_trip(scene):
     assert again == plan
 
 
+# Custom (script) cameras exist from Blender 4.5 on.
+_CAMERA_TYPES = {e.identifier for e in bpy.types.Camera.bl_rna.properties["type"].enum_items}
+_REFUSED = [(k, said) for k, said in (("PANO", "panoramic"), ("CUSTOM", "custom")) if k in _CAMERA_TYPES]
+
+
+@pytest.mark.parametrize("kind, said", _REFUSED)
+def test_panoramic_camera_is_refused_with_what_to_do(scene, kind, said):
+    scenes.set_range(scene, 1, 20)
+    scenes.add_marker(scene, "Wide", 1, scenes.add_camera(scene, "Wide"))
+    dome = scenes.add_camera(scene, "Dome")
+    dome.data.type = kind
+    scenes.add_marker(scene, "Sky", 11, dome)
+    with pytest.raises(PlanError) as e:
+        plan_scene(scene)
+    assert str(e.value) == (
+        f"Camera 'Dome' of shot 'Sky' is {said}, which the video model cannot follow: set its Type to "
+        "Perspective (or Orthographic) in the camera's properties."
+    )
+    dome.data.type = "ORTHO"
+    assert plan_scene(scene).shots[1].trajectory.camera_type == "ORTHO"
+
+
+def test_ortho_camera_gets_the_same_grid(scene):
+    # The generation grid follows the render aspect, whatever the projection.
+    scenes.set_range(scene, 1, 40)
+    scene.render.resolution_x, scene.render.resolution_y = 1000, 420
+    cam = scenes.add_camera(scene)
+    persp = plan_scene(scene).shots[0]
+    cam.data.type = "ORTHO"
+    ortho = plan_scene(scene).shots[0]
+    assert ortho.generation == persp.generation and ortho.trajectory.aspect == persp.trajectory.aspect
+    assert ortho.trajectory.ortho_scale == [cam.data.ortho_scale] * 40
+
+
 def test_object_used_as_camera_that_is_not_a_camera(scene):
     scenes.set_range(scene, 1, 10)
     empty = bpy.data.objects.new("Empty", None)

@@ -9,6 +9,7 @@ import scenes
 
 from blender_ltx import plan_scene
 from blender_ltx.bl import sampling
+from blender_ltx.bl.plan import PlanError
 from blender_ltx.bl.sampling import fcurve_blocker, sample_cameras
 
 TOL = 1e-5
@@ -176,3 +177,63 @@ def test_scene_specific_dependency_is_caught_and_evaluated_in_the_scene(scene):
     (got,) = sample_cameras(scene, [(cam, range(1, 21))])
     assert got.method == "scene"
     assert got.data["lens"].tolist() == pytest.approx([50.0 + f for f in range(1, 21)])
+
+
+def _ortho_scene(scene):
+    """An orthographic camera keyed (F-Curve path) and one driven (evaluated path), each moving too."""
+    scenes.set_range(scene, 1, 80)
+    keyed = scenes.ortho_camera(scene, "Ortho", (6.0, 2.5), 1, 40)
+    scenes.add_move(keyed, "dolly_in+truck_right", 1, 40)
+    driven = scenes.driven_ortho_camera(scene, "OrthoDriven", 41, 80)
+    scenes.add_move(driven, "pan_left", 41, 80)
+    scenes.add_marker(scene, "Keyed", 1, keyed)
+    scenes.add_marker(scene, "Driven", 41, driven)
+    return keyed, driven
+
+
+@pytest.mark.parametrize("mode", ["auto", "isolated", "scene"])
+def test_ortho_scales_match_the_evaluated_camera(scene, mode):
+    keyed, driven = _ortho_scene(scene)
+    plan = plan_scene(scene, sampling=mode)
+    _assert_matches_frame_set(scene, plan)
+    for shot, cam in zip(plan.shots, (keyed, driven), strict=True):
+        t = shot.trajectory
+        want = scenes.evaluated_camera_data(scene, cam, t.frames, "ortho_scale")
+        assert t.camera_type == "ORTHO" and len(t.ortho_scale) == shot.length
+        assert np.abs(np.array(t.ortho_scale) - np.array(want)).max() < TOL, shot.name
+        assert np.ptp(t.ortho_scale) > 2.0, shot.name  # the scale does change: a constant would match
+    # The F-Curve path gives the keyed camera the same scales.
+    frames = plan.shots[0].trajectory.frames
+    (direct,) = sample_cameras(scene, [(keyed, frames)], mode="fcurves")
+    assert np.abs(direct.data["ortho_scale"] - plan.shots[0].trajectory.ortho_scale).max() < TOL
+    assert list(direct.camera_type) == ["ORTHO"] * len(frames)
+
+
+def test_perspective_plans_carry_no_ortho_scale(scene):
+    _rig_scene(scene)
+    for shot in plan_scene(scene).shots:
+        assert (shot.trajectory.camera_type, shot.trajectory.ortho_scale) == ("PERSP", [])
+
+
+def test_animated_camera_type_is_read_per_frame_and_a_switch_inside_a_shot_refused(scene):
+    scenes.set_range(scene, 1, 30)
+    cam = scenes.add_camera(scene, "Switch")
+    scenes.key(cam.data, "type", 1, "PERSP")
+    scenes.key(cam.data, "type", 16, "ORTHO")
+    assert "animates its type" in fcurve_blocker(cam)
+    frames = list(range(1, 31))
+    want = scenes.evaluated_camera_data(scene, cam, frames, "type")
+    assert want[0] == "PERSP" and want[-1] == "ORTHO"
+    for mode in ("auto", "isolated", "scene"):
+        (got,) = sample_cameras(scene, [(cam, frames)], mode=mode)
+        assert list(got.camera_type) == want, mode
+    switch = want.index("ORTHO") + 1
+    said = f"'Switch' switches from perspective to orthographic at frame {switch}, inside shot 'Switch'"
+    with pytest.raises(PlanError, match=said):
+        plan_scene(scene)
+    # Cut where it switches, as the sentence says: each shot keeps one projection.
+    scenes.add_marker(scene, "Wide", 1, cam)
+    scenes.add_marker(scene, "Plan", switch, cam)
+    wide, top = plan_scene(scene).shots
+    assert (wide.trajectory.camera_type, top.trajectory.camera_type) == ("PERSP", "ORTHO")
+    assert len(top.trajectory.ortho_scale) == top.length and wide.trajectory.ortho_scale == []

@@ -477,3 +477,83 @@ def test_subject_distance_must_be_positive():
     traj = path(24, SINGLE_MOVES["dolly_in"])
     with pytest.raises(ValueError, match="subject_distance"):
         analyze_motion(traj, FPS, subject_distance=0.0)
+
+
+# --- orthographic cameras ----------------------------------------------------------------------------
+
+
+def ortho(traj: Trajectory, scale) -> Trajectory:
+    """``traj`` as an orthographic camera whose view size is ``scale(u)`` for u in [0, 1]."""
+    n = len(traj)
+    traj.camera_type = "ORTHO"
+    traj.ortho_scale = [float(scale(i / (n - 1) if n > 1 else 0.0)) for i in range(n)]
+    return traj
+
+
+def test_ortho_scale_shrinking_is_a_zoom_in_like_a_longer_lens():
+    for lens_end, kind in ((60.0, "zoom_in"), (20.0, "zoom_out")):
+        lens = analyze_motion(path(48, lambda u, e=lens_end: (P0, AHEAD, 0.0, 35 + (e - 35) * u)), FPS)
+        # The view size goes as 1 / focal length: the same picture change, the same reading.
+        view = ortho(path(48, lambda u: (P0, AHEAD)), lambda u, e=lens_end: 6.0 * 35 / (35 + (e - 35) * u))
+        segs = analyze_motion(view, FPS)
+        assert kinds(segs) == [[kind]]
+        assert segs == lens
+    # The lens of an orthographic camera is not used by Blender: changing it is no zoom.
+    unused = ortho(path(48, lambda u: (P0, AHEAD, 0.0, 35 + 25 * u)), lambda u: 6.0)
+    assert kinds(analyze_motion(unused, FPS)) == [["static"]]
+
+
+def test_ortho_camera_moving_along_its_view_is_not_a_dolly():
+    forward = path(48, SINGLE_MOVES["dolly_in"])
+    assert kinds(analyze_motion(forward, FPS)) == [["dolly_in"]]
+    assert kinds(analyze_motion(ortho(forward, lambda u: 6.0), FPS)) == [["static"]]
+    # Moving in while the view narrows is a zoom only: the move itself does not show.
+    both = ortho(path(48, SINGLE_MOVES["dolly_out"]), lambda u: 6.0 - 2.0 * u)
+    assert kinds(analyze_motion(both, FPS)) == [["zoom_in"]]
+    # Looking straight down, moving down changes nothing; moving toward the image's top is a pedestal up.
+    down = np.array([0.0, 1e-4, -1.0])
+    sink = ortho(path(48, lambda u: (np.array([0.0, 0.0, 10 - 3 * u]), down)), lambda u: 6.0)
+    assert kinds(analyze_motion(sink, FPS)) == [["static"]]
+    glide = ortho(path(48, lambda u: (np.array([0.0, 2 * u, 10.0]), down)), lambda u: 6.0)
+    assert kinds(analyze_motion(glide, FPS)) == [["pedestal_up"]]
+
+
+@pytest.mark.parametrize("kind", ["truck_left", "truck_right", "pedestal_up", "pedestal_down", "pan_left"])
+def test_ortho_camera_keeps_its_moves_in_the_image_plane(kind):
+    traj = ortho(path(48, SINGLE_MOVES[kind]), lambda u: 6.0)
+    assert kinds(analyze_motion(traj, FPS)) == [[kind]]
+
+
+def test_ortho_translation_speed_is_relative_to_the_view_size():
+    # 3 units in 2 s is half a 3-unit view per second but a fortieth of a 60-unit one.
+    narrow = analyze_motion(ortho(path(48, SINGLE_MOVES["truck_right"]), lambda u: 3.0), FPS)
+    wide = analyze_motion(ortho(path(48, SINGLE_MOVES["truck_right"]), lambda u: 60.0), FPS)
+    assert (narrow[0].speed, wide[0].speed) == ("fast", "slow")
+    # Far from the subject or near it, an orthographic picture is the same: so is its reading.
+    far = ortho(path(48, lambda u: (P0 + [3 * u, -500, 0], AHEAD)), lambda u: 3.0)
+    assert analyze_motion(far, FPS) == narrow
+
+
+def test_ortho_orbit_from_far_away_is_an_orbit():
+    # Orthographic cameras often stand far back to stay clear of the set; an orbit is still an orbit.
+    def pose(u):
+        p = np.array([100 * math.sin(u), -100 * math.cos(u), 10.0])
+        return p, -p
+
+    assert kinds(analyze_motion(path(48, pose), FPS)) == [["orbit_right"]]
+    # Its scale comes from the 6-unit view, so the pivot is 12 times that scale away (beyond a
+    # perspective orbit's range), which an orthographic picture does not show.
+    assert kinds(analyze_motion(ortho(path(48, pose), lambda u: 6.0), FPS)) == [["orbit_right"]]
+
+
+def test_ortho_trajectory_checks():
+    traj = ortho(path(10, SINGLE_MOVES["truck_right"]), lambda u: 6.0)
+    with pytest.raises(ValueError, match=r"trajectory\.ortho_scale has 3 values for 10 frames"):
+        analyze_motion(Trajectory(**{**traj.__dict__, "ortho_scale": [6.0] * 3}), FPS)
+    with pytest.raises(ValueError, match=r"trajectory\.ortho_scale must be positive"):
+        analyze_motion(Trajectory(**{**traj.__dict__, "ortho_scale": [6.0] * 9 + [0.0]}), FPS)
+    with pytest.raises(ValueError, match=r"trajectory\.camera_type must be one of PERSP, ORTHO, got 'PANO'"):
+        analyze_motion(Trajectory(**{**traj.__dict__, "camera_type": "PANO"}), FPS)
+    # A perspective trajectory ignores ortho_scale entirely.
+    persp = Trajectory(**{**traj.__dict__, "camera_type": "PERSP", "ortho_scale": [1.0]})
+    assert kinds(analyze_motion(persp, FPS)) == [["truck_right"]]

@@ -124,6 +124,8 @@ def test_from_dict_fills_defaults_for_missing_optional_keys():
     )
     assert shot.motion == [] and shot.script == "" and shot.generation.segments == []
     assert shot.trajectory.sensor_fit == "AUTO" and shot.trajectory.aspect == pytest.approx(16 / 9)
+    # Plans written before orthographic cameras were modelled are perspective ones.
+    assert (shot.trajectory.camera_type, shot.trajectory.ortho_scale) == ("PERSP", [])
 
 
 def test_plan_shot_lookup():
@@ -140,6 +142,21 @@ def test_trajectory_slice():
     assert part.matrix_world == traj.matrix_world[1:]
     assert (part.sensor_fit, part.shift_x, part.aspect) == ("HORIZONTAL", 0.1, 2.39)
     assert len(traj.slice(100, 200)) == 0
+    assert (part.camera_type, part.ortho_scale) == ("PERSP", [])
+
+
+def test_ortho_trajectory_round_trips_and_slices():
+    plan = make_plan()
+    traj = plan.shots[0].trajectory
+    traj.camera_type, traj.ortho_scale = "ORTHO", [6.0, 5.5, 5.0]
+    d = json.loads(plan.to_json())
+    assert (d["shots"][0]["trajectory"]["camera_type"], d["shots"][0]["trajectory"]["ortho_scale"]) == (
+        "ORTHO",
+        [6.0, 5.5, 5.0],
+    )
+    assert ShotPlan.from_dict(d) == plan
+    part = traj.slice(11, 12)
+    assert (part.camera_type, part.ortho_scale) == ("ORTHO", [5.5, 5.0])
 
 
 def test_vocabulary():
@@ -231,6 +248,13 @@ def test_check_trajectory():
     with pytest.raises(ProtocolError) as e:
         check_trajectory(d | {"lens_mm": [35.0, math.nan, 36.0]})
     assert e.value.field == "trajectory.lens_mm[1]"
+    check_trajectory(d | {"camera_type": "ORTHO", "ortho_scale": [6.0, 6.0, 5.0]})
+    with pytest.raises(ProtocolError, match="has 0 entries but trajectory.frames has 3") as e:
+        check_trajectory(d | {"camera_type": "ORTHO"})
+    assert e.value.field == "trajectory.ortho_scale"
+    with pytest.raises(ProtocolError, match="must be one of PERSP, ORTHO, got 'PANO'") as e:
+        check_trajectory(d | {"camera_type": "PANO"})
+    assert e.value.field == "trajectory.camera_type"
 
 
 def test_check_condition_index():

@@ -69,6 +69,20 @@ def test_motion_prompt_can_be_turned_off(server, http):
     }
 
 
+def test_orthographic_trajectory_is_accepted_and_its_scale_is_the_zoom(server, http):
+    # The same forward move as a perspective dolly, on an orthographic camera whose view narrows:
+    # the move does not show in its picture, the narrowing view does.
+    traj = _dolly_in(25) | {"camera_type": "ORTHO", "ortho_scale": [6.0 - 0.1 * i for i in range(25)]}
+    r = http.post(server.url + "/v1/jobs", json=job_request(prompt=PROMPT, num_frames=25, trajectory=traj))
+    assert r.status_code == 202, r.text
+    applied = r.json()["applied"]
+    assert "zooms in" in applied["prompt_used"] and "dollies" not in applied["prompt_used"], applied
+    perspective = http.post(
+        server.url + "/v1/jobs", json=job_request(prompt=PROMPT, num_frames=25, trajectory=_dolly_in(25))
+    ).json()["applied"]
+    assert "dollies in" in perspective["prompt_used"]
+
+
 def test_static_or_missing_trajectory_adds_no_motion(server, http):
     applied = http.post(server.url + "/v1/jobs", json=job_request(prompt=PROMPT)).json()["applied"]
     assert applied["prompt_used"] == PROMPT and applied["layers"] == []

@@ -98,6 +98,21 @@ CASES = {
         "trajectory.lens_mm",
         "positive",
     ),
+    "traj_panoramic": (
+        {"trajectory": {**_trajectory(3), "camera_type": "PANO"}},
+        "trajectory.camera_type",
+        "'PERSP' or 'ORTHO'",
+    ),
+    "traj_ortho_scale_short": (
+        {"trajectory": {**_trajectory(3), "camera_type": "ORTHO", "ortho_scale": [6.0]}},
+        "trajectory.ortho_scale",
+        "has 1 entries but trajectory.frames has 3",
+    ),
+    "traj_ortho_scale_zero": (
+        {"trajectory": {**_trajectory(3), "camera_type": "ORTHO", "ortho_scale": [6.0, 0.0, 6.0]}},
+        "trajectory.ortho_scale",
+        "positive",
+    ),
     "traj_longer_than_clip": ({"trajectory": _trajectory(12)}, "trajectory.frames", "only 9 frames"),
     "prompt_missing": ({"prompt": None}, "prompt", "is required"),
     "prompt_not_string": ({"prompt": 5}, "prompt", "string"),
