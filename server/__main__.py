@@ -51,7 +51,16 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--max-frames", type=int, default=Settings.max_frames)
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
+    ray = p.add_argument_group("more GPUs (Ray; pip install -e '.[server,ray]')")
+    ray.add_argument("--ray", action="store_true", help="run generation on Ray replicas (one job each)")
+    ray.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
+    ray.add_argument("--replicas", type=int, default=None, help="model replicas (default: one per GPU, or 1)")
+    ray.add_argument("--gpus-per-replica", type=float, default=Settings.gpus_per_replica)
     a = p.parse_args(argv)
+    if (a.ray_address or a.replicas is not None) and not a.ray:
+        p.error("--ray-address and --replicas need --ray")
+    if a.replicas is not None and a.replicas < 1:
+        p.error("--replicas must be 1 or more")
     return Settings(
         model=a.model,
         device=a.device,
@@ -67,6 +76,10 @@ def parse_args(argv: list[str]) -> Settings:
         max_frames=a.max_frames,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
+        ray=a.ray,
+        ray_address=a.ray_address,
+        replicas=a.replicas,
+        gpus_per_replica=a.gpus_per_replica,
     )
 
 
@@ -115,25 +128,32 @@ def serve(settings: Settings) -> int:
         )
         return 2
     from .app import create_app
+    from .backends import make_backend
     from .backends.base import WeightsNotFound
-    from .backends.ltx import LTXBackend
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    backend = LTXBackend(
-        settings.model,
-        device=settings.device,
-        dtype=settings.dtype,
-        data_dir=settings.data_dir,
-        vae_tiling=settings.vae_tiling,
-        cpu_offload=settings.cpu_offload,
-        profile=settings.profile,
-    )
     t0 = time.perf_counter()
-    try:
-        backend.load()
-    except WeightsNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+    pool = None
+    if settings.ray:
+        from .ray_pool import RayPool
+
+        pool = RayPool(settings)
+        try:
+            pool.start()
+            pool.wait_loaded()
+        except Exception as exc:
+            pool.stop()
+            cause = getattr(exc, "cause", None) or exc
+            print(f"error: the Ray replicas could not load the model: {cause}", file=sys.stderr)
+            return 3 if isinstance(cause, WeightsNotFound) else 2
+        backend = pool.replicas[0]
+    else:
+        backend = make_backend(settings)
+        try:
+            backend.load()
+        except WeightsNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
     info = backend.info()
     profile = backend.profile()
     log.info(
@@ -151,11 +171,17 @@ def serve(settings: Settings) -> int:
     from .jobs import DataDirInUse
 
     try:
-        app = create_app(settings, backend)
+        app = create_app(settings, backend, pool=pool)
     except DataDirInUse as exc:
+        if pool is not None:
+            pool.stop()
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(_serve(app, settings, sock))
+    try:
+        asyncio.run(_serve(app, settings, sock))
+    finally:
+        if pool is not None:
+            pool.stop()
     return 0
 
 

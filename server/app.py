@@ -65,12 +65,13 @@ def _unprocessable(exc: ProtocolError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": str(exc), "field": exc.field})
 
 
-def create_app(settings: Settings, backend: Backend) -> FastAPI:
+def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
+    """``pool``: a started ray_pool.RayPool (--ray); its replicas get one worker each."""
     store = jobs.JobStore(settings.data_dir)
     retried, failed = store.recover()
     if retried or failed:
         log.info("after restart: %d interrupted job(s) queued again, %d marked failed", retried, failed)
-    worker = jobs.Worker(store, backend)
+    worker = jobs.Workers(store, pool.replicas if pool is not None else [backend])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -126,7 +127,11 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
             "queue_length": store.queue_length(),
             "running": store.running_id(),
             "auth": bool(settings.token),
+            **({"replicas": _replicas()} if pool is not None else {}),
         }
+
+    def _replicas() -> list[dict[str, Any]]:
+        return [{**w.backend.state.to_dict(), "job": w.current} for w in worker.all]
 
     @app.post(
         f"{API_PREFIX}/jobs",

@@ -26,7 +26,7 @@ from blender_ltx.core import protocol
 
 from . import conditioning
 from .backends import profiles
-from .backends.base import Backend, Cancelled, GenerateRequest
+from .backends.base import Backend, Cancelled, GenerateRequest, ReplicaLost
 from .video import write_mp4
 
 log = logging.getLogger("server.jobs")
@@ -183,6 +183,25 @@ class JobStore:
             )
             return cur.rowcount == 1
 
+    def requeue(self, job_id: str, reason: str) -> str:
+        """A job whose process died under it runs again (the attempt counted), or fails on its last one."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT attempts, cancel_requested FROM jobs WHERE id=?", (job_id,)
+            ).fetchone()
+            if row["cancel_requested"]:
+                status, error = "cancelled", None
+            elif row["attempts"] < MAX_ATTEMPTS:
+                status, error = "queued", None
+            else:
+                status = "failed"
+                error = f"The job was lost {row['attempts']} times ({reason}), so it was not retried again."
+            self._db.execute(
+                "UPDATE jobs SET status=?, error=?, progress=0, started_at=NULL, finished_at=? WHERE id=?",
+                (status, error, None if status == "queued" else time.time(), job_id),
+            )
+        return status
+
     def recover(self) -> tuple[int, int]:
         """After a crash: requeue jobs that were running once, fail the ones on their last attempt."""
         now = time.time()
@@ -263,17 +282,38 @@ def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
     return f"Generation failed: {type(exc).__name__}: {text or 'no message'}."
 
 
+class CancelBoard:
+    """Jobs asked to stop while running, shared by every worker (the one running the job sees it)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, job_id: str) -> None:
+        with self._lock:
+            self._ids.add(job_id)
+
+    def discard(self, job_id: str) -> None:
+        with self._lock:
+            self._ids.discard(job_id)
+
+    def __contains__(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._ids
+
+
 class Worker(threading.Thread):
     """Runs queued jobs one at a time on the backend, off the event loop."""
 
-    def __init__(self, store: JobStore, backend: Backend):
-        super().__init__(name="ltx-worker", daemon=True)
+    def __init__(self, store: JobStore, backend: Backend, cancels: CancelBoard | None = None, name: str = ""):
+        super().__init__(name=name or "ltx-worker", daemon=True)
         self.store = store
         self.backend = backend
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._cancel: set[str] = set()
-        self._cancel_lock = threading.Lock()
+        self._cancel = cancels or CancelBoard()
+        #: The job this worker runs now (health shows it).
+        self.current: str | None = None
 
     def notify(self) -> None:
         self._wake.set()
@@ -289,12 +329,13 @@ class Worker(threading.Thread):
             return
         row = self.store.row(job_id)
         if row is not None and row["status"] == "running":
-            with self._cancel_lock:
-                self._cancel.add(job_id)
+            self._cancel.add(job_id)
             self.store.update(job_id, cancel_requested=1)
 
     def run(self) -> None:
         while not self._stop.is_set():
+            if not self.backend.wait_ready(timeout=1.0):
+                continue
             row = self.store.claim_next()
             if row is None:
                 self._wake.wait(timeout=1.0)
@@ -310,12 +351,12 @@ class Worker(threading.Thread):
         timings = {"queued_s": round(t_start - row["created_at"], 3)}
 
         def cancelled() -> bool:
-            with self._cancel_lock:
-                return job_id in self._cancel
+            return job_id in self._cancel
 
         def progress(p: float) -> None:
             self.store.update(job_id, progress=round(min(max(p, 0.0), 1.0), 4))
 
+        self.current = job_id
         try:
             gen = self._generate_request(job_id, request, row)
             clip = self.backend.generate(gen, progress, cancelled)
@@ -334,6 +375,9 @@ class Worker(threading.Thread):
             log.info(
                 "job %s succeeded in %.2f s (generate %.2f s)", job_id, t_end - t_start, timings["generate_s"]
             )
+        except ReplicaLost as exc:
+            status = self.store.requeue(job_id, str(exc))
+            log.warning("job %s: %s; now %s", job_id, exc, status)
         except Cancelled:
             now = time.time()
             timings["total_s"] = round(now - row["created_at"], 3)
@@ -351,8 +395,8 @@ class Worker(threading.Thread):
                 timings=timings,
             )
         finally:
-            with self._cancel_lock:
-                self._cancel.discard(job_id)
+            self.current = None
+            self._cancel.discard(job_id)
             if self.store.row(job_id)["status"] in protocol.FINAL_STATUSES:
                 shutil.rmtree(self.store.inputs_dir(job_id), ignore_errors=True)
 
@@ -375,7 +419,36 @@ def _describe(request: dict[str, Any]) -> str:
     )
 
 
-def submit(store: JobStore, worker: Worker, request: dict[str, Any], images: list[bytes]) -> dict[str, Any]:
+class Workers:
+    """One worker per backend slot (one, or one per Ray replica), sharing the queue and the cancels."""
+
+    def __init__(self, store: JobStore, backends: list[Backend]):
+        cancels = CancelBoard()
+        self.all = [
+            Worker(store, b, cancels, name=f"ltx-worker-{i}" if len(backends) > 1 else "")
+            for i, b in enumerate(backends)
+        ]
+        self.backend = backends[0]
+
+    def start(self) -> None:
+        for w in self.all:
+            w.start()
+
+    def stop(self) -> None:
+        for w in self.all:
+            w.stop()
+
+    def notify(self) -> None:
+        for w in self.all:
+            w.notify()
+
+    def cancel(self, job_id: str) -> None:
+        self.all[0].cancel(job_id)
+
+
+def submit(
+    store: JobStore, worker: Worker | Workers, request: dict[str, Any], images: list[bytes]
+) -> dict[str, Any]:
     """Queue a checked request: pick a seed if none, fill sampling defaults from the model's profile,
     record what conditioning will be applied."""
     if request.get("seed") is None:

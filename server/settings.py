@@ -36,6 +36,11 @@ class Settings:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_conditions: int = DEFAULT_MAX_CONDITIONS
     max_steps: int = DEFAULT_MAX_STEPS
+    #: Generation over Ray (ray_pool.py): off unless --ray; no address = a local Ray on this machine.
+    ray: bool = False
+    ray_address: str | None = None
+    replicas: int | None = None  # None: one per GPU, or 1 without GPUs
+    gpus_per_replica: float = 1.0
 
     def limits(self) -> dict[str, int]:
         return {

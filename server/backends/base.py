@@ -15,6 +15,11 @@ class Cancelled(Exception):
     """Raised inside generate() when cancel_check() turned true; the job ends ``cancelled``."""
 
 
+class ReplicaLost(Exception):
+    """The process running the job died under it (a Ray replica killed, out of memory, node lost): the job
+    goes back to the queue, the attempt counted (jobs.py)."""
+
+
 class WeightsNotFound(Exception):
     """The model could not be found or loaded; the message says how to get or point to the weights."""
 
@@ -99,6 +104,10 @@ class Backend:
 
     def load(self) -> None:
         raise NotImplementedError
+
+    def wait_ready(self, timeout: float) -> bool:
+        """False while the backend cannot take a job yet (a Ray replica restarting); waits up to timeout."""
+        return True
 
     def profile(self) -> Profile:
         """The loaded model's sampling defaults (see profiles.py); valid after load()."""
