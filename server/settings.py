@@ -49,13 +49,13 @@ class Settings:
         }
 
 
-def is_loopback(host: str) -> bool:
+def host_is_loopback(host: str) -> bool:
     return url_is_loopback(f"http://[{host}]/" if ":" in host else f"http://{host}/")
 
 
 def check_exposure(settings: Settings) -> str | None:
     """A sentence explaining why the server must not start, or None."""
-    if not is_loopback(settings.host) and not settings.token:
+    if not host_is_loopback(settings.host) and not settings.token:
         return (
             f"Refusing to listen on {settings.host} without a token: anyone on the network could use the "
             "GPU. Pass --token SECRET (clients send 'Authorization: Bearer SECRET') or use --host 127.0.0.1."
