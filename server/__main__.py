@@ -15,7 +15,7 @@ from pathlib import Path
 from blender_ltx.core import protocol
 
 from .backends.profiles import KINDS as PROFILE_KINDS
-from .settings import Settings, check_exposure
+from .settings import Settings, check_data_dir, check_exposure, check_token
 
 log = logging.getLogger("server")
 
@@ -101,7 +101,7 @@ async def _serve(app, settings: Settings, sock: socket.socket) -> None:
 
 
 def serve(settings: Settings) -> int:
-    refusal = check_exposure(settings)
+    refusal = check_token(settings.token) or check_exposure(settings) or check_data_dir(settings.data_dir)
     if refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
@@ -118,7 +118,6 @@ def serve(settings: Settings) -> int:
     from .backends.base import WeightsNotFound
     from .backends.ltx import LTXBackend
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     backend = LTXBackend(
         settings.model,
         device=settings.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,33 @@ class Settings:
 
 def host_is_loopback(host: str) -> bool:
     return url_is_loopback(f"http://[{host}]/" if ":" in host else f"http://{host}/")
+
+
+def check_token(token: str | None) -> str | None:
+    """Why the token can never be sent, or None: HTTP headers carry ASCII only (clients refuse others)."""
+    if token is None:
+        return None
+    if not token.isascii() or not token.isprintable() or not token.strip():
+        return (
+            "The token must be printable ASCII (letters, digits, punctuation): an HTTP client cannot send "
+            "other characters; pick another --token (or LTX_SERVER_TOKEN)."
+        )
+    return None
+
+
+def check_data_dir(data_dir: Path) -> str | None:
+    """Why the server cannot keep its jobs in ``data_dir``, or None (checked before the model loads)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return (
+            f"The data dir {str(data_dir)!r} is not a writable folder ({exc.strerror or exc}); "
+            "pick another --data-dir."
+        )
+    return None
 
 
 def check_exposure(settings: Settings) -> str | None:
