@@ -51,6 +51,25 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--max-frames", type=int, default=Settings.max_frames)
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
+    p.add_argument("--max-steps", type=int, default=Settings.max_steps)
+    p.add_argument(
+        "--keep-days",
+        type=float,
+        default=Settings.keep_days,
+        help="remove finished jobs and their videos after this many days (0: keep them)",
+    )
+    p.add_argument(
+        "--video-budget-gb",
+        type=float,
+        default=Settings.video_budget_gb,
+        help="remove the oldest finished jobs while their videos take more than this (0: no budget)",
+    )
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=Settings.stall_timeout_s,
+        help="close connections that stop mid-headers or mid-body for this many seconds",
+    )
     a = p.parse_args(argv)
     return Settings(
         model=a.model,
@@ -67,6 +86,10 @@ def parse_args(argv: list[str]) -> Settings:
         max_frames=a.max_frames,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
+        max_steps=a.max_steps,
+        keep_days=a.keep_days,
+        video_budget_gb=a.video_budget_gb,
+        stall_timeout_s=a.stall_timeout,
     )
 
 
@@ -83,8 +106,19 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _serve(app, settings: Settings, sock: socket.socket) -> None:
     import uvicorn
 
+    from .connections import stall_guarded_h11
+
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            http=stall_guarded_h11(settings.stall_timeout_s),
+            # Idle keep-alive connections; partial requests are the stall guard's.
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=64 * 1024,
+        )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():

@@ -37,6 +37,18 @@ class Settings:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_conditions: int = DEFAULT_MAX_CONDITIONS
     max_steps: int = DEFAULT_MAX_STEPS
+    #: Retention (jobs.JobStore.prune): final jobs older than this go, with their videos; 0 keeps them.
+    keep_days: float = 30.0
+    #: ... and the oldest final jobs go while their videos exceed this; 0: no budget.
+    video_budget_gb: float = 50.0
+    #: A connection that sends part of a request's headers, or stops mid-body, is closed after this.
+    stall_timeout_s: float = 15.0
+
+    def retention(self) -> tuple[float | None, int | None]:
+        """(seconds to keep final jobs, bytes of videos to keep), None where the rule is off."""
+        keep = self.keep_days * 86400 if self.keep_days > 0 else None
+        budget = int(self.video_budget_gb * 1e9) if self.video_budget_gb > 0 else None
+        return keep, budget
 
     def limits(self) -> dict[str, int]:
         return {
