@@ -122,3 +122,21 @@ def test_retention_by_video_budget_then_by_age(tiny_model_dir, tmp_path):
         with run_server(data, str(tiny_model_dir), extra_args=("--keep-days", "0.000001")) as srv:  # 86 ms
             assert http.get(f"{srv.url}/v1/jobs/{ids[1]}").status_code == 404
             assert not new.exists() and http.get(srv.url + "/v1/jobs").json()["jobs"] == []
+
+
+def test_a_job_that_raises_fails_alone(server, http):
+    # Queue a keyframed job behind a running one, then take its keyframe file away: when its turn comes,
+    # reading it raises (FileNotFoundError), the job fails with the reason, and the worker goes on.
+    running = http.post(
+        server.url + "/v1/jobs", json=job_request(num_inference_steps=30, num_frames=33)
+    ).json()
+    broken = http.post(
+        server.url + "/v1/jobs", json=job_request(seed=5, conditions=[{"frame_index": 0, "image": png_b64()}])
+    ).json()
+    after = http.post(server.url + "/v1/jobs", json=job_request(seed=6)).json()
+    (server.data_dir / "inputs" / broken["id"] / "0.png").unlink()
+    failed = wait_for(http, server.url, broken["id"])
+    assert failed["status"] == "failed" and "FileNotFoundError" in failed["error"]
+    assert wait_for(http, server.url, after["id"])["status"] == "succeeded"
+    assert wait_for(http, server.url, running["id"])["status"] == "succeeded"
+    assert http.get(server.url + "/v1/health").json()["worker"]["alive"] is True
