@@ -173,6 +173,14 @@ def test_numbers_of_thousands_of_digits_are_422(server, http, path, digits):
     assert r.json()["field"] == path and f"{digits} digits" in r.json()["detail"]
 
 
+def test_millions_of_values_are_refused_before_parsing(server, http):
+    # A million numbers: parsing and walking them cost seconds of CPU (health waited 6 s) before this rule.
+    req = job_request(trajectory={**_trajectory(1), "lens_mm": [35.5] * 1_000_000})
+    r = http.post(server.url + "/v1/jobs", json=req)
+    assert r.status_code == 422 and r.json()["field"] == "body" and "values" in r.json()["detail"]
+    assert len(r.text) < 500
+
+
 def test_trajectory_schema_matches_the_shot_plan_field_by_field():
     import dataclasses
 
@@ -221,5 +229,6 @@ def test_body_size_limit_is_413(server, http):
 
 def test_openapi_documents_the_request(server, http):
     schema = http.get(server.url + "/openapi.json").json()
-    body = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    ref = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert body["additionalProperties"] is False and "num_frames" in body["required"]
