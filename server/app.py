@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import sqlite3
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -100,7 +101,11 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
     worker = jobs.Worker(store, backend)
 
     def prune() -> None:
-        removed = store.prune(*settings.retention())
+        try:
+            removed = store.prune(*settings.retention())
+        except (OSError, sqlite3.Error):  # a full disk must not stop the start; the next tick retries
+            log.exception("retention")
+            return
         if removed:
             log.info("retention: removed %d finished job(s) and their files", removed)
 
@@ -153,6 +158,15 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
         field = ".".join(str(p) for p in err["loc"] if p not in ("query", "path", "body"))
         return _unprocessable(ProtocolError(field or "request", err["msg"]))
 
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(OSError)
+    async def storage_error(request: Request, exc: Exception):
+        """A write refused by a full disk, from any route (a cancel or a DELETE writes too)."""
+        if not jobs.is_storage_full(exc):
+            raise exc
+        log.error("%s: %s", request.url.path, exc)
+        return JSONResponse(status_code=507, content={"detail": jobs.storage_full_sentence(store.root)})
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         headers = dict(exc.headers or {})
@@ -200,7 +214,6 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
         responses={
             408: {"model": schemas.Problem, "description": "the body stopped arriving"},
             413: {"model": schemas.Problem, "description": "body too large"},
-            507: {"model": schemas.Problem, "description": "the server's disk is full"},
         },
     )
     async def submit(request: Request):

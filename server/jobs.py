@@ -210,7 +210,8 @@ class JobStore:
             cutoff = time.time() - keep_s
             doomed = [r["id"] for r in final if (r["finished_at"] or 0) < cutoff]
         if video_budget_bytes is not None:
-            kept = [r["id"] for r in final if r["id"] not in set(doomed)]
+            gone = set(doomed)
+            kept = [r["id"] for r in final if r["id"] not in gone]
             sizes = {i: _size(self.video_path(i)) for i in kept}
             total = sum(sizes.values())
             for job_id in kept:  # oldest first
@@ -424,9 +425,9 @@ class Worker:
             return
         row = self.store.row(job_id)
         if row is not None and row["status"] == "running":
+            self.store.update(job_id, cancel_requested=1)  # first: if the disk refuses, nothing changed
             with self._cancel_lock:
                 self._cancel.add(job_id)
-            self.store.update(job_id, cancel_requested=1)
 
     def run(self) -> None:
         try:

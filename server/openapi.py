@@ -20,6 +20,7 @@ _ANY_ROUTE = {
     "401": "this server needs a token: 'Authorization: Bearer TOKEN'",
     "403": "a token-less server refuses requests for other host names and web pages of other sites",
     "422": "a rule was broken: 'field' names the request field, 'detail' says the rule",
+    "507": "the server's disk is full; nothing was half-written",
 }
 
 

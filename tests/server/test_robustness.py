@@ -75,6 +75,8 @@ def test_full_disk_kills_the_worker_then_it_is_restarted(tiny_model_dir, tmp_pat
             )
             assert r.status_code == 507 and "disk is full" in r.json()["detail"], r.text
             assert list((disk / "inputs").iterdir()) == []
+            r = http.delete(f"{srv.url}/v1/jobs/{job['id']}")  # a cancel is a write too
+            assert r.status_code == 507 and "disk is full" in r.json()["detail"], r.text
 
             filler.unlink()
             alive = _until(lambda: (w := health()["worker"])["alive"] and w, what="restarted worker")
