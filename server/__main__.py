@@ -115,9 +115,8 @@ async def _serve(app, settings: Settings, sock: socket.socket) -> None:
             access_log=False,
             timeout_graceful_shutdown=2,
             http=stall_guarded_h11(settings.stall_timeout_s),
-            # Idle keep-alive connections; partial requests are the stall guard's.
+            # Idle keep-alive connections; partial requests are the stall guard's (h11 caps headers at 16 KB).
             timeout_keep_alive=5,
-            h11_max_incomplete_event_size=64 * 1024,
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
