@@ -15,7 +15,7 @@ from pathlib import Path
 from blender_ltx.core import protocol
 
 from .backends.profiles import KINDS as PROFILE_KINDS
-from .settings import Settings, check_exposure
+from .settings import Settings, check_data_dir, check_exposure, check_token
 
 log = logging.getLogger("server")
 
@@ -56,6 +56,25 @@ def parse_args(argv: list[str]) -> Settings:
     ray.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
     ray.add_argument("--replicas", type=int, default=None, help="model replicas (default: one per GPU, or 1)")
     ray.add_argument("--gpus-per-replica", type=float, default=Settings.gpus_per_replica)
+    p.add_argument("--max-steps", type=int, default=Settings.max_steps)
+    p.add_argument(
+        "--keep-days",
+        type=float,
+        default=Settings.keep_days,
+        help="remove finished jobs and their videos after this many days (0: keep them)",
+    )
+    p.add_argument(
+        "--video-budget-gb",
+        type=float,
+        default=Settings.video_budget_gb,
+        help="remove the oldest finished jobs while their videos take more than this (0: no budget)",
+    )
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=Settings.stall_timeout_s,
+        help="close connections that stop mid-headers or mid-body for this many seconds",
+    )
     a = p.parse_args(argv)
     if (a.ray_address or a.replicas is not None) and not a.ray:
         p.error("--ray-address and --replicas need --ray")
@@ -80,6 +99,10 @@ def parse_args(argv: list[str]) -> Settings:
         ray_address=a.ray_address,
         replicas=a.replicas,
         gpus_per_replica=a.gpus_per_replica,
+        max_steps=a.max_steps,
+        keep_days=a.keep_days,
+        video_budget_gb=a.video_budget_gb,
+        stall_timeout_s=a.stall_timeout,
     )
 
 
@@ -96,8 +119,18 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _serve(app, settings: Settings, sock: socket.socket) -> None:
     import uvicorn
 
+    from .connections import stall_guarded_h11
+
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            http=stall_guarded_h11(settings.stall_timeout_s),
+            # Idle keep-alive connections; partial requests are the stall guard's (h11 caps headers at 16 KB).
+            timeout_keep_alive=5,
+        )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
@@ -114,7 +147,7 @@ async def _serve(app, settings: Settings, sock: socket.socket) -> None:
 
 
 def serve(settings: Settings) -> int:
-    refusal = check_exposure(settings)
+    refusal = check_token(settings.token) or check_exposure(settings) or check_data_dir(settings.data_dir)
     if refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
@@ -131,7 +164,6 @@ def serve(settings: Settings) -> int:
     from .backends import make_backend
     from .backends.base import WeightsNotFound
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     pool = None
     if settings.ray:

@@ -2,37 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import sqlite3
+import time
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from blender_ltx.core.client import is_loopback as url_is_loopback
+from blender_ltx.core import protocol
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
 from . import __version__, jobs, schemas
 from .backends.base import Backend
+from .openapi import HeadAsGet, allowed_methods, documented_openapi
 from .settings import Settings
 
 log = logging.getLogger("server.app")
+
+
+#: How often the watchdog looks at the worker thread, and how often it applies the retention rule.
+WATCHDOG_S = 1.0
+PRUNE_S = 600.0
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing to buffer more than ``limit`` bytes (a lying Content-Length included)."""
+class BodyStalled(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int, stall_s: float) -> bytes:
+    """The body, refusing to buffer more than ``limit`` bytes (a lying Content-Length included) or to
+    wait more than ``stall_s`` for its next chunk (a client that stops mid-body)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge()
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), stall_s)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise BodyStalled() from None
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge()
@@ -65,6 +88,11 @@ def _unprocessable(exc: ProtocolError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": str(exc), "field": exc.field})
 
 
+def _has_token(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
 def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
     """``pool``: a started ray_pool.RayPool (--ray); its replicas get one worker each."""
     store = jobs.JobStore(settings.data_dir)
@@ -73,15 +101,42 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         log.info("after restart: %d interrupted job(s) queued again, %d marked failed", retried, failed)
     worker = jobs.Workers(store, pool.replicas if pool is not None else [backend])
 
+    def prune() -> None:
+        try:
+            removed = store.prune(*settings.retention())
+        except (OSError, sqlite3.Error):  # a full disk must not stop the start; the next tick retries
+            log.exception("retention")
+            return
+        if removed:
+            log.info("retention: removed %d finished job(s) and their files", removed)
+
+    async def watchdog() -> None:
+        """Restarts a worker thread that died (health shows it meanwhile); applies the retention rule."""
+        last_prune = time.monotonic()
+        while True:
+            await asyncio.sleep(WATCHDOG_S)
+            try:
+                await run_in_threadpool(worker.ensure_running)
+                if time.monotonic() - last_prune > PRUNE_S:
+                    last_prune = time.monotonic()
+                    await run_in_threadpool(prune)
+            except Exception:  # e.g. a full disk refused the requeue: try again on the next tick
+                log.exception("watchdog")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await run_in_threadpool(prune)
         worker.start()
+        task = asyncio.create_task(watchdog())
         yield
-        worker.stop()
+        task.cancel()
+        # SIGTERM: the running job stops at its next step and is queued again without counting a run.
+        await run_in_threadpool(worker.stop)
 
     app = FastAPI(title="blender-ltx generation server", version=__version__, lifespan=lifespan)
     app.state.store = store
     app.state.worker = worker
+    app.openapi = lambda: documented_openapi(app, schemas)
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
@@ -90,9 +145,7 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             if refusal:
                 return JSONResponse(status_code=403, content={"detail": refusal})
         if settings.token and request.url.path != f"{API_PREFIX}/health":
-            given = request.headers.get("authorization", "")
-            expected = f"Bearer {settings.token}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
+            if not _has_token(request, settings.token):
                 return JSONResponse(
                     status_code=401,
                     content={"detail": "This server needs a token: send 'Authorization: Bearer TOKEN'."},
@@ -106,6 +159,22 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         field = ".".join(str(p) for p in err["loc"] if p not in ("query", "path", "body"))
         return _unprocessable(ProtocolError(field or "request", err["msg"]))
 
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(OSError)
+    async def storage_error(request: Request, exc: Exception):
+        """A write refused by a full disk, from any route (a cancel or a DELETE writes too)."""
+        if not jobs.is_storage_full(exc):
+            raise exc
+        log.error("%s: %s", request.url.path, exc)
+        return JSONResponse(status_code=507, content={"detail": jobs.storage_full_sentence(store.root)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
     def _job_or_404(job_id: str) -> dict[str, Any]:
         status = store.get(job_id)
         if status is None:
@@ -113,7 +182,10 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         return status
 
     @app.get(f"{API_PREFIX}/health")
-    def health() -> dict[str, Any]:
+    def health(request: Request) -> dict[str, Any]:
+        if settings.token and not _has_token(request, settings.token):
+            # Without the token, only that the server is up: the rest names jobs, paths and the queue.
+            return {"status": "ok", "version": __version__, "auth": True}
         return {
             "status": "ok",
             "version": __version__,
@@ -126,12 +198,13 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "limits": settings.limits(),
             "queue_length": store.queue_length(),
             "running": store.running_id(),
+            "worker": worker.info(),
             "auth": bool(settings.token),
             **({"replicas": _replicas()} if pool is not None else {}),
         }
 
     def _replicas() -> list[dict[str, Any]]:
-        return [{**w.backend.state.to_dict(), "job": w.current} for w in worker.all]
+        return [{**w.backend.state.to_dict(), "job": w.job} for w in worker.all]
 
     @app.post(
         f"{API_PREFIX}/jobs",
@@ -140,14 +213,23 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": schemas.JobRequest.model_json_schema()}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}}},
             }
         },
-        responses={413: {"description": "body too large"}, 422: {"description": "a rule was broken"}},
+        responses={
+            408: {"model": schemas.Problem, "description": "the body stopped arriving"},
+            413: {"model": schemas.Problem, "description": "body too large"},
+        },
     )
     async def submit(request: Request):
         try:
-            body = await _read_body(request, settings.max_body_bytes)
+            body = await _read_body(request, settings.max_body_bytes, settings.stall_timeout_s)
+        except BodyStalled:
+            return JSONResponse(
+                status_code=408,
+                content={"detail": f"The request body stopped arriving for {settings.stall_timeout_s:g} s."},
+                headers={"Connection": "close"},
+            )
         except BodyTooLarge:
             return JSONResponse(
                 status_code=413,
@@ -162,6 +244,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             return await run_in_threadpool(jobs.submit, store, worker, checked.data, checked.images)
         except ProtocolError as exc:
             return _unprocessable(exc)
+        except jobs.StorageFull as exc:
+            log.error("%s", exc)
+            return JSONResponse(status_code=507, content={"detail": str(exc)})
 
     @app.get(f"{API_PREFIX}/jobs", response_model=schemas.JobList)
     def list_jobs(limit: int = Query(50, ge=1, le=1000)):
@@ -174,7 +259,10 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
     @app.get(
         f"{API_PREFIX}/jobs/{{job_id}}/video",
         response_class=FileResponse,
-        responses={200: {"content": {"video/mp4": {}}}, 409: {"description": "not ready"}},
+        responses={
+            200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+            409: {"model": schemas.Problem, "description": "not ready"},
+        },
     )
     def job_video(job_id: str):
         status = _job_or_404(job_id)
@@ -187,8 +275,14 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
 
     @app.delete(f"{API_PREFIX}/jobs/{{job_id}}", response_model=schemas.JobStatus)
     def cancel_job(job_id: str):
-        _job_or_404(job_id)
+        """Queued or running: cancel it. Finished: remove it, its video and inputs (answers its last
+        status; the job is then 404)."""
+        status = _job_or_404(job_id)
+        if status["status"] in protocol.FINAL_STATUSES:
+            store.remove(status["id"])
+            return status
         worker.cancel(job_id)
         return store.get(job_id)
 
+    app.add_middleware(HeadAsGet)
     return app

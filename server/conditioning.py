@@ -42,7 +42,7 @@ _ADVERBS = {"slow": "slowly ", "medium": "", "fast": "quickly "}
 
 
 @dataclass
-class Applied:
+class AppliedRecord:
     prompt_used: str
     motion_script: str
     negative_prompt: str
@@ -103,7 +103,7 @@ def map_conditions(conditions: list[dict[str, Any]], num_frames: int) -> list[di
     ]
 
 
-def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> Applied:
+def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> AppliedRecord:
     """The prompt and conditions the model gets for a validated request; ``sampling`` is the record of
     the profile's defaults (profiles.resolve), kept with the rest of what was applied."""
     prompt = request.get("prompt", "").strip()
@@ -117,7 +117,7 @@ def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> Ap
         layers.append(protocol.LAYER_MOTION_PROMPT)
     if conditions:
         layers.append(protocol.LAYER_KEYFRAMES)
-    return Applied(
+    return AppliedRecord(
         prompt_used=prompt_used,
         motion_script=script,
         negative_prompt=request.get("negative_prompt", ""),

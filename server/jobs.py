@@ -10,6 +10,7 @@ Crash rule: a job found ``running`` at start was interrupted by the crash. It is
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -54,6 +55,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 """
 
+#: What a status reads: everything but the stored request, which only the worker needs in full.
+_STATUS_COLUMNS = (
+    "seq, id, status, progress, error, shot, tags, summary, applied, created_at, started_at, "
+    "finished_at, attempts, timings"
+)
+
 #: What a status shows of the request (prompts live in ``applied``; images stay on disk).
 _REQUEST_KEYS = (
     "num_frames",
@@ -68,6 +75,23 @@ _REQUEST_KEYS = (
 
 class DataDirInUse(Exception):
     """Another server process holds the data dir (its job database is locked)."""
+
+
+class StorageFull(Exception):
+    """The data dir's disk (or the process's file size limit) refused a write; nothing was kept."""
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
+
+
+def storage_full_sentence(root: Path) -> str:
+    return (
+        f"The server's disk is full (data dir {root}); free space there or lower --keep-days / "
+        "--video-budget-gb, then submit again."
+    )
 
 
 class JobStore:
@@ -90,6 +114,9 @@ class JobStore:
                 self._db.execute("BEGIN EXCLUSIVE")
                 self._db.execute("COMMIT")
                 self._db.executescript(_SCHEMA)
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+                if "summary" not in columns:  # databases made before the summary column
+                    self._db.execute("ALTER TABLE jobs ADD COLUMN summary TEXT")
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc).lower():
@@ -112,26 +139,40 @@ class JobStore:
             return self._db.execute(sql, args).fetchall()
 
     def create(self, request: dict[str, Any], images: list[bytes], applied: dict[str, Any]) -> dict[str, Any]:
+        """Store a job: its keyframes are written to a temp folder and renamed into place before the row
+        is inserted, and both are undone if either fails (a full disk leaves nothing half-written)."""
         job_id = secrets.token_hex(16)
-        if images:
-            folder = self.inputs_dir(job_id)
-            folder.mkdir(parents=True)
-            for i, raw in enumerate(images):
-                (folder / f"{i}.png").write_bytes(raw)
+        folder = self.inputs_dir(job_id)
         row = (
             job_id,
             "queued",
             request.get("shot"),
             json.dumps(request.get("tags") or {}),
             json.dumps(request),
+            json.dumps({k: request.get(k) for k in _REQUEST_KEYS}),
             json.dumps(applied),
         )
-        with self._lock:  # created_at taken under the lock, so it orders like seq ("newest first")
-            self._db.execute(
-                "INSERT INTO jobs (id, status, shot, tags, request, applied, created_at) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (*row, time.time()),
-            )
+        try:
+            if images:
+                tmp = folder.with_name(f".tmp-{job_id}")
+                tmp.mkdir(parents=True)
+                try:
+                    for i, raw in enumerate(images):
+                        (tmp / f"{i}.png").write_bytes(raw)
+                    os.replace(tmp, folder)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            with self._lock:  # created_at taken under the lock, so it orders like seq ("newest first")
+                self._db.execute(
+                    "INSERT INTO jobs (id, status, shot, tags, request, summary, applied, created_at) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (*row, time.time()),
+                )
+        except (OSError, sqlite3.Error) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            if is_storage_full(exc):
+                raise StorageFull(storage_full_sentence(self.root)) from exc
+            raise
         return self.get(job_id)
 
     def row(self, job_id: str) -> sqlite3.Row | None:
@@ -139,12 +180,57 @@ class JobStore:
         return rows[0] if rows else None
 
     def get(self, job_id: str) -> dict[str, Any] | None:
-        row = self.row(job_id)
-        return None if row is None else self._status(row)
+        rows = self._exec(f"SELECT {_STATUS_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return self._status(rows[0]) if rows else None
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self._exec("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,))
+        rows = self._exec(f"SELECT {_STATUS_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?", (limit,))
         return [self._status(r) for r in rows]
+
+    def remove(self, job_id: str) -> bool:
+        """Delete a final job's row, video and inputs; False if it is not final (or not there)."""
+        with self._lock:
+            gone = self._db.execute(
+                "DELETE FROM jobs WHERE id = ? AND status IN (?, ?, ?)", (job_id, *protocol.FINAL_STATUSES)
+            ).rowcount
+        if gone:
+            self.video_path(job_id).unlink(missing_ok=True)
+            shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
+        return bool(gone)
+
+    def prune(self, keep_s: float | None, video_budget_bytes: int | None) -> int:
+        """Retention: remove final jobs finished more than ``keep_s`` ago, then the oldest final jobs
+        until their videos fit in ``video_budget_bytes`` (None: no such rule). Returns how many went."""
+        final = self._exec(
+            "SELECT id, finished_at FROM jobs WHERE status IN (?, ?, ?) ORDER BY finished_at, seq",
+            protocol.FINAL_STATUSES,
+        )
+        doomed = []
+        if keep_s is not None:
+            cutoff = time.time() - keep_s
+            doomed = [r["id"] for r in final if (r["finished_at"] or 0) < cutoff]
+        if video_budget_bytes is not None:
+            gone = set(doomed)
+            kept = [r["id"] for r in final if r["id"] not in gone]
+            sizes = {i: _size(self.video_path(i)) for i in kept}
+            total = sum(sizes.values())
+            for job_id in kept:  # oldest first
+                if total <= video_budget_bytes:
+                    break
+                doomed.append(job_id)
+                total -= sizes[job_id]
+        return sum(self.remove(job_id) for job_id in doomed)
+
+    def requeue(self, job_id: str) -> None:
+        """Put a running job back in the queue without counting the run (the server stopped it, not
+        the job): shutdown, or a worker that died under it. A job asked to cancel ends cancelled."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END, "
+                "finished_at = CASE WHEN cancel_requested = 1 THEN ? ELSE NULL END, "
+                "progress=0, started_at=NULL, attempts=MAX(attempts-1, 0) WHERE id=? AND status='running'",
+                (time.time(), job_id),
+            )
 
     def queue_length(self) -> int:
         return self._exec("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")[0][0]
@@ -183,8 +269,9 @@ class JobStore:
             )
             return cur.rowcount == 1
 
-    def requeue(self, job_id: str, reason: str) -> str:
-        """A job whose process died under it runs again (the attempt counted), or fails on its last one."""
+    def requeue_lost(self, job_id: str, reason: str) -> str:
+        """A job whose process died under it (a Ray replica) runs again, the attempt counted, or fails
+        on its last one."""
         with self._lock:
             row = self._db.execute(
                 "SELECT attempts, cancel_requested FROM jobs WHERE id=?", (job_id,)
@@ -240,7 +327,11 @@ class JobStore:
             tmp.unlink(missing_ok=True)
 
     def _status(self, row: sqlite3.Row) -> dict[str, Any]:
-        request = json.loads(row["request"])
+        if row["summary"] is not None:
+            shown = json.loads(row["summary"])
+        else:  # a row from before the summary column: read it from the request once more
+            request = self._exec("SELECT request FROM jobs WHERE id = ?", (row["id"],))[0][0]
+            shown = {k: json.loads(request).get(k) for k in _REQUEST_KEYS}
         position = None
         if row["status"] == "queued":
             position = self._exec(
@@ -259,7 +350,7 @@ class JobStore:
             "attempts": row["attempts"],
             "queue_position": position,
             "timings": json.loads(row["timings"]),
-            "request": {k: request.get(k) for k in _REQUEST_KEYS},
+            "request": shown,
             "applied": json.loads(row["applied"]),
             "video_url": f"{protocol.API_PREFIX}/jobs/{row['id']}/video"
             if row["status"] == "succeeded"
@@ -271,7 +362,16 @@ class JobStore:
             self._db.close()
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
+    if is_storage_full(exc):
+        return "The server's disk filled up while writing the video; free space there and submit again."
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "out of memory" in text.lower():
         return (
@@ -302,25 +402,61 @@ class CancelBoard:
             return job_id in self._ids
 
 
-class Worker(threading.Thread):
-    """Runs queued jobs one at a time on the backend, off the event loop."""
+class Worker:
+    """Runs queued jobs one at a time on the backend, on a thread off the event loop.
+
+    Any error of a job fails that job and the loop goes on. Should the loop itself die (its own error
+    handling failed, e.g. the database refused the failure record), ``alive`` turns false and
+    ``ensure_running`` (the app's watchdog) puts the job it held back in the queue and starts a new
+    thread. ``stop`` asks a running job to stop at its next step and queues it again uncounted."""
 
     def __init__(self, store: JobStore, backend: Backend, cancels: CancelBoard | None = None, name: str = ""):
-        super().__init__(name=name or "ltx-worker", daemon=True)
         self.store = store
         self.backend = backend
+        self.name = name or "ltx-worker"
+        self.restarts = 0
+        self.job: str | None = None  # the job the thread runs now
+        self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cancel = cancels or CancelBoard()
-        #: The job this worker runs now (health shows it).
-        self.current: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def info(self) -> dict[str, Any]:
+        return {"alive": self.alive, "job": self.job, "restarts": self.restarts}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def ensure_running(self) -> bool:
+        """Restart a worker thread that died; True if it did. Raises if the held job cannot be requeued
+        (the watchdog tries again on its next tick)."""
+        if self.alive or self._stop.is_set() or self._thread is None:
+            return False
+        if self.job is not None:
+            self.store.requeue(self.job)
+            self.job = None
+        self.restarts += 1
+        log.error("the worker thread had stopped; restarted it (restart %d)", self.restarts)
+        self.start()
+        return True
 
     def notify(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the running job's current step; that job goes back to the queue uncounted."""
         self._stop.set()
         self._wake.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
+        job = self.job
+        if job is not None:  # still in a step or the decode past the timeout: queue it anyway
+            self.store.requeue(job)
 
     def cancel(self, job_id: str) -> None:
         """Queued: cancelled now. Running: flagged; the step callback stops it at the next step."""
@@ -329,19 +465,26 @@ class Worker(threading.Thread):
             return
         row = self.store.row(job_id)
         if row is not None and row["status"] == "running":
+            self.store.update(job_id, cancel_requested=1)  # first: if the disk refuses, nothing changed
             self._cancel.add(job_id)
-            self.store.update(job_id, cancel_requested=1)
 
     def run(self) -> None:
-        while not self._stop.is_set():
-            if not self.backend.wait_ready(timeout=1.0):
-                continue
-            row = self.store.claim_next()
-            if row is None:
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
-                continue
-            self._run_job(row)
+        try:
+            while not self._stop.is_set():
+                if not self.backend.wait_ready(timeout=1.0):
+                    continue
+                row = self.store.claim_next()
+                if row is None:
+                    self._wake.wait(timeout=1.0)
+                    self._wake.clear()
+                    continue
+                self.job = row["id"]
+                self._run_job(row)
+                self.job = None
+        except BaseException:
+            # The thread ends here; the watchdog sees it in health and restarts it.
+            log.critical("the worker thread died:\n%s", traceback.format_exc())
+            raise
 
     def _run_job(self, row) -> None:
         job_id = row["id"]
@@ -353,13 +496,15 @@ class Worker(threading.Thread):
         def cancelled() -> bool:
             return job_id in self._cancel
 
+        def stopping() -> bool:  # asked by the user, or the server shuts down (the job is queued again)
+            return self._stop.is_set() or cancelled()
+
         def progress(p: float) -> None:
             self.store.update(job_id, progress=round(min(max(p, 0.0), 1.0), 4))
 
-        self.current = job_id
         try:
             gen = self._generate_request(job_id, request, row)
-            clip = self.backend.generate(gen, progress, cancelled)
+            clip = self.backend.generate(gen, progress, stopping)
             t_gen = time.time()
             timings["generate_s"] = round(t_gen - t_start, 3)
             if cancelled():  # asked during the VAE decode, after the last step callback
@@ -376,14 +521,18 @@ class Worker(threading.Thread):
                 "job %s succeeded in %.2f s (generate %.2f s)", job_id, t_end - t_start, timings["generate_s"]
             )
         except ReplicaLost as exc:
-            status = self.store.requeue(job_id, str(exc))
+            status = self.store.requeue_lost(job_id, str(exc))
             log.warning("job %s: %s; now %s", job_id, exc, status)
         except Cancelled:
+            if not cancelled():  # the shutdown stopped it, not the user
+                self.store.requeue(job_id)
+                log.info("job %s stopped by shutdown; queued again", job_id)
+                return
             now = time.time()
             timings["total_s"] = round(now - row["created_at"], 3)
             self.store.update(job_id, status="cancelled", finished_at=now, timings=timings)
             log.info("job %s cancelled", job_id)
-        except Exception as exc:  # any failure of one job must not stop the worker
+        except BaseException as exc:  # anything one job raises fails that job, not the worker
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
             now = time.time()
             timings["total_s"] = round(now - row["created_at"], 3)
@@ -395,7 +544,6 @@ class Worker(threading.Thread):
                 timings=timings,
             )
         finally:
-            self.current = None
             self._cancel.discard(job_id)
             if self.store.row(job_id)["status"] in protocol.FINAL_STATUSES:
                 shutil.rmtree(self.store.inputs_dir(job_id), ignore_errors=True)
@@ -435,8 +583,25 @@ class Workers:
             w.start()
 
     def stop(self) -> None:
+        for w in self.all:  # every running job stops at its next step, together
+            w._stop.set()
+            w._wake.set()
         for w in self.all:
             w.stop()
+
+    def ensure_running(self) -> bool:
+        return any([w.ensure_running() for w in self.all])
+
+    def info(self) -> dict[str, Any]:
+        """Health's ``worker``: one worker's facts, or (Ray) all alive, the jobs they run, restarts."""
+        if len(self.all) == 1:
+            return self.all[0].info()
+        return {
+            "alive": all(w.alive for w in self.all),
+            "job": next((w.job for w in self.all if w.job), None),
+            "restarts": sum(w.restarts for w in self.all),
+            "workers": [w.info() for w in self.all],
+        }
 
     def notify(self) -> None:
         for w in self.all:

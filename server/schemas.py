@@ -10,10 +10,20 @@ import base64
 import binascii
 import io
 import json
+import reprlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from blender_ltx.core import protocol
 from blender_ltx.core.protocol import ProtocolError
@@ -22,6 +32,19 @@ from .settings import Settings
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SEED = 2**63 - 1
+#: Per-field limits, so no field can make a stored job (or every read of the job list) large.
+MAX_TAGS = 32
+MAX_TAG_KEY = 64
+MAX_TAG_VALUE = 1_000
+#: Trajectory samples; check_request also bounds them by the request's num_frames.
+MAX_TRAJECTORY_SAMPLES = 4_097
+#: A JSON integer longer than this is refused before Python converts it (the int-digit limit is 4,300).
+MAX_INT_DIGITS = 40
+FRAME_RATE_RANGE = (1.0, 240.0)
+#: Commas in a body (about its count of JSON values), counted before parsing: millions of small
+#: numbers cost seconds of CPU under the GIL (health waits) before any field rule could refuse them.
+#: The largest valid request (trajectories of 4,097 samples, 32 tags) has under 100,000.
+MAX_JSON_COMMAS = 250_000
 
 
 class ConditionIn(BaseModel):
@@ -32,15 +55,18 @@ class ConditionIn(BaseModel):
 
 
 class TrajectoryIn(BaseModel):
-    """As in the shot plan (blender_ltx.core.shots.Trajectory); newer plan fields are tolerated."""
+    """As in the shot plan (blender_ltx.core.shots.Trajectory, field by field: a test holds them equal);
+    fields a newer plan adds are tolerated and dropped, so nothing unbounded is stored."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    frames: list[StrictInt]
-    matrix_world: list[list[float]]
-    lens_mm: list[float]
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    frames: list[StrictInt] = Field(max_length=MAX_TRAJECTORY_SAMPLES)
+    matrix_world: list[list[float]] = Field(
+        max_length=MAX_TRAJECTORY_SAMPLES, description="row-major 4x4 per sample, 16 floats each"
+    )
+    lens_mm: list[float] = Field(max_length=MAX_TRAJECTORY_SAMPLES)
     sensor_width_mm: float = 36.0
     sensor_height_mm: float = 24.0
-    sensor_fit: str = "AUTO"
+    sensor_fit: Literal["AUTO", "HORIZONTAL", "VERTICAL"] = "AUTO"
     shift_x: float = 0.0
     shift_y: float = 0.0
     aspect: float = 16 / 9
@@ -55,10 +81,22 @@ class JobRequest(BaseModel):
     prompt: StrictStr = Field(max_length=10_000)
     negative_prompt: StrictStr = Field("", max_length=10_000)
     seed: StrictInt | None = Field(None, ge=0, le=MAX_SEED, description="null: the server picks one")
-    num_frames: StrictInt = Field(description="8k+1")
-    width: StrictInt = Field(description="multiple of 32")
-    height: StrictInt = Field(description="multiple of 32")
-    frame_rate: float = Field(gt=0.0, le=240.0)
+    # The 8k+1 and multiple-of-32 rules are core/protocol.py's (with their sentences); the schema
+    # states them for schema-driven clients.
+    num_frames: StrictInt = Field(
+        description="8k+1: 9, 17, 25, ... up to 'limits.max_frames' of GET /v1/health",
+        json_schema_extra={"minimum": 9, "x-pattern": "8k+1"},
+    )
+    width: StrictInt = Field(
+        description="multiple of 32", json_schema_extra={"minimum": 32, "multipleOf": 32}
+    )
+    height: StrictInt = Field(
+        description="multiple of 32", json_schema_extra={"minimum": 32, "multipleOf": 32}
+    )
+    frame_rate: float = Field(
+        description="frames per second, 1 to 240",
+        json_schema_extra={"minimum": FRAME_RATE_RANGE[0], "maximum": FRAME_RATE_RANGE[1]},
+    )
     num_inference_steps: StrictInt | None = Field(
         None, ge=1, description="null: the model profile's default (GET /v1/health 'defaults')"
     )
@@ -69,7 +107,24 @@ class JobRequest(BaseModel):
     trajectory: TrajectoryIn | None = None
     motion_prompt: StrictBool = True
     shot: StrictStr | None = Field(None, max_length=200)
-    tags: dict[str, StrictStr] = Field(default_factory=dict)
+    tags: dict[
+        Annotated[str, Field(max_length=MAX_TAG_KEY)], Annotated[StrictStr, Field(max_length=MAX_TAG_VALUE)]
+    ] = Field(default_factory=dict, max_length=MAX_TAGS)
+
+    @field_validator("frame_rate")
+    @classmethod
+    def _frame_rate_in_range(cls, value: float) -> float:
+        low, high = FRAME_RATE_RANGE
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low:g} to {high:g} frames per second")
+        return value
+
+
+class Problem(BaseModel):
+    """Every error answer: one sentence; ``field`` names the request field for a 422."""
+
+    detail: str
+    field: str | None = None
 
 
 class Timings(BaseModel):
@@ -135,10 +190,39 @@ def _reject_constant(_name: str) -> float:
     return float("nan")
 
 
+class _LongInteger:
+    """A JSON integer too long to convert; kept so the walk below can name its field."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int | _LongInteger:
+    return int(text) if len(text) <= MAX_INT_DIGITS else _LongInteger(len(text.lstrip("-")))
+
+
+def _check_numbers(value: Any, field: str) -> None:
+    if isinstance(value, _LongInteger):
+        raise ProtocolError(field, f"is a number of {value.digits} digits; the longest allowed has 40")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_numbers(v, f"{field}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_numbers(v, f"{field}[{i}]")
+    else:
+        protocol.check_finite(value, field)
+
+
 def parse_json(body: bytes) -> dict[str, Any]:
+    commas = body.count(b",")
+    if commas > MAX_JSON_COMMAS:
+        raise ProtocolError(
+            "body", f"has {commas} values, more than a job request can hold ({MAX_JSON_COMMAS})"
+        )
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(body, parse_constant=_reject_constant, parse_int=_parse_int)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise ProtocolError("body", f"is not valid JSON ({exc})") from None
     except RecursionError:
         raise ProtocolError("body", "is nested too deeply to be a job request") from None
@@ -146,7 +230,7 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise ProtocolError("body", f"must be a JSON object, got {type(data).__name__}")
     try:
         for key, value in data.items():
-            protocol.check_finite(value, key)
+            _check_numbers(value, key)
     except RecursionError:
         raise ProtocolError("body", "is nested too deeply to be a job request") from None
     return data
@@ -159,15 +243,31 @@ def _field(loc: tuple) -> str:
     return out or "body"
 
 
+_REPR = reprlib.Repr()  # attributes, not arguments: Python 3.11
+_REPR.maxlist = _REPR.maxdict = 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+
+
+def _short_repr(value: Any) -> str:
+    """The offending value for a sentence, without formatting all of a huge one first."""
+    return _REPR.repr(value)[:80]
+
+
 def _from_validation_error(exc: ValidationError) -> ProtocolError:
     err = exc.errors()[0]
-    field = _field(tuple(err["loc"]))
+    loc = tuple(err["loc"])
+    if "[key]" in loc:  # a dict key broke a rule: name the dict, not the (maybe huge) key
+        loc = loc[: loc.index("[key]") - 1]
+        return ProtocolError(_field(loc), f"has a key that breaks a rule: {err['msg']}")
+    field = _field(loc)
     if err["type"] == "extra_forbidden":
         allowed = ", ".join(protocol.REQUEST_FIELDS)
         return ProtocolError(field, f"is not a known field (the request fields are: {allowed})")
     if err["type"] == "missing":
         return ProtocolError(field, "is required")
-    return ProtocolError(field, f"{err['msg']} (got {err.get('input')!r:.80})")
+    if err["type"] == "value_error":  # our own validators' sentences
+        return ProtocolError(field, f"{err['ctx']['error']} (got {_short_repr(err.get('input'))})")
+    return ProtocolError(field, f"{err['msg']} (got {_short_repr(err.get('input'))})")
 
 
 def decode_png(text: str, field: str, settings: Settings) -> bytes:

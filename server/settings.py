@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,18 @@ class Settings:
     ray_address: str | None = None
     replicas: int | None = None  # None: one per GPU, or 1 without GPUs
     gpus_per_replica: float = 1.0
+    #: Retention (jobs.JobStore.prune): final jobs older than this go, with their videos; 0 keeps them.
+    keep_days: float = 30.0
+    #: ... and the oldest final jobs go while their videos exceed this; 0: no budget.
+    video_budget_gb: float = 50.0
+    #: A connection that sends part of a request's headers, or stops mid-body, is closed after this.
+    stall_timeout_s: float = 15.0
+
+    def retention(self) -> tuple[float | None, int | None]:
+        """(seconds to keep final jobs, bytes of videos to keep), None where the rule is off."""
+        keep = self.keep_days * 86400 if self.keep_days > 0 else None
+        budget = int(self.video_budget_gb * 1e9) if self.video_budget_gb > 0 else None
+        return keep, budget
 
     def limits(self) -> dict[str, int]:
         return {
@@ -54,13 +67,40 @@ class Settings:
         }
 
 
-def is_loopback(host: str) -> bool:
+def host_is_loopback(host: str) -> bool:
     return url_is_loopback(f"http://[{host}]/" if ":" in host else f"http://{host}/")
+
+
+def check_token(token: str | None) -> str | None:
+    """Why the token can never be sent, or None: HTTP headers carry ASCII only (clients refuse others)."""
+    if token is None:
+        return None
+    if not token.isascii() or not token.isprintable() or not token.strip():
+        return (
+            "The token must be printable ASCII (letters, digits, punctuation): an HTTP client cannot send "
+            "other characters; pick another --token (or LTX_SERVER_TOKEN)."
+        )
+    return None
+
+
+def check_data_dir(data_dir: Path) -> str | None:
+    """Why the server cannot keep its jobs in ``data_dir``, or None (checked before the model loads)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return (
+            f"The data dir {str(data_dir)!r} is not a writable folder ({exc.strerror or exc}); "
+            "pick another --data-dir."
+        )
+    return None
 
 
 def check_exposure(settings: Settings) -> str | None:
     """A sentence explaining why the server must not start, or None."""
-    if not is_loopback(settings.host) and not settings.token:
+    if not host_is_loopback(settings.host) and not settings.token:
         return (
             f"Refusing to listen on {settings.host} without a token: anyone on the network could use the "
             "GPU. Pass --token SECRET (clients send 'Authorization: Bearer SECRET') or use --host 127.0.0.1."

@@ -34,9 +34,6 @@ TIMESTEP_VAE_KWARGS = {"decode_timestep": 0.05, "decode_noise_scale": 0.025, "im
 #: Pipeline arguments a profile may set besides steps and guidance (the backend passes only these).
 PIPELINE_KEYS = ("timesteps", "decode_timestep", "decode_noise_scale", "image_cond_noise_scale")
 
-#: The request fields a profile gives defaults for.
-DEFAULT_FIELDS = ("num_inference_steps", "guidance_scale")
-
 _STEPS = {"distilled": len(DISTILLED_TIMESTEPS), "standard": 30, "tiny": 4}
 _GUIDANCE = {"distilled": 1.0, "standard": 5.0, "tiny": 5.0}
 _NAMES = {"distilled": "ltx-distilled", "standard": "ltx", "tiny": "tiny"}

@@ -12,6 +12,8 @@ import requests  # noqa: E402
 from support.server import run_server  # noqa: E402
 
 BODY_LIMIT = 8 * 1024 * 1024
+#: The shared server closes connections that stall this long (mid-headers or mid-body).
+STALL_S = 2.0
 
 
 def pytest_collection_modifyitems(items):
@@ -23,7 +25,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def server(tiny_model_dir, tmp_path_factory):
     # A small body limit so the 413 test need not send 64 MB.
-    args = ("--max-body-bytes", str(BODY_LIMIT))
+    args = ("--max-body-bytes", str(BODY_LIMIT), "--stall-timeout", str(STALL_S))
     with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir), extra_args=args) as handle:
         yield handle
 

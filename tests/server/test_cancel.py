@@ -34,12 +34,18 @@ def test_cancel_queued_and_running(server, http):
     assert wait_for(http, server.url, after["id"])["status"] == "succeeded"
 
 
-def test_cancel_finished_job_changes_nothing(server, http):
+def test_delete_finished_job_removes_it_and_its_files(server, http):
     job = http.post(server.url + "/v1/jobs", json=job_request()).json()
     assert wait_for(http, server.url, job["id"])["status"] == "succeeded"
+    video = server.data_dir / "videos" / f"{job['id']}.mp4"
+    assert video.is_file()
     r = http.delete(f"{server.url}/v1/jobs/{job['id']}")
-    assert r.status_code == 200 and r.json()["status"] == "succeeded"
-    assert http.get(f"{server.url}/v1/jobs/{job['id']}/video").status_code == 200
+    assert r.status_code == 200 and r.json()["status"] == "succeeded"  # what it was
+    assert not video.exists()
+    for path in ("", "/video"):
+        assert http.get(f"{server.url}/v1/jobs/{job['id']}{path}").status_code == 404
+    assert job["id"] not in [j["id"] for j in http.get(server.url + "/v1/jobs").json()["jobs"]]
+    assert http.delete(f"{server.url}/v1/jobs/{job['id']}").status_code == 404
 
 
 def test_unknown_job_is_404(server, http):

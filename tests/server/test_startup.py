@@ -21,7 +21,14 @@ def _run(args: list[str], env: dict | None = None, timeout: float = 120) -> subp
 def test_token_required_on_every_route_but_health(tiny_model_dir, tmp_path):
     with run_server(tmp_path / "srv", str(tiny_model_dir), token="s3cret") as srv, requests.Session() as http:
         health = http.get(srv.url + "/v1/health")
-        assert health.status_code == 200 and health.json()["auth"] is True
+        # Without the token: only that the server is up (no job ids, model paths or queue).
+        assert health.status_code == 200 and health.json() == {
+            "status": "ok",
+            "version": health.json()["version"],
+            "auth": True,
+        }
+        full = http.get(srv.url + "/v1/health", headers=srv.headers).json()
+        assert full["auth"] is True and "queue_length" in full and full["worker"]["alive"] is True
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             for method, path in [
                 ("get", "/v1/jobs"),
@@ -115,3 +122,44 @@ def test_tokenless_server_refuses_other_sites(server, http):
     for host in ("localhost", "127.0.0.1", "[::1]"):
         assert http.get(server.url + "/v1/health", headers={"Host": f"{host}:{port}"}).status_code == 200
     assert http.get(server.url + "/v1/jobs", headers={"Origin": "http://localhost:3000"}).status_code == 200
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_non_ascii_token_refused_at_start(tmp_path, how):
+    token = "sécret"
+    args = server_command(tmp_path, "tiny")
+    env = {"LTX_SERVER_TOKEN": token} if how == "environment" else None
+    if how == "argument":
+        args += ["--token", token]
+    proc = _run(args, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "ASCII" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "port").exists()
+
+
+def test_data_dir_under_a_file_is_one_sentence(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    args = server_command(tmp_path / "file" / "data", "tiny")
+    proc = _run(args)
+    assert proc.returncode == 2, proc.stderr
+    assert "--data-dir" in proc.stderr and "Traceback" not in proc.stderr
+    assert "loaded" not in proc.stderr  # refused before the model loads
+
+
+def test_read_only_data_dir_is_one_sentence(tmp_path):
+    # Root writes through file modes, so a read-only mount is the unwritable folder CI (root) can make.
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        args = server_command(ro, "tiny")
+        args[args.index("--port-file") + 1] = str(tmp_path / "port")
+        proc = _run(args)
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "not a writable folder" in proc.stderr and "Traceback" not in proc.stderr

@@ -47,7 +47,10 @@ CASES = {
     "over_budget": ({"width": 1280, "height": 768}, "width", "pixel budget"),
     "steps_zero": ({"num_inference_steps": 0}, "num_inference_steps", "greater than or equal to 1"),
     "steps_above": ({"num_inference_steps": 201}, "num_inference_steps", "limit of 200"),
-    "rate_zero": ({"frame_rate": 0}, "frame_rate", "greater than 0"),
+    "rate_zero": ({"frame_rate": 0}, "frame_rate", "from 1 to 240"),
+    "rate_tiny": ({"frame_rate": 0.0004}, "frame_rate", "from 1 to 240 frames per second"),
+    "rate_denormal": ({"frame_rate": 1e-300}, "frame_rate", "from 1 to 240"),
+    "rate_above": ({"frame_rate": 240.5}, "frame_rate", "from 1 to 240"),
     "strength_above_1": (
         {"conditions": _cond(png_b64(), strength=1.5)},
         "conditions[0].strength",
@@ -117,6 +120,15 @@ CASES = {
     "prompt_missing": ({"prompt": None}, "prompt", "is required"),
     "prompt_not_string": ({"prompt": 5}, "prompt", "string"),
     "tags_not_strings": ({"tags": {"take": 3}}, "tags.take", "string"),
+    "tags_too_many": ({"tags": {str(i): "v" for i in range(33)}}, "tags", "at most 32 items"),
+    "tag_key_long": ({"tags": {"k" * 65: "v"}}, "tags", "at most 64 characters"),
+    "tag_value_long": ({"tags": {"take": "v" * 1001}}, "tags.take", "at most 1000 characters"),
+    "traj_too_many_samples": ({"trajectory": _trajectory(4098)}, "trajectory.frames", "at most 4097"),
+    "traj_sensor_fit": (
+        {"trajectory": {**_trajectory(2), "sensor_fit": "X" * 9}},
+        "trajectory.sensor_fit",
+        "AUTO",
+    ),
 }
 
 
@@ -159,6 +171,56 @@ def test_nan_and_infinity_tokens_rejected(server, http, token, path):
 
 
 @pytest.mark.parametrize(
+    "path,digits",
+    [("num_frames", 5_000), ("seed", 4_301), ("trajectory.lens_mm[1]", 20_000)],
+)
+def test_numbers_of_thousands_of_digits_are_422(server, http, path, digits):
+    # Python refuses to convert integers above 4,300 digits (a ValueError that was a 500).
+    text = json.dumps(job_request(trajectory=_trajectory(3)))
+    huge = "7" * digits
+    if path == "trajectory.lens_mm[1]":
+        text = text.replace('"lens_mm": [35.0, 35.0, 35.0]', f'"lens_mm": [35.0, {huge}, 35.0]')
+    else:
+        text = text.replace(f'"{path}": ', f'"{path}": {huge}, "_": ', 1)
+    assert huge in text
+    r = http.post(server.url + "/v1/jobs", data=text, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == path and f"{digits} digits" in r.json()["detail"]
+
+
+def test_millions_of_values_are_refused_before_parsing(server, http):
+    # A million numbers: parsing and walking them cost seconds of CPU (health waited 6 s) before this rule.
+    req = job_request(trajectory={**_trajectory(1), "lens_mm": [35.5] * 1_000_000})
+    r = http.post(server.url + "/v1/jobs", json=req)
+    assert r.status_code == 422 and r.json()["field"] == "body" and "values" in r.json()["detail"]
+    assert len(r.text) < 500
+
+
+def test_trajectory_schema_matches_the_shot_plan_field_by_field():
+    import dataclasses
+
+    from blender_ltx.core.shots import Trajectory
+    from server.schemas import TrajectoryIn
+
+    plan = {f.name: f.default for f in dataclasses.fields(Trajectory)}
+    assert set(TrajectoryIn.model_fields) == set(plan)
+    for name, info in TrajectoryIn.model_fields.items():
+        if plan[name] is not dataclasses.MISSING:
+            assert info.default == plan[name], name
+
+
+def test_trajectory_extra_fields_are_not_stored(server, http):
+    def stored_bytes() -> int:
+        return sum(p.stat().st_size for p in server.data_dir.glob("jobs.sqlite3*"))
+
+    before = stored_bytes()
+    traj = {**_trajectory(3), "notes": "x" * 400_000}
+    r = http.post(server.url + "/v1/jobs", json=job_request(trajectory=traj, num_inference_steps=1))
+    assert r.status_code == 202, r.text
+    assert stored_bytes() - before < 100_000
+
+
+@pytest.mark.parametrize(
     "body,words",
     [
         (b"{not json", "not valid JSON"),
@@ -182,5 +244,6 @@ def test_body_size_limit_is_413(server, http):
 
 def test_openapi_documents_the_request(server, http):
     schema = http.get(server.url + "/openapi.json").json()
-    body = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    ref = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert body["additionalProperties"] is False and "num_frames" in body["required"]
