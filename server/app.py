@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from blender_ltx.core.client import is_loopback as url_is_loopback
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
-from . import __version__, jobs, schemas
+from . import __version__, assets, jobs, schemas
 from .backends.base import Backend
 from .settings import Settings
 
@@ -71,6 +71,8 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
     if retried or failed:
         log.info("after restart: %d interrupted job(s) queued again, %d marked failed", retried, failed)
     worker = jobs.Worker(store, backend)
+    asset_store = assets.AssetStore(settings.data_dir / "assets")
+    asset_store.sweep(assets.referenced_by_jobs(store.requests_json()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -81,6 +83,7 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
     app = FastAPI(title="blender-ltx generation server", version=__version__, lifespan=lifespan)
     app.state.store = store
     app.state.worker = worker
+    app.state.assets = asset_store
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
@@ -126,6 +129,7 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
             "queue_length": store.queue_length(),
             "running": store.running_id(),
             "auth": bool(settings.token),
+            "assets": asset_store.stats(),
         }
 
     @app.post(
@@ -153,7 +157,7 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
             )
         try:
             # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
-            checked = await run_in_threadpool(schemas.check_request, body, settings)
+            checked = await run_in_threadpool(schemas.check_request, body, settings, asset_store)
             return await run_in_threadpool(jobs.submit, store, worker, checked.data, checked.images)
         except ProtocolError as exc:
             return _unprocessable(exc)
@@ -186,4 +190,5 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
         worker.cancel(job_id)
         return store.get(job_id)
 
+    assets.add_routes(app, asset_store, settings.max_body_bytes, _read_body, BodyTooLarge)
     return app

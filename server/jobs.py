@@ -146,6 +146,10 @@ class JobStore:
         rows = self._exec("SELECT * FROM jobs ORDER BY seq DESC LIMIT ?", (limit,))
         return [self._status(r) for r in rows]
 
+    def requests_json(self) -> list[str]:
+        """Every stored job's request as JSON text (the asset sweep looks for what they refer to)."""
+        return [r[0] for r in self._exec("SELECT request FROM jobs")]
+
     def queue_length(self) -> int:
         return self._exec("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")[0][0]
 
