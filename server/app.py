@@ -157,7 +157,9 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
             )
         try:
             # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
-            checked = await run_in_threadpool(schemas.check_request, body, settings, asset_store)
+            checked = await run_in_threadpool(
+                schemas.check_request, body, settings, asset_store, backend.capabilities()
+            )
             return await run_in_threadpool(jobs.submit, store, worker, checked.data, checked.images)
         except ProtocolError as exc:
             return _unprocessable(exc)

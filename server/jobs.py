@@ -25,8 +25,10 @@ from typing import Any
 from blender_ltx.core import protocol
 
 from . import conditioning
+from .assets import AssetStore
 from .backends import profiles
 from .backends.base import Backend, Cancelled, GenerateRequest
+from .control.request import references_for
 from .video import write_mp4
 
 log = logging.getLogger("server.jobs")
@@ -368,7 +370,9 @@ class Worker(threading.Thread):
         for i in range(len(applied["conditions"])):
             with Image.open(self.store.inputs_dir(job_id) / f"{i}.png") as img:
                 images.append(img.convert("RGB"))
-        return conditioning.generate_request(request, applied, images)
+        gen = conditioning.generate_request(request, applied, images)
+        gen.references = references_for(request, AssetStore(self.store.root / "assets"))
+        return gen
 
 
 def _describe(request: dict[str, Any]) -> str:

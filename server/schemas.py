@@ -73,6 +73,9 @@ class JobRequest(BaseModel):
     motion_prompt: StrictBool = True
     shot: StrictStr | None = Field(None, max_length=200)
     tags: dict[str, StrictStr] = Field(default_factory=dict)
+    control: dict[str, Any] | None = Field(
+        None, description="IC-LoRA control video (LTX-2): see server/control/request.py for the shape"
+    )
 
 
 class Timings(BaseModel):
@@ -100,6 +103,9 @@ class Applied(BaseModel):
     negative_prompt: str
     conditions: list[AppliedCondition]
     layers: list[str]
+    control: dict[str, Any] | None = Field(
+        None, description="kind, frames, width, height, strength, lora of the control reference; null: none"
+    )
     sampling: Sampling | None = Field(None, description="null for jobs queued before profiles existed")
 
 
@@ -217,9 +223,12 @@ def check_png(raw: bytes, field: str, settings: Settings) -> bytes:
     return raw
 
 
-def check_request(body: bytes, settings: Settings, assets: Any = None) -> CheckedRequest:
+def check_request(
+    body: bytes, settings: Settings, assets: Any = None, capabilities: Any = None
+) -> CheckedRequest:
     """Every rule, in the order a user would fix them; raises ProtocolError. ``assets`` (an
-    assets.AssetStore) resolves ``{"asset": sha256}`` references."""
+    assets.AssetStore) resolves ``{"asset": sha256}`` references; ``capabilities`` are the backend's
+    (which control kinds it offers)."""
     data = parse_json(body)
     try:
         req = JobRequest.model_validate(data)
@@ -253,4 +262,8 @@ def check_request(body: bytes, settings: Settings, assets: Any = None) -> Checke
         image = cond.pop("image")
         if isinstance(image, dict):  # an asset reference stays in the record: the sweep keeps the asset
             cond["image"] = image
+    if req.control is not None:
+        from .control.request import check_control
+
+        out["control"], _ = check_control(req.control, out, capabilities, assets)
     return CheckedRequest(data=out, images=images)

@@ -62,6 +62,7 @@ REQUEST_FIELDS = (
     "motion_prompt",
     "shot",
     "tags",
+    "control",
 )
 
 
