@@ -7,7 +7,9 @@ Shape (all frame counts are the clip's ``num_frames``, positions in the generate
       "strength": 1.0,                 # 0..1, the reference condition's strength
       "video": {"asset": "<sha256>"},  # depth: the normalized depth video (near bright, see
                                        #   blender_ltx.core.depth); canny: the previs beauty video, whose
-                                       #   edges the server computes. An mp4; inline base64 also works.
+                                       #   edges the server computes. An mp4; inline base64 also works;
+                                       #   or PNG frames: {"frames": [{"asset": sha} | base64, ...]}
+                                       #   (what bl/control_render.py writes; unchanged frames dedupe).
       "tracks": [[[x, y] | null, ...], ...]   # tracks only: frames x points, null where a track has
     }                                         #   ended (blender_ltx.core.tracks.to_json_tracks)
 
@@ -66,6 +68,28 @@ def decode_video(data: bytes, field: str) -> np.ndarray:
     if not frames:
         raise ProtocolError(field, "has no video frames")
     return np.stack(frames)
+
+
+def _png_frames(frames: Any, field: str, assets: Any) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Decoded PNG frames (n, h, w, 3) and their asset references (inline ones are stored)."""
+    from PIL import Image
+
+    if not isinstance(frames, list) or not frames:
+        raise ProtocolError(field, 'must be a list of PNG frames ({"asset": sha} or base64)')
+    decoded, refs = [], []
+    for i, item in enumerate(frames):
+        raw, sha = _video_bytes(item, f"{field}[{i}]", assets)
+        try:
+            with Image.open(io.BytesIO(raw)) as img:
+                decoded.append(np.asarray(img.convert("RGB")))
+        except Exception as exc:  # PIL raises many types for broken files; all mean the same to a user
+            raise ProtocolError(f"{field}[{i}]", f"does not decode as an image ({str(exc)[:80]})") from None
+        if decoded[-1].shape != decoded[0].shape:
+            raise ProtocolError(
+                f"{field}[{i}]", f"is {decoded[-1].shape[1]}x{decoded[-1].shape[0]}, unlike frame 0"
+            )
+        refs.append({"asset": sha})
+    return np.stack(decoded), refs
 
 
 def _video_bytes(video: Any, field: str, assets: Any) -> tuple[bytes, str]:
@@ -152,14 +176,19 @@ def check_control(
         raise ProtocolError("control.tracks", f"is only used by kind 'tracks', not {kind!r}")
     if "video" not in control:
         raise ProtocolError("control.video", f"is required for kind {kind!r}")
-    raw, sha = _video_bytes(control["video"], "control.video", assets)
-    frames = decode_video(raw, "control.video")
+    video = control["video"]
+    if isinstance(video, dict) and set(video) == {"frames"}:
+        frames, refs = _png_frames(video["frames"], "control.video.frames", assets)
+        record: dict[str, Any] = {"frames": refs}
+    else:
+        raw, sha = _video_bytes(video, "control.video", assets)
+        frames, record = decode_video(raw, "control.video"), {"asset": sha}
     if len(frames) != n:
         raise ProtocolError("control.video", f"has {len(frames)} frames but the clip has {n}")
     vh, vw = frames.shape[1:3]
     if abs((vw / vh) / (w / h) - 1.0) > ASPECT_TOLERANCE:
         raise ProtocolError("control.video", f"is {vw}x{vh}, not the shape of the {w}x{h} clip")
-    out.update(width=vw, height=vh, video={"asset": sha})
+    out.update(width=vw, height=vh, video=record)
     return out, frames
 
 
@@ -174,7 +203,11 @@ def reference_frames(control: dict[str, Any], request: dict[str, Any], assets: A
             dtype=float,
         )
         return draw_tracks(tracks, request["width"], request["height"])
-    frames = decode_video(assets.read(control["video"]["asset"], "control.video.asset"), "control.video")
+    video = control["video"]
+    if "frames" in video:
+        frames, _ = _png_frames(video["frames"], "control.video.frames", assets)
+    else:
+        frames = decode_video(assets.read(video["asset"], "control.video.asset"), "control.video")
     if kind == "canny":
         from .edges import canny_video
 

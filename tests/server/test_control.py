@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 
 import numpy as np
 import pytest
@@ -149,3 +150,37 @@ def test_server_without_the_kind_answers_422_naming_control_kind(server, http):
     r = http.post(server.url + "/v1/jobs", json=req)
     assert r.status_code == 422, r.text
     assert r.json()["field"] == "control.kind" and "offers no control kinds" in r.json()["detail"]
+
+
+def _png(frame: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_depth_as_png_frames_is_exact_and_dedupes(assets):
+    frames = _depth_frames()
+    frames[5:, 8:24, 8:24] = 200  # the square recedes after frame 5
+    pngs = [_png(f) for f in frames]
+    shas = []
+    for data in pngs[:-1]:
+        shas.append(hashlib.sha256(data).hexdigest())
+        assets.put(shas[-1], data)
+    video = {"frames": [{"asset": s} for s in shas] + [base64.b64encode(pngs[-1]).decode()]}
+    req = _request(kind="depth", video=video)
+    checked, _ = _check(req, assets)
+    # Identical frames are one asset; the inline last frame was stored like an upload.
+    assert len({r["asset"] for r in checked["video"]["frames"]}) == 2
+    assert checked["video"]["frames"][-1] == {"asset": shas[-1]}
+    [ref] = references_for({**req, "control": checked}, assets)
+    np.testing.assert_array_equal(ref.frames, frames)  # PNG is lossless: the grey levels arrive exact
+
+
+def test_png_frames_of_different_sizes_are_refused(assets):
+    pngs = [_png(_depth_frames(n=1)[0])] * (N - 1) + [_png(_depth_frames(n=1, w=32, h=16)[0])]
+    req = _request(kind="depth", video={"frames": [base64.b64encode(p).decode() for p in pngs]})
+    with pytest.raises(ProtocolError) as err:
+        _check(req, assets)
+    assert err.value.field == f"control.video.frames[{N - 1}]" and "unlike frame 0" in err.value.message
