@@ -12,6 +12,7 @@ size: the generation size times the IC-LoRA's reference downscale (0.5 for ``ref
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -148,19 +149,26 @@ def start_with_timer(
     """Start the render and poll it from a ``bpy.app.timers`` timer; ``on_done(result, error)`` runs on
     the main thread when it ends (error: one sentence). Each tick only reads a small file."""
     render = start_control_render(scene, shot, out_dir, scale)
-
-    def tick() -> float | None:
-        try:
-            result = render.poll()
-        except RuntimeError as exc:
-            on_done(None, str(exc))
-            return None
-        if result is None:
-            if on_progress is not None:
-                on_progress(render.progress())
-            return interval
-        on_done(result, None)
-        return None
-
+    tick = functools.partial(poll_tick, render, on_done, on_progress, interval)
     bpy.app.timers.register(tick, first_interval=interval)
     return render
+
+
+def poll_tick(
+    render: ControlRender,
+    on_done: Callable[[dict | None, str | None], None],
+    on_progress: Callable[[float], None] | None = None,
+    interval: float = 0.25,
+) -> float | None:
+    """One timer tick: the next interval while the render runs, None (timer ends) once ``on_done`` ran."""
+    try:
+        result = render.poll()
+    except RuntimeError as exc:
+        on_done(None, str(exc))
+        return None
+    if result is None:
+        if on_progress is not None:
+            on_progress(render.progress())
+        return interval
+    on_done(result, None)
+    return None

@@ -3,13 +3,21 @@ the clip's frame count at the reference size, and the user's settings left as th
 
 from __future__ import annotations
 
+import time
+
 import bpy
 import numpy as np
 import pytest
 import scenes
 
 from blender_ltx import plan_scene
-from blender_ltx.bl.control_render import clip_frames, reference_size, render_control_frames
+from blender_ltx.bl.control_render import (
+    clip_frames,
+    poll_tick,
+    reference_size,
+    render_control_frames,
+    start_control_render,
+)
 from blender_ltx.core.depth import normalize_depth
 
 
@@ -96,3 +104,20 @@ def test_depth_and_beauty_frames_of_a_plane_leave_the_user_state_alone(scene, tm
 
     beauty = _grey(result["beauty"][0])
     assert beauty.shape == (h, w) and beauty.mean() > 0  # Workbench's lit plane, not an empty frame
+
+
+def test_a_failed_render_ends_the_timer_with_one_sentence(scene, tmp_path):
+    # Only a camera: the depth pass hits nothing, which the background render reports as a sentence.
+    scenes.set_range(scene, 1, 9)
+    scenes.add_camera(scene, "Empty")
+    shot = plan_scene(scene).shots[0]
+    render = start_control_render(scene, shot, str(tmp_path / "control"))
+    done, progress = [], []
+    deadline = time.monotonic() + 300
+    while (nxt := poll_tick(render, lambda r, e: done.append((r, e)), progress.append, 0.1)) is not None:
+        assert nxt == 0.1 and time.monotonic() < deadline
+        time.sleep(0.1)
+    [(result, error)] = done
+    assert result is None
+    assert error.startswith("The control render failed:") and "hits nothing" in error
+    assert all(0.0 <= p <= 1.0 for p in progress)
