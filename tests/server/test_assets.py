@@ -9,7 +9,6 @@ import io
 import numpy as np
 
 import pytest
-from conftest import BODY_LIMIT
 from support.server import job_request, png_b64, wait_for
 
 from blender_ltx.core.client import Client
@@ -47,7 +46,7 @@ def test_hash_mismatch_and_bad_names_are_refused(server, http):
 
 
 def test_oversized_upload_is_413(server, http):
-    data = b"\0" * (BODY_LIMIT + 1)
+    data = b"\0" * (server.health()["limits"]["max_body_bytes"] + 1)
     r = http.put(f"{server.url}/v1/assets/{_sha(data)}", data=data)
     assert r.status_code == 413 and "limit" in r.json()["detail"]
     assert http.head(f"{server.url}/v1/assets/{_sha(data)}").status_code == 404
