@@ -44,6 +44,12 @@ def _setup(scene, job: dict) -> None:
     r.use_sequencer = r.use_compositing = r.use_stamp = False
     r.film_transparent = False
     scene.camera = bpy.data.objects[job["camera"]]
+    # Flat grey previs has little contrast between objects, so canny would miss most silhouettes: an
+    # object outline and a colour per object give every object edge full contrast.
+    shading = scene.display.shading
+    shading.light = "STUDIO"
+    shading.color_type = "RANDOM"
+    shading.show_object_outline = True
     for layer in scene.view_layers:
         layer.use_pass_z = True
 
