@@ -20,7 +20,7 @@ from blender_ltx.core.client import is_loopback as url_is_loopback
 from blender_ltx.core import protocol
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
-from . import __version__, jobs, schemas
+from . import __version__, assets, jobs, schemas
 from .backends.base import Backend
 from .openapi import HeadAsGet, allowed_methods, documented_openapi
 from .settings import Settings
@@ -122,6 +122,8 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
                     await run_in_threadpool(prune)
             except Exception:  # e.g. a full disk refused the requeue: try again on the next tick
                 log.exception("watchdog")
+    asset_store = assets.AssetStore(settings.data_dir / "assets")
+    asset_store.sweep(assets.referenced_by_jobs(store.requests_json()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -137,6 +139,7 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
     app.state.store = store
     app.state.worker = worker
     app.openapi = lambda: documented_openapi(app, schemas)
+    app.state.assets = asset_store
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
@@ -201,6 +204,7 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "worker": worker.info(),
             "auth": bool(settings.token),
             **({"replicas": _replicas()} if pool is not None else {}),
+            "assets": asset_store.stats(),
         }
 
     def _replicas() -> list[dict[str, Any]]:
@@ -240,7 +244,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             )
         try:
             # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
-            checked = await run_in_threadpool(schemas.check_request, body, settings)
+            checked = await run_in_threadpool(
+                schemas.check_request, body, settings, asset_store, backend.capabilities()
+            )
             return await run_in_threadpool(jobs.submit, store, worker, checked.data, checked.images)
         except ProtocolError as exc:
             return _unprocessable(exc)
@@ -284,5 +290,6 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         worker.cancel(job_id)
         return store.get(job_id)
 
+    assets.add_routes(app, asset_store, settings.max_body_bytes, _read_body, BodyTooLarge)
     app.add_middleware(HeadAsGet)
     return app

@@ -14,6 +14,8 @@ from typing import Any
 from blender_ltx.core import protocol
 
 from .backends.base import GenerateRequest, Keyframe
+from .control.request import LAYER_PREFIX as CONTROL_LAYER_PREFIX
+from .control.request import applied_control
 
 log = logging.getLogger("server.conditioning")
 
@@ -49,6 +51,7 @@ class AppliedRecord:
     conditions: list[dict[str, Any]]
     layers: list[str]
     sampling: dict[str, Any] | None = None
+    control: dict[str, Any] | None = None  # control.request.applied_control
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +120,9 @@ def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> Ap
         layers.append(protocol.LAYER_MOTION_PROMPT)
     if conditions:
         layers.append(protocol.LAYER_KEYFRAMES)
+    control = applied_control(request.get("control"), request)
+    if control:
+        layers.append(CONTROL_LAYER_PREFIX + control["kind"])
     return AppliedRecord(
         prompt_used=prompt_used,
         motion_script=script,
@@ -124,6 +130,7 @@ def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> Ap
         conditions=conditions,
         layers=layers,
         sampling=sampling,
+        control=control,
     )
 
 

@@ -26,8 +26,10 @@ from typing import Any
 from blender_ltx.core import protocol
 
 from . import conditioning
+from .assets import AssetStore
 from .backends import profiles
 from .backends.base import Backend, Cancelled, GenerateRequest, ReplicaLost
+from .control.request import references_for
 from .video import write_mp4
 
 log = logging.getLogger("server.jobs")
@@ -231,6 +233,9 @@ class JobStore:
                 "progress=0, started_at=NULL, attempts=MAX(attempts-1, 0) WHERE id=? AND status='running'",
                 (time.time(), job_id),
             )
+    def requests_json(self) -> list[str]:
+        """Every stored job's request as JSON text (the asset sweep looks for what they refer to)."""
+        return [r[0] for r in self._exec("SELECT request FROM jobs")]
 
     def queue_length(self) -> int:
         return self._exec("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")[0][0]
@@ -556,7 +561,9 @@ class Worker:
         for i in range(len(applied["conditions"])):
             with Image.open(self.store.inputs_dir(job_id) / f"{i}.png") as img:
                 images.append(img.convert("RGB"))
-        return conditioning.generate_request(request, applied, images)
+        gen = conditioning.generate_request(request, applied, images)
+        gen.references = references_for(request, AssetStore(self.store.root / "assets"))
+        return gen
 
 
 def _describe(request: dict[str, Any]) -> str:

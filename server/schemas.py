@@ -47,10 +47,17 @@ FRAME_RATE_RANGE = (1.0, 240.0)
 MAX_JSON_COMMAS = 250_000
 
 
+class AssetRef(BaseModel):
+    """An uploaded asset (PUT /v1/assets/{sha256}) in place of inline bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+    asset: StrictStr = Field(description="SHA-256 of the uploaded file, 64 lowercase hex digits")
+
+
 class ConditionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     frame_index: StrictInt = Field(description="frame of the clip (0-based) the image should appear at")
-    image: StrictStr = Field(description="PNG file, base64")
+    image: StrictStr | AssetRef = Field(description='PNG, base64; or {"asset": sha256} of an uploaded one')
     strength: float = Field(1.0, ge=0.0, le=1.0)
 
 
@@ -110,6 +117,9 @@ class JobRequest(BaseModel):
     tags: dict[
         Annotated[str, Field(max_length=MAX_TAG_KEY)], Annotated[StrictStr, Field(max_length=MAX_TAG_VALUE)]
     ] = Field(default_factory=dict, max_length=MAX_TAGS)
+    control: dict[str, Any] | None = Field(
+        None, description="IC-LoRA control video (LTX-2): see server/control/request.py for the shape"
+    )
 
     @field_validator("frame_rate")
     @classmethod
@@ -152,6 +162,9 @@ class Applied(BaseModel):
     negative_prompt: str
     conditions: list[AppliedCondition]
     layers: list[str]
+    control: dict[str, Any] | None = Field(
+        None, description="kind, frames, width, height, strength, lora of the control reference; null: none"
+    )
     sampling: Sampling | None = Field(None, description="null for jobs queued before profiles existed")
 
 
@@ -272,14 +285,31 @@ def _from_validation_error(exc: ValidationError) -> ProtocolError:
 
 def decode_png(text: str, field: str, settings: Settings) -> bytes:
     """The PNG bytes of a base64 image, after checking it is small enough and really decodes."""
-    from PIL import Image
-
     if len(text) * 3 // 4 > settings.max_image_bytes:
         raise ProtocolError(field, f"is larger than the {settings.max_image_bytes} byte image limit")
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ProtocolError(field, "is not valid base64 (standard alphabet, padded)") from None
+    return check_png(raw, field, settings)
+
+
+def image_bytes(value: Any, field: str, settings: Settings, assets: Any) -> bytes:
+    """The checked PNG bytes of an image given inline (base64) or as ``{"asset": sha256}``."""
+    if isinstance(value, str):
+        return decode_png(value, field, settings)
+    if assets is None:
+        raise ProtocolError(field, "refers to an asset but this server keeps none: send the image inline")
+    raw = assets.read(value["asset"], f"{field}.asset")
+    if len(raw) > settings.max_image_bytes:
+        raise ProtocolError(field, f"is larger than the {settings.max_image_bytes} byte image limit")
+    return check_png(raw, field, settings)
+
+
+def check_png(raw: bytes, field: str, settings: Settings) -> bytes:
+    """``raw`` after checking it is a PNG within the pixel limit that really decodes."""
+    from PIL import Image
+
     if not raw.startswith(PNG_SIGNATURE):
         raise ProtocolError(field, "is not a PNG image (send the keyframe as PNG, base64)")
     try:
@@ -297,8 +327,12 @@ def decode_png(text: str, field: str, settings: Settings) -> bytes:
     return raw
 
 
-def check_request(body: bytes, settings: Settings) -> CheckedRequest:
-    """Every rule, in the order a user would fix them; raises ProtocolError."""
+def check_request(
+    body: bytes, settings: Settings, assets: Any = None, capabilities: Any = None
+) -> CheckedRequest:
+    """Every rule, in the order a user would fix them; raises ProtocolError. ``assets`` (an
+    assets.AssetStore) resolves ``{"asset": sha256}`` references; ``capabilities`` are the backend's
+    (which control kinds it offers)."""
     data = parse_json(body)
     try:
         req = JobRequest.model_validate(data)
@@ -325,8 +359,15 @@ def check_request(body: bytes, settings: Settings) -> CheckedRequest:
     images = []
     for i, cond in enumerate(req.conditions):
         protocol.check_condition_index(cond.frame_index, req.num_frames, f"conditions[{i}].frame_index")
-        images.append(decode_png(cond.image, f"conditions[{i}].image", settings))
+        image = cond.image if isinstance(cond.image, str) else cond.image.model_dump()
+        images.append(image_bytes(image, f"conditions[{i}].image", settings, assets))
     out = req.model_dump()
     for cond in out["conditions"]:
-        cond.pop("image")
+        image = cond.pop("image")
+        if isinstance(image, dict):  # an asset reference stays in the record: the sweep keeps the asset
+            cond["image"] = image
+    if req.control is not None:
+        from .control.request import check_control
+
+        out["control"], _ = check_control(req.control, out, capabilities, assets)
     return CheckedRequest(data=out, images=images)

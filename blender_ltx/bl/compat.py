@@ -104,6 +104,13 @@ def set_png_format(image_settings) -> None:
     image_settings.file_format = "PNG"
 
 
+def set_multilayer_exr_format(image_settings) -> None:
+    """Multilayer OpenEXR (all passes in one file); 5.0 lists it under its own media type."""
+    if hasattr(image_settings, "media_type"):
+        image_settings.media_type = "MULTI_LAYER_IMAGE"
+    image_settings.file_format = "OPEN_EXR_MULTILAYER"
+
+
 def set_movie_format(image_settings) -> None:
     """FFmpeg video output (5.0 split movies from images with ``media_type``)."""
     if hasattr(image_settings, "media_type"):
@@ -130,4 +137,3 @@ def set_strip_length(strip, frames: int) -> None:
 def content_length(strip) -> int:
     """Frames of the strip's source (a movie's frame count)."""
     return strip.content_duration if hasattr(strip, "content_duration") else strip.frame_duration
-

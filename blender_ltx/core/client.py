@@ -7,6 +7,7 @@ No bpy here: the Blender side passes ``online_access`` in (``bpy.app.online_acce
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -131,6 +132,29 @@ class Client:
         os.replace(tmp, dest_path)
         return dest_path
 
+    def has_asset(self, sha256: str) -> bool:
+        """Whether the server already stores the asset (content-addressed, see put_asset)."""
+        try:
+            with self._open("HEAD", f"/assets/{_quote(sha256)}"):
+                return True
+        except ServerError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def put_asset(self, data: bytes, sha256: str | None = None) -> str:
+        """Upload ``data`` once, addressed by its SHA-256 (computed when not given); returns the hash,
+        which a request then carries as ``{"asset": sha256}``."""
+        sha = sha256 or hashlib.sha256(data).hexdigest()
+        with self._open("PUT", f"/assets/{_quote(sha)}", raw=bytes(data)) as resp:
+            resp.read()
+        return sha
+
+    def ensure_asset(self, data: bytes) -> str:
+        """The asset's hash, uploading ``data`` only when the server does not have it yet."""
+        sha = hashlib.sha256(data).hexdigest()
+        return sha if self.has_asset(sha) else self.put_asset(data, sha)
+
     # -- plumbing --------------------------------------------------------------------------------
     def _json(self, method: str, path: str, body: Any = None, job_id: str | None = None) -> Any:
         with self._open(method, path, body, job_id=job_id) as resp:
@@ -146,10 +170,14 @@ class Client:
                 "check that the URL points at an LTX server."
             ) from exc
 
-    def _open(self, method: str, path: str, body: Any = None, job_id: str | None = None):
-        data = None
+    def _open(
+        self, method: str, path: str, body: Any = None, job_id: str | None = None, raw: bytes | None = None
+    ):
+        data = raw
         headers = {"Accept": "application/json"}
-        if body is not None:
+        if raw is not None:
+            headers["Content-Type"] = "application/octet-stream"
+        elif body is not None:
             data = json.dumps(body, allow_nan=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if self.token:

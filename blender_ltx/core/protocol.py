@@ -65,6 +65,7 @@ REQUEST_FIELDS = (
     "motion_prompt",
     "shot",
     "tags",
+    "control",
 )
 
 
