@@ -290,6 +290,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         worker.cancel(job_id)
         return store.get(job_id)
 
-    assets.add_routes(app, asset_store, settings.max_body_bytes, _read_body, BodyTooLarge)
+    async def read_asset_body(request: Request, limit: int) -> bytes:
+        return await _read_body(request, limit, settings.stall_timeout_s)
+
+    assets.add_routes(app, asset_store, settings.max_body_bytes, read_asset_body, BodyTooLarge)
     app.add_middleware(HeadAsGet)
     return app

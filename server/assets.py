@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
 
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
@@ -158,8 +158,18 @@ def add_routes(app: FastAPI, assets: AssetStore, max_bytes: int, read_body, too_
             status_code=201 if created else 200, content={"sha256": sha256, "size": len(data)}
         )
 
-    @app.head(f"{API_PREFIX}/assets/{{sha256}}", responses={404: {"description": "not stored"}})
-    def head_asset(sha256: str):
+    # GET sends the bytes back; HEAD (app.py's HeadAsGet runs GET for it) says whether they are here.
+    @app.get(
+        f"{API_PREFIX}/assets/{{sha256}}",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "not stored"}},
+    )
+    def get_asset(sha256: str):
         if not SHA256_RE.match(sha256) or not assets.has(sha256):
-            return Response(status_code=404)
-        return Response(status_code=200, headers={"X-Asset-Size": str(assets.path(sha256).stat().st_size)})
+            return JSONResponse(
+                status_code=404, content={"detail": f"No asset {sha256[:80]!r} on this server."}
+            )
+        path = assets.path(sha256)
+        return FileResponse(
+            path, media_type="application/octet-stream", headers={"X-Asset-Size": str(path.stat().st_size)}
+        )
