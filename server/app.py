@@ -70,7 +70,7 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
     retried, failed = store.recover()
     if retried or failed:
         log.info("after restart: %d interrupted job(s) queued again, %d marked failed", retried, failed)
-    worker = jobs.Worker(store, backend)
+    worker = jobs.Worker(store, backend, settings.segment_frames, settings.segment_overlap)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -123,6 +123,10 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
             "defaults": backend.profile().defaults(),
             "profile": backend.profile().to_dict(),
             "limits": settings.limits(),
+            # Jobs up to max_frames are accepted; above segment_frames they run as a chain (one clip).
+            "max_frames": settings.max_frames,
+            "segment_frames": settings.segment_frames,
+            "segment_overlap": worker.segment_overlap,
             "queue_length": store.queue_length(),
             "running": store.running_id(),
             "auth": bool(settings.token),

@@ -24,9 +24,10 @@ from typing import Any
 
 from blender_ltx.core import protocol
 
-from . import conditioning
+from . import chain, conditioning
 from .backends import profiles
 from .backends.base import Backend, Cancelled, GenerateRequest
+from .settings import DEFAULT_SEGMENT_OVERLAP
 from .video import write_mp4
 
 log = logging.getLogger("server.jobs")
@@ -253,6 +254,9 @@ class JobStore:
 
 
 def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
+    if isinstance(exc, chain.SegmentFailed):
+        inner = failure_sentence(exc.cause, request).removeprefix("Generation failed: ")
+        return f"Segment {exc.index + 1} of {exc.total} failed: {inner}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "out of memory" in text.lower():
         return (
@@ -266,10 +270,19 @@ def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
 class Worker(threading.Thread):
     """Runs queued jobs one at a time on the backend, off the event loop."""
 
-    def __init__(self, store: JobStore, backend: Backend):
+    def __init__(
+        self,
+        store: JobStore,
+        backend: Backend,
+        segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES,
+        segment_overlap: int = DEFAULT_SEGMENT_OVERLAP,
+    ):
         super().__init__(name="ltx-worker", daemon=True)
         self.store = store
         self.backend = backend
+        # Jobs longer than one generation run as a chain (chain.py), planned when queued.
+        self.segment_frames = segment_frames
+        self.segment_overlap = chain.segment_overlap(segment_frames, segment_overlap)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cancel: set[str] = set()
@@ -318,7 +331,11 @@ class Worker(threading.Thread):
 
         try:
             gen = self._generate_request(job_id, request, row)
-            clip = self.backend.generate(gen, progress, cancelled)
+            segments = json.loads(row["applied"]).get("segments")
+            if segments:
+                clip = chain.run_chain(self.backend, gen, segments, progress, cancelled)
+            else:
+                clip = self.backend.generate(gen, progress, cancelled)
             t_gen = time.time()
             timings["generate_s"] = round(t_gen - t_start, 3)
             if cancelled():  # asked during the VAE decode, after the last step callback
@@ -382,6 +399,9 @@ def submit(store: JobStore, worker: Worker, request: dict[str, Any], images: lis
         request["seed"] = secrets.randbelow(2**31)
     sampling = profiles.resolve(request, worker.backend.profile())
     applied = conditioning.apply(request, sampling).to_dict()
+    applied["segments"] = chain.segment_records(
+        request, applied["conditions"], worker.segment_frames, worker.segment_overlap
+    )
     status = store.create(request, images, applied)
     worker.notify()
     return status
