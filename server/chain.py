@@ -34,11 +34,12 @@ CHAIN_SHARE = 0.97
 class SegmentFailed(Exception):
     """A segment of a chain failed; the job's error names it ("segment 2 of 3 failed: ...")."""
 
-    def __init__(self, index: int, total: int, cause: BaseException):
+    def __init__(self, index: int, total: int, cause: BaseException, num_frames: int):
         super().__init__(f"segment {index + 1} of {total} failed: {cause}")
         self.index = index
         self.total = total
         self.cause = cause
+        self.num_frames = num_frames  # the segment's, for an out-of-memory sentence
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def run_chain(
         except Cancelled:
             raise
         except Exception as exc:
-            raise SegmentFailed(i, len(records), exc) from exc
+            raise SegmentFailed(i, len(records), exc, r["num_frames"]) from exc
         report(1.0)
         done += r["num_frames"]
     clip = stitch(clips, records, whole.frame_rate)

@@ -255,7 +255,8 @@ class JobStore:
 
 def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
     if isinstance(exc, chain.SegmentFailed):
-        inner = failure_sentence(exc.cause, request).removeprefix("Generation failed: ")
+        segment = {**request, "num_frames": exc.num_frames}
+        inner = failure_sentence(exc.cause, segment).removeprefix("Generation failed: ")
         return f"Segment {exc.index + 1} of {exc.total} failed: {inner}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "out of memory" in text.lower():

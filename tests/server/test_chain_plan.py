@@ -146,6 +146,10 @@ def test_stitch_trims_overlaps_and_tiles_audio_exactly():
 def test_a_segment_failure_names_the_segment():
     from server.jobs import failure_sentence
 
-    err = chain.SegmentFailed(1, 3, RuntimeError("boom"))
     request = {"width": 64, "height": 64, "num_frames": 41}
+    err = chain.SegmentFailed(1, 3, RuntimeError("boom"), 17)
     assert failure_sentence(err, request) == "Segment 2 of 3 failed: RuntimeError: boom."
+    oom = chain.SegmentFailed(2, 3, RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"), 17)
+    assert failure_sentence(oom, request).startswith(
+        "Segment 3 of 3 failed: The device ran out of memory for 64x64, 17 frames;"
+    )
