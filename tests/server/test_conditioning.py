@@ -66,6 +66,7 @@ def test_motion_prompt_can_be_turned_off(server, http):
         "conditions": [],
         "layers": [],
         "sampling": {"profile": "tiny", "from_profile": [], "pipeline_kwargs": {}},
+        "segments": None,  # one generation: no chain
     }
 
 
