@@ -3,6 +3,7 @@ for the same work, measured in the same run.
 
     .venvs/bl45/bin/python bench/bench_server.py                      # tiny model, CPU
     python bench/bench_server.py --model DIR --device cuda --repeats 3   # real weights on a GPU
+    .venvs/bl45/bin/python bench/bench_server.py --chain            # long shots: chained vs one generation
 
 For each workload: the same LTXConditionPipeline call (same model dir, device, seed, keyframes) is timed
 in this process first, then the real server is started as a subprocess and the job is submitted over
@@ -37,6 +38,12 @@ WORKLOADS = {
     # name: (num_frames, width, height, steps, keyframe indices)
     "small 17x96x64": (17, 96, 64, 4, [0]),
     "shot 121x768x512": (121, 768, 512, 4, [0, 120]),
+}
+
+#: name: (num_frames, width, height, steps, --segment-frames of the chained server)
+CHAIN_WORKLOADS = {
+    "65x96x64 by 17": (65, 96, 64, 4, 17),
+    "121x384x256 by 49": (121, 384, 256, 4, 49),
 }
 
 
@@ -94,6 +101,47 @@ def time_server(args, model: str, requests_: dict[str, dict], data_dir: Path) ->
     return out
 
 
+def time_chain(args, model: str, data_dir: Path) -> None:
+    """The same long job end to end on a server that makes it in one generation and on one that chains
+    it in segments of ``--segment-frames`` (each conditioned on the previous one's last frames)."""
+    extra = ["--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
+    print(f"\nmodel={args.model} device={args.device} repeats={args.repeats} (medians)")
+    print(
+        f"{'workload':<20} {'one gen s':>9} {'chained s':>9} {'ratio':>6} {'segments':>8} {'frames made':>11}"
+    )
+    for name, (n, w, h, steps, seg) in CHAIN_WORKLOADS.items():
+        if args.only and args.only not in name:
+            continue
+        req = _request(n, w, h, steps, [0])
+        medians, applied = [], None
+        for seg_frames in (n, seg):
+            srv = start_server(
+                data_dir / f"{name}-{seg_frames}".replace(" ", "_"),
+                model,
+                extra + ["--segment-frames", str(seg_frames)],
+            )
+            try:
+                http = requests.Session()
+                wait_for(http, srv.url, http.post(srv.url + "/v1/jobs", json=req).json()["id"])  # warm-up
+                times = []
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    done = wait_for(http, srv.url, http.post(srv.url + "/v1/jobs", json=req).json()["id"])
+                    assert done["status"] == "succeeded", done
+                    assert http.get(srv.url + done["video_url"]).content
+                    times.append(time.perf_counter() - t0)
+                medians.append(statistics.median(times))
+                applied = done["applied"]
+            finally:
+                srv.stop()
+        segments = applied["segments"] or []
+        made = sum(s["num_frames"] for s in segments)
+        print(
+            f"{name:<20} {medians[0]:>9.3f} {medians[1]:>9.3f} {medians[1] / medians[0]:>6.2f} "
+            f"{len(segments):>8} {made:>11}"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny")
@@ -101,6 +149,7 @@ def main() -> None:
     p.add_argument("--dtype", default=None)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--only", default=None, help="run only workloads whose name contains this")
+    p.add_argument("--chain", action="store_true", help="long shots: chained against one generation")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
@@ -108,6 +157,8 @@ def main() -> None:
             from server.backends.tiny import make_tiny_model
 
             model = str(make_tiny_model(Path(tmp) / "tiny-model"))
+        if args.chain:
+            return time_chain(args, model, Path(tmp))
         reqs = {n: _request(*w) for n, w in WORKLOADS.items() if not args.only or args.only in n}
         pipe = time_pipeline(args, model, reqs)
         srv = time_server(args, model, reqs, Path(tmp) / "srv")

@@ -48,7 +48,19 @@ def parse_args(argv: list[str]) -> Settings:
         help="sampling defaults (steps, guidance, schedule) for requests that leave them out; auto: "
         "'distilled' when the model's name says so, 'tiny' for the built-in model, else 'standard'",
     )
-    p.add_argument("--max-frames", type=int, default=Settings.max_frames)
+    p.add_argument("--max-frames", type=int, default=Settings.max_frames, help="the longest job accepted")
+    p.add_argument(
+        "--segment-frames",
+        type=int,
+        default=Settings.segment_frames,
+        help="one generation's maximum (8k+1); longer jobs run as a chain of segments into one clip",
+    )
+    p.add_argument(
+        "--segment-overlap",
+        type=int,
+        default=Settings.segment_overlap,
+        help="frames of the previous segment each chained segment starts from (rounded down to 8k+1)",
+    )
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     ray = p.add_argument_group("more GPUs (Ray; pip install -e '.[server,ray]')")
@@ -80,6 +92,14 @@ def parse_args(argv: list[str]) -> Settings:
         p.error("--ray-address and --replicas need --ray")
     if a.replicas is not None and a.replicas < 1:
         p.error("--replicas must be 1 or more")
+    from .chain import segment_overlap
+
+    try:
+        segment_overlap(a.segment_frames, a.segment_overlap)
+    except ValueError as exc:
+        p.error(f"--segment-frames/--segment-overlap: {exc}")
+    if not protocol.is_valid_num_frames(a.max_frames):
+        p.error(f"--max-frames must be 8k+1 (e.g. 1025) but is {a.max_frames}")
     return Settings(
         model=a.model,
         device=a.device,
@@ -93,6 +113,8 @@ def parse_args(argv: list[str]) -> Settings:
         cpu_offload=a.cpu_offload,
         profile=a.profile,
         max_frames=a.max_frames,
+        segment_frames=a.segment_frames,
+        segment_overlap=a.segment_overlap,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
         ray=a.ray,

@@ -99,7 +99,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
     retried, failed = store.recover()
     if retried or failed:
         log.info("after restart: %d interrupted job(s) queued again, %d marked failed", retried, failed)
-    worker = jobs.Workers(store, pool.replicas if pool is not None else [backend])
+    worker = jobs.Workers(
+        store, pool.replicas if pool is not None else [backend], settings.segment_frames, settings.segment_overlap
+    )
 
     def prune() -> None:
         try:
@@ -199,6 +201,10 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "defaults": backend.profile().defaults(),
             "profile": backend.profile().to_dict(),
             "limits": settings.limits(),
+            # Jobs up to max_frames are accepted; above segment_frames they run as a chain (one clip).
+            "max_frames": settings.max_frames,
+            "segment_frames": settings.segment_frames,
+            "segment_overlap": worker.segment_overlap,
             "queue_length": store.queue_length(),
             "running": store.running_id(),
             "worker": worker.info(),

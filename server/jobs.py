@@ -25,11 +25,12 @@ from typing import Any
 
 from blender_ltx.core import protocol
 
-from . import conditioning
+from . import chain, conditioning
 from .assets import AssetStore
 from .backends import profiles
 from .backends.base import Backend, Cancelled, GenerateRequest, ReplicaLost
 from .control.request import references_for
+from .settings import DEFAULT_SEGMENT_OVERLAP
 from .video import write_mp4
 
 log = logging.getLogger("server.jobs")
@@ -377,6 +378,10 @@ def _size(path: Path) -> int:
 def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
     if is_storage_full(exc):
         return "The server's disk filled up while writing the video; free space there and submit again."
+    if isinstance(exc, chain.SegmentFailed):
+        segment = {**request, "num_frames": exc.num_frames}
+        inner = failure_sentence(exc.cause, segment).removeprefix("Generation failed: ")
+        return f"Segment {exc.index + 1} of {exc.total} failed: {inner}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "out of memory" in text.lower():
         return (
@@ -415,9 +420,20 @@ class Worker:
     ``ensure_running`` (the app's watchdog) puts the job it held back in the queue and starts a new
     thread. ``stop`` asks a running job to stop at its next step and queues it again uncounted."""
 
-    def __init__(self, store: JobStore, backend: Backend, cancels: CancelBoard | None = None, name: str = ""):
+    def __init__(
+        self,
+        store: JobStore,
+        backend: Backend,
+        cancels: CancelBoard | None = None,
+        name: str = "",
+        segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES,
+        segment_overlap: int = DEFAULT_SEGMENT_OVERLAP,
+    ):
         self.store = store
         self.backend = backend
+        # Jobs longer than one generation run as a chain (chain.py), planned when queued.
+        self.segment_frames = segment_frames
+        self.segment_overlap = chain.segment_overlap(segment_frames, segment_overlap)
         self.name = name or "ltx-worker"
         self.restarts = 0
         self.job: str | None = None  # the job the thread runs now
@@ -509,7 +525,11 @@ class Worker:
 
         try:
             gen = self._generate_request(job_id, request, row)
-            clip = self.backend.generate(gen, progress, stopping)
+            segments = json.loads(row["applied"]).get("segments")
+            if segments:
+                clip = chain.run_chain(self.backend, gen, segments, progress, stopping)
+            else:
+                clip = self.backend.generate(gen, progress, stopping)
             t_gen = time.time()
             timings["generate_s"] = round(t_gen - t_start, 3)
             if cancelled():  # asked during the VAE decode, after the last step callback
@@ -577,13 +597,28 @@ def _describe(request: dict[str, Any]) -> str:
 class Workers:
     """One worker per backend slot (one, or one per Ray replica), sharing the queue and the cancels."""
 
-    def __init__(self, store: JobStore, backends: list[Backend]):
+    def __init__(
+        self,
+        store: JobStore,
+        backends: list[Backend],
+        segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES,
+        segment_overlap: int = DEFAULT_SEGMENT_OVERLAP,
+    ):
         cancels = CancelBoard()
         self.all = [
-            Worker(store, b, cancels, name=f"ltx-worker-{i}" if len(backends) > 1 else "")
+            Worker(
+                store,
+                b,
+                cancels,
+                f"ltx-worker-{i}" if len(backends) > 1 else "",
+                segment_frames,
+                segment_overlap,
+            )
             for i, b in enumerate(backends)
         ]
         self.backend = backends[0]
+        self.segment_frames = self.all[0].segment_frames
+        self.segment_overlap = self.all[0].segment_overlap
 
     def start(self) -> None:
         for w in self.all:
@@ -627,6 +662,9 @@ def submit(
         request["seed"] = secrets.randbelow(2**31)
     sampling = profiles.resolve(request, worker.backend.profile())
     applied = conditioning.apply(request, sampling).to_dict()
+    applied["segments"] = chain.segment_records(
+        request, applied["conditions"], worker.segment_frames, worker.segment_overlap
+    )
     status = store.create(request, images, applied)
     worker.notify()
     return status

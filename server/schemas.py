@@ -156,6 +156,21 @@ class Sampling(BaseModel):
     pipeline_kwargs: dict[str, Any] = Field(description="extra pipeline arguments: schedule, decode settings")
 
 
+class SegmentCondition(BaseModel):
+    condition: int = Field(description="index into applied.conditions")
+    frame_index: int = Field(description="the keyframe's frame within the segment")
+
+
+class AppliedSegment(BaseModel):
+    frame_start: int = Field(description="first clip frame the segment generates")
+    frame_end: int = Field(description="last clip frame it generates (inclusive)")
+    num_frames: int
+    overlap: int = Field(description="leading frames conditioned on the previous segment and trimmed")
+    prompt_used: str = Field(description="the prompt with this segment's own motion sentence")
+    motion_script: str
+    conditions: list[SegmentCondition]
+
+
 class Applied(BaseModel):
     prompt_used: str
     motion_script: str
@@ -166,6 +181,9 @@ class Applied(BaseModel):
         None, description="kind, frames, width, height, strength, lora of the control reference; null: none"
     )
     sampling: Sampling | None = Field(None, description="null for jobs queued before profiles existed")
+    segments: list[AppliedSegment] | None = Field(
+        None, description="the chain of a job above the server's segment_frames; null: one generation"
+    )
 
 
 class JobStatus(BaseModel):

@@ -15,6 +15,9 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
 DEFAULT_MAX_CONDITIONS = 16
 DEFAULT_MAX_STEPS = 200
+#: Frames of the previous segment a chained segment starts from (rounded down to 8k+1 to fit, see
+#: chain.segment_overlap); 25 is one second at 24 fps.
+DEFAULT_SEGMENT_OVERLAP = 25
 
 
 @dataclass
@@ -30,7 +33,9 @@ class Settings:
     vae_tiling: bool = False
     cpu_offload: bool = False
     profile: str = "auto"  # backends/profiles.py KINDS: sampling defaults from the model's name, or forced
-    max_frames: int = protocol.DEFAULT_MAX_FRAMES
+    max_frames: int = protocol.DEFAULT_MAX_JOB_FRAMES  # the longest job accepted
+    segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES  # one generation's maximum; longer jobs chain
+    segment_overlap: int = DEFAULT_SEGMENT_OVERLAP
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES

@@ -42,7 +42,13 @@ FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 #: LTX-Video: 8x temporal and 32x spatial compression.
 TEMPORAL_COMPRESSION = 8
 SPATIAL_MULTIPLE = 32
-DEFAULT_MAX_FRAMES = 257
+#: One generation's maximum (health ``segment_frames``); the add-on still splits a shot at it for a
+#: server that does not report ``max_frames`` above it (one that cannot chain).
+DEFAULT_SEGMENT_FRAMES = 257
+DEFAULT_MAX_FRAMES = DEFAULT_SEGMENT_FRAMES
+#: The longest job a server accepts by default (health ``max_frames``): longer than one generation,
+#: the server chains segments into one clip.
+DEFAULT_MAX_JOB_FRAMES = 1025
 DEFAULT_PIXEL_BUDGET = 768 * 512
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 

@@ -52,6 +52,12 @@ def weights_help(model: str, reason: str) -> str:
     )
 
 
+def _pil_frames(frames: np.ndarray) -> list:
+    from PIL import Image
+
+    return [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+
+
 def _load_reason(exc: BaseException) -> str:
     text = str(exc).strip()
     lowered = text.lower()
@@ -99,6 +105,8 @@ class LTXBackend(Backend):
             "pipeline": "LTXConditionPipeline",
             "keyframes": True,
             "motion_prompt": True,
+            # Multi-frame conditions (8k+1 frames): the chain of a long shot runs on this family.
+            "video_conditions": True,
             # LTXConditionPipeline places an image condition at exactly its pixel frame index.
             "condition_index": "exact",
             "frame_multiple": 8,
@@ -187,6 +195,9 @@ class LTXBackend(Backend):
         conditions = [
             LTXVideoCondition(image=k.image, frame_index=k.frame_index, strength=k.strength)
             for k in request.keyframes
+        ] + [
+            LTXVideoCondition(video=_pil_frames(v.frames), frame_index=v.frame_index, strength=v.strength)
+            for v in request.video_conditions
         ]
         try:
             out = pipe(

@@ -67,6 +67,7 @@ def test_motion_prompt_can_be_turned_off(server, http):
         "layers": [],
         "sampling": {"profile": "tiny", "from_profile": [], "pipeline_kwargs": {}},
         "control": None,
+        "segments": None,  # one generation: no chain
     }
 
 

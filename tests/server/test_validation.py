@@ -39,7 +39,7 @@ BIG_IMAGE = Image.new("RGB", (5000, 4000), (10, 20, 30))  # 20 Mpx, a few KB as 
 CASES = {
     # name: (request overrides, field, words the sentence must contain)
     "frames_not_8k1": ({"num_frames": 16}, "num_frames", "8k+1"),
-    "frames_above_max": ({"num_frames": 265}, "num_frames", "maximum of 257"),
+    "frames_above_max": ({"num_frames": 1033}, "num_frames", "maximum of 1025"),
     "frames_string": ({"num_frames": "9"}, "num_frames", "integer"),
     "frames_float": ({"num_frames": 9.0}, "num_frames", "integer"),
     "width_not_32": ({"width": 100}, "width", "multiple of 32"),
