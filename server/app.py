@@ -100,7 +100,10 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
     if retried or failed:
         log.info("after restart: %d interrupted job(s) queued again, %d marked failed", retried, failed)
     worker = jobs.Workers(
-        store, pool.replicas if pool is not None else [backend], settings.segment_frames, settings.segment_overlap
+        store,
+        pool.replicas if pool is not None else [backend],
+        settings.segment_frames,
+        settings.segment_overlap,
     )
 
     def prune() -> None:
@@ -124,6 +127,7 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
                     await run_in_threadpool(prune)
             except Exception:  # e.g. a full disk refused the requeue: try again on the next tick
                 log.exception("watchdog")
+
     asset_store = assets.AssetStore(settings.data_dir / "assets")
     asset_store.sweep(assets.referenced_by_jobs(store.requests_json()))
 

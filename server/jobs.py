@@ -234,6 +234,7 @@ class JobStore:
                 "progress=0, started_at=NULL, attempts=MAX(attempts-1, 0) WHERE id=? AND status='running'",
                 (time.time(), job_id),
             )
+
     def requests_json(self) -> list[str]:
         """Every stored job's request as JSON text (the asset sweep looks for what they refer to)."""
         return [r[0] for r in self._exec("SELECT request FROM jobs")]
