@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--timestep-vae]``."""
+``python -m server make-tiny-model DIR [--family ltx|ltx2] [--timestep-vae]``."""
 
 from __future__ import annotations
 
@@ -163,15 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if argv[:1] == ["make-tiny-model"]:
-        args = argv[1:]
-        timestep_vae = "--timestep-vae" in args
-        args = [a for a in args if a != "--timestep-vae"]
-        if len(args) != 1 or args[0].startswith("-"):
-            print("usage: python -m server make-tiny-model DIR [--timestep-vae]", file=sys.stderr)
-            return 2
+        mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
+        mk.add_argument("dir")
+        mk.add_argument("--family", choices=("ltx", "ltx2"), default="ltx")
+        mk.add_argument("--timestep-vae", action="store_true", help="ltx only: a timestep-aware VAE")
+        a = mk.parse_args(argv[1:])
+        if a.family == "ltx2":
+            from .backends.tiny_ltx2 import make_tiny_ltx2_model
+
+            print(f"tiny LTX-2 model written to {make_tiny_ltx2_model(a.dir)}")
+            return 0
         from .backends.tiny import make_tiny_model
 
-        print(f"tiny model written to {make_tiny_model(args[0], timestep_conditioning=timestep_vae)}")
+        print(f"tiny model written to {make_tiny_model(a.dir, timestep_conditioning=a.timestep_vae)}")
         return 0
     return serve(parse_args(argv))
 
