@@ -22,7 +22,9 @@ log = logging.getLogger("server")
 
 def parse_args(argv: list[str]) -> Settings:
     p = argparse.ArgumentParser(prog="python -m server", description="blender-ltx generation server")
-    p.add_argument("--model", default="tiny", help="diffusers model id, local checkpoint dir, or 'tiny'")
+    p.add_argument(
+        "--model", default="tiny", help="diffusers model id, local checkpoint dir, 'tiny' or 'tiny-ltx2'"
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument(
         "--dtype",
@@ -48,6 +50,27 @@ def parse_args(argv: list[str]) -> Settings:
         help="sampling defaults (steps, guidance, schedule) for requests that leave them out; auto: "
         "'distilled' when the model's name says so, 'tiny' for the built-in model, else 'standard'",
     )
+    p.add_argument(
+        "--sequential-offload", action="store_true", help="LTX-2: offload layer by layer (least GPU memory)"
+    )
+    p.add_argument(
+        "--text-encoder-offload",
+        action="store_true",
+        help="LTX-2: keep the text encoder on the CPU; only its embeddings go to the GPU",
+    )
+    p.add_argument(
+        "--camera-loras",
+        default=None,
+        metavar="DIR_OR_IDS",
+        help="LTX-2: camera-control LoRAs (comma-separated folders or hub ids), picked per shot by its move",
+    )
+    p.add_argument(
+        "--ic-lora",
+        action="append",
+        default=[],
+        metavar="KIND=PATH_OR_ID",
+        help="LTX-2: an IC-LoRA for a control kind (depth, canny, tracks); repeatable",
+    )
     p.add_argument("--max-frames", type=int, default=Settings.max_frames)
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
@@ -64,6 +87,10 @@ def parse_args(argv: list[str]) -> Settings:
         vae_tiling=a.vae_tiling,
         cpu_offload=a.cpu_offload,
         profile=a.profile,
+        sequential_offload=a.sequential_offload,
+        text_encoder_offload=a.text_encoder_offload,
+        camera_loras=a.camera_loras,
+        ic_loras=a.ic_lora,
         max_frames=a.max_frames,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
@@ -116,18 +143,10 @@ def serve(settings: Settings) -> int:
         return 2
     from .app import create_app
     from .backends.base import WeightsNotFound
-    from .backends.ltx import LTXBackend
+    from .backends import load_backend
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    backend = LTXBackend(
-        settings.model,
-        device=settings.device,
-        dtype=settings.dtype,
-        data_dir=settings.data_dir,
-        vae_tiling=settings.vae_tiling,
-        cpu_offload=settings.cpu_offload,
-        profile=settings.profile,
-    )
+    backend = load_backend(settings)
     t0 = time.perf_counter()
     try:
         backend.load()

@@ -323,14 +323,28 @@ class Worker(threading.Thread):
             timings["generate_s"] = round(t_gen - t_start, 3)
             if cancelled():  # asked during the VAE decode, after the last step callback
                 raise Cancelled()
-            write_mp4(clip.frames, self.store.video_path(job_id), request["frame_rate"])
+            write_mp4(
+                clip.frames,
+                self.store.video_path(job_id),
+                request["frame_rate"],
+                audio=clip.audio,
+                audio_rate=clip.audio_rate,
+            )
             if cancelled():  # asked during the encode: the answer said cancelled, so no video
                 os.remove(self.store.video_path(job_id))
                 raise Cancelled()
             t_end = time.time()
             timings["encode_s"] = round(t_end - t_gen, 3)
             timings["total_s"] = round(t_end - row["created_at"], 3)
-            self.store.update(job_id, status="succeeded", progress=1.0, finished_at=t_end, timings=timings)
+            timings["peak_gpu_mb"] = clip.peak_gpu_mb
+            self.store.update(
+                job_id,
+                status="succeeded",
+                progress=1.0,
+                finished_at=t_end,
+                timings=timings,
+                applied=_with_clip(json.loads(row["applied"]), clip),
+            )
             log.info(
                 "job %s succeeded in %.2f s (generate %.2f s)", job_id, t_end - t_start, timings["generate_s"]
             )
@@ -367,6 +381,25 @@ class Worker(threading.Thread):
         return conditioning.generate_request(request, applied, images)
 
 
+def _with_clip(applied: dict[str, Any], clip) -> dict[str, Any]:
+    """The job's ``applied`` plus what only the run knows: the audio muxed in, the control references."""
+    if clip.audio is not None:
+        channels, samples = clip.audio.shape
+        applied["audio"] = {
+            "sample_rate": clip.audio_rate,
+            "channels": int(channels),
+            "seconds": round(samples / clip.audio_rate, 4),
+        }
+        applied["layers"].append("audio")
+    for key, value in clip.applied.items():
+        applied[key] = value
+    for ref in clip.applied.get("references", []):
+        layer = f"control_{ref['kind']}"
+        if layer not in applied["layers"]:
+            applied["layers"].append(layer)
+    return applied
+
+
 def _describe(request: dict[str, Any]) -> str:
     return (
         f"{request['num_frames']} frames {request['width']}x{request['height']} "
@@ -381,7 +414,7 @@ def submit(store: JobStore, worker: Worker, request: dict[str, Any], images: lis
     if request.get("seed") is None:
         request["seed"] = secrets.randbelow(2**31)
     sampling = profiles.resolve(request, worker.backend.profile())
-    applied = conditioning.apply(request, sampling).to_dict()
+    applied = conditioning.apply(request, sampling, worker.backend).to_dict()
     status = store.create(request, images, applied)
     worker.notify()
     return status

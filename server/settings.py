@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from blender_ltx.core import protocol
@@ -29,6 +29,11 @@ class Settings:
     vae_tiling: bool = False
     cpu_offload: bool = False
     profile: str = "auto"  # backends/profiles.py KINDS: sampling defaults from the model's name, or forced
+    # LTX-2 only
+    sequential_offload: bool = False
+    text_encoder_offload: bool = False
+    camera_loras: str | None = None  # comma-separated folders or hub ids
+    ic_loras: list[str] = field(default_factory=list)  # KIND=PATH_OR_ID
     max_frames: int = protocol.DEFAULT_MAX_FRAMES
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

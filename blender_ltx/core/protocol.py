@@ -62,6 +62,9 @@ REQUEST_FIELDS = (
     "motion_prompt",
     "shot",
     "tags",
+    "audio",
+    "camera_lora",
+    "camera_lora_scale",
 )
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from .tiny import MARKER
 
 SEED = 0
+#: The checkpoint family the tiny LoRAs are made for (loras.py compares it with the loaded model's).
+FAMILY = "tiny-ltx2"
 LATENT_CHANNELS = 8
 TEXT_HIDDEN = 32
 TEXT_LAYERS = 2
@@ -219,7 +221,8 @@ def write_tiny_loras(root: Path) -> None:
         _write_random_lora(root / "loras" / "camera" / name, seed=100 + i)
     for i, kind in enumerate(IC_LORA_KINDS):
         _write_random_lora(root / "loras" / "ic" / f"{kind}_ref{IC_REF_SCALE:g}", seed=200 + i)
-    (root / "loras" / "camera" / "family.json").write_text(json.dumps({"family": "tiny-ltx2"}) + "\n")
+    for role in ("camera", "ic"):  # loras.FAMILY_FILE: the LoRAs only apply to this model
+        (root / "loras" / role / "family.json").write_text(json.dumps({"family": FAMILY}) + "\n")
 
 
 def make_tiny_ltx2_model(out_dir: str | os.PathLike) -> Path:
