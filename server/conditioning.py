@@ -102,12 +102,14 @@ def motion_analysis(trajectory: dict[str, Any] | None, fps: float) -> tuple[str,
     return script, camera_sentence(segments, script), segments
 
 
-def map_conditions(conditions: list[dict[str, Any]], num_frames: int) -> list[dict[str, Any]]:
-    """Requested vs used frame index for each keyframe (see protocol.snap_condition_index)."""
+def map_conditions(
+    conditions: list[dict[str, Any]], num_frames: int, snap=protocol.snap_condition_index
+) -> list[dict[str, Any]]:
+    """Requested vs used frame index for each keyframe (``snap``: the model's rule, condition_index)."""
     return [
         {
             "requested_frame_index": c["frame_index"],
-            "frame_index": protocol.snap_condition_index(c["frame_index"], num_frames),
+            "frame_index": snap(c["frame_index"], num_frames),
             "strength": c.get("strength", 1.0),
         }
         for c in conditions
@@ -130,7 +132,8 @@ def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None, backe
             request.get("camera_lora", "auto"), request.get("camera_lora_scale", 1.0), dominant_move(segments)
         )
     prompt_used = f"{prompt} {sentence}".strip() if sentence else prompt
-    conditions = map_conditions(request.get("conditions", []), request["num_frames"])
+    snap = backend.condition_index if backend is not None else protocol.snap_condition_index
+    conditions = map_conditions(request.get("conditions", []), request["num_frames"], snap)
     layers = []
     if sentence:
         layers.append(protocol.LAYER_MOTION_PROMPT)

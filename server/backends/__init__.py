@@ -9,8 +9,8 @@ from .base import Backend
 
 
 def model_family(model: str) -> str:
-    """The family, "ltx2" or "ltx-video", from the checkpoint's model_index.json (``_class_name`` LTX2...): a local
-    folder's, or a hub id's from the local Hugging Face cache; names are the last resort."""
+    """The family, "ltx2" or "ltx-video", from the checkpoint's model_index.json (``_class_name``
+    LTX2...): a local folder's, or a hub id's from the local Hugging Face cache; names are the last resort."""
     if model == "tiny":
         return "ltx-video"
     if model == "tiny-ltx2":

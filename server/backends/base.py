@@ -106,6 +106,12 @@ class Backend:
         facts = self.capabilities()
         return [k for k in ("motion_prompt", "keyframes", "audio") if facts.get(k)]
 
+    def condition_index(self, index: int, num_frames: int) -> int:
+        """The frame a keyframe asked for at ``index`` really conditions (protocol.snap_condition_index)."""
+        from blender_ltx.core.protocol import snap_condition_index
+
+        return snap_condition_index(index, num_frames)
+
     def loras(self) -> list[dict[str, Any]]:
         """Loaded camera LoRAs and IC-LoRAs (health ``loras``)."""
         return []

@@ -53,6 +53,20 @@ def checkpoint_family(name_hint: str, tiny: bool) -> str | None:
     return loras.family_from_name(name_hint)
 
 
+def latent_index(frame: int) -> int:
+    """The latent index diffusers' LTX-2 pipelines take for a condition whose first frame is pixel ``frame``
+    (0, or 8k+1: pixel 8(k-1)+1 is latent k's first frame, see condition_frames)."""
+    return 0 if frame <= 0 else (frame - 1) // 8 + 1
+
+
+def condition_frames(num_frames: int) -> list[int]:
+    """The pixel frames an LTX-2 condition can start at: 0, then the first frame of each later latent
+    (1, 9, 17, ...): diffusers reads ``LTX2VideoCondition.index`` as a latent index and skips the
+    ones past the last latent."""
+    latents = (num_frames - 1) // 8 + 1
+    return [0] + [(k - 1) * 8 + 1 for k in range(1, latents)]
+
+
 class LTX2Backend(Backend):
     name = "ltx2"
     family = "ltx2"
@@ -104,7 +118,8 @@ class LTX2Backend(Backend):
             "keyframes": True,
             "motion_prompt": True,
             "audio": True,
-            "condition_index": "exact",
+            # A keyframe starts a latent: frame 0 or 8k+1 (applied.conditions says where each went).
+            "condition_index": "latent_start",
             "frame_multiple": 8,
             "size_multiple": 32,
             "vae_tiling": self.vae_tiling,
@@ -121,6 +136,10 @@ class LTX2Backend(Backend):
             out.append("camera_lora")
         out += [f"control_{kind}" for kind in loras.IC_KINDS if kind in self.ic and self.ic[kind].usable]
         return out
+
+    def condition_index(self, index: int, num_frames: int) -> int:
+        """The nearest frame an LTX-2 keyframe can be placed at (condition_frames); ties go earlier."""
+        return min(condition_frames(num_frames), key=lambda f: (abs(f - index), f))
 
     def loras(self) -> list[dict[str, Any]]:
         specs = list(self.camera.values()) + list({id(s): s for s in self.ic.values()}.values())
@@ -231,12 +250,14 @@ class LTX2Backend(Backend):
 
         applied: dict[str, Any] = {}
         conditions = [
-            LTX2VideoCondition(frames=k.image, index=k.frame_index, strength=k.strength)
+            LTX2VideoCondition(frames=k.image, index=latent_index(k.frame_index), strength=k.strength)
             for k in request.keyframes
         ]
         conditions += [
             LTX2VideoCondition(
-                frames=[Image.fromarray(f) for f in vc.frames], index=vc.frame_index, strength=vc.strength
+                frames=[Image.fromarray(f) for f in vc.frames],
+                index=latent_index(vc.frame_index),
+                strength=vc.strength,
             )
             for vc in request.video_conditions
         ]

@@ -74,12 +74,13 @@ def test_keyframes_at_exact_frames_and_audio_of_the_videos_duration(ltx2_server,
     req = _request(
         conditions=[
             {"frame_index": 0, "image": png_b64(96, 64, seed=1)},
-            {"frame_index": 11, "image": png_b64(96, 64, seed=2), "strength": 0.8},
+            {"frame_index": 9, "image": png_b64(96, 64, seed=2), "strength": 0.8},
         ]
     )
     done, path = _run(http, ltx2_server, tmp_path, req)
     applied = done["applied"]
-    assert [(c["frame_index"], c["strength"]) for c in applied["conditions"]] == [(0, 1.0), (11, 0.8)]
+    assert [(c["frame_index"], c["strength"]) for c in applied["conditions"]] == [(0, 1.0), (9, 0.8)]
+    assert [c["requested_frame_index"] for c in applied["conditions"]] == [0, 9]
     assert applied["layers"] == ["keyframes", "audio"]
     assert applied["audio"]["sample_rate"] == 16000 and applied["audio"]["channels"] == 2
 
@@ -89,6 +90,14 @@ def test_keyframes_at_exact_frames_and_audio_of_the_videos_duration(ltx2_server,
     assert audio is not None and audio["codec"] == "aac" and audio["rate"] == 16000
     assert abs(audio["duration_s"] - 17 / 24) <= 1 / 24
     assert "peak_gpu_mb" in done["timings"] and done["timings"]["peak_gpu_mb"] is None  # CPU
+
+
+def test_keyframes_go_to_the_nearest_latent_start_and_applied_says_so(ltx2_server, http):
+    # LTX-2 conditions start a latent: frames 0, 1, 9 of 17 (diffusers' index is a latent index).
+    conds = [{"frame_index": f, "image": png_b64(96, 64, seed=f)} for f in (4, 16)]
+    applied = http.post(ltx2_server.url + "/v1/jobs", json=_request(conditions=conds)).json()["applied"]
+    used = [(c["requested_frame_index"], c["frame_index"]) for c in applied["conditions"]]
+    assert used == [(4, 1), (16, 9)]
 
 
 def test_audio_false_leaves_the_mp4_silent(ltx2_server, http, tmp_path):
