@@ -61,7 +61,7 @@ def _key(name: str) -> str:
 
 def camera_name(text: str) -> str | None:
     """The official name a file, folder or hub id stands for ('ltx-2-19b-lora-camera-control-dolly-in')."""
-    key = _key(text)
+    key = _key(re.sub(r"\.safetensors$", "", text, flags=re.IGNORECASE))
     # Longest names first: "dollyin" must not claim "dollyinward"-like texts of other names.
     for name in sorted(CAMERA_NAMES, key=len, reverse=True):
         if key.endswith(_key(name)):
@@ -134,7 +134,7 @@ def camera_specs(arg: str) -> list[LoraSpec]:
         if path.is_dir() and camera_name(path.name) is None:
             entries = [str(p) for p in sorted(path.iterdir()) if p.is_dir() or p.suffix == ".safetensors"]
         for entry in entries:
-            name = camera_name(Path(entry).stem if Path(entry).suffix else entry)
+            name = camera_name(entry)
             if name is None:
                 raise ValueError(
                     f"--camera-loras: {entry!r} does not name a camera move; its name must end in one of "
