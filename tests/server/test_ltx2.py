@@ -159,3 +159,13 @@ def test_bad_ltx2_fields_answer_422_naming_the_field(ltx2_server, http, field, v
 def test_camera_lora_name_on_ltx_video_is_refused(server, http):
     r = http.post(server.url + "/v1/jobs", json=job_request(camera_lora="Dolly-In"))
     assert r.status_code == 422 and r.json()["field"] == "camera_lora"
+
+
+def test_model_tiny_ltx2_builds_into_the_data_dir(tmp_path):
+    from support.server import run_server
+
+    with run_server(tmp_path / "srv", model="tiny-ltx2", env={"OMP_NUM_THREADS": "1"}) as srv:
+        health = srv.health()
+    assert health["family"] == "ltx2" and health["model"] == "tiny-ltx2"
+    assert health["model_path"] == str(tmp_path / "srv" / "tiny-ltx2-model")
+    assert "camera_lora" in health["capabilities"]

@@ -130,3 +130,16 @@ def test_a_job_without_adapters_after_one_with_them_matches_a_fresh_pipeline(bac
         backend._embeds.clear()
     assert np.array_equal(plain, expected)
     assert np.array_equal(after, expected)
+
+
+def test_text_encoder_offload_gives_the_same_clip(backend, tiny_ltx2_dir, tmp_path):
+    from server.backends.ltx2 import LTX2Backend
+
+    offloaded = LTX2Backend(str(tiny_ltx2_dir), device="cpu", data_dir=tmp_path, text_encoder_offload=True)
+    offloaded.load()
+    assert offloaded.capabilities()["text_encoder_offload"] is True
+    req = _request(guidance_scale=3.0)
+    expected = backend.generate(req, lambda p: None, lambda: False)
+    got = offloaded.generate(req, lambda p: None, lambda: False)
+    assert np.array_equal(got.frames, expected.frames)
+    assert np.array_equal(got.audio, expected.audio) and got.audio_rate == 16000
