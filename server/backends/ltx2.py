@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +17,19 @@ from blender_ltx.core.protocol import ProtocolError
 
 from . import loras, profiles
 from .base import (
-    Backend,
-    Cancelled,
     CancelCheck,
     Clip,
     GenerateRequest,
     ProgressCallback,
     WeightsNotFound,
 )
-from .ltx import STEPS_SHARE, _load_reason, resolve_device, resolve_dtype
+from .ltx import resolve_device, resolve_dtype
+from .pipeline import PipelineBackend, checkpoint_source, load_reason
 
 log = logging.getLogger("server.ltx2")
 
 REFERENCE_MODEL = "diffusers/LTX-2.3-Distilled-Diffusers"
 TINY = "tiny-ltx2"
-_EMBED_CACHE_SIZE = 16
 
 
 def weights_help(model: str, reason: str) -> str:
@@ -67,7 +63,7 @@ def condition_frames(num_frames: int) -> list[int]:
     return [0] + [(k - 1) * 8 + 1 for k in range(1, latents)]
 
 
-class LTX2Backend(Backend):
+class LTX2Backend(PipelineBackend):
     name = "ltx2"
     family = "ltx2"
 
@@ -108,7 +104,6 @@ class LTX2Backend(Backend):
         self.camera: dict[str, loras.LoraSpec] = {}
         self.ic: dict[str, loras.LoraSpec] = {}  # control kind -> its IC-LoRA
         self._profile: profiles.Profile | None = None
-        self._embeds: OrderedDict[tuple, tuple] = OrderedDict()
 
     # -- interface -------------------------------------------------------------------------------
     def capabilities(self) -> dict[str, Any]:
@@ -145,20 +140,6 @@ class LTX2Backend(Backend):
         specs = list(self.camera.values()) + list({id(s): s for s in self.ic.values()}.values())
         return [s.to_dict() for s in specs]
 
-    def info(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "model_path": self.model_path,
-            "device": self.device,
-            "dtype": str(self.dtype).replace("torch.", ""),
-            "load_s": round(self.load_s, 3),
-        }
-
-    def profile(self) -> profiles.Profile:
-        if self._profile is None:
-            raise RuntimeError("the model is not loaded yet")
-        return self._profile
-
     def load(self) -> None:
         t0 = time.perf_counter()
         source, tiny = self._resolve_source()
@@ -168,13 +149,7 @@ class LTX2Backend(Backend):
 
         self.device = resolve_device(self.requested_device)
         self.dtype = resolve_dtype(self.requested_dtype, self.device)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipe = LTX2InContextPipeline.from_pretrained(source, torch_dtype=self.dtype)
-        except (OSError, ValueError) as exc:
-            raise WeightsNotFound(weights_help(self.model, _load_reason(exc))) from None
-        pipe.set_progress_bar_config(disable=True)
+        pipe = self._from_pretrained(LTX2InContextPipeline, source, weights_help)
         self.pipe = pipe
         self.model_path = str(source)
         self.checkpoint_family = checkpoint_family(f"{self.model} {source}", tiny)
@@ -232,23 +207,17 @@ class LTX2Backend(Backend):
         from diffusers.pipelines.ltx2 import LTX2ReferenceCondition, LTX2VideoCondition
         from PIL import Image
 
-        pipe = self.pipe
-        steps = request.num_inference_steps
-        sampling = request.sampling if request.sampling is not None else self.profile().pipeline_kwargs(steps)
-        extra = {k: v for k, v in sampling.items() if k in profiles.PIPELINE_KEYS}
+        extra = self._sampling_kwargs(request)
         if request.guidance_scale <= 1.0:  # guidance off means every kind of it (and one pass a step)
             extra.update(profiles.LTX2_NO_GUIDANCE)
         extra.setdefault("stg_scale", 1.0)
         extra.setdefault("audio_guidance_scale", 7.0)
-        cfg = request.guidance_scale > 1.0 or extra["audio_guidance_scale"] > 1.0
-        embeds = self._prompt_embeds(request.prompt, request.negative_prompt, cfg)
         if extra["stg_scale"] == 0.0:
             # The default block (28) does not exist in small models; with STG off no block is used.
             extra["spatio_temporal_guidance_blocks"] = [0]
-        if cancel_check():
-            raise Cancelled()
+        cfg = request.guidance_scale > 1.0 or extra["audio_guidance_scale"] > 1.0
+        embeds = self._prompt_embeds(request.prompt, request.negative_prompt, cfg)
 
-        applied: dict[str, Any] = {}
         conditions = [
             LTX2VideoCondition(frames=k.image, index=latent_index(k.frame_index), strength=k.strength)
             for k in request.keyframes
@@ -262,50 +231,30 @@ class LTX2Backend(Backend):
             for vc in request.video_conditions
         ]
         references, downscale, applied_refs = self._references(request)
-        if applied_refs:
-            applied["references"] = applied_refs
         refs = [LTX2ReferenceCondition(frames=frames, strength=1.0) for frames in references]
         self._activate_adapters(request, applied_refs)
-
-        def on_step_end(p, i, t, kwargs):
-            progress_cb(STEPS_SHARE * (i + 1) / steps)
-            if cancel_check():
-                p._interrupt = True
-                raise Cancelled()
-            return {}
 
         cuda = self.device == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        try:
-            video, audio = pipe(
-                prompt=None,
-                **embeds,
-                conditions=conditions or None,
-                reference_conditions=refs or None,
-                reference_downscale_factor=downscale,
-                width=request.width,
-                height=request.height,
-                num_frames=request.num_frames,
-                frame_rate=request.frame_rate,
-                num_inference_steps=steps,
-                guidance_scale=request.guidance_scale,
-                **extra,
-                generator=torch.Generator("cpu").manual_seed(request.seed),
-                output_type="np",
-                return_dict=False,
-                callback_on_step_end=on_step_end,
-            )
-        except Cancelled:
-            pipe.maybe_free_model_hooks()
-            raise
+        video, audio = self._call_pipeline(
+            request,
+            progress_cb,
+            cancel_check,
+            **embeds,
+            conditions=conditions or None,
+            reference_conditions=refs or None,
+            reference_downscale_factor=downscale,
+            **extra,
+            return_dict=False,
+        )
         frames = (np.asarray(video[0]) * 255.0).round().clip(0, 255).astype(np.uint8)
-        clip = Clip(frames=frames, applied=applied)
+        clip = Clip(frames=frames, applied={"references": applied_refs} if applied_refs else {})
         if cuda:
             clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         if request.audio and audio is not None:
             clip.audio = audio[0].float().cpu().numpy().astype(np.float32)
-            clip.audio_rate = int(pipe.vocoder.config.output_sampling_rate)
+            clip.audio_rate = int(self.pipe.vocoder.config.output_sampling_rate)
         return clip
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -319,12 +268,8 @@ class LTX2Backend(Backend):
             if not (target / "model_index.json").is_file():
                 log.info("building the tiny LTX-2 model into %s", target)
             return str(make_tiny_ltx2_model(target)), True
-        path = Path(self.model).expanduser()
-        if path.is_dir():
-            if not (path / "model_index.json").is_file():
-                raise WeightsNotFound(weights_help(self.model, f"{path} has no model_index.json"))
-            return str(path), is_tiny_model(path)
-        return self.model, False
+        source = checkpoint_source(self.model, weights_help)
+        return source, Path(source).is_dir() and is_tiny_model(source)
 
     def _lora_specs(self, source: str, tiny: bool) -> tuple[list[loras.LoraSpec], list[loras.LoraSpec]]:
         try:
@@ -353,7 +298,7 @@ class LTX2Backend(Backend):
                     self.pipe.load_lora_weights(spec.source, adapter_name=spec.adapter)
                 except (OSError, ValueError, RuntimeError) as exc:
                     raise WeightsNotFound(
-                        f"Could not load the LoRA {spec.source!r} ({_load_reason(exc)}); check the path or "
+                        f"Could not load the LoRA {spec.source!r} ({load_reason(exc)}); check the path or "
                         "id and that it was made for this checkpoint."
                     ) from None
             if spec.role == "camera":
@@ -431,28 +376,6 @@ class LTX2Backend(Backend):
             self.pipe.set_adapters(names, weights)
         else:
             self.pipe.disable_lora()
-
-    def _prompt_embeds(self, prompt: str, negative: str, cfg: bool) -> dict[str, Any]:
-        """encode_prompt once per (prompt, negative): re-takes of a shot reuse the Gemma output."""
-        key = (prompt, negative, cfg)
-        hit = self._embeds.get(key)
-        if hit is None:
-            import torch
-
-            with torch.no_grad():
-                hit = self._encode(prompt, negative, cfg)
-            self._embeds[key] = hit
-            while len(self._embeds) > _EMBED_CACHE_SIZE:
-                self._embeds.popitem(last=False)
-        else:
-            self._embeds.move_to_end(key)
-        pe, pm, ne, nm = hit
-        return {
-            "prompt_embeds": pe,
-            "prompt_attention_mask": pm,
-            "negative_prompt_embeds": ne,
-            "negative_prompt_attention_mask": nm,
-        }
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
         offloaded = self.text_encoder_offload and not (self.cpu_offload or self.sequential_offload)

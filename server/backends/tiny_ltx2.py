@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from .tiny import MARKER
+from .tiny import MARKER, write_model_atomically
 
 SEED = 0
 #: The checkpoint family the tiny LoRAs are made for (loras.py compares it with the loaded model's).
@@ -227,18 +225,10 @@ def write_tiny_loras(root: Path) -> None:
 
 def make_tiny_ltx2_model(out_dir: str | os.PathLike) -> Path:
     """Write the tiny LTX-2 and its LoRAs to ``out_dir`` (atomically: a half-written one is never loaded)."""
-    out = Path(out_dir)
-    if (out / "model_index.json").is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-ltx2-", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         build_tiny_ltx2_pipeline().save_pretrained(tmp)
         write_tiny_loras(tmp)
         (tmp / MARKER).write_text(json.dumps({"family": "ltx2"}) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+
+    return write_model_atomically(out_dir, write)
