@@ -306,7 +306,7 @@ class LTX2Backend(PipelineBackend):
             else:
                 for kind in spec.kinds:
                     self.ic[kind] = spec
-        if camera or ic:
+        if any(s.usable for s in camera + ic):
             self.pipe.disable_lora()  # nothing applies until a job asks for it
 
     def _place(self, pipe) -> None:
@@ -360,7 +360,7 @@ class LTX2Backend(PipelineBackend):
 
     def _activate_adapters(self, request: GenerateRequest, refs: list[dict[str, Any]]) -> None:
         """Exactly the adapters this job asks for; every other adapter is off (no leak between jobs)."""
-        if not self.camera and not self.ic:
+        if not any(s.usable for s in [*self.camera.values(), *self.ic.values()]):
             return
         names, weights = [], []
         if request.camera_lora:

@@ -143,3 +143,22 @@ def test_text_encoder_offload_gives_the_same_clip(backend, tiny_ltx2_dir, tmp_pa
     got = offloaded.generate(req, lambda p: None, lambda: False)
     assert np.array_equal(got.frames, expected.frames)
     assert np.array_equal(got.audio, expected.audio) and got.audio_rate == 16000
+
+
+def test_loras_of_another_family_are_listed_not_applied(tiny_ltx2_dir, tmp_path):
+    import shutil
+
+    from server.backends.ltx2 import LTX2Backend
+
+    cams = tmp_path / "cams"
+    shutil.copytree(tiny_ltx2_dir / "loras" / "camera" / "Dolly-In", cams / "Dolly-In")
+    (cams / "family.json").write_text('{"family": "ltx-2-19b"}')
+    b = LTX2Backend(str(tiny_ltx2_dir), device="cpu", data_dir=tmp_path, camera_loras=str(cams))
+    b.load()
+    assert "camera_lora" not in b.capability_list() and "control_depth" in b.capability_list()
+    (spec,) = [lo for lo in b.loras() if lo["role"] == "camera"]
+    assert spec["usable"] is False and "ltx-2-19b" in spec["reason"] and "tiny-ltx2" in spec["reason"]
+    record = b.choose_camera_lora("auto", 1.0, "dolly_in")
+    assert record["name"] is None and "trained for ltx-2-19b" in record["reason"]
+    clip = b.generate(_request(), lambda p: None, lambda: False)
+    assert clip.frames.shape == (17, 64, 128, 3)

@@ -125,3 +125,15 @@ def test_ltx2_profiles_distilled_dev_and_tiny():
     tiny = profiles.ltx2_profile("/x", tiny=True)
     assert tiny.name == "tiny-ltx2" and tiny.pipeline_kwargs(4)["stg_scale"] == 0.0
     assert set(d.pipeline_kwargs(8)) <= set(profiles.PIPELINE_KEYS)
+
+
+def test_ic_lora_downscale_from_safetensors_metadata(tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "union-control.safetensors"
+    save_file({"w": np.zeros(1, dtype=np.float32)}, str(path), metadata={"reference_downscale_factor": "2"})
+    assert loras.downscale_factor(str(path)) == 2
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": np.zeros(1, dtype=np.float32)}, str(plain))
+    assert loras.downscale_factor(str(plain)) == 1
