@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from .base import Backend
@@ -55,4 +56,20 @@ def load_backend(settings) -> Backend:
         )
     from .ltx import LTXBackend
 
+    ltx2_only = [
+        flag
+        for flag, on in (
+            ("--camera-loras", settings.camera_loras),
+            ("--ic-lora", settings.ic_loras),
+            ("--sequential-offload", settings.sequential_offload),
+            ("--text-encoder-offload", settings.text_encoder_offload),
+        )
+        if on
+    ]
+    if ltx2_only:
+        logging.getLogger("server").warning(
+            "%s only apply to LTX-2 checkpoints; %s is LTX-Video, so they are ignored",
+            ", ".join(ltx2_only),
+            settings.model,
+        )
     return LTXBackend(settings.model, **common)
