@@ -2,13 +2,15 @@
 for the same work, measured in the same run.
 
     .venvs/bl45/bin/python bench/bench_server.py                      # tiny model, CPU
+    .venvs/bl45/bin/python bench/bench_server.py --family ltx2        # tiny LTX-2 (with audio), CPU
     python bench/bench_server.py --model DIR --device cuda --repeats 3   # real weights on a GPU
     .venvs/bl45/bin/python bench/bench_server.py --chain            # long shots: chained vs one generation
 
-For each workload: the same LTXConditionPipeline call (same model dir, device, seed, keyframes) is timed
-in this process first, then the real server is started as a subprocess and the job is submitted over
-HTTP, polled every 20 ms and its mp4 downloaded. Prints both times, their ratio, and the server's own
-breakdown (queued / generate / encode), so the overhead can be attributed.
+For each workload: the same pipeline call (LTXConditionPipeline, or LTX2InContextPipeline for LTX-2;
+same model dir, device, seed, keyframes) is timed in this process first, then the real server is started
+as a subprocess and the job is submitted over HTTP, polled every 20 ms and its mp4 downloaded. Prints
+both times, their ratio, and the server's own breakdown (queued / generate / encode), so the overhead
+can be attributed.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from PIL import Image  # noqa: E402
 from support.server import job_request, png_b64, start_server, wait_for  # noqa: E402
 
 from server import conditioning  # noqa: E402
+from server.backends import load_backend  # noqa: E402
 from server.backends.base import GenerateRequest  # noqa: E402
-from server.backends.ltx import LTXBackend  # noqa: E402
+from server.settings import Settings  # noqa: E402
 
 WORKLOADS = {
     # name: (num_frames, width, height, steps, keyframe indices)
@@ -54,18 +57,18 @@ def _request(num_frames, width, height, steps, keys) -> dict:
     )
 
 
-def _pipeline_request(req: dict) -> GenerateRequest:
+def _pipeline_request(req: dict, backend) -> GenerateRequest:
     images = [Image.open(io.BytesIO(base64.b64decode(c["image"]))).convert("RGB") for c in req["conditions"]]
-    return conditioning.generate_request(req, conditioning.apply(req).to_dict(), images)
+    return conditioning.generate_request(req, conditioning.apply(req, None, backend).to_dict(), images)
 
 
-def time_pipeline(args, model: str, requests_: dict[str, dict]) -> dict[str, list[float]]:
-    backend = LTXBackend(model, device=args.device, dtype=args.dtype)
+def time_pipeline(args, model: str, requests_: dict[str, dict], data_dir: Path) -> dict[str, list[float]]:
+    backend = load_backend(Settings(model=model, device=args.device, dtype=args.dtype, data_dir=data_dir))
     backend.load()
     print(f"pipeline: {backend.info()}")
     out = {}
     for name, req in requests_.items():
-        gen = _pipeline_request(req)
+        gen = _pipeline_request(req, backend)
         backend.generate(gen, lambda p: None, lambda: False)  # warm-up
         times = []
         for _ in range(args.repeats):
@@ -144,7 +147,8 @@ def time_chain(args, model: str, data_dir: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="tiny")
+    p.add_argument("--family", default="ltx", choices=("ltx", "ltx2"), help="for the tiny model")
+    p.add_argument("--model", default="tiny", help="'tiny': the tiny model of --family")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--dtype", default=None)
     p.add_argument("--repeats", type=int, default=3)
@@ -153,16 +157,20 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
-        if model == "tiny":
+        if model == "tiny" and args.family == "ltx2":
+            from server.backends.tiny_ltx2 import make_tiny_ltx2_model
+
+            model = str(make_tiny_ltx2_model(Path(tmp) / "tiny-ltx2-model"))
+        elif model == "tiny":
             from server.backends.tiny import make_tiny_model
 
             model = str(make_tiny_model(Path(tmp) / "tiny-model"))
         if args.chain:
             return time_chain(args, model, Path(tmp))
         reqs = {n: _request(*w) for n, w in WORKLOADS.items() if not args.only or args.only in n}
-        pipe = time_pipeline(args, model, reqs)
+        pipe = time_pipeline(args, model, reqs, Path(tmp))
         srv = time_server(args, model, reqs, Path(tmp) / "srv")
-    print(f"\nmodel={args.model} device={args.device} repeats={args.repeats} (medians)")
+    print(f"\nmodel={args.model} family={args.family} device={args.device} repeats={args.repeats} (medians)")
     print(
         f"{'workload':<20} {'pipeline s':>10} {'end-to-end s':>12} {'ratio':>6}"
         "   server: queued/generate/encode s"

@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--timestep-vae]``."""
+``python -m server make-tiny-model DIR [--family ltx|ltx2] [--timestep-vae]``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ log = logging.getLogger("server")
 
 def parse_args(argv: list[str]) -> Settings:
     p = argparse.ArgumentParser(prog="python -m server", description="blender-ltx generation server")
-    p.add_argument("--model", default="tiny", help="diffusers model id, local checkpoint dir, or 'tiny'")
+    p.add_argument(
+        "--model", default="tiny", help="diffusers model id, local checkpoint dir, 'tiny' or 'tiny-ltx2'"
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument(
         "--dtype",
@@ -60,6 +62,27 @@ def parse_args(argv: list[str]) -> Settings:
         type=int,
         default=Settings.segment_overlap,
         help="frames of the previous segment each chained segment starts from (rounded down to 8k+1)",
+    )
+    p.add_argument(
+        "--sequential-offload", action="store_true", help="LTX-2: offload layer by layer (least GPU memory)"
+    )
+    p.add_argument(
+        "--text-encoder-offload",
+        action="store_true",
+        help="LTX-2: keep the text encoder on the CPU; only its embeddings go to the GPU",
+    )
+    p.add_argument(
+        "--camera-loras",
+        default=None,
+        metavar="DIR_OR_IDS",
+        help="LTX-2: camera-control LoRAs (comma-separated folders or hub ids), picked per shot by its move",
+    )
+    p.add_argument(
+        "--ic-lora",
+        action="append",
+        default=[],
+        metavar="KIND=PATH_OR_ID",
+        help="LTX-2: an IC-LoRA for a control kind (depth, canny, tracks); repeatable",
     )
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
@@ -112,6 +135,10 @@ def parse_args(argv: list[str]) -> Settings:
         vae_tiling=a.vae_tiling,
         cpu_offload=a.cpu_offload,
         profile=a.profile,
+        sequential_offload=a.sequential_offload,
+        text_encoder_offload=a.text_encoder_offload,
+        camera_loras=a.camera_loras,
+        ic_loras=a.ic_lora,
         max_frames=a.max_frames,
         segment_frames=a.segment_frames,
         segment_overlap=a.segment_overlap,
@@ -183,7 +210,7 @@ def serve(settings: Settings) -> int:
         )
         return 2
     from .app import create_app
-    from .backends import make_backend
+    from .backends import load_backend
     from .backends.base import WeightsNotFound
 
     t0 = time.perf_counter()
@@ -202,7 +229,7 @@ def serve(settings: Settings) -> int:
             return 3 if isinstance(cause, WeightsNotFound) else 2
         backend = pool.replicas[0]
     else:
-        backend = make_backend(settings)
+        backend = load_backend(settings)
         try:
             backend.load()
         except WeightsNotFound as exc:
@@ -243,15 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if argv[:1] == ["make-tiny-model"]:
-        args = argv[1:]
-        timestep_vae = "--timestep-vae" in args
-        args = [a for a in args if a != "--timestep-vae"]
-        if len(args) != 1 or args[0].startswith("-"):
-            print("usage: python -m server make-tiny-model DIR [--timestep-vae]", file=sys.stderr)
-            return 2
+        mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
+        mk.add_argument("dir")
+        mk.add_argument("--family", choices=("ltx", "ltx2"), default="ltx")
+        mk.add_argument("--timestep-vae", action="store_true", help="ltx only: a timestep-aware VAE")
+        a = mk.parse_args(argv[1:])
+        if a.family == "ltx2":
+            from .backends.tiny_ltx2 import make_tiny_ltx2_model
+
+            print(f"tiny LTX-2 model written to {make_tiny_ltx2_model(a.dir)}")
+            return 0
         from .backends.tiny import make_tiny_model
 
-        print(f"tiny model written to {make_tiny_model(args[0], timestep_conditioning=timestep_vae)}")
+        print(f"tiny model written to {make_tiny_model(a.dir, timestep_conditioning=a.timestep_vae)}")
         return 0
     return serve(parse_args(argv))
 

@@ -200,7 +200,10 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "version": __version__,
             **backend.info(),
             "backend": backend.name,
-            "capabilities": backend.capabilities(),
+            "family": backend.family,
+            "capabilities": backend.capability_list(),
+            "features": backend.capabilities(),
+            "loras": backend.loras(),
             # What a request that leaves num_inference_steps / guidance_scale out (or null) gets.
             "defaults": backend.profile().defaults(),
             "profile": backend.profile().to_dict(),

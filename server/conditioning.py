@@ -52,9 +52,14 @@ class AppliedRecord:
     layers: list[str]
     sampling: dict[str, Any] | None = None
     control: dict[str, Any] | None = None  # control.request.applied_control
+    #: LTX-2: {name, scale, reason} of the camera LoRA; absent from the record where none was considered.
+    camera_lora: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["camera_lora"] is None:
+            del out["camera_lora"]
+        return out
 
 
 def camera_sentence(segments: list[Any], script: str) -> str:
@@ -73,13 +78,19 @@ def camera_sentence(segments: list[Any], script: str) -> str:
 
 def motion_for(trajectory: dict[str, Any] | None, fps: float) -> tuple[str, str]:
     """(motion_script, camera sentence) for a trajectory; empty strings without one."""
+    script, sentence, _ = motion_analysis(trajectory, fps)
+    return script, sentence
+
+
+def motion_analysis(trajectory: dict[str, Any] | None, fps: float) -> tuple[str, str, list[Any]]:
+    """(motion_script, camera sentence, motion segments) for a trajectory; empty without one."""
     if not trajectory or len(trajectory.get("frames", [])) < 2:
-        return "", ""
+        return "", "", []
     try:
         from blender_ltx.core.motion import motion_prompt
     except ImportError:  # the shared motion analysis is not installed alongside: no motion layer
         log.warning("blender_ltx.core.motion is not available; motion specifiers are not added")
-        return "", ""
+        return "", "", []
     from blender_ltx.core.shots import Trajectory
 
     try:
@@ -91,35 +102,50 @@ def motion_for(trajectory: dict[str, Any] | None, fps: float) -> tuple[str, str]
         if not field.startswith("trajectory") or not rule:
             field, rule = "trajectory", str(exc)
         raise protocol.ProtocolError(field, rule) from None
-    return script, camera_sentence(segments, script)
+    return script, camera_sentence(segments, script), segments
 
 
-def map_conditions(conditions: list[dict[str, Any]], num_frames: int) -> list[dict[str, Any]]:
-    """Requested vs used frame index for each keyframe (see protocol.snap_condition_index)."""
+def map_conditions(
+    conditions: list[dict[str, Any]], num_frames: int, snap=protocol.snap_condition_index
+) -> list[dict[str, Any]]:
+    """Requested vs used frame index for each keyframe (``snap``: the model's rule, condition_index)."""
     return [
         {
             "requested_frame_index": c["frame_index"],
-            "frame_index": protocol.snap_condition_index(c["frame_index"], num_frames),
+            "frame_index": snap(c["frame_index"], num_frames),
             "strength": c.get("strength", 1.0),
         }
         for c in conditions
     ]
 
 
-def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> AppliedRecord:
+def apply(
+    request: dict[str, Any], sampling: dict[str, Any] | None = None, backend: Any = None
+) -> AppliedRecord:
     """The prompt and conditions the model gets for a validated request; ``sampling`` is the record of
-    the profile's defaults (profiles.resolve), kept with the rest of what was applied."""
+    the profile's defaults (profiles.resolve), kept with the rest of what was applied; ``backend`` picks
+    the camera LoRA from the shot's dominant move (Backend.choose_camera_lora)."""
     prompt = request.get("prompt", "").strip()
-    script, sentence = ("", "")
-    if request.get("motion_prompt", True):
-        script, sentence = motion_for(request.get("trajectory"), request["frame_rate"])
+    script, sentence, segments = motion_analysis(request.get("trajectory"), request["frame_rate"])
+    if not request.get("motion_prompt", True):
+        script, sentence = "", ""
+    camera_lora = None
+    if backend is not None:
+        from .backends.loras import dominant_move
+
+        camera_lora = backend.choose_camera_lora(
+            request.get("camera_lora", "auto"), request.get("camera_lora_scale", 1.0), dominant_move(segments)
+        )
     prompt_used = f"{prompt} {sentence}".strip() if sentence else prompt
-    conditions = map_conditions(request.get("conditions", []), request["num_frames"])
+    snap = backend.condition_index if backend is not None else protocol.snap_condition_index
+    conditions = map_conditions(request.get("conditions", []), request["num_frames"], snap)
     layers = []
     if sentence:
         layers.append(protocol.LAYER_MOTION_PROMPT)
     if conditions:
         layers.append(protocol.LAYER_KEYFRAMES)
+    if camera_lora and camera_lora.get("name"):
+        layers.append("camera_lora")
     control = applied_control(request.get("control"), request)
     if control:
         layers.append(CONTROL_LAYER_PREFIX + control["kind"])
@@ -131,6 +157,7 @@ def apply(request: dict[str, Any], sampling: dict[str, Any] | None = None) -> Ap
         layers=layers,
         sampling=sampling,
         control=control,
+        camera_lora=camera_lora,
     )
 
 
@@ -148,6 +175,9 @@ def generate_request(request: dict[str, Any], applied: dict[str, Any], images: l
         num_inference_steps=request["num_inference_steps"],
         guidance_scale=request["guidance_scale"],
         sampling=(applied.get("sampling") or {}).get("pipeline_kwargs"),
+        audio=request.get("audio", True),
+        camera_lora=(applied.get("camera_lora") or {}).get("name"),
+        camera_lora_scale=(applied.get("camera_lora") or {}).get("scale", 1.0),
         keyframes=[
             Keyframe(img, c["frame_index"], c["strength"])
             for img, c in zip(images, applied["conditions"], strict=True)

@@ -535,14 +535,28 @@ class Worker:
             timings["generate_s"] = round(t_gen - t_start, 3)
             if cancelled():  # asked during the VAE decode, after the last step callback
                 raise Cancelled()
-            write_mp4(clip.frames, self.store.video_path(job_id), request["frame_rate"])
+            write_mp4(
+                clip.frames,
+                self.store.video_path(job_id),
+                request["frame_rate"],
+                audio=clip.audio,
+                audio_rate=clip.audio_rate,
+            )
             if cancelled():  # asked during the encode: the answer said cancelled, so no video
                 os.remove(self.store.video_path(job_id))
                 raise Cancelled()
             t_end = time.time()
             timings["encode_s"] = round(t_end - t_gen, 3)
             timings["total_s"] = round(t_end - row["created_at"], 3)
-            self.store.update(job_id, status="succeeded", progress=1.0, finished_at=t_end, timings=timings)
+            timings["peak_gpu_mb"] = clip.peak_gpu_mb
+            self.store.update(
+                job_id,
+                status="succeeded",
+                progress=1.0,
+                finished_at=t_end,
+                timings=timings,
+                applied=_with_clip(json.loads(row["applied"]), clip),
+            )
             log.info(
                 "job %s succeeded in %.2f s (generate %.2f s)", job_id, t_end - t_start, timings["generate_s"]
             )
@@ -585,6 +599,25 @@ class Worker:
         gen = conditioning.generate_request(request, applied, images)
         gen.references = references_for(request, AssetStore(self.store.root / "assets"))
         return gen
+
+
+def _with_clip(applied: dict[str, Any], clip) -> dict[str, Any]:
+    """The job's ``applied`` plus what only the run knows: the audio muxed in, the control references."""
+    if clip.audio is not None:
+        channels, samples = clip.audio.shape
+        applied["audio"] = {
+            "sample_rate": clip.audio_rate,
+            "channels": int(channels),
+            "seconds": round(samples / clip.audio_rate, 4),
+        }
+        applied["layers"].append("audio")
+    for key, value in clip.applied.items():
+        applied[key] = value
+    for ref in clip.applied.get("references", []):
+        layer = f"control_{ref['kind']}"
+        if layer not in applied["layers"]:
+            applied["layers"].append(layer)
+    return applied
 
 
 def _describe(request: dict[str, Any]) -> str:
@@ -662,7 +695,7 @@ def submit(
     if request.get("seed") is None:
         request["seed"] = secrets.randbelow(2**31)
     sampling = profiles.resolve(request, worker.backend.profile())
-    applied = conditioning.apply(request, sampling).to_dict()
+    applied = conditioning.apply(request, sampling, worker.backend).to_dict()
     applied["segments"] = chain.segment_records(
         request, applied["conditions"], worker.segment_frames, worker.segment_overlap
     )

@@ -59,9 +59,9 @@ class ReplicaState:
 
 
 def _backend_for(settings) -> Backend:
-    from .backends import make_backend
+    from .backends import load_backend
 
-    return make_backend(settings)
+    return load_backend(settings)
 
 
 class _Replica:

@@ -117,6 +117,14 @@ class JobRequest(BaseModel):
     tags: dict[
         Annotated[str, Field(max_length=MAX_TAG_KEY)], Annotated[StrictStr, Field(max_length=MAX_TAG_VALUE)]
     ] = Field(default_factory=dict, max_length=MAX_TAGS)
+    audio: StrictBool = Field(True, description="LTX-2: put the generated audio into the mp4")
+    camera_lora: StrictStr = Field(
+        "auto",
+        max_length=200,
+        description="LTX-2: 'auto' (picked from the trajectory's dominant move), 'none', or a loaded name "
+        "(GET /v1/health 'loras')",
+    )
+    camera_lora_scale: float = Field(1.0, ge=0.0, le=2.0)
     control: dict[str, Any] | None = Field(
         None, description="IC-LoRA control video (LTX-2): see server/control/request.py for the shape"
     )
@@ -142,6 +150,7 @@ class Timings(BaseModel):
     generate_s: float | None = None
     encode_s: float | None = None
     total_s: float | None = None
+    peak_gpu_mb: float | None = Field(None, description="torch.cuda.max_memory_allocated; null off CUDA")
 
 
 class AppliedCondition(BaseModel):
@@ -172,6 +181,11 @@ class AppliedSegment(BaseModel):
 
 
 class Applied(BaseModel):
+    """Also, where they apply (absent otherwise): ``camera_lora`` {name, scale, reason}, ``audio``
+    {sample_rate, channels, seconds}, ``references`` [{kind, frames, width, height, strength, lora,
+    downscale}]."""
+
+    model_config = ConfigDict(extra="allow")
     prompt_used: str
     motion_script: str
     negative_prompt: str

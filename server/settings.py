@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from blender_ltx.core import protocol
@@ -36,6 +36,11 @@ class Settings:
     max_frames: int = protocol.DEFAULT_MAX_JOB_FRAMES  # the longest job accepted
     segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES  # one generation's maximum; longer jobs chain
     segment_overlap: int = DEFAULT_SEGMENT_OVERLAP
+    # LTX-2 only
+    sequential_offload: bool = False
+    text_encoder_offload: bool = False
+    camera_loras: str | None = None  # comma-separated folders or hub ids
+    ic_loras: list[str] = field(default_factory=list)  # KIND=PATH_OR_ID
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES

@@ -22,3 +22,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         capture_output=True,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ltx2_dir(tmp_path_factory) -> Path:
+    """The tiny LTX-2 with its random camera LoRAs and IC-LoRAs, made once per session (in a subprocess)."""
+    out = tmp_path_factory.mktemp("tiny-ltx2") / "tiny-ltx2-model"
+    subprocess.run(
+        [SERVER_PYTHON, "-m", "server", "make-tiny-model", "--family", "ltx2", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return out

@@ -72,6 +72,9 @@ REQUEST_FIELDS = (
     "shot",
     "tags",
     "control",
+    "audio",
+    "camera_lora",
+    "camera_lora_scale",
 )
 
 

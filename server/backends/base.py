@@ -58,6 +58,10 @@ class Clip:
     frames: np.ndarray  # uint8 (num_frames, height, width, 3)
     audio: np.ndarray | None = None  # float32 (channels, samples) in [-1, 1]
     audio_rate: int | None = None  # samples per second of ``audio``
+    #: torch.cuda.max_memory_allocated during the call, in MiB; None off CUDA.
+    peak_gpu_mb: float | None = None
+    #: What the backend applied beyond the request's record (e.g. "references"), for the job's ``applied``.
+    applied: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,9 +98,36 @@ class Backend:
     """Loads one model once and generates clips, one at a time (the worker guarantees that)."""
 
     name = "base"
+    #: /v1/health ``family``: "ltx-video" or "ltx2".
+    family = "ltx-video"
 
     def capabilities(self) -> dict[str, Any]:
+        """The facts of the loaded model (health ``features``)."""
         raise NotImplementedError
+
+    def capability_list(self) -> list[str]:
+        """What the loaded model can do (health ``capabilities``), drawn from motion_prompt, keyframes,
+        audio, camera_lora, long_shots, control_depth, control_canny, control_tracks."""
+        facts = self.capabilities()
+        return [k for k in ("motion_prompt", "keyframes", "audio") if facts.get(k)]
+
+    def condition_index(self, index: int, num_frames: int) -> int:
+        """The frame a keyframe asked for at ``index`` really conditions (protocol.snap_condition_index)."""
+        from blender_ltx.core.protocol import snap_condition_index
+
+        return snap_condition_index(index, num_frames)
+
+    def loras(self) -> list[dict[str, Any]]:
+        """Loaded camera LoRAs and IC-LoRAs (health ``loras``)."""
+        return []
+
+    def choose_camera_lora(self, requested: str, scale: float, move: str | None) -> dict[str, Any] | None:
+        """The camera LoRA record of a job (see ltx2.py); families without camera LoRAs refuse a name."""
+        if requested not in ("auto", "none"):
+            from blender_ltx.core.protocol import ProtocolError
+
+            raise ProtocolError("camera_lora", f"{requested!r}: this server's model has no camera LoRAs")
+        return None
 
     def info(self) -> dict[str, Any]:
         """model, device, dtype and load time, for /v1/health and the log."""

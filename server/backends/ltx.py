@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import profiles
-from .base import Backend, Cancelled, CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
+from .base import CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
+from .pipeline import PipelineBackend, checkpoint_source
 
 log = logging.getLogger("server.ltx")
 
 REFERENCE_MODEL = "Lightricks/LTX-Video-0.9.7-distilled"
 TINY = "tiny"
-#: Share of the progress bar the denoising steps get; VAE decode and mp4 encoding take the rest.
-STEPS_SHARE = 0.9
-_EMBED_CACHE_SIZE = 16
 
 
 def resolve_device(device: str) -> str:
@@ -58,16 +54,7 @@ def _pil_frames(frames: np.ndarray) -> list:
     return [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
 
 
-def _load_reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lowered = text.lower()
-    if any(w in lowered for w in ("not fully cached", "offline", "connect", "cached snapshot")):
-        return "it is not in the local Hugging Face cache and the hub cannot be reached"
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return first if len(first) <= 200 else first[:197] + "..."
-
-
-class LTXBackend(Backend):
+class LTXBackend(PipelineBackend):
     name = "ltx"
 
     def __init__(
@@ -96,7 +83,6 @@ class LTXBackend(Backend):
         self.model_path = ""
         self.requested_profile = profile
         self._profile: profiles.Profile | None = None
-        self._embeds: OrderedDict[tuple, tuple] = OrderedDict()
 
     # -- interface -------------------------------------------------------------------------------
     def capabilities(self) -> dict[str, Any]:
@@ -116,20 +102,6 @@ class LTXBackend(Backend):
             "text_embedding_cache": True,
         }
 
-    def info(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "model_path": self.model_path,
-            "device": self.device,
-            "dtype": str(self.dtype).replace("torch.", ""),
-            "load_s": round(self.load_s, 3),
-        }
-
-    def profile(self) -> profiles.Profile:
-        if self._profile is None:
-            raise RuntimeError("the model is not loaded yet")
-        return self._profile
-
     def load(self) -> None:
         t0 = time.perf_counter()
         source = self._resolve_source()
@@ -138,14 +110,7 @@ class LTXBackend(Backend):
 
         self.device = resolve_device(self.requested_device)
         self.dtype = resolve_dtype(self.requested_dtype, self.device)
-        try:
-            with warnings.catch_warnings():
-                # diffusers 0.42 renamed torch_dtype to dtype; the old name works on every supported version
-                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipe = LTXConditionPipeline.from_pretrained(source, torch_dtype=self.dtype)
-        except (OSError, ValueError) as exc:
-            raise WeightsNotFound(weights_help(self.model, _load_reason(exc))) from None
-        pipe.set_progress_bar_config(disable=True)
+        pipe = self._from_pretrained(LTXConditionPipeline, source, weights_help)
         if self.vae_tiling:
             pipe.vae.enable_tiling()
         if self.cpu_offload and self.device == "cuda":
@@ -169,29 +134,9 @@ class LTXBackend(Backend):
     def generate(
         self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck
     ) -> Clip:
-        import torch
         from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
-        pipe = self.pipe
-        steps = request.num_inference_steps
-        sampling = request.sampling
-        if sampling is None:
-            sampling = self.profile().pipeline_kwargs(steps)
-        # Only the arguments a profile may set: a job record never reaches the pipeline unfiltered.
-        extra = {k: v for k, v in sampling.items() if k in profiles.PIPELINE_KEYS}
         embeds = self._prompt_embeds(request.prompt, request.negative_prompt, request.guidance_scale > 1.0)
-
-        def on_step_end(p, i, t, kwargs):
-            progress_cb(STEPS_SHARE * (i + 1) / steps)
-            if cancel_check():
-                # Raising stops at once (no VAE decode of a clip nobody wants); _interrupt alone would
-                # still skip the remaining steps and decode.
-                p._interrupt = True
-                raise Cancelled()
-            return {}
-
-        if cancel_check():
-            raise Cancelled()
         conditions = [
             LTXVideoCondition(image=k.image, frame_index=k.frame_index, strength=k.strength)
             for k in request.keyframes
@@ -199,25 +144,14 @@ class LTXBackend(Backend):
             LTXVideoCondition(video=_pil_frames(v.frames), frame_index=v.frame_index, strength=v.strength)
             for v in request.video_conditions
         ]
-        try:
-            out = pipe(
-                conditions=conditions or None,
-                prompt=None,
-                **embeds,
-                width=request.width,
-                height=request.height,
-                num_frames=request.num_frames,
-                frame_rate=request.frame_rate,
-                num_inference_steps=steps,
-                guidance_scale=request.guidance_scale,
-                **extra,
-                generator=torch.Generator("cpu").manual_seed(request.seed),
-                output_type="np",
-                callback_on_step_end=on_step_end,
-            )
-        except Cancelled:
-            pipe.maybe_free_model_hooks()
-            raise
+        out = self._call_pipeline(
+            request,
+            progress_cb,
+            cancel_check,
+            conditions=conditions or None,
+            **embeds,
+            **self._sampling_kwargs(request),
+        )
         frames = np.asarray(out.frames[0])
         return Clip(frames=(frames * 255.0).round().clip(0, 255).astype(np.uint8))
 
@@ -230,37 +164,7 @@ class LTXBackend(Backend):
             if not (target / "model_index.json").is_file():
                 log.info("building the tiny model into %s", target)
             return str(make_tiny_model(target))
-        path = Path(self.model).expanduser()
-        if path.is_dir():
-            if not (path / "model_index.json").is_file():
-                raise WeightsNotFound(weights_help(self.model, f"{path} has no model_index.json"))
-            return str(path)
-        looks_like_path = self.model.startswith((".", "/", "~")) or self.model.count("/") > 1
-        if looks_like_path:
-            raise WeightsNotFound(weights_help(self.model, f"no directory {path}"))
-        return self.model
-
-    def _prompt_embeds(self, prompt: str, negative: str, cfg: bool) -> dict[str, Any]:
-        """encode_prompt once per (prompt, negative): re-takes of a shot reuse the T5 output."""
-        key = (prompt, negative, cfg)
-        hit = self._embeds.get(key)
-        if hit is None:
-            import torch
-
-            with torch.no_grad():
-                hit = self._encode(prompt, negative, cfg)
-            self._embeds[key] = hit
-            while len(self._embeds) > _EMBED_CACHE_SIZE:
-                self._embeds.popitem(last=False)
-        else:
-            self._embeds.move_to_end(key)
-        pe, pm, ne, nm = hit
-        return {
-            "prompt_embeds": pe,
-            "prompt_attention_mask": pm,
-            "negative_prompt_embeds": ne,
-            "negative_prompt_attention_mask": nm,
-        }
+        return checkpoint_source(self.model, weights_help)
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
         return self.pipe.encode_prompt(

@@ -32,7 +32,34 @@ DISTILLED_TIMESTEPS = (1000.0, 993.0, 987.0, 981.0, 975.0, 909.0, 725.0, 0.03)
 TIMESTEP_VAE_KWARGS = {"decode_timestep": 0.05, "decode_noise_scale": 0.025, "image_cond_noise_scale": 0.025}
 
 #: Pipeline arguments a profile may set besides steps and guidance (the backend passes only these).
-PIPELINE_KEYS = ("timesteps", "decode_timestep", "decode_noise_scale", "image_cond_noise_scale")
+PIPELINE_KEYS = (
+    "timesteps",
+    "decode_timestep",
+    "decode_noise_scale",
+    "image_cond_noise_scale",
+    # LTX-2
+    "sigmas",
+    "stg_scale",
+    "audio_guidance_scale",
+    "modality_scale",
+    "audio_modality_scale",
+)
+
+#: LTX-2 distilled checkpoints: the 8-sigma schedule of diffusers' ltx2 utils (DISTILLED_SIGMA_VALUES)
+#: and Lightricks' distilled pipeline, run without any guidance (CFG, STG and modality guidance off).
+LTX2_DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875)
+LTX2_NO_GUIDANCE = {
+    "stg_scale": 0.0,
+    "audio_guidance_scale": 1.0,
+    "modality_scale": 1.0,
+    "audio_modality_scale": 1.0,
+}
+#: LTX-2 dev checkpoints: Lightricks' one-stage defaults (40 steps, video CFG 3.0, audio CFG 7.0, STG 1.0,
+#: modality guidance 3.0; the last three are also the pipeline's defaults, so they are passed as such).
+LTX2_DEV = {"stg_scale": 1.0, "audio_guidance_scale": 7.0, "modality_scale": 3.0, "audio_modality_scale": 3.0}
+_LTX2_STEPS = {"distilled": len(LTX2_DISTILLED_SIGMAS), "standard": 40, "tiny": 4}
+_LTX2_GUIDANCE = {"distilled": 1.0, "standard": 3.0, "tiny": 3.0}
+_LTX2_NAMES = {"distilled": "ltx2-distilled", "standard": "ltx2", "tiny": "tiny-ltx2"}
 
 _STEPS = {"distilled": len(DISTILLED_TIMESTEPS), "standard": 30, "tiny": 4}
 _GUIDANCE = {"distilled": 1.0, "standard": 5.0, "tiny": 5.0}
@@ -48,6 +75,9 @@ class Profile:
     guidance_scale: float
     timesteps: tuple[float, ...] | None = None
     decode: dict[str, float] = field(default_factory=dict)
+    #: LTX-2: the distilled sigma schedule (used when the step count is its length) and guidance settings.
+    sigmas: tuple[float, ...] | None = None
+    guidance: dict[str, float] = field(default_factory=dict)
 
     def defaults(self) -> dict[str, Any]:
         return {"num_inference_steps": self.num_inference_steps, "guidance_scale": self.guidance_scale}
@@ -59,6 +89,9 @@ class Profile:
         out: dict[str, Any] = dict(self.decode)
         if self.timesteps is not None and num_inference_steps == len(self.timesteps):
             out["timesteps"] = list(self.timesteps)
+        if self.sigmas is not None and num_inference_steps == len(self.sigmas):
+            out["sigmas"] = list(self.sigmas)
+        out.update(self.guidance)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +102,8 @@ class Profile:
             **self.defaults(),
             "timesteps": list(self.timesteps) if self.timesteps else None,
             "decode": dict(self.decode),
+            **({"sigmas": list(self.sigmas)} if self.sigmas else {}),
+            **({"guidance": dict(self.guidance)} if self.guidance else {}),
         }
 
 
@@ -95,6 +130,26 @@ def ltx_profile(
         guidance_scale=_GUIDANCE[kind],
         timesteps=DISTILLED_TIMESTEPS if distilled else None,
         decode=dict(TIMESTEP_VAE_KWARGS) if timestep_vae else {},
+    )
+
+
+def ltx2_profile(name_hint: str, *, tiny: bool = False, kind: str = "auto") -> Profile:
+    """The profile of an LTX-2 checkpoint (LTX-2 19B, 2.3, 2.5): "distilled" in the name (as Lightricks and
+    diffusers name them) gets the distilled schedule without guidance, others the dev settings. The tiny
+    model turns STG and modality guidance off: in a 2-layer model they only cost extra passes."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown profile {kind!r}; use one of {', '.join(KINDS)}")
+    if kind == "auto":
+        kind = "tiny" if tiny else ("distilled" if "distilled" in name_hint.lower() else "standard")
+    guidance = {"distilled": LTX2_NO_GUIDANCE, "standard": LTX2_DEV, "tiny": LTX2_NO_GUIDANCE}[kind]
+    return Profile(
+        name=_LTX2_NAMES[kind],
+        distilled=kind == "distilled",
+        timestep_vae=False,
+        num_inference_steps=_LTX2_STEPS[kind],
+        guidance_scale=_LTX2_GUIDANCE[kind],
+        sigmas=LTX2_DISTILLED_SIGMAS if kind == "distilled" else None,
+        guidance=dict(guidance),
     )
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 #: d_model of the tiny T5 == caption_channels of the tiny transformer.
 TEXT_DIM = 32
@@ -115,14 +116,24 @@ def is_tiny_model(path: str | os.PathLike) -> bool:
 
 def make_tiny_model(out_dir: str | os.PathLike, *, timestep_conditioning: bool = False) -> Path:
     """Write the tiny pipeline to ``out_dir`` (atomically: a half-written model is never loaded)."""
+
+    def write(tmp: Path) -> None:
+        build_tiny_pipeline(timestep_conditioning).save_pretrained(tmp)
+        (tmp / MARKER).write_text(json.dumps({"timestep_conditioning": timestep_conditioning}) + "\n")
+
+    return write_model_atomically(out_dir, write)
+
+
+def write_model_atomically(out_dir: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """``write(tmp)`` into a temp folder beside ``out_dir``, then rename it into place; an existing
+    model there is kept (it was written the same way)."""
     out = Path(out_dir)
     if (out / "model_index.json").is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=out.parent))
     try:
-        build_tiny_pipeline(timestep_conditioning).save_pretrained(tmp)
-        (tmp / MARKER).write_text(json.dumps({"timestep_conditioning": timestep_conditioning}) + "\n")
+        write(tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -34,3 +34,12 @@ def server(tiny_model_dir, tmp_path_factory):
 def http():
     with requests.Session() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def ltx2_server(tiny_ltx2_dir, tmp_path_factory):
+    """A server on the tiny LTX-2 (it loads the model's own camera LoRAs and IC-LoRAs)."""
+    # One torch thread: on the shared test machines two threads under load run the tiny LTX-2 5x slower.
+    env = {"OMP_NUM_THREADS": "1"}
+    with run_server(tmp_path_factory.mktemp("srv-ltx2"), model=str(tiny_ltx2_dir), env=env) as handle:
+        yield handle

@@ -37,7 +37,8 @@ def test_job_produces_exact_mp4(server, http, tmp_path, num_frames, width, heigh
     assert mp4["rate"] == (Fraction(24000, 1001) if frame_rate < 24 else Fraction(frame_rate))
     assert done["progress"] == 1.0 and done["attempts"] == 1 and done["error"] is None
     assert done["request"]["num_frames"] == num_frames
-    assert set(done["timings"]) == {"queued_s", "generate_s", "encode_s", "total_s"}
+    assert set(done["timings"]) == {"queued_s", "generate_s", "encode_s", "total_s", "peak_gpu_mb"}
+    assert done["timings"]["peak_gpu_mb"] is None  # CPU: no GPU memory to report
 
 
 def test_keyframes_are_applied_and_reported(server, http, tmp_path):

@@ -1,0 +1,151 @@
+"""What the diffusers backends (ltx.py, ltx2.py) share: health info, the profile, loading a pipeline
+class from a folder or hub id with one error sentence, and the prompt embedding cache."""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+from . import profiles
+from .base import Backend, Cancelled, CancelCheck, GenerateRequest, ProgressCallback, WeightsNotFound
+
+_EMBED_CACHE_SIZE = 16
+#: Share of the progress bar the denoising steps get; VAE decode and mp4 encoding take the rest.
+STEPS_SHARE = 0.9
+
+#: (model, reason) -> the sentence telling the user how to get or point to the weights.
+HelpText = Callable[[str, str], str]
+
+
+def load_reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lowered = text.lower()
+    if any(w in lowered for w in ("not fully cached", "offline", "connect", "cached snapshot")):
+        return "it is not in the local Hugging Face cache and the hub cannot be reached"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def checkpoint_source(model: str, help_text: HelpText) -> str:
+    """A local checkpoint folder (checked) or a hub id, as from_pretrained takes it."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise WeightsNotFound(help_text(model, f"{path} has no model_index.json"))
+        return str(path)
+    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_like_path:
+        raise WeightsNotFound(help_text(model, f"no directory {path}"))
+    return model
+
+
+class PipelineBackend(Backend):
+    """Subclasses set model, model_path, device, dtype, load_s, pipe and _profile in load(), and
+    implement _encode (the pipeline's encode_prompt for one prompt pair)."""
+
+    model = ""
+    model_path = ""
+    device = ""
+    dtype = None
+    load_s = 0.0
+    pipe = None
+    _profile: profiles.Profile | None = None
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "model_path": self.model_path,
+            "device": self.device,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "load_s": round(self.load_s, 3),
+        }
+
+    def profile(self) -> profiles.Profile:
+        if self._profile is None:
+            raise RuntimeError("the model is not loaded yet")
+        return self._profile
+
+    def _from_pretrained(self, pipeline_class, source: str, help_text: HelpText):
+        try:
+            with warnings.catch_warnings():
+                # diffusers 0.42 renamed torch_dtype to dtype; the old name works on every supported version
+                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+                pipe = pipeline_class.from_pretrained(source, torch_dtype=self.dtype)
+        except (OSError, ValueError) as exc:
+            raise WeightsNotFound(help_text(self.model, load_reason(exc))) from None
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def _sampling_kwargs(self, request: GenerateRequest) -> dict[str, Any]:
+        """The profile's extra pipeline arguments recorded with the job (or the profile's now). Only the
+        arguments a profile may set: a job record never reaches the pipeline unfiltered."""
+        sampling = request.sampling
+        if sampling is None:
+            sampling = self.profile().pipeline_kwargs(request.num_inference_steps)
+        return {k: v for k, v in sampling.items() if k in profiles.PIPELINE_KEYS}
+
+    def _call_pipeline(
+        self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck, **kwargs
+    ):
+        """The pipeline on the request's grid, seed, steps and guidance plus ``kwargs``, with progress and
+        cancel through the step callback."""
+        import torch
+
+        steps = request.num_inference_steps
+
+        def on_step_end(p, i, t, kw):
+            progress_cb(STEPS_SHARE * (i + 1) / steps)
+            if cancel_check():
+                # Raising stops at once (no VAE decode of a clip nobody wants); _interrupt alone would
+                # still skip the remaining steps and decode.
+                p._interrupt = True
+                raise Cancelled()
+            return {}
+
+        if cancel_check():
+            raise Cancelled()
+        try:
+            return self.pipe(
+                prompt=None,
+                width=request.width,
+                height=request.height,
+                num_frames=request.num_frames,
+                frame_rate=request.frame_rate,
+                num_inference_steps=steps,
+                guidance_scale=request.guidance_scale,
+                generator=torch.Generator("cpu").manual_seed(request.seed),
+                output_type="np",
+                callback_on_step_end=on_step_end,
+                **kwargs,
+            )
+        except Cancelled:
+            self.pipe.maybe_free_model_hooks()
+            raise
+
+    def _prompt_embeds(self, prompt: str, negative: str, cfg: bool) -> dict[str, Any]:
+        """encode_prompt once per (prompt, negative): re-takes of a shot reuse the text encoder's output."""
+        cache = self.__dict__.setdefault("_embeds", OrderedDict())
+        key = (prompt, negative, cfg)
+        hit = cache.get(key)
+        if hit is None:
+            import torch
+
+            with torch.no_grad():
+                hit = self._encode(prompt, negative, cfg)
+            cache[key] = hit
+            while len(cache) > _EMBED_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        pe, pm, ne, nm = hit
+        return {
+            "prompt_embeds": pe,
+            "prompt_attention_mask": pm,
+            "negative_prompt_embeds": ne,
+            "negative_prompt_attention_mask": nm,
+        }
+
+    def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
+        raise NotImplementedError
