@@ -201,7 +201,8 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             **backend.info(),
             "backend": backend.name,
             "family": backend.family,
-            "capabilities": backend.capability_list(),
+            # Every family chains long jobs (chain.py), so long shots are the server's, not the model's.
+            "capabilities": backend.capability_list() + ["long_shots"],
             "features": backend.capabilities(),
             "loras": backend.loras(),
             # What a request that leaves num_inference_steps / guidance_scale out (or null) gets.

@@ -94,6 +94,9 @@ class _Replica:
             "device": self.backend.info().get("device"),
             "info": self.backend.info(),
             "capabilities": self.backend.capabilities(),
+            "family": self.backend.family,
+            "capability_list": self.backend.capability_list(),
+            "loras": self.backend.loras(),
             "profile": self.backend.profile(),
             "extra": self.backend.health_extra() if hasattr(self.backend, "health_extra") else {},
         }
@@ -116,6 +119,12 @@ class _Replica:
             with self._lock:
                 self._call = None
                 self._cancel.discard(call)
+
+    def condition_index(self, index: int, num_frames: int) -> int:
+        return self.backend.condition_index(index, num_frames)
+
+    def choose_camera_lora(self, requested: str, scale: float, move: str | None):
+        return self.backend.choose_camera_lora(requested, scale, move)
 
     def progress(self, call: str) -> float | None:
         return self._progress if self._call == call else None
@@ -221,8 +230,35 @@ class ReplicaBackend(Backend):
         self.state.state = "idle"
 
     # The model facts are the same on every replica: the first one's answer serves them all.
+    @property
+    def family(self) -> str:  # type: ignore[override]
+        return self.pool.first["family"]
+
     def capabilities(self) -> Any:
         return self.pool.first["capabilities"]
+
+    def capability_list(self) -> list[str]:
+        return self.pool.first["capability_list"]
+
+    def loras(self) -> list[dict[str, Any]]:
+        return self.pool.first["loras"]
+
+    # Per-job choices that depend on what the replica loaded are asked of it (a ProtocolError it raises
+    # comes back as the same 422).
+    def condition_index(self, index: int, num_frames: int) -> int:
+        return self._ask(self.actor.condition_index.remote(index, num_frames))
+
+    def choose_camera_lora(self, requested: str, scale: float, move: str | None):
+        return self._ask(self.actor.choose_camera_lora.remote(requested, scale, move))
+
+    @staticmethod
+    def _ask(ref):
+        import ray
+
+        try:
+            return ray.get(ref, timeout=60)
+        except ray.exceptions.RayTaskError as exc:
+            raise exc.cause from None
 
     def info(self) -> dict[str, Any]:
         return {**self.pool.first["info"], "replicas": len(self.pool.replicas)}

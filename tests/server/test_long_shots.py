@@ -45,7 +45,8 @@ def test_health_reports_the_longest_job_and_one_generation(chained, http):
     health = http.get(chained.url + "/v1/health").json()
     assert (health["max_frames"], health["segment_frames"], health["segment_overlap"]) == (65, 17, 9)
     assert health["limits"]["max_frames"] == 65
-    assert health["capabilities"]["video_conditions"] is True
+    assert "long_shots" in health["capabilities"]
+    assert health["features"]["video_conditions"] is True
 
 
 @pytest.mark.parametrize("num_frames, segments", [(41, 4), (25, 2)])

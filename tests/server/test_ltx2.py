@@ -51,7 +51,7 @@ def test_health_names_the_family_what_it_can_do_and_its_loras(ltx2_server):
     assert health["family"] == "ltx2" and health["backend"] == "ltx2"
     caps = health["capabilities"]
     assert isinstance(caps, list)
-    for cap in ("motion_prompt", "keyframes", "audio", "camera_lora"):
+    for cap in ("motion_prompt", "keyframes", "audio", "camera_lora", "long_shots"):
         assert cap in caps
     assert {"control_depth", "control_canny", "control_tracks"} <= set(caps)
     assert health["features"]["pipeline"] == "LTX2InContextPipeline"
@@ -66,7 +66,7 @@ def test_health_names_the_family_what_it_can_do_and_its_loras(ltx2_server):
 def test_ltx_video_server_says_its_family(server):
     health = server.health()
     assert health["family"] == "ltx-video"
-    assert health["capabilities"] == ["motion_prompt", "keyframes"]
+    assert health["capabilities"] == ["motion_prompt", "keyframes", "long_shots"]
     assert health["loras"] == []
 
 
