@@ -294,12 +294,20 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         return FileResponse(path, media_type="video/mp4", filename=f"{status['id']}.mp4")
 
     @app.delete(f"{API_PREFIX}/jobs/{{job_id}}", response_model=schemas.JobStatus)
-    def cancel_job(job_id: str):
+    def cancel_job(
+        job_id: str,
+        keep_finished: bool = Query(
+            False,
+            description="true: only cancel; a job that already ended is left as it is (a client's cancel "
+            "that crosses the job's end never removes the video)",
+        ),
+    ):
         """Queued or running: cancel it. Finished: remove it, its video and inputs (answers its last
-        status; the job is then 404)."""
+        status; the job is then 404), unless ``keep_finished``."""
         status = _job_or_404(job_id)
         if status["status"] in protocol.FINAL_STATUSES:
-            store.remove(status["id"])
+            if not keep_finished:
+                store.remove(status["id"])
             return status
         worker.cancel(job_id)
         return store.get(job_id)

@@ -112,7 +112,8 @@ class Client:
         return data.get("jobs", []) if isinstance(data, dict) else data
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        return self._json("DELETE", f"/jobs/{_quote(job_id)}", job_id=job_id)
+        """Cancel a queued or running job; one that has just ended is left alone (its clip is a take)."""
+        return self._json("DELETE", f"/jobs/{_quote(job_id)}?keep_finished=true", job_id=job_id)
 
     def download(self, job_id: str, dest_path: str) -> str:
         """Write the job's mp4 to ``dest_path`` (through a temporary file, so a broken transfer never

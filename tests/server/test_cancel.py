@@ -48,6 +48,18 @@ def test_delete_finished_job_removes_it_and_its_files(server, http):
     assert http.delete(f"{server.url}/v1/jobs/{job['id']}").status_code == 404
 
 
+def test_a_cancel_that_crosses_the_end_keeps_the_take(server, http):
+    """The add-on cancels with keep_finished: a job that ended meanwhile keeps its row and video."""
+    from blender_ltx.core.client import Client
+
+    job = http.post(server.url + "/v1/jobs", json=job_request()).json()
+    assert wait_for(http, server.url, job["id"])["status"] == "succeeded"
+    assert Client(server.url).cancel(job["id"])["status"] == "succeeded"
+    r = http.get(f"{server.url}/v1/jobs/{job['id']}/video")
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    assert (server.data_dir / "videos" / f"{job['id']}.mp4").is_file()
+
+
 def test_unknown_job_is_404(server, http):
     for method, path in [("get", ""), ("get", "/video"), ("delete", "")]:
         r = getattr(http, method)(f"{server.url}/v1/jobs/0123456789abcdef0123456789abcdef{path}")
