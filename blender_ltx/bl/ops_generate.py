@@ -1,4 +1,5 @@
-"""Operators that talk to the generation server; the work itself lives in generate.py / server_proc.py.
+"""Operators that talk to the generation server; the work itself lives in generate.py (and
+the step modules it names) and server_proc.py.
 
 ``execute()`` runs synchronously (scripts, ``blender -b``); ``invoke()`` (a click) starts the
 background worker and returns at once, so Blender never waits on the network from a button.
@@ -11,6 +12,7 @@ import threading
 import bpy
 from bpy.props import BoolProperty
 
+from ..core import status
 from ..core.protocol import ServerError
 from . import props
 from .ops_common import ShotOperand, fail, poll_active_shot, poll_clip_dir, poll_plan
@@ -22,19 +24,7 @@ FAILURES = (ValueError, OSError, RuntimeError, ServerError)
 
 def summary(result: dict) -> tuple[str, str]:
     """(report level, one line) for a ``generate.run_sync`` / ``start_async`` result dict."""
-    if not isinstance(result, dict):
-        return "INFO", str(result)
-    if result.get("message"):
-        line = str(result["message"])
-    elif result.get("unchanged") and not (result.get("submitted") or result.get("attached")):
-        line = "Nothing to generate: every shot is up to date (use Force)"
-    else:
-        parts = [
-            f"{k}: {', '.join(map(str, v))}" for k, v in result.items() if isinstance(v, (list, tuple)) and v
-        ]
-        line = "; ".join(parts) or "Nothing to do"
-    failed = any(result.get(k) for k in ("failed", "errors", "error"))
-    return ("WARNING" if failed else "INFO"), line
+    return ("WARNING" if status.failed(result) else "INFO"), result["message"]
 
 
 class _GenerateBase:

@@ -184,17 +184,9 @@ def test_open_clip_folder(scene, tmp_path) -> None:
     scene = bpy.context.scene
     assert bpy.ops.ltx.open_clip_folder() == {"CANCELLED"}  # no takes yet: said, nothing opened
     folder = ops.clip_folder(scene, "SH010")
-    assert folder == str(tmp_path / "ltx" / "SH010")
+    assert folder == str(tmp_path / "ltx" / "cut" / "SH010")  # one folder per .blend
     os.makedirs(folder)
     assert bpy.ops.ltx.open_clip_folder() == {"FINISHED"}
-
-
-def test_generate_summary_lines() -> None:
-    assert ops_generate.summary({"message": "imported SH010"}) == ("INFO", "imported SH010")
-    level, line = ops_generate.summary({"submitted": [], "attached": [], "unchanged": ["A", "B"]})
-    assert level == "INFO" and "up to date" in line
-    level, line = ops_generate.summary({"submitted": ["A"], "failed": ["B"]})
-    assert level == "WARNING" and "submitted: A" in line and "failed: B" in line
 
 
 # ------------------------------------------------------------------------------ against the server
