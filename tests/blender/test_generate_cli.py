@@ -61,7 +61,7 @@ def test_generate_wait_imports_saves_and_keeps_a_backup(server, tmp_path):
     scene = reopen(blend)
     (strip,) = vse.takes(scene, "SH010")
     assert (strip.frame_final_start, strip.frame_final_duration) == (1, 48)
-    assert os.path.isfile(tmp_path / "ltx" / "SH010" / "take_1.mp4")
+    assert os.path.isfile(tmp_path / "ltx" / "shot" / "SH010" / "take_1.mp4")
     assert vse.takes(scene, "SH020") == []
 
 
@@ -82,7 +82,7 @@ def test_generate_without_wait_then_wait_picks_the_job_up(server, tmp_path):
     scene = reopen(out_blend)
     assert [s.ltx.job_id for s in vse.takes(scene, "SH020")] == [job_id]
     clip = bpy.path.abspath(vse.takes(scene, "SH020")[0].filepath)
-    assert clip == str(tmp_path / "ltx" / "SH020" / "take_1.mp4")
+    assert clip == str(tmp_path / "ltx" / "shot" / "SH020" / "take_1.mp4")
 
 
 def test_generate_against_no_server_fails_with_a_sentence(tmp_path):

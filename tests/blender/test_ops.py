@@ -9,7 +9,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import compat, generate, ops, ops_generate, props, server_proc, vse  # noqa: E402
+from blender_ltx.bl import compat, generate, ops, props, server_proc, vse  # noqa: E402
 
 from addon_env import demo_blend, enabled_as_addon, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
@@ -260,7 +260,7 @@ def test_generate_ops_against_the_server(scene, tmp_path, tiny_model_dir) -> Non
 
         assert bpy.ops.ltx.promote_take(take=1) == {"FINISHED"}
         assert not take1.mute and take2.mute and ss.active_take == 1
-        assert len(os.listdir(tmp_path / "ltx" / ss.name)) >= 2
+        assert len(os.listdir(tmp_path / "ltx" / "edit" / ss.name)) >= 2
 
 
 def test_start_and_stop_server_ops(tmp_path) -> None:
