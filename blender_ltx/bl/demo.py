@@ -1,7 +1,7 @@
 """The demo: a gray-box previs with three shots, generated on the tiny model and cut in the VSE.
 
 ``python -m blender_ltx demo --out DIR`` (``make demo``) builds the scene, starts the tiny server from
-this interpreter, generates every shot, saves ``DIR/demo.blend`` with the edit (clips in ``DIR/ltx/``)
+this interpreter, generates every shot, saves ``DIR/demo.blend`` with the edit (clips in ``DIR/ltx/demo/``)
 and renders the cut to ``DIR/preview.mp4``. The tiny model's random weights make noise: the demo shows
 the round trip, not the picture quality (point the server at real weights for that, see the README).
 """
@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import bpy
 from mathutils import Euler, Vector
 
+from ..core.takes import blend_stem
 from . import compat, worker
 
 FPS = 24
@@ -199,4 +200,5 @@ def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[st
     bpy.ops.wm.save_as_mainfile(filepath=blend)
     preview = render_preview(scene, os.path.join(out_dir, "preview.mp4"))
     report(result["message"])
-    return {"blend": blend, "preview": preview, "clips": os.path.join(out_dir, "ltx")}
+    clips = os.path.join(out_dir, "ltx", blend_stem(blend))
+    return {"blend": blend, "preview": preview, "clips": clips}
