@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import bpy
 
-from ..core.client import Client, is_loopback
+from ..core.client import Client, is_loopback_url
 from ..core.protocol import ServerError
 from .prefs import get_prefs
 from .worker import ClientConfig
@@ -45,7 +45,7 @@ def with_local_server(cfg: ClientConfig, context=None) -> ClientConfig:
 
     prefs = get_prefs(context)
     wanted = getattr(prefs, "start_local_server", False) and "url" not in _server_override
-    if not wanted or not is_loopback(cfg.url):
+    if not wanted or not is_loopback_url(cfg.url):
         return cfg
     if not server_proc.is_running():
         try:

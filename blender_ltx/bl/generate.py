@@ -24,6 +24,9 @@ from .connection import client_config, connection_probe, set_server, test_connec
 from .runs import Report, forget, pending, runs, sid
 from .submit import ATTACH_STATES, cancel, reattach_all, refresh_plan, submit
 
+#: After ``timeout`` runs out, how long a run still waits for its jobs' ids (never a job the file loses).
+SUBMIT_GRACE_S = 60.0
+
 __all__ = [
     "ATTACH_STATES",
     "apply_message",
@@ -73,6 +76,8 @@ def run_sync(
     out = submit(scene, shot_names, force=force, report=report)
     names = out["submitted"] + out["attached"]
     left = wait(scene, names, timeout=timeout, submitted_only=not wait_for_clips)
+    if left:  # out of time: still see every job onto the server, so the saved file records its id
+        wait(scene, left, timeout=SUBMIT_GRACE_S, submitted_only=True)
     result: dict[str, Any] = {**out, "imported": [], "failed": [], "waiting": left, "shots": {}}
     for name in names:
         ss = props.shot_settings(scene, name, create=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blender_ltx.core.client import Client, is_loopback, normalize_url
+from blender_ltx.core.client import Client, is_loopback_url, normalize_url
 from blender_ltx.core.protocol import ServerError
 from support.server import free_port
 
@@ -28,9 +28,9 @@ def test_remote_server_refused_without_online_access():
 def test_url_helpers():
     assert normalize_url("127.0.0.1:8765/") == "http://127.0.0.1:8765"
     assert (
-        is_loopback("http://[::1]:80")
-        and is_loopback("http://127.3.4.5")
-        and not is_loopback("http://10.0.0.1")
+        is_loopback_url("http://[::1]:80")
+        and is_loopback_url("http://127.3.4.5")
+        and not is_loopback_url("http://10.0.0.1")
     )
     with pytest.raises(ServerError, match="empty"):
         normalize_url(" ")
