@@ -21,6 +21,8 @@ from .protocol import API_PREFIX, ServerError
 
 START_HINT = "start it with `python -m server --model tiny` or set the server URL in the add-on preferences"
 _CHUNK = 1 << 16
+#: Seconds one request may take before the server counts as unreachable (the preference's default).
+DEFAULT_TIMEOUT_S = 10.0
 
 
 def is_loopback_url(url: str) -> bool:
@@ -84,7 +86,7 @@ class Client:
         self,
         base_url: str,
         token: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         *,
         online_access: bool = True,
     ):
