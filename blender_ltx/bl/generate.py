@@ -6,7 +6,9 @@ frames, job requests) -> server (``submit.py`` sends, ``worker.py`` does the net
 ``runs.py`` holds the takes in flight.
 
 ``register()`` installs ``clips.apply_message`` as the worker's handler and the load handlers that
-drop and re-attach jobs when another .blend is opened; the worker never imports this package's flow.
+drop and re-attach jobs when another .blend is opened, so the worker needs nothing from the flow
+(worker.py's own lazy imports of this module are left for its child-process rewrite to drop; until
+then both sets of load handlers run, which is harmless: forgetting and re-attaching are idempotent).
 """
 
 from __future__ import annotations

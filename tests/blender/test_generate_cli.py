@@ -119,13 +119,13 @@ def test_a_bad_shot_after_good_ones_sends_nothing(server, tmp_path):
     demo_blend(tmp_path / "shot.blend")
     bpy.ops.mesh.primitive_cube_add()
     marker = bpy.context.scene.timeline_markers[-1]
-    marker.camera = bpy.context.active_object
+    marker.camera, last = bpy.context.active_object, marker.name
     bpy.ops.wm.save_mainfile()
     bpy.ops.wm.read_factory_settings(use_empty=True)
     before = _jobs(server)
     out = cli("generate", str(tmp_path / "shot.blend"), "--server", server.url, "--force")
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert f"Shot {marker.name} is filmed through 'Cube'" in out.stderr and "bind its marker" in out.stderr
+    assert f"Shot {last} is filmed through 'Cube'" in out.stderr and "bind its marker" in out.stderr
     assert "refresh the shot plan" not in out.stderr
     assert _jobs(server) == before
 
