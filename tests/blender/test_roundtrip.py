@@ -116,14 +116,15 @@ def test_split_shot_is_one_take_of_consecutive_segments(server, tmp_path, fresh)
         ("SH010 take 1.2", ch, 25, 49, jobs[1], False),
     ]
     assert [(s.ltx.segment, s.ltx.segments) for s in t1] == [(0, 2), (1, 2)]
-    assert [s.filepath for s in t1] == ["//ltx/edit/SH010/take_1_seg1.mp4", "//ltx/edit/SH010/take_1_seg2.mp4"]
+    assert [s.filepath for s in t1] == [f"//ltx/edit/SH010/take_1_seg{k}.mp4" for k in (1, 2)]
     assert vse.takes(scene, "SH010") == t1[:1] and (ss.job_status, ss.takes, ss.active_take) == (
         "imported",
         1,
         1,
     )
     # Segment 2 starts from the guide render at its own first frame (scene frame 25).
-    assert os.path.isfile(tmp_path / "ltx" / "edit" / "SH010" / "guides" / "take_1" / "part2" / "guide_0000.png")
+    guides = tmp_path / "ltx" / "edit" / "SH010" / "guides" / "take_1"
+    assert os.path.isfile(guides / "part2" / "guide_0000.png")
 
     # Re-attached to its finished jobs (a file saved while they ran): nothing is imported twice.
     ss.job_status = "running"
