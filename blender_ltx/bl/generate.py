@@ -541,18 +541,6 @@ def connection_probe(context=None) -> Callable[[], tuple[bool, str]]:
 
 
 def _probe(cfg: ClientConfig) -> tuple[bool, str]:
-    try:
-        client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
-        info = client.health()
-    except ServerError as exc:
-        return False, str(exc)
-    caps = info.get("capabilities") or {}
-    if isinstance(caps, dict):
-        caps_text = ", ".join(k for k, v in caps.items() if v)
-    else:
-        caps_text = ", ".join(map(str, caps))
-    return True, (
-        f"Connected to {cfg.url}: model {info.get('model', '?')} on {info.get('device', '?')} "
-        f"({info.get('dtype', '?')}), {info.get('queue_length', 0)} job(s) queued"
-        + (f", capabilities: {caps_text}." if caps_text else ".")
-    )
+    from ..core.courier import probe
+
+    return probe(cfg)
