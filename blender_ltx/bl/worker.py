@@ -45,7 +45,7 @@ from typing import Callable
 import bpy
 from bpy.app.handlers import persistent
 
-from ..core import courier as courier_child
+from ..core import courier_wire
 from ..core.courier_wire import (  # noqa: F401  (the messages are this module's public API)
     Cancel,
     ClientConfig,
@@ -59,6 +59,7 @@ from ..core.courier_wire import (  # noqa: F401  (the messages are this module's
     Probe,
     Probed,
     Submit,
+    TOKEN_ENV,
     Submitted,
     Track,
     Update,
@@ -70,7 +71,7 @@ from . import server_proc
 #: Main-thread budget per timer tick, and how often the timer runs while there is work.
 DRAIN_BUDGET_S = 0.003
 TICK_BUSY_S = 0.1
-#: A courier silent this long (no heartbeat; it beats every ``courier.BEAT_S``) is hung: restarted.
+#: A courier silent this long (no heartbeat; it beats every ``core.courier.BEAT_S``) is hung: restarted.
 HANG_S = 10.0
 #: Time a new courier has to start its Python and connect before it counts as hung.
 START_GRACE_S = 30.0
@@ -174,12 +175,12 @@ class CourierLink:
         self._out += data
 
     def _start(self) -> None:
-        core_dir = os.path.dirname(os.path.abspath(courier_child.__file__))
+        core_dir = os.path.dirname(os.path.abspath(courier_wire.__file__))
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.setblocking(False)
         port = self._listener.getsockname()[1]
         self._token = secrets.token_hex(16)
-        env = {**os.environ, courier_child.TOKEN_ENV: self._token}
+        env = {**os.environ, TOKEN_ENV: self._token}
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, core_dir, str(port)],

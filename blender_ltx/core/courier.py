@@ -18,7 +18,6 @@ import os
 import select
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from .courier_wire import (
     Submit,
     Submitted,
     Track,
+    TOKEN_ENV,
     Update,
     decode,
     encode,
@@ -49,7 +49,6 @@ BEAT_S = 0.5
 IDLE_WAIT_S = 0.5
 #: A submit to a local server that is still starting is retried this often.
 START_RETRY_S = 1.0
-TOKEN_ENV = "LTX_COURIER_TOKEN"
 
 
 def probe(cfg: ClientConfig) -> tuple[bool, str]:
@@ -92,6 +91,8 @@ class _Pending:
 
 class Courier:
     def __init__(self, sock: socket.socket) -> None:
+        import threading  # only here, in the child: Blender imports this module for ``probe``
+
         self.sock = sock
         self._send_lock = threading.Lock()
         self._lines = LineBuffer()
@@ -262,6 +263,8 @@ class Courier:
 
 
 def main(port: int) -> None:
+    import threading
+
     sock = socket.create_connection(("127.0.0.1", port))
     courier = Courier(sock)
     courier.send({"type": "hello", "token": os.environ.get(TOKEN_ENV, ""), "pid": os.getpid()})

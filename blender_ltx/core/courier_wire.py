@@ -16,6 +16,9 @@ from typing import Any
 
 from .client import Client
 
+#: The environment variable that hands the child its token (not the command line: others can read that).
+TOKEN_ENV = "LTX_COURIER_TOKEN"
+
 #: (scene session_uid, shot name, segment index): whom a job belongs to.
 Key = tuple[int, str, int]
 
