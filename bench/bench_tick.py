@@ -9,7 +9,8 @@ main thread once), then pumps ``worker.drain()`` every 100 ms exactly as the ``b
 callback does in a running Blender, until every take is imported. Prints per tick: the longest and
 mean main-thread time (all ticks, and ticks that applied messages), the cost per message type (the
 import of a clip as a strip is the heaviest), and for comparison the latency of one status request
-made on the main thread (what polling without the worker would cost per poll).
+made on the main thread (what polling without the courier would cost per poll). The network I/O runs
+in the courier child process (bl/worker.py), so a tick only reads its socket and applies messages.
 
 Then, with the server stopped (so only the other users of the machine load it), the strip-creation tick
 in isolation, ``--repeats`` times each, interleaved: a bare ``new_movie`` of a downloaded clip (the
@@ -137,7 +138,7 @@ def main() -> None:
         print(f"  {name:<10} x{len(ms):<4} longest {max(ms):.2f} ms, mean {statistics.mean(ms):.3f} ms")
     if status_calls:
         ms = [t * 1e3 for t in status_calls]
-        print(f"one GET /v1/jobs/ID on the main thread (what the worker saves per poll): "
+        print(f"one GET /v1/jobs/ID on the main thread (what the courier saves per poll): "
               f"mean {statistics.mean(ms):.2f} ms, longest {max(ms):.2f} ms")  # fmt: skip
     print(f"strip creation with the server stopped, {args.repeats} each (median / longest):")
     for label, times in idle.items():

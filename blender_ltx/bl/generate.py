@@ -291,6 +291,33 @@ def forget() -> None:
     _runs.clear()
 
 
+def after_undo() -> None:
+    """Undo and redo bring back scene data from before answers that came in since (undo_post handler).
+
+    A take still in flight gets its job ids and state back from its run. A shot that says it waits for
+    a job this session no longer follows had its take undone away: it says so and keeps its job id, so
+    Generate Shot re-attaches to it and imports the take again from its clip on disk."""
+    for (sid, name), run in _runs.items():
+        scene = _scene_of(sid)
+        ss = props.shot_settings(scene, name, create=False) if scene is not None else None
+        if ss is not None:
+            ss.job_id = ",".join(run.job_ids) if run.submitted else ss.job_id
+            ss.job_status = "running" if "running" in run.status else "queued"
+    for scene in bpy.data.scenes:
+        st = getattr(scene, "ltx", None)
+        for ss in st.shots if st is not None else ():
+            if ss.job_status not in ATTACH_STATES or (_sid(scene), ss.name) in _runs:
+                continue
+            imported = {s.ltx.job_id for s in vse.take_strips(scene, ss.name)}
+            if ss.job_id and all(j in imported for j in ss.job_id.split(",")):
+                ss.job_status, ss.progress = "imported", 1.0
+            elif ss.job_id:
+                ss.job_status = "succeeded"
+                _say(scene, ss, None, f"Its take was undone: Generate Shot re-attaches job {ss.job_id}.")
+            else:
+                _unstick(scene, ss)
+
+
 def _unstick(scene, ss) -> None:
     """A shot marked in flight with no job to follow (saved, or undone to, before its job id came
     back): say so, and let it be generated again instead of waiting forever."""

@@ -413,13 +413,17 @@ def drain(max_seconds: float = DRAIN_BUDGET_S, *, undo: bool = False) -> int:
         if message.epoch != _link.epoch:
             continue
         if _handler is not None:
+            # Ctrl+Z after a background import undoes that import and nothing else: a step for the
+            # state just before it (progress, job ids), and one with the imported take.
+            importing = undo and isinstance(message, Downloaded)
+            if importing:
+                _undo_push(f"LTX: {message.key[1]} generated")
             try:
                 _handler(message)
             except Exception as exc:  # a bug in applying one message must not stop the timer for all
                 print(f"blender_ltx: could not apply {type(message).__name__}: {exc!r}")
-            else:
-                if undo and isinstance(message, Downloaded):
-                    _undo_push(f"LTX: import {message.key[1]}")
+            if importing:
+                _undo_push(f"LTX: import {message.key[1]}")
         applied += 1
         if time.perf_counter() - start >= max_seconds:
             break
@@ -465,18 +469,32 @@ def _on_load_post(*_args) -> None:
     generate.reattach_all()
 
 
+@persistent
+def _on_undo_redo(*_args) -> None:
+    from . import generate
+
+    generate.after_undo()
+
+
 def register() -> None:
     from . import generate
 
     set_handler(generate.apply_message)
     bpy.app.handlers.load_pre.append(_on_load_pre)
     bpy.app.handlers.load_post.append(_on_load_post)
+    bpy.app.handlers.undo_post.append(_on_undo_redo)
+    bpy.app.handlers.redo_post.append(_on_undo_redo)
     atexit.register(_link.close)
 
 
 def unregister() -> None:
     app = bpy.app.handlers
-    for handlers, fn in ((app.load_pre, _on_load_pre), (app.load_post, _on_load_post)):
+    for handlers, fn in (
+        (app.load_pre, _on_load_pre),
+        (app.load_post, _on_load_post),
+        (app.undo_post, _on_undo_redo),
+        (app.redo_post, _on_undo_redo),
+    ):
         while fn in handlers:
             handlers.remove(fn)
     if bpy.app.timers.is_registered(_tick):

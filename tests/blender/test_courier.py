@@ -192,3 +192,38 @@ def test_the_courier_exits_when_blender_dies():
     finally:
         blender.kill()
         blender.wait(30)
+
+
+def test_undo_after_a_background_import_takes_out_that_take_only(server, tmp_path, fresh):
+    # bpy as a module has a window manager and a window, so the undo stack works as in Blender.
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    assert generate.start_async(bpy.context, ["SH010"])["submitted"] == ["SH010"]
+    bpy.ops.ed.undo_push(message="Generate Shot")  # the operator's own step
+    ss = props.shot_settings(scene, "SH010")
+    deadline = time.monotonic() + 120
+    while ss.job_status != "imported":
+        worker._tick()  # what Blender's timer calls
+        assert ss.job_status not in ("failed", "error"), ss.message
+        assert time.monotonic() < deadline, ss.message
+        time.sleep(0.02)
+    job = ss.job_id
+
+    def shot():
+        return bpy.context.scene, props.shot_settings(bpy.context.scene, "SH010")
+
+    bpy.ops.ed.undo()  # the import, and nothing else: the state just before it, job id and all
+    scene, ss = shot()
+    assert vse.takes(scene, "SH010") == []
+    assert ss.job_id == job and ss.job_status == "succeeded"
+    assert f"re-attaches job {job}" in ss.message
+    bpy.ops.ed.redo()  # brings the take back
+    scene, ss = shot()
+    assert [s.ltx.job_id for s in vse.takes(scene, "SH010")] == [job] and ss.job_status == "imported"
+    bpy.ops.ed.undo()
+    scene, ss = shot()
+    # Re-attached: the same job's clip comes in again, as a take of its own.
+    assert generate.submit(scene, ["SH010"])["attached"] == ["SH010"]
+    assert not generate.wait(scene, ["SH010"], timeout=120)
+    scene, ss = shot()
+    assert [s.ltx.job_id for s in vse.takes(scene, "SH010")] == [job] and ss.job_status == "imported"
