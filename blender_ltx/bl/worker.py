@@ -462,10 +462,21 @@ def _on_load_pre(*_args) -> None:
     generate.forget()
 
 
+def reset_live_state() -> None:
+    """Progress bars and status sentences describe this session's jobs, not the file: a loaded .blend
+    starts without them (job ids, states and takes are the saved part; re-attaching speaks again)."""
+    for scene in bpy.data.scenes:
+        st = getattr(scene, "ltx", None)
+        for ss in st.shots if st is not None else ():
+            ss.message = ""
+            ss.progress = 1.0 if ss.job_status == "imported" else 0.0
+
+
 @persistent
 def _on_load_post(*_args) -> None:
     from . import generate
 
+    reset_live_state()
     generate.reattach_all()
 
 

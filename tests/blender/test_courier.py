@@ -227,3 +227,22 @@ def test_undo_after_a_background_import_takes_out_that_take_only(server, tmp_pat
     assert not generate.wait(scene, ["SH010"], timeout=120)
     scene, ss = shot()
     assert [s.ltx.job_id for s in vse.takes(scene, "SH010")] == [job] and ss.job_status == "imported"
+
+
+def test_a_loaded_file_keeps_job_ids_and_takes_but_not_live_progress(tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    bpy.ops.ltx.refresh_plan()
+    first, second = props.plan_shots(scene)[:2]
+    first.job_id, first.job_status, first.progress = "job-7", "failed", 0.4
+    first.message = "The server failed this job: out of memory"
+    second.job_id, second.job_status, second.progress, second.message = "job-8", "imported", 1.0, "Take 1 in."
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "edit.blend"))
+    first, second = props.plan_shots(bpy.context.scene)[:2]
+    assert (first.job_id, first.job_status, second.job_id, second.job_status) == (
+        "job-7",
+        "failed",
+        "job-8",
+        "imported",
+    )
+    assert (first.progress, first.message, second.progress, second.message) == (0.0, "", 1.0, "")
