@@ -199,15 +199,23 @@ def test_undo_after_a_background_import_takes_out_that_take_only(server, tmp_pat
     scene = demo_blend(tmp_path / "edit.blend")
     generate.set_server(server.url)
     assert generate.start_async(bpy.context, ["SH010"])["submitted"] == ["SH010"]
-    bpy.ops.ed.undo_push(message="Generate Shot")  # the operator's own step
+    bpy.ops.ed.undo_push(message="Generate Shot")  # the operator's own step: no job id yet
     ss = props.shot_settings(scene, "SH010")
+    _pump_until(lambda: ss.job_status == "running", ss.message)
+    job = ss.job_id
+    scene.render.resolution_x += 2  # an unrelated edit while the job runs, then undone
+    bpy.ops.ed.undo_push(message="Resolution")
+    bpy.ops.ed.undo()
+    scene = bpy.context.scene
+    ss = props.shot_settings(scene, "SH010")
+    assert ss.job_id == job and ss.job_status in ("queued", "running")  # put back: still followed
     deadline = time.monotonic() + 120
     while ss.job_status != "imported":
         worker._tick()  # what Blender's timer calls
         assert ss.job_status not in ("failed", "error"), ss.message
         assert time.monotonic() < deadline, ss.message
         time.sleep(0.02)
-    job = ss.job_id
+    assert ss.job_id == job
 
     def shot():
         return bpy.context.scene, props.shot_settings(bpy.context.scene, "SH010")
