@@ -92,6 +92,10 @@ _BOOT = (
 )
 
 
+class _Stranger(Exception):
+    """Something else on this computer connected to the courier's port without its token."""
+
+
 class CourierLink:
     """Blender's end of the courier: the child process, its socket, and what it still owes us."""
 
@@ -214,7 +218,13 @@ class CourierLink:
         if self._sock is None:
             self._accept()
         if self._sock is not None:
-            if not self._flush() or not self._read():
+            try:
+                linked = self._flush() and self._read()
+            except _Stranger:
+                self._sock.close()
+                self._sock, self._lines = None, LineBuffer()
+                linked = True
+            if not linked:
                 self._restart("stopped")
                 return
         if self._proc.poll() is not None:
@@ -223,6 +233,8 @@ class CourierLink:
             self._restart(f"stopped answering for {HANG_S:.0f} s")
 
     def _accept(self) -> None:
+        if self._listener is None:
+            return
         try:
             conn, _ = self._listener.accept()
         except (BlockingIOError, InterruptedError):
@@ -266,8 +278,10 @@ class CourierLink:
         kind = raw.get("type")
         if not self._authed:
             if kind != "hello" or not secrets.compare_digest(str(raw.get("token", "")), self._token):
-                return False  # not our child: drop it (the real one is restarted if it never comes)
+                raise _Stranger  # not our child: dropped, and the listener waits for ours
             self._authed, self.pid = True, int(raw.get("pid") or 0)
+            self._listener.close()  # ours is in: nobody else may connect
+            self._listener = None
             self._flush()
             return True
         if kind == "done":
