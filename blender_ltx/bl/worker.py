@@ -166,6 +166,7 @@ class CourierLink:
     def close(self) -> None:
         """Stop the courier (the add-on is disabled, or Blender quits)."""
         proc, self._proc = self._proc, None
+        self.pid = 0
         self._close_sockets()
         if proc is not None and proc.poll() is None:
             proc.kill()
