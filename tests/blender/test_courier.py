@@ -254,3 +254,32 @@ def test_a_loaded_file_keeps_job_ids_and_takes_but_not_live_progress(tmp_path, f
         "imported",
     )
     assert (first.progress, first.message, second.progress, second.message) == (0.0, "", 1.0, "")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_a_submit_cut_off_by_a_courier_crash_fails_with_a_sentence():
+    # A server that accepts and never answers: the courier is inside the submit when it is killed.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(1)
+        link = worker.CourierLink()  # its own courier: the add-on's is not disturbed
+        try:
+            cfg = worker.ClientConfig(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=60.0)
+            link.send(worker.Submit((1, "SH010", 0), cfg, {"prompt": "x"}, "/nonexistent/take_1.mp4"))
+            deadline = time.monotonic() + 30
+            while not link.pid:
+                link.pump()
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            time.sleep(0.5)  # most likely inside the submit; either way it has no answer: never re-sent
+            os.kill(link.pid, signal.SIGKILL)
+            while not link.inbox:
+                link.pump()
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            (failed,) = link.inbox
+            assert isinstance(failed, worker.Failed) and failed.key == (1, "SH010", 0)
+            assert "generate the shot again" in failed.message
+            assert len(link.restarts) == 1
+        finally:
+            link.close()
