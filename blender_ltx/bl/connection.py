@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import bpy
 
+from ..core import courier
 from ..core.client import Client, is_loopback_url
 from ..core.protocol import ServerError
 from .prefs import get_prefs
@@ -62,26 +63,13 @@ def test_connection(context=None) -> tuple[bool, str]:
 
 
 def connection_probe(context=None) -> Callable[[], tuple[bool, str]]:
-    """The connection test as a call that touches no bpy: read the settings here (main thread), run the
-    returned function anywhere (the Test Connection button runs it in the background, so a hung server
-    never freezes Blender)."""
+    """The connection test as a call that touches no bpy: the settings are read here (main thread), the
+    returned function asks the server from wherever it runs. The Test Connection click does not call it
+    in Blender: it hands the same question to the courier (``worker.get().probe``) and waits on a modal
+    timer, so a hung server never freezes Blender."""
     cfg = client_config(context)
     return lambda: _probe(cfg)
 
 
 def _probe(cfg: ClientConfig) -> tuple[bool, str]:
-    try:
-        client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
-        info = client.health()
-    except ServerError as exc:
-        return False, str(exc)
-    caps = info.get("capabilities") or {}
-    if isinstance(caps, dict):
-        caps_text = ", ".join(k for k, v in caps.items() if v)
-    else:
-        caps_text = ", ".join(map(str, caps))
-    return True, (
-        f"Connected to {cfg.url}: model {info.get('model', '?')} on {info.get('device', '?')} "
-        f"({info.get('dtype', '?')}), {info.get('queue_length', 0)} job(s) queued"
-        + (f", capabilities: {caps_text}." if caps_text else ".")
-    )
+    return courier.probe(cfg)  # the courier's own sentence: a click and a script say the same

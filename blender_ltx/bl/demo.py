@@ -18,7 +18,7 @@ import bpy
 from mathutils import Euler, Vector
 
 from ..core.takes import blend_stem
-from . import compat, worker
+from . import compat
 
 FPS = 24
 #: (marker/shot name, camera, first frame, last frame, shot prompt)
@@ -147,7 +147,7 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         r.use_sequencer = True
         r.resolution_percentage = percentage
         r.filepath = filepath
-        with _quiet_stdout(), worker.exclusive():  # quiet: Blender prints two lines per frame
+        with _quiet_stdout():  # quiet: Blender prints two lines per frame
             bpy.ops.render.render(animation=True, scene=scene.name)
     finally:
         for k, v in saved_ff.items():

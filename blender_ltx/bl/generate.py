@@ -1,14 +1,15 @@
 """Generation, the public entry points: run (synchronously), start (in the background), cancel, wait.
 
 The flow, one file per step: scene -> plan (``plan.py``) -> request (``request.py``: checks, guide
-frames, job requests) -> server (``submit.py`` sends, ``worker.py`` does the network) -> clip
-(``clips.py`` applies the answers) -> strip (``vse.py``). ``connection.py`` says which server;
-``runs.py`` holds the takes in flight.
+frames, job requests) -> server (``submit.py`` sends; ``worker.py`` hands the network to the courier, a
+child process) -> clip (``clips.py`` applies the answers) -> strip (``vse.py``). ``connection.py`` says
+which server; ``runs.py`` holds the takes in flight.
 
-``register()`` installs ``clips.apply_message`` as the worker's handler and the load handlers that
-drop and re-attach jobs when another .blend is opened, so the worker needs nothing from the flow
-(worker.py's own lazy imports of this module are left for its child-process rewrite to drop; until
-then both sets of load handlers run, which is harmless: forgetting and re-attaching are idempotent).
+``register()`` installs ``clips.apply_message`` as the worker's handler, the load handlers that drop
+this session's jobs (runs and the courier's, ``worker.get().reset()``) when another .blend is opened
+and re-attach that file's jobs once it is in, and the undo/redo handlers that put in-flight runs back
+on their shots (``runs.after_undo``). The worker imports nothing of the flow, and these are the only
+load handlers.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from ..core import status
 from . import props, worker
 from .clips import apply_message
 from .connection import client_config, connection_probe, set_server, test_connection
-from .runs import Report, forget, pending, runs, sid
-from .submit import ATTACH_STATES, cancel, reattach_all, refresh_plan, submit
+from .runs import ATTACH_STATES, Report, after_undo, forget, pending, reset_live_state, runs, sid
+from .submit import cancel, reattach_all, refresh_plan, submit
 
 #: After ``timeout`` runs out, how long a run still waits for its jobs' ids (never a job the file loses).
 SUBMIT_GRACE_S = 60.0
 
 __all__ = [
     "ATTACH_STATES",
+    "after_undo",
     "apply_message",
     "cancel",
     "client_config",
@@ -109,23 +111,39 @@ def start_async(context, shot_names: list[str] | None, *, force: bool = False) -
 # -- hooks into Blender ------------------------------------------------------------------------------
 @persistent
 def _on_load_pre(*_args) -> None:
+    worker.get().reset()  # answers still on their way belong to the file being closed
     forget()
 
 
 @persistent
 def _on_load_post(*_args) -> None:
+    reset_live_state()
     reattach_all()
+
+
+@persistent
+def _on_undo_redo(*_args) -> None:
+    after_undo()
+
+
+def _handlers():
+    app = bpy.app.handlers
+    return (
+        (app.load_pre, _on_load_pre),
+        (app.load_post, _on_load_post),
+        (app.undo_post, _on_undo_redo),
+        (app.redo_post, _on_undo_redo),
+    )
 
 
 def register() -> None:
     worker.set_handler(apply_message)
-    bpy.app.handlers.load_pre.append(_on_load_pre)
-    bpy.app.handlers.load_post.append(_on_load_post)
+    for handlers, fn in _handlers():
+        handlers.append(fn)
 
 
 def unregister() -> None:
-    app = bpy.app.handlers
-    for handlers, fn in ((app.load_pre, _on_load_pre), (app.load_post, _on_load_post)):
+    for handlers, fn in _handlers():
         while fn in handlers:
             handlers.remove(fn)
     # The worker's handler is left installed: clearing it here made ``python -m blender_ltx generate``

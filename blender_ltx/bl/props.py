@@ -5,8 +5,10 @@
 re-cutting (moving or re-ordering markers) keeps each shot's prompt, seed and takes. Settings of
 shots that left the plan are kept (hidden in the list) so that a shot coming back finds its prompt.
 
-Live, never-saved state (worker queues, timers) does not belong here; job ids do, so that reopening
-a .blend re-attaches to jobs still on the server.
+Live, never-saved state (the courier's link, timers, runs in flight) does not belong here; job ids do,
+so that reopening a .blend re-attaches to jobs still on the server. A shot's progress and status
+sentence are stored here but describe this session only: a loaded file starts without them
+(``runs.reset_live_state``).
 """
 
 from __future__ import annotations

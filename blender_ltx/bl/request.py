@@ -15,7 +15,7 @@ from ..core import job_request
 from ..core.paths import check_writable_dir
 from ..core.protocol import ProtocolError
 from ..core.shots import Shot
-from . import props, vse, worker
+from . import props, vse
 from .runs import Report, Run, sid
 from .worker import ClientConfig
 
@@ -68,11 +68,6 @@ def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> 
 def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:
     """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
     the scene's First Frame setting (a render, an image, or the previous take of the same camera)."""
-    with worker.exclusive():  # Blender renders: the worker stays out of the way meanwhile
-        return _render_guides_now(scene, part, out_dir, first=first)
-
-
-def _render_guides_now(scene, part: Shot, out_dir: str, *, first: bool) -> list[tuple[int, str]]:
     from . import render
 
     st = props.scene_settings(scene)

@@ -18,11 +18,8 @@ from ..core.shots import ShotPlan
 from . import props, vse, worker
 from .connection import client_config, with_local_server
 from .request import check_shot, prepare
-from .runs import Report, Run, runs, say, sid
+from .runs import ATTACH_STATES, Report, Run, runs, say, sid, unstick
 from .worker import ClientConfig
-
-#: Shot states in which a job id is still worth asking the server about.
-ATTACH_STATES = ("queued", "running", "importing", "succeeded")
 
 
 def refresh_plan(scene) -> ShotPlan:
@@ -136,13 +133,6 @@ def attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
         worker.get().send(worker.Track((sid(scene), ss.name, i), cfg, job_id, dest))
     say(ss, run, f"Re-attached to job {ss.job_id} on {cfg.url}.")
     return True
-
-
-def unstick(ss) -> None:
-    """A shot marked in flight with no job to follow (saved, or undone to, before its job id came
-    back): say so, and let it be generated again instead of waiting forever."""
-    ss.job_status = "error"
-    say(ss, None, "Its job id never reached the .blend, so the take is lost: generate it again.")
 
 
 def reattach_all(cfg: ClientConfig | None = None) -> list[str]:

@@ -37,7 +37,7 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-#: The old name, until bl/server_proc.py moves to ``is_loopback_url``.
+#: The old name, still imported by server/app.py and server/settings.py (the server's to rename).
 is_loopback = is_loopback_url
 
 

@@ -282,28 +282,3 @@ def test_renaming_the_scene_while_a_job_runs_still_imports_the_take(server, tmp_
     assert ss.job_status == "imported", ss.message
     (strip,) = vse.takes(scene, "SH010")
     assert strip.ltx.job_id == ss.job_id
-
-
-def test_worker_thread_stays_parked_while_blender_renders(server, tmp_path, fresh):
-    # Blender crashes when a Python thread runs during a render: the thread must not run meanwhile.
-    scene = demo_blend(tmp_path / "edit.blend")
-    generate.set_server(server.url)
-    props.shot_settings(scene, "SH010").steps = 200  # still running after the parked stretch
-    generate.start_async(bpy.context, ["SH010"])
-    ss = props.shot_settings(scene, "SH010")
-    deadline = time.monotonic() + 60
-    while ss.job_status != "running":  # polls are flowing
-        worker.drain()
-        time.sleep(0.05)
-        assert time.monotonic() < deadline, ss.job_status
-    with worker.exclusive() as got:
-        assert got
-        worker.drain(5.0)  # everything posted so far is applied
-        time.sleep(2.5)  # several poll intervals
-        assert worker.get().outbox.empty()  # the thread asked nothing while parked
-    deadline = time.monotonic() + 30
-    while worker.get().outbox.empty():  # and picks up again afterwards
-        time.sleep(0.05)
-        assert time.monotonic() < deadline
-    generate.cancel(scene, ["SH010"])
-    assert not generate.wait(scene, ["SH010"], timeout=120)
