@@ -24,8 +24,9 @@ stops sending its heartbeat for ``HANG_S`` is killed and started again; every jo
 is tracked again by the new one and its shot says so in a sentence, so nothing is lost. A submit that
 was in flight has no job id to follow: its shot says to generate it again.
 
-Every message carries the courier's *epoch*; loading another .blend bumps it (``reset``), so an answer
-that was in flight for the previous file is dropped instead of landing in a scene of the same name.
+Every message carries the courier's *epoch*; loading another .blend bumps it (``reset``, called by
+generate's load_pre handler), so an answer that was in flight for the previous file is dropped instead
+of landing in a scene of the same name.
 """
 
 from __future__ import annotations
