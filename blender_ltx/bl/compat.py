@@ -130,4 +130,3 @@ def set_strip_length(strip, frames: int) -> None:
 def content_length(strip) -> int:
     """Frames of the strip's source (a movie's frame count)."""
     return strip.content_duration if hasattr(strip, "content_duration") else strip.frame_duration
-

@@ -15,7 +15,6 @@ from addon_env import demo_blend, enabled_as_addon, no_jobs_in_flight, registere
 from support.server import free_port  # noqa: E402
 
 
-
 @pytest.fixture
 def scene():
     with registered_scene() as scene, no_jobs_in_flight():
@@ -52,8 +51,6 @@ def cut_scene(scene):
     for name, frame, cam in (("SH010", 1, a), ("SH020", 21, b), ("SH030", 41, a)):
         scene.timeline_markers.new(name, frame=frame).camera = cam
     return scene
-
-
 
 
 def fake_take(scene, shot: str, take: int, mute: bool):
@@ -305,4 +302,3 @@ def test_a_local_server_that_dies_at_start_fails_the_shot_at_once_with_its_reaso
         finally:
             server_proc.stop()
             generate.forget()
-

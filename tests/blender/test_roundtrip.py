@@ -19,7 +19,6 @@ from addon_env import TEST_PIXEL_BUDGET, demo_blend, no_jobs_in_flight  # noqa: 
 from support.server import free_port, run_server, start_server  # noqa: E402
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     mine = not hasattr(bpy.types.Scene, "ltx")
@@ -41,8 +40,6 @@ def fresh():
     """No jobs of an earlier test in flight, no server override."""
     with no_jobs_in_flight():
         yield
-
-
 
 
 def user_render_state(scene) -> tuple:

@@ -52,7 +52,6 @@ def token_server(tmp_path_factory, tiny_model_dir):
         yield srv
 
 
-
 def _wait_final(client: Client, job_id: str) -> dict:
     import time
 
