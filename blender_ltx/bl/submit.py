@@ -4,7 +4,8 @@ Everything is checked before anything is sent: every shot to generate is checked
 folder), its guides rendered and its requests built first, and only then are the jobs sent. So a bad
 shot after a good one leaves nothing running on the server that no file records.
 
-The network work is the worker's (``worker.get().send``); its answers come back through ``clips.py``.
+The network work is the courier's, a child process reached through ``worker.get().send``; its answers come
+back through ``clips.py``.
 """
 
 from __future__ import annotations
