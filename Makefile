@@ -52,17 +52,17 @@ demo: $(VENVS)/bl45/.installed
 	$(PY45) -m blender_ltx demo --out out/demo
 
 test45: $(VENVS)/bl45/.installed
-	$(PY45) -m pytest -q $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,torch,PIL,av $(PY45) -m pytest -q $(PYTEST_ARGS)
 
 test50: $(VENVS)/bl50/.installed
-	$(PY50) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,torch,PIL,av $(PY50) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
 
 # Server-side tests import torch, which bl53 lacks: the Blender tests there talk to a server run by bl45.
 test53: $(VENVS)/bl53/.installed $(VENVS)/bl45/.installed
-	LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY53) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,av LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY53) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
 
 test42: $(VENVS)/bl42/.installed $(VENVS)/bl45/.installed
-	LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY42) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,av LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY42) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
 
 test: test45 test50 test53 test42
 

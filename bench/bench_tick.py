@@ -9,7 +9,8 @@ main thread once), then pumps ``worker.drain()`` every 100 ms exactly as the ``b
 callback does in a running Blender, until every take is imported. Prints per tick: the longest and
 mean main-thread time (all ticks, and ticks that applied messages), the cost per message type (the
 import of a clip as a strip is the heaviest), and for comparison the latency of one status request
-made on the main thread (what polling without the worker would cost per poll).
+made on the main thread (what polling without the courier would cost per poll). The network I/O runs
+in the courier child process (bl/worker.py), so a tick only reads its socket and applies messages.
 
 Then, with the server stopped (so only the other users of the machine load it), the strip-creation tick
 in isolation, ``--repeats`` times each, interleaved: a bare ``new_movie`` of a downloaded clip (the
@@ -86,7 +87,10 @@ def main() -> None:
 
         per_type: dict[str, list[float]] = defaultdict(list)
 
+        imports = [0]
+
         def timed(message) -> None:
+            imports[0] += isinstance(message, worker.Downloaded)
             t = time.perf_counter()
             generate.apply_message(message)
             per_type[type(message).__name__].append(time.perf_counter() - t)
@@ -101,9 +105,10 @@ def main() -> None:
         client = Client(srv.url)
         t_run = time.perf_counter()
         while generate.pending(scene):
+            before = imports[0]
             t = time.perf_counter()
             n = worker.drain()
-            ticks.append((time.perf_counter() - t, n))
+            ticks.append((time.perf_counter() - t, n, imports[0] > before))
             if len(ticks) % 10 == 0:  # the alternative: a status request on the main thread
                 job = scene.ltx.shots[0].job_id.split(",")[0]
                 if job:
@@ -121,8 +126,9 @@ def main() -> None:
         blender_ltx.unregister()
         shutil.rmtree(work, ignore_errors=True)
 
-    all_ms = [dt * 1e3 for dt, _ in ticks]
-    busy_ms = [dt * 1e3 for dt, n in ticks if n]
+    all_ms = [dt * 1e3 for dt, _, _ in ticks]
+    busy_ms = [dt * 1e3 for dt, n, _ in ticks if n]
+    status_ms = [dt * 1e3 for dt, _, imported in ticks if not imported]  # reading the courier, status
     print(f"bpy {bpy.app.version_string}; {len(imported)} shots imported ({', '.join(imported)}); "
           f"budget {args.budget} px, {args.steps} steps; tick every {args.tick * 1e3:.0f} ms")  # fmt: skip
     print(f"start_async (plan + guide renders + queueing, once): {t_start * 1e3:.0f} ms")
@@ -132,12 +138,15 @@ def main() -> None:
           f"mean {statistics.mean(all_ms):.3f} ms")  # fmt: skip
     print(f"main thread per tick, ticks with work:  longest {max(busy_ms):.2f} ms, "
           f"mean {statistics.mean(busy_ms):.3f} ms")  # fmt: skip
+    print(f"main thread per tick, status ticks (no import, {len(status_ms)}): "
+          f"longest {max(status_ms):.2f} ms, median {statistics.median(status_ms):.3f} ms, "
+          f"mean {statistics.mean(status_ms):.3f} ms")  # fmt: skip
     for name, times in sorted(per_type.items()):
         ms = [t * 1e3 for t in times]
         print(f"  {name:<10} x{len(ms):<4} longest {max(ms):.2f} ms, mean {statistics.mean(ms):.3f} ms")
     if status_calls:
         ms = [t * 1e3 for t in status_calls]
-        print(f"one GET /v1/jobs/ID on the main thread (what the worker saves per poll): "
+        print(f"one GET /v1/jobs/ID on the main thread (what the courier saves per poll): "
               f"mean {statistics.mean(ms):.2f} ms, longest {max(ms):.2f} ms")  # fmt: skip
     print(f"strip creation with the server stopped, {args.repeats} each (median / longest):")
     for label, times in idle.items():

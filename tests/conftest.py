@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from support.server import SERVER_PYTHON
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session) -> None:
+    """A venv that should hold bpy, torch, PIL... fails the run at once when one is missing, instead of
+    skipping every test that needs it (a broken venv then looks green). ``LTX_REQUIRE`` (comma separated
+    module names) is set per venv by the Makefile's test targets."""
+    wanted = [m.strip() for m in os.environ.get("LTX_REQUIRE", "").split(",") if m.strip()]
+    # find_spec, not import: torch stays out of the test process (the server runs in its own).
+    missing = [m for m in wanted if importlib.util.find_spec(m) is None]
+    if missing:
+        raise pytest.UsageError(
+            f"LTX_REQUIRE lists {', '.join(missing)} but {sys.executable} cannot import it: rebuild this "
+            "venv (make venvs) or drop the module from LTX_REQUIRE."
+        )
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 Order matters: props (scene data) before anything that reads ``scene.ltx``; prefs before the
 operators that read them; vse (strip metadata) before the operators that import takes; ui last of
-the classes; cli, worker and server_proc hook into Blender (command line, timers, quit handler).
+the classes; cli, worker, generate and server_proc hook into Blender (command line; the courier's
+timer and quit hook; the worker's handler, load and undo handlers; server_proc's quit hook).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 #: Registered in this order, unregistered in reverse.
-MODULES = ("props", "prefs", "vse", "ops", "ui", "cli", "worker", "server_proc")
+MODULES = ("props", "prefs", "vse", "ops", "ui", "cli", "worker", "generate", "server_proc")
 
 _registered: list = []
 

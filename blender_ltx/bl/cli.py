@@ -186,12 +186,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     import bpy
 
+    from ..core.paths import check_writable_file
     from . import generate, server_proc
 
     ensure_registered()
     out = os.path.abspath(args.output or args.blend)
     if not os.path.isdir(os.path.dirname(out)):
         raise CliError(f"The folder of --output {out} does not exist: create it or pick another path.")
+    # Before anything is generated: an edit that cannot be saved would lose the takes and the job ids.
+    check_writable_file(out, "--output" if args.output else "The .blend")
     if args.start_server:
         from types import SimpleNamespace
 
@@ -227,7 +230,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     bpy.ops.wm.save_as_mainfile(filepath=out)
     print(result["message"])
     print(f"Saved {out}")
-    return 1 if result["failed"] else 0
+    if result["waiting"]:
+        names = ", ".join(result["waiting"])
+        print(f"Not imported within --timeout {args.timeout:g} s: {names}.", file=sys.stderr)
+    return 1 if result["failed"] or result["waiting"] else 0
 
 
 # --- demo --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The demo: a gray-box previs with three shots, generated on the tiny model and cut in the VSE.
 
 ``python -m blender_ltx demo --out DIR`` (``make demo``) builds the scene, starts the tiny server from
-this interpreter, generates every shot, saves ``DIR/demo.blend`` with the edit (clips in ``DIR/ltx/``)
+this interpreter, generates every shot, saves ``DIR/demo.blend`` with the edit (clips in ``DIR/ltx/demo/``)
 and renders the cut to ``DIR/preview.mp4``. The tiny model's random weights make noise: the demo shows
 the round trip, not the picture quality (point the server at real weights for that, see the README).
 """
@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import bpy
 from mathutils import Euler, Vector
 
-from . import compat, worker
+from ..core.takes import blend_stem
+from . import compat
 
 FPS = 24
 #: (marker/shot name, camera, first frame, last frame, shot prompt)
@@ -146,7 +147,7 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         r.use_sequencer = True
         r.resolution_percentage = percentage
         r.filepath = filepath
-        with _quiet_stdout(), worker.exclusive():  # quiet: Blender prints two lines per frame
+        with _quiet_stdout():  # quiet: Blender prints two lines per frame
             bpy.ops.render.render(animation=True, scene=scene.name)
     finally:
         for k, v in saved_ff.items():
@@ -199,4 +200,5 @@ def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[st
     bpy.ops.wm.save_as_mainfile(filepath=blend)
     preview = render_preview(scene, os.path.join(out_dir, "preview.mp4"))
     report(result["message"])
-    return {"blend": blend, "preview": preview, "clips": os.path.join(out_dir, "ltx")}
+    clips = os.path.join(out_dir, "ltx", blend_stem(blend))
+    return {"blend": blend, "preview": preview, "clips": clips}

@@ -38,7 +38,7 @@ class LTX_OT_refresh_plan(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from .. import plan_scene
+        from .plan import plan_scene
 
         scene = context.scene
         st = scene.ltx
@@ -151,10 +151,10 @@ class LTX_OT_promote_take(ShotOperand, bpy.types.Operator):
 
 
 def clip_folder(scene, shot_name: str) -> str:
-    """The absolute folder holding the takes of ``shot_name`` (same layout as vse.clip_path)."""
+    """The absolute folder holding the takes of ``shot_name`` (``vse.shot_dir``)."""
     from . import vse
 
-    return os.path.dirname(vse.clip_abspath(scene, shot_name, 1))
+    return vse.abspath(vse.shot_dir(scene, shot_name))
 
 
 class LTX_OT_open_clip_folder(ShotOperand, bpy.types.Operator):

@@ -1,16 +1,17 @@
-"""Operators that talk to the generation server; the work itself lives in generate.py / server_proc.py.
+"""Operators that talk to the generation server; the work itself lives in generate.py (and
+the step modules it names) and server_proc.py.
 
-``execute()`` runs synchronously (scripts, ``blender -b``); ``invoke()`` (a click) starts the
-background worker and returns at once, so Blender never waits on the network from a button.
+``execute()`` runs synchronously (scripts, ``blender -b``); ``invoke()`` (a click) hands the work to
+the network courier (a child process, see worker.py) and returns at once, so Blender never waits on the
+network from a button.
 """
 
 from __future__ import annotations
 
-import threading
-
 import bpy
 from bpy.props import BoolProperty
 
+from ..core import status
 from ..core.protocol import ServerError
 from . import props
 from .ops_common import ShotOperand, fail, poll_active_shot, poll_clip_dir, poll_plan
@@ -22,19 +23,7 @@ FAILURES = (ValueError, OSError, RuntimeError, ServerError)
 
 def summary(result: dict) -> tuple[str, str]:
     """(report level, one line) for a ``generate.run_sync`` / ``start_async`` result dict."""
-    if not isinstance(result, dict):
-        return "INFO", str(result)
-    if result.get("message"):
-        line = str(result["message"])
-    elif result.get("unchanged") and not (result.get("submitted") or result.get("attached")):
-        line = "Nothing to generate: every shot is up to date (use Force)"
-    else:
-        parts = [
-            f"{k}: {', '.join(map(str, v))}" for k, v in result.items() if isinstance(v, (list, tuple)) and v
-        ]
-        line = "; ".join(parts) or "Nothing to do"
-    failed = any(result.get(k) for k in ("failed", "errors", "error"))
-    return ("WARNING" if failed else "INFO"), line
+    return ("WARNING" if status.failed(result) else "INFO"), result["message"]
 
 
 class _GenerateBase:
@@ -185,12 +174,11 @@ class LTX_OT_test_connection(bpy.types.Operator):
         return self._finish(*generate.test_connection(context))
 
     def invoke(self, context, event):
-        # A click: ask on a thread and keep Blender responsive (a hung server costs up to 5 s).
-        from . import generate
+        # A click: the courier asks (a hung server costs it up to 5 s, not Blender); a modal timer
+        # collects the answer.
+        from . import generate, worker
 
-        probe = generate.connection_probe(context)
-        self._answer: list[tuple[bool, str]] = []
-        threading.Thread(target=lambda: self._answer.append(probe()), daemon=True).start()
+        self._probe_id = worker.get().probe(generate.client_config(context))
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
@@ -198,10 +186,15 @@ class LTX_OT_test_connection(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        if event.type != "TIMER" or not self._answer:
+        from . import worker
+
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        answer = worker.get().probe_answer(self._probe_id)
+        if answer is None:
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
-        return self._finish(*self._answer[0])
+        return self._finish(*answer)
 
     def _finish(self, ok: bool, sentence: str) -> set[str]:
         self.report({"INFO" if ok else "ERROR"}, sentence)

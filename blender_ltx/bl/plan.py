@@ -1,6 +1,6 @@
 """Scene -> ShotPlan: shots from markers, camera trajectories, generation grids and motion scripts.
 
-The shot rules live in ``shots_from_markers.py``, the camera reading (fast F-Curve path and evaluated
+The shot rules live in ``core/cuts.py``, the camera reading (fast F-Curve path and evaluated
 fallback) in ``sampling.py``; this module puts them together and turns scene problems into
 ``PlanError`` sentences.
 """
@@ -9,17 +9,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.grid import generation_grid
+from ..core.cuts import MarkerInfo, cuts
+from ..core.grid import generation_grid, size_within_tolerance
 from ..core.motion import analyze_motion, shot_script
 from ..core.protocol import DEFAULT_MAX_FRAMES, DEFAULT_PIXEL_BUDGET
 from ..core.shots import CAMERA_TYPES, Shot, ShotPlan, Trajectory
 from . import compat
 from .sampling import CameraSamples, sample_cameras
-from .shots_from_markers import cuts, markers_of
 
 
 class PlanError(ValueError):
     """The scene cannot be planned; the message is one sentence saying what to change."""
+
+
+def markers_of(scene) -> tuple[list[MarkerInfo], list[str]]:
+    """The scene's timeline markers in list order, with cameras hidden from render treated as unbound."""
+    out: list[MarkerInfo] = []
+    warnings: list[str] = []
+    for m in scene.timeline_markers:
+        cam = m.camera
+        if cam is not None and cam.hide_render:
+            warnings.append(
+                f"Marker {m.name!r} is bound to camera {cam.name!r}, which is hidden from render, so Blender "
+                "does not switch to it; the marker only splits the shot."
+            )
+            cam = None
+        out.append(MarkerInfo(int(m.frame), m.name, cam))
+    return out, warnings
 
 
 def frame_range(scene, use_preview_range: bool = True) -> tuple[int, int]:
@@ -89,7 +105,7 @@ def plan_scene(
     use_preview_range: bool = True,
     sampling: str = "auto",
 ) -> ShotPlan:
-    """Read ``scene`` as a ShotPlan (see ``shots_from_markers`` for the rules).
+    """Read ``scene`` as a ShotPlan (see ``core/cuts.py`` for the rules).
 
     ``sampling`` picks how cameras are read ("auto", or for tests and benchmarks "fcurves", "isolated",
     "scene"; see ``sampling.py``). Raises PlanError when a shot has no camera or a panoramic one.
@@ -141,5 +157,12 @@ def plan_scene(
                 motion=motion,
                 script=script,
             )
+        )
+    if shots and not size_within_tolerance(shots[0].generation.width, shots[0].generation.height, aspect):
+        g = shots[0].generation
+        warnings.append(
+            f"The render aspect {aspect:.3g}:1 is too extreme for the pixel budget: the clips are {g.width}x"
+            f"{g.height} ({g.width / g.height:.3g}:1) and will be stretched in the edit; change the render "
+            "resolution or raise the pixel budget."
         )
     return ShotPlan(scene=scene.name, fps=fps, shots=shots, warnings=warnings)

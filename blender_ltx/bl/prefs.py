@@ -11,14 +11,17 @@ from types import SimpleNamespace
 import bpy
 from bpy.props import BoolProperty, FloatProperty, StringProperty
 
+from ..core.client import DEFAULT_TIMEOUT_S
+from ..core.protocol import DEFAULT_URL
+
 #: The add-on's module name: "blender_ltx" as a plain module, "bl_ext.user_default.blender_ltx" as an
 #: installed extension. AddonPreferences.bl_idname must be exactly that.
 ADDON_ID = __package__.rpartition(".")[0]
 
 DEFAULTS = {
-    "server_url": "http://127.0.0.1:8765",
+    "server_url": DEFAULT_URL,
     "token": "",
-    "timeout_s": 10.0,
+    "timeout_s": DEFAULT_TIMEOUT_S,
     "start_local_server": False,
     "server_python": "",
     "server_model": "tiny",

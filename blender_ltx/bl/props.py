@@ -5,14 +5,14 @@
 re-cutting (moving or re-ordering markers) keeps each shot's prompt, seed and takes. Settings of
 shots that left the plan are kept (hidden in the list) so that a shot coming back finds its prompt.
 
-Live, never-saved state (worker queues, timers) does not belong here; job ids do, so that reopening
-a .blend re-attaches to jobs still on the server.
+Live, never-saved state (the courier's link, timers, runs in flight) does not belong here; job ids do,
+so that reopening a .blend re-attaches to jobs still on the server. A shot's progress and status
+sentence are stored here but describe this session only: a loaded file starts without them
+(``runs.reset_live_state``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 
 import bpy
@@ -26,6 +26,9 @@ from bpy.props import (
     StringProperty,
 )
 
+from ..core import take_inputs
+from ..core.protocol import DEFAULT_MAX_FRAMES, DEFAULT_PIXEL_BUDGET
+from ..core.takes import DEFAULT_CLIP_DIR
 from . import compat
 
 #: Seeds stay within a signed 32-bit IntProperty (and torch.Generator accepts them).
@@ -97,9 +100,9 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
     )
     clip_dir: StringProperty(
         name="Clip Folder",
-        default="//ltx",
+        default=DEFAULT_CLIP_DIR,
         subtype="DIR_PATH",
-        description="Where takes are saved (// = next to the .blend)",
+        description="Where takes are saved (// = next to the .blend), one folder per .blend inside",
     )
     guide_engine: EnumProperty(
         name="Guide Engine",
@@ -122,13 +125,13 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
     first_frame_image: StringProperty(name="First Frame Image", subtype="FILE_PATH")
     pixel_budget: IntProperty(
         name="Pixel Budget",
-        default=393216,
+        default=DEFAULT_PIXEL_BUDGET,
         min=32 * 32,
         description="Width x height of the generated clips (768x512 = 393216)",
     )
     max_frames: IntProperty(
         name="Max Frames",
-        default=257,
+        default=DEFAULT_MAX_FRAMES,
         min=9,
         description="Longest clip in one generation (8k+1); longer shots split",
     )
@@ -215,9 +218,19 @@ def load_plan(scene):
 
 
 def full_prompt(scene, ss: LTXShotSettings) -> str:
-    """The prompt the model sees: the scene's style prompt, then the shot's own prompt."""
-    parts = [scene.ltx.style_prompt.strip(), ss.prompt.strip()]
-    return " ".join(p for p in parts if p)
+    """The prompt the model sees (``core.take_inputs.full_prompt``)."""
+    return take_inputs.full_prompt(scene.ltx.style_prompt, ss.prompt)
+
+
+def settings_dict(ss: LTXShotSettings) -> dict:
+    """The shot's own generation settings as plain values (what the request and the hash read)."""
+    return {
+        "prompt": ss.prompt,
+        "negative_prompt": ss.negative_prompt,
+        "seed": ss.seed,
+        "steps": ss.steps,
+        "guidance": ss.guidance,
+    }
 
 
 def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:
@@ -228,41 +241,18 @@ def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:
 
 
 def input_hash(scene, shot, ss: LTXShotSettings) -> str:
-    """A short hash of everything that shapes a take, for "generate only what changed".
-
-    An unlocked seed is left out: a fresh random seed alone is not a reason to regenerate.
-    ``shot`` is the plan's Shot (its trajectory and generation grid count; its name does not, so a
-    renamed marker over the same cut does not force a new take beyond the name lookup itself).
-    """
+    """``core.take_inputs.input_hash`` of the shot's current settings and the scene's guide options."""
     st = scene.ltx
-    inputs = {
-        "prompt": ss.prompt,
-        "style_prompt": st.style_prompt,
-        "negative_prompt": ss.negative_prompt,
-        "seed": ss.seed if ss.seed_lock else None,
-        # 0 is hashed as 0 ("the server's default"), not as the number a server would pick: switching
-        # the server's model does not by itself mark every shot changed.
-        "steps": ss.steps,
-        "guidance": round(ss.guidance, 6),
-        "frames": [shot.frame_start, shot.frame_end],
-        "trajectory": _as_dict(shot.trajectory),
-        "generation": _as_dict(shot.generation),
-        "guide": {
-            "engine": st.guide_engine,
-            "every_n": st.guide_every_n,
-            "at_motion_changes": st.guide_at_motion_changes,
-            "first_frame_source": st.first_frame_source,
-            "first_frame_image": st.first_frame_image if st.first_frame_source == "IMAGE" else "",
-        },
+    guide = {
+        "engine": st.guide_engine,
+        "every_n": st.guide_every_n,
+        "at_motion_changes": st.guide_at_motion_changes,
+        "first_frame_source": st.first_frame_source,
+        "first_frame_image": st.first_frame_image if st.first_frame_source == "IMAGE" else "",
     }
-    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _as_dict(obj) -> dict:
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(obj) if is_dataclass(obj) else dict(obj)
+    return take_inputs.input_hash(
+        shot, settings_dict(ss), seed_locked=ss.seed_lock, style_prompt=st.style_prompt, guide=guide
+    )
 
 
 def inputs_changed(scene, shot, ss: LTXShotSettings) -> bool:

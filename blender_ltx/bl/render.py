@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import bpy
 import numpy as np
 
+from ..core.job_request import keyframe_indices
 from . import compat
 from .vse import abspath
 
@@ -70,22 +71,6 @@ def preserved_render_state(scene) -> Iterator[None]:
             if getattr(owner, attr) != value:
                 setattr(owner, attr, value)
         scene.frame_set(frame, subframe=subframe)
-
-
-def keyframe_indices(shot, every_n: int = 0, at_motion_changes: bool = False) -> list[int]:
-    """Clip frame indices to render guides at: 0 always, every ``every_n`` frames when > 0, and where
-    one motion segment of ``shot.motion`` hands over to the next when ``at_motion_changes``."""
-    if every_n < 0:
-        raise ValueError(f"every_n must be 0 (first frame only) or a positive step, got {every_n}.")
-    indices = {0}
-    if every_n > 0:
-        indices.update(range(every_n, shot.length, every_n))
-    if at_motion_changes:
-        for seg in shot.motion[1:]:
-            idx = seg.frame_start - shot.frame_start
-            if 0 < idx < shot.length:
-                indices.add(idx)
-    return sorted(indices)
 
 
 def _set_engine(scene, engine: str) -> None:

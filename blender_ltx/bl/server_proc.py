@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.parse
 
-from ..core.client import Client, is_loopback, normalize_url
+from ..core.client import Client, is_loopback_url, normalize_url
 from ..core.protocol import DEFAULT_PORT, ServerError
 
 _proc: subprocess.Popen | None = None
@@ -86,7 +86,7 @@ def start(prefs, *, port: int | None = None, wait_s: float = 0.0) -> str:
     if is_running():
         return _url
     base = normalize_url(getattr(prefs, "server_url", "") or f"http://127.0.0.1:{DEFAULT_PORT}")
-    if not is_loopback(base):
+    if not is_loopback_url(base):
         raise ValueError(
             f"The server URL {base} is not on this computer; a local server listens on 127.0.0.1: "
             "set the URL to http://127.0.0.1:8765 to use it."

@@ -25,8 +25,8 @@ and mute/unmute always changes both. Where the clip is shorter than the shot, it
 Metadata (job id, seed, prompt, applied conditioning, segment...) lives on the strip as ``strip.ltx``
 (:class:`LTXStripMeta`), so a strip stays linked to its job across save and reload.
 
-Files: ``//ltx/SHOT/take_N.mp4`` for a take in one piece, ``//ltx/SHOT/take_N_segK.mp4`` (K = 1, 2...)
-for segment K of a take generated in several (base folder: ``scene.ltx.clip_dir``).
+Files: ``//ltx/BLEND/SHOT/take_N.mp4`` (one folder per .blend, see core/takes.py; base folder:
+``scene.ltx.clip_dir``).
 
 Main-thread cost: creating the movie strip opens the clip once (Blender reads its length and size);
 callers that know the clip's rate pass it as ``fps`` so ``strip.fps`` (which opens the file again) is
@@ -38,26 +38,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 import time
-from hashlib import sha1
 from typing import Any
 
 import bpy
 from bpy.props import IntProperty, PointerProperty, StringProperty
 
+from ..core import takes as takes_rule
 from . import compat
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CLIP_DIR = "//ltx"
 MAX_CHANNEL = 128
 ROLE_TAKE = "take"
 ROLE_SPEED = "speed"
 #: Relative difference under which the clip's and the scene's rates count as equal (29.97 vs 30 differ).
 FPS_TOLERANCE = 1e-4
-_TAKE_FILE = re.compile(r"^take_(\d+)(?:_seg\d+)?\.mp4$")
 
 
 class LTXStripMeta(bpy.types.PropertyGroup):
@@ -78,31 +75,24 @@ class LTXStripMeta(bpy.types.PropertyGroup):
     created: StringProperty(name="Created", description="Import time (ISO 8601, UTC)")
 
 
-# --- paths ------------------------------------------------------------------------------------------
-
-
-def safe_name(shot_name: str) -> str:
-    """A folder name for a shot: only letters, digits, '.', '-', '_' and no leading dot, so no shot
-    name can point outside the clip folder. Altered names get a short hash so two shots never share."""
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", shot_name).lstrip(".") or "shot"
-    if clean != shot_name:
-        clean = f"{clean[:60]}-{sha1(shot_name.encode()).hexdigest()[:6]}"
-    return clean
+# --- paths (the naming rules are in core/takes.py) ------------------------------------------------
 
 
 def clip_dir(scene) -> str:
     """The clip folder setting (``scene.ltx.clip_dir`` when the add-on's properties exist)."""
     settings = getattr(scene, "ltx", None)
-    base = getattr(settings, "clip_dir", "") if settings is not None else ""
-    return (base or DEFAULT_CLIP_DIR).rstrip("/\\") or DEFAULT_CLIP_DIR
+    return getattr(settings, "clip_dir", "") if settings is not None else ""
+
+
+def shot_dir(scene, shot_name: str) -> str:
+    """The folder of a shot's takes, as written in the strip: ``//ltx/BLEND/SHOT``."""
+    return takes_rule.shot_dir(clip_dir(scene), bpy.data.filepath, shot_name)
 
 
 def clip_path(scene, shot_name: str, take: int, segment: int = 0, segments: int = 1) -> str:
-    """Where take ``take`` of a shot is stored, as written in the strip: ``//ltx/SHOT/take_N.mp4``, or
-    ``//ltx/SHOT/take_N_segK.mp4`` for segment ``segment`` (0-based; K = segment + 1) of a take
-    generated in ``segments`` > 1 pieces."""
-    name = f"take_{int(take)}" + (f"_seg{int(segment) + 1}" if segments > 1 else "")
-    return f"{clip_dir(scene)}/{safe_name(shot_name)}/{name}.mp4"
+    """Where take ``take`` (segment ``segment`` of ``segments``) of a shot is stored, as written in the
+    strip: ``//ltx/BLEND/SHOT/take_N.mp4`` (see core/takes.py)."""
+    return takes_rule.clip_path(clip_dir(scene), bpy.data.filepath, shot_name, take, segment, segments)
 
 
 def unsaved_base() -> str:
@@ -142,11 +132,6 @@ def strip_filepath(path: str) -> str:
 def clip_abspath(scene, shot_name: str, take: int, segment: int = 0, segments: int = 1) -> str:
     """The absolute file for :func:`clip_path` (folders are not created)."""
     return abspath(clip_path(scene, shot_name, take, segment, segments))
-
-
-def strip_name(shot_name: str, take: int, segment: int = 0) -> str:
-    """``SHOT take N`` for a take (or its first segment), ``SHOT take N.K`` for its segment K >= 2."""
-    return f"{shot_name} take {int(take)}" + (f".{int(segment) + 1}" if segment else "")
 
 
 def segment_ranges(shot) -> list[tuple[int, int]]:
@@ -210,14 +195,9 @@ def active_take(scene, shot_name: str):
 
 def next_take(scene, shot_name: str) -> int:
     """1 + the highest take of the shot found on strips or on disk, so no clip is overwritten."""
-    highest = max((s.ltx.take for s in take_strips(scene, shot_name)), default=0)
-    folder = os.path.dirname(clip_abspath(scene, shot_name, 1))
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            m = _TAKE_FILE.match(name)
-            if m:
-                highest = max(highest, int(m.group(1)))
-    return highest + 1
+    folder = abspath(shot_dir(scene, shot_name))
+    files = os.listdir(folder) if os.path.isdir(folder) else []
+    return takes_rule.next_take((s.ltx.take for s in take_strips(scene, shot_name)), files)
 
 
 # --- placing ----------------------------------------------------------------------------------------
@@ -328,7 +308,7 @@ def import_take(
     else:
         channel = find_channels(sed, lo, hi, height, max((s.channel for s in own), default=0) + 1)
     strip = compat.strips(sed).new_movie(
-        name=strip_name(shot.name, take, segment),
+        name=takes_rule.strip_name(shot.name, take, segment),
         filepath=strip_filepath(full),
         channel=channel,
         frame_start=start,

@@ -1,337 +1,371 @@
-"""The background worker: all network I/O of generation, off Blender's main thread.
+"""Generation's network I/O, off Blender's main thread and out of Blender's process: the courier.
 
-The thread never touches bpy. The main thread sends it commands (submit, track, cancel); the thread
-does the HTTP calls and answers with small message dataclasses on a ``queue.SimpleQueue``. A
-``bpy.app.timers`` callback on the main thread drains that queue with a time cap and hands each message
-to the handler ``generate.py`` installs (which writes scene props and imports clips). Timers never fire
-with bpy as a module, so ``drain()`` is also called directly by ``generate.run_sync``, tests and
-benchmarks: the same code path either way.
+Blender's Python API does not support Python threads (a CI run once segfaulted in one during a guide
+render), so no thread of ours runs in Blender. Submits, polls, downloads, cancels and the connection
+probe run in a child process, ``core/courier.py``, started with Blender's own Python
+(``sys.executable``: Blender's bundled interpreter, or the venv's with bpy as a module) on the first
+command. It connects back to a loopback socket this module listens on and proves itself with a token
+given in its environment. Commands and messages are ``core/courier_wire.py``'s dataclasses, one JSON
+line each.
 
-Every message carries the worker's *epoch*; loading another .blend bumps it (``reset``), so an answer
-that was in flight for the previous file is dropped instead of landing in a scene of the same name.
+Why a loopback TCP socket: it is the one channel that reads and writes without blocking on Linux,
+macOS and Windows alike (``setblocking(False)``; on Windows ``select`` and non-blocking I/O exist for
+sockets but not for pipes, and ``multiprocessing.connection`` sends and receives whole messages with
+blocking calls: a multi-megabyte submit to a stopped child would freeze Blender). Unsent bytes wait in
+a buffer that each tick flushes as far as the socket takes them.
+
+A ``bpy.app.timers`` callback drains the socket on the main thread with a time cap and hands each
+message to the handler ``generate.py`` installs (which writes scene props and imports clips). Timers
+never fire with bpy as a module, so ``drain()`` is also called directly by ``generate.run_sync``, tests
+and benchmarks: the same code path either way.
+
+The child dies with Blender (its socket reads EOF when Blender quits or crashes). A child that exits or
+stops sending its heartbeat for ``HANG_S`` is killed and started again; every job already on the server
+is tracked again by the new one and its shot says so in a sentence, so nothing is lost. A submit that
+was in flight has no job id to follow: its shot says to generate it again.
+
+Every message carries the courier's *epoch*; loading another .blend bumps it (``reset``, called by
+generate's load_pre handler), so an answer that was in flight for the previous file is dropped instead
+of landing in a scene of the same name.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
-import queue
-import threading
+import os
+import secrets
+import socket
+import subprocess
+import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 import bpy
-from bpy.app.handlers import persistent
 
-from ..core import job_poll
-from ..core.client import Client
-from ..core.protocol import ServerError
+from ..core import courier_wire
+from ..core.courier_wire import (  # noqa: F401  (the messages are this module's public API)
+    Cancel,
+    ClientConfig,
+    Command,
+    Downloaded,
+    Failed,
+    Key,
+    LineBuffer,
+    Message,
+    Note,
+    Probe,
+    Probed,
+    Submit,
+    TOKEN_ENV,
+    Submitted,
+    Track,
+    Update,
+    decode,
+    encode,
+)
 from . import server_proc
-
-#: (scene session_uid, shot name, segment index): whom a job belongs to.
-Key = tuple[int, str, int]
 
 #: Main-thread budget per timer tick, and how often the timer runs while there is work.
 DRAIN_BUDGET_S = 0.003
 TICK_BUSY_S = 0.1
-#: Longest the thread sleeps when nothing is due (a new command wakes it at once).
-IDLE_WAIT_S = 0.5
-#: Longest the main thread waits for the thread to finish its current request before a render.
-GATE_WAIT_S = 15.0
+#: A courier silent this long (no heartbeat; it beats every ``core.courier.BEAT_S``) is hung: restarted.
+HANG_S = 10.0
+#: Time a new courier has to start its Python and connect before it counts as hung.
+START_GRACE_S = 30.0
+#: More restarts than this within ``RESTART_WINDOW_S`` means it cannot run here: give up with a sentence.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+
+# Loads ``core`` by its path under a private name: the child must not import the add-on package (its
+# __init__ may need bpy) and an installed extension's package name is not known in advance.
+_BOOT = (
+    "import importlib.util, os, sys\n"
+    "d = sys.argv[1]\n"
+    "s = importlib.util.spec_from_file_location('ltx_courier_core', os.path.join(d, '__init__.py'),"
+    " submodule_search_locations=[d])\n"
+    "m = importlib.util.module_from_spec(s); sys.modules['ltx_courier_core'] = m; s.loader.exec_module(m)\n"
+    "import ltx_courier_core.courier as c\n"
+    "c.main(int(sys.argv[2]))\n"
+)
 
 
-@dataclass(frozen=True)
-class ClientConfig:
-    url: str
-    token: str = ""
-    timeout: float = 10.0
-    online_access: bool = True
-    #: A local server this Blender just started may still be loading its model: keep trying to reach
-    #: it for this long before a submit counts as failed (0: fail at once).
-    start_wait_s: float = 0.0
-
-    def client(self) -> Client:
-        return Client(self.url, self.token or None, self.timeout, online_access=self.online_access)
+class _Stranger(Exception):
+    """Something else on this computer connected to the courier's port without its token."""
 
 
-# -- commands: main thread -> worker -------------------------------------------------------------------
-@dataclass
-class Submit:
-    key: Key
-    cfg: ClientConfig
-    request: dict[str, Any]
-    dest: str  # absolute path the clip is downloaded to
+class CourierLink:
+    """Blender's end of the courier: the child process, its socket, and what it still owes us."""
 
-
-@dataclass
-class Track:
-    key: Key
-    cfg: ClientConfig
-    job_id: str
-    dest: str
-
-
-@dataclass
-class Cancel:
-    key: Key
-    cfg: ClientConfig
-    job_id: str
-
-
-# -- messages: worker -> main thread -------------------------------------------------------------------
-@dataclass
-class Submitted:
-    key: Key
-    job_id: str
-    epoch: int = 0
-
-
-@dataclass
-class Update:
-    """A job's state changed (or the server could not be asked: ``message`` says so, status is kept)."""
-
-    key: Key
-    job_id: str
-    status: str
-    progress: float
-    message: str
-    epoch: int = 0
-
-
-@dataclass
-class Note:
-    """A sentence for the shot that changes nothing else (e.g. a cancel the server did not get)."""
-
-    key: Key
-    job_id: str
-    message: str
-    epoch: int = 0
-
-
-@dataclass
-class Downloaded:
-    key: Key
-    job_id: str
-    path: str
-    job: dict[str, Any] = field(default_factory=dict)  # the server's final job status (applied, timings)
-    epoch: int = 0
-
-
-@dataclass
-class Failed:
-    """Nothing more will come of this job: failed or cancelled on the server, rejected, or lost."""
-
-    key: Key
-    job_id: str
-    status: str  # failed | cancelled | error
-    message: str
-    epoch: int = 0
-
-
-Message = Submitted | Update | Note | Downloaded | Failed
-
-
-@dataclass
-class _Watch:
-    key: Key
-    cfg: ClientConfig
-    dest: str
-    watch: job_poll.JobWatch
-    job: dict[str, Any] = field(default_factory=dict)
-
-
-class Worker:
     def __init__(self) -> None:
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.inbox: collections.deque = collections.deque()  # received, not yet applied
         self.epoch = 0
-        self._watches: dict[str, _Watch] = {}  # job id -> watch (thread-owned)
-        self._busy = 0  # commands sent and not yet finished, plus live watches (read by the main thread)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        # Blender is not safe with a Python thread running while it renders (the API docs' "Python
-        # threads are not supported" gotcha; seen here as a segfault in this thread during a guide
-        # render). The thread works only while holding the gate, and the main thread holds it around
-        # renders (``exclusive``), so the thread then waits in a lock, running no Python.
-        self._gate = threading.Lock()
+        self.restarts: list[float] = []  # when the courier was restarted (monotonic)
+        self.pid = 0  # of the courier that said hello
+        self._proc: subprocess.Popen | None = None
+        self._listener: socket.socket | None = None
+        self._sock: socket.socket | None = None
+        self._token = ""
+        self._authed = False
+        self._lines = LineBuffer()
+        self._out = bytearray()
+        self._last_heard = 0.0
+        self._seq = 0
+        self._unfinished: dict[int, Command] = {}  # seq -> command sent and not yet handled
+        self._tracked: dict[str, Track] = {}  # job id -> how to follow it again after a restart
+        self._probes: dict[int, tuple[bool, str]] = {}
+        self._gave_up = ""
 
-    # -- main thread -----------------------------------------------------------------------------
-    def send(self, command: Submit | Track | Cancel) -> None:
-        with self._lock:
-            self._busy += 1
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="ltx-worker", daemon=True)
-                self._thread.start()
-        self.inbox.put((self.epoch, command))
+    # -- main thread API -------------------------------------------------------------------------
+    def send(self, command: Command) -> None:
+        self._seq += 1
+        self._unfinished[self._seq] = command
+        if isinstance(command, Track):
+            self._tracked[command.job_id] = command
+        if self._gave_up:
+            self._fail_all(self._gave_up)
+            return
+        self._write(encode(command, seq=self._seq))
+        self.pump()
 
-    @contextlib.contextmanager
-    def exclusive(self, timeout: float = GATE_WAIT_S):
-        """Keep the thread parked while the main thread has Blender render (waits for the request in
-        progress, if any, to finish: milliseconds on loopback, at most ``timeout``)."""
-        got = self._gate.acquire(timeout=timeout)
-        try:
-            yield got
-        finally:
-            if got:
-                self._gate.release()
+    def probe(self, cfg: ClientConfig) -> int:
+        """Ask the server's health through the courier; ``probe_answer(id)`` has the answer later."""
+        self._seq += 1
+        pid = self._seq
+        self.send(Probe(pid, cfg))
+        return pid
+
+    def probe_answer(self, probe_id: int) -> tuple[bool, str] | None:
+        self.pump()
+        return self._probes.pop(probe_id, None)
 
     def busy(self) -> bool:
-        """True while a command or a watched job is unfinished, or messages wait to be applied."""
-        return self._busy > 0 or not self.outbox.empty()
+        """True while a command or a followed job is unfinished, or messages wait to be applied."""
+        return bool(self._unfinished or self._tracked or self.inbox)
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def reset(self) -> None:
         """Forget every job (another .blend is being loaded; its own jobs are re-attached after)."""
         self.epoch += 1
-        self.inbox.put((self.epoch, None))
-        while not self.outbox.empty():
-            self.outbox.get_nowait()
+        self.inbox.clear()
+        self._tracked.clear()
+        self._unfinished = {s: c for s, c in self._unfinished.items() if isinstance(c, Probe)}
+        if self._proc is not None:
+            self._write(encode({"type": "reset", "epoch": self.epoch}))
+            self.pump()
 
-    # -- worker thread ---------------------------------------------------------------------------
-    def _run(self) -> None:
-        epoch = self.epoch
-        while True:
-            timeout = self._next_wait()
-            try:
-                if timeout > 0:
-                    cmd_epoch, command = self.inbox.get(timeout=timeout)
-                else:
-                    cmd_epoch, command = self.inbox.get_nowait()
-            except queue.Empty:
-                command, cmd_epoch = None, epoch
-            if cmd_epoch != epoch:  # a reset: drop every watch of the previous file
-                epoch = cmd_epoch
-                with self._lock:
-                    self._busy -= len(self._watches)
-                self._watches.clear()
-            with self._gate:
-                if command is not None:
-                    self._handle(command, epoch)
-                self._poll_due(epoch)
+    def close(self) -> None:
+        """Stop the courier (the add-on is disabled, or Blender quits)."""
+        proc, self._proc = self._proc, None
+        self.pid = 0
+        self._close_sockets()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
-    def _next_wait(self) -> float:
-        if not self._watches:
-            return IDLE_WAIT_S
-        now = time.monotonic()
-        return max(0.0, min(IDLE_WAIT_S, min(w.watch.next_at for w in self._watches.values()) - now))
+    # -- the link ------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        if self._proc is None and not self._gave_up:
+            self._start()
+        self._out += data
 
-    def _post(self, message: Message, epoch: int) -> None:
-        message.epoch = epoch
-        self.outbox.put(message)
-
-    def _done(self, n: int = 1) -> None:
-        with self._lock:
-            self._busy -= n
-
-    def _handle(self, command, epoch: int) -> None:
+    def _start(self) -> None:
+        core_dir = os.path.dirname(os.path.abspath(courier_wire.__file__))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.setblocking(False)
+        port = self._listener.getsockname()[1]
+        self._token = secrets.token_hex(16)
+        env = {**os.environ, TOKEN_ENV: self._token}
         try:
-            if isinstance(command, Submit):
-                try:
-                    job = self._submit(command, epoch)
-                except ServerError as exc:
-                    self._post(Failed(command.key, "", "error", str(exc)), epoch)
-                    return
-                job_id = str(job["id"])
-                self._post(Submitted(command.key, job_id), epoch)
-                self._watch(command.key, command.cfg, job_id, command.dest, job)
-            elif isinstance(command, Track):
-                if command.job_id not in self._watches:
-                    self._watch(command.key, command.cfg, command.job_id, command.dest, {})
-            elif isinstance(command, Cancel):
-                try:
-                    command.cfg.client().cancel(command.job_id)
-                except ServerError as exc:
-                    self._post(Note(command.key, command.job_id, str(exc)), epoch)
-                w = self._watches.get(command.job_id)
-                if w is not None:
-                    w.watch.next_at = 0.0  # ask at once, so 'cancelled' shows without waiting a poll
-        finally:
-            self._done()
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, core_dir, str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console window on Windows
+            )
+        except OSError as exc:
+            self._close_sockets()
+            self._gave_up = f"The add-on could not start its network courier with {sys.executable}: {exc}."
+            return
+        self._authed = False
+        self._lines = LineBuffer()
+        self._out = bytearray(encode({"type": "reset", "epoch": self.epoch}))  # answers carry our epoch
+        self._last_heard = time.monotonic() + START_GRACE_S - HANG_S
 
-    def _submit(self, command: Submit, epoch: int) -> dict:
-        deadline = time.monotonic() + command.cfg.start_wait_s
-        while True:
+    def _close_sockets(self) -> None:
+        for s in (self._sock, self._listener):
+            if s is not None:
+                s.close()
+        self._sock = self._listener = None
+
+    def pump(self) -> None:
+        """Connect, flush, read and check the child, never blocking (every tick, and after a send)."""
+        if self._gave_up:
+            self._fail_all(self._gave_up)
+            return
+        if self._proc is None:
+            return
+        if self._sock is None:
+            self._accept()
+        if self._sock is not None:
             try:
-                return command.cfg.client().submit(command.request)
-            except ServerError as exc:
-                # Only "nothing answers" is worth waiting out; an answer (422, 401...) is final.
-                if exc.status is not None or time.monotonic() >= deadline or self.epoch != epoch:
-                    raise
-                if server_proc.exited():  # the server we are waiting for is gone: say why, now
-                    raise ServerError(server_proc.exit_sentence()) from None
-                self._post(Note(command.key, "", "Waiting for the local server to start."), epoch)
-                self._gate.release()  # a long wait: renders need not wait for it
-                try:
-                    time.sleep(1.0)
-                finally:
-                    self._gate.acquire()
-
-    def _watch(self, key: Key, cfg: ClientConfig, job_id: str, dest: str, job: dict) -> None:
-        with self._lock:
-            self._busy += 1
-        self._watches[job_id] = _Watch(key, cfg, dest, job_poll.JobWatch(job_id), job)
-
-    def _poll_due(self, epoch: int) -> None:
-        for job_id, w in list(self._watches.items()):
-            now = time.monotonic()
-            if not w.watch.due(now):
-                continue
-            if w.watch.phase == job_poll.POLL:
-                self._poll_one(w, epoch)
-            elif w.watch.phase == job_poll.DOWNLOAD:
-                self._download_one(w, epoch)
-            if w.watch.phase == job_poll.DONE:
-                del self._watches[job_id]
-                self._done()
-            if not self.inbox.empty():  # commands (a cancel, a reset) go before the rest of the polls
+                linked = self._flush() and self._read()
+            except _Stranger:
+                self._sock.close()
+                self._sock, self._lines = None, LineBuffer()
+                linked = True
+            if not linked:
+                self._restart("stopped")
                 return
+        if self._proc.poll() is not None:
+            self._restart(f"exited (code {self._proc.returncode})")
+        elif time.monotonic() - self._last_heard > HANG_S:
+            self._restart(f"stopped answering for {HANG_S:.0f} s")
 
-    def _poll_one(self, w: _Watch, epoch: int) -> None:
-        ww = w.watch
-        before = (ww.status, round(ww.progress, 2), ww.message)
-        try:
-            data = w.cfg.client().status(ww.job_id)
-        except ServerError as exc:
-            self._call_failed(w, exc, epoch)
+    def _accept(self) -> None:
+        if self._listener is None:
             return
-        w.job = data
-        ww.on_status(data, time.monotonic())
-        if ww.phase == job_poll.DONE:
-            self._post(Failed(w.key, ww.job_id, ww.status, ww.message), epoch)
-        elif (ww.status, round(ww.progress, 2), ww.message) != before:
-            self._post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message), epoch)
-
-    def _call_failed(self, w: _Watch, exc: ServerError, epoch: int) -> None:
-        """A poll or download that did not go through: back off (the shot says why), or give up on a
-        job the server does not know."""
-        ww = w.watch
-        ww.on_error(exc, time.monotonic())
-        if ww.phase == job_poll.DONE:
-            self._post(Failed(w.key, ww.job_id, "error", ww.message), epoch)
-        else:
-            self._post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message), epoch)
-
-    def _download_one(self, w: _Watch, epoch: int) -> None:
-        ww = w.watch
         try:
-            w.cfg.client().download(ww.job_id, w.dest)
-        except ServerError as exc:
-            self._call_failed(w, exc, epoch)
+            conn, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
             return
-        ww.on_downloaded()
-        self._post(Downloaded(w.key, ww.job_id, w.dest, w.job), epoch)
+        conn.setblocking(False)
+        self._sock = conn
+
+    def _flush(self) -> bool:
+        if not self._authed:
+            return True  # nothing goes out before the child proved it is ours
+        while self._out:
+            try:
+                n = self._sock.send(self._out[: 1 << 20])
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            del self._out[:n]
+        return True
+
+    def _read(self) -> bool:
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            self._last_heard = time.monotonic()
+            for line in self._lines.feed(data):
+                if not self._on_line(line):
+                    return False
+
+    def _on_line(self, line: bytes) -> bool:
+        try:
+            message, raw = decode(line)
+        except (ValueError, TypeError, KeyError):
+            return False
+        kind = raw.get("type")
+        if not self._authed:
+            if kind != "hello" or not secrets.compare_digest(str(raw.get("token", "")), self._token):
+                raise _Stranger  # not our child: dropped, and the listener waits for ours
+            self._authed, self.pid = True, int(raw.get("pid") or 0)
+            self._listener.close()  # ours is in: nobody else may connect
+            self._listener = None
+            self._flush()
+            return True
+        if kind == "done":
+            self._unfinished.pop(raw.get("seq"), None)
+        elif isinstance(message, Probed):
+            self._probes[message.probe_id] = (message.ok, message.sentence)
+        elif message is not None:
+            if message.epoch != self.epoch:
+                return True  # an answer for the previous file
+            self._follow(message)
+            self.inbox.append(message)
+        return True
+
+    def _follow(self, message: Message) -> None:
+        """Keep what a restarted courier needs to pick the job up again."""
+        if isinstance(message, Submitted):
+            submit = next(
+                (c for c in self._unfinished.values() if isinstance(c, Submit) and c.key == message.key), None
+            )
+            if submit is not None:
+                self._tracked[message.job_id] = Track(message.key, submit.cfg, message.job_id, submit.dest)
+        elif isinstance(message, (Downloaded, Failed)) and message.job_id:
+            self._tracked.pop(message.job_id, None)
+
+    def _restart(self, why: str) -> None:
+        """The courier crashed or hung: start another and hand it everything still owed."""
+        pid = self.pid or (self._proc.pid if self._proc else 0)
+        self.close()
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_S] + [now]
+        if len(self.restarts) > MAX_RESTARTS:
+            self._gave_up = (
+                f"The add-on's network courier {why} {len(self.restarts)} times within a minute, so it "
+                "is not restarted again: save, restart Blender, and generate again (finished jobs re-attach)."
+            )
+            self._fail_all(self._gave_up)
+            return
+        unfinished, self._unfinished = self._unfinished, {}
+        tracked = dict(self._tracked)
+        self.pid = 0
+        self._start()
+        said = f"The network courier (pid {pid}) {why}; a new one"
+        for job_id, track in tracked.items():
+            self.inbox.append(Note(track.key, job_id, f"{said} follows job {job_id} again.", self.epoch))
+            self._resend(track)
+        for command in unfinished.values():
+            if isinstance(command, Submit):
+                self.inbox.append(
+                    Failed(
+                        command.key,
+                        "",
+                        "error",
+                        f"{said} runs, but this submit may not have reached "
+                        "the server: generate the shot again.",
+                        self.epoch,
+                    )  # fmt: skip
+                )
+            elif isinstance(command, (Cancel, Probe)):
+                self._resend(command)
+
+    def _resend(self, command: Command) -> None:
+        self._seq += 1
+        self._unfinished[self._seq] = command
+        self._write(encode(command, seq=self._seq))
+
+    def _fail_all(self, sentence: str) -> None:
+        for command in list(self._unfinished.values()) + list(self._tracked.values()):
+            if isinstance(command, (Submit, Track)):
+                self.inbox.append(
+                    Failed(command.key, getattr(command, "job_id", ""), "error", sentence, self.epoch)
+                )
+            elif isinstance(command, Probe):
+                self._probes[command.probe_id] = (False, sentence)
+        self._unfinished.clear()
+        self._tracked.clear()
+
+    def server_gone(self, sentence: str) -> None:
+        """The local server this Blender started has exited: submits waiting for it fail with why."""
+        self._write(encode({"type": "server_gone", "sentence": sentence}))
 
 
-_worker = Worker()
+_link = CourierLink()
 _handler: Callable[[Message], None] | None = None
+_told_server_gone = False
 
 
-def get() -> Worker:
-    return _worker
-
-
-def exclusive():
-    """``with worker.exclusive():`` around anything that makes Blender render (see ``Worker._gate``)."""
-    return get().exclusive()
+def get() -> CourierLink:
+    return _link
 
 
 def set_handler(handler: Callable[[Message], None]) -> None:
@@ -342,7 +376,7 @@ def set_handler(handler: Callable[[Message], None]) -> None:
 
 @dataclass
 class TickStats:
-    """Main-thread time spent applying messages, per drain call (for the benchmark and the issue)."""
+    """Main-thread time spent per drain call (for the benchmark and the issue)."""
 
     ticks: int = 0
     total_s: float = 0.0
@@ -357,24 +391,44 @@ class TickStats:
 stats = TickStats()
 
 
-def drain(max_seconds: float = DRAIN_BUDGET_S) -> int:
-    """Apply waiting messages on the main thread until none is left or ``max_seconds`` is used.
+def _check_local_server() -> None:
+    global _told_server_gone
+    if server_proc.exited() and not _told_server_gone:
+        _told_server_gone = True
+        _link.server_gone(server_proc.exit_sentence())
+    elif server_proc.is_running():
+        _told_server_gone = False
+
+
+def drain(max_seconds: float = DRAIN_BUDGET_S, *, undo: bool = False) -> int:
+    """Read the courier and apply waiting messages on the main thread until none is left or
+    ``max_seconds`` is used.
 
     At least one message is applied per call (a slow one must not starve the queue). Messages from a
-    previous file (older epoch) are dropped. Returns how many were applied.
+    previous file (older epoch) are dropped. With ``undo`` (the timer in a running Blender), each
+    imported clip becomes its own undo step. Returns how many were applied.
     """
     start = time.perf_counter()
+    _check_local_server()
+    _link.pump()
     applied = 0
-    out = _worker.outbox
-    while not out.empty():
-        message = out.get_nowait()
-        if message.epoch != _worker.epoch:
+    inbox = _link.inbox
+    while inbox:
+        message = inbox.popleft()
+        if message.epoch != _link.epoch:
             continue
         if _handler is not None:
+            # Ctrl+Z after a background import undoes that import and nothing else: a step for the
+            # state just before it (progress, job ids), and one with the imported take.
+            importing = undo and isinstance(message, Downloaded)
+            if importing:
+                _undo_push(f"LTX: {message.key[1]} generated")
             try:
                 _handler(message)
             except Exception as exc:  # a bug in applying one message must not stop the timer for all
                 print(f"blender_ltx: could not apply {type(message).__name__}: {exc!r}")
+            if importing:
+                _undo_push(f"LTX: import {message.key[1]}")
         applied += 1
         if time.perf_counter() - start >= max_seconds:
             break
@@ -382,10 +436,22 @@ def drain(max_seconds: float = DRAIN_BUDGET_S) -> int:
     return applied
 
 
+def _undo_push(message: str) -> bool:
+    """Make what was just applied its own undo step, where Blender has a window to hold the undo stack
+    (not with bpy as a module or in background mode: there the poll fails and nothing is pushed)."""
+    try:
+        if bpy.ops.ed.undo_push.poll():
+            bpy.ops.ed.undo_push(message=message)
+            return True
+    except RuntimeError:
+        pass
+    return False
+
+
 # -- the timer (a running Blender; with bpy as a module nothing fires and callers pump drain()) -------
 def _tick() -> float | None:
-    drain()
-    return TICK_BUSY_S if _worker.busy() else None
+    drain(undo=True)
+    return TICK_BUSY_S if _link.busy() else None
 
 
 def ensure_timer() -> None:
@@ -393,33 +459,13 @@ def ensure_timer() -> None:
         bpy.app.timers.register(_tick, first_interval=TICK_BUSY_S, persistent=True)
 
 
-@persistent
-def _on_load_pre(*_args) -> None:
-    from . import generate
-
-    _worker.reset()
-    generate.forget()
-
-
-@persistent
-def _on_load_post(*_args) -> None:
-    from . import generate
-
-    generate.reattach_all()
-
-
 def register() -> None:
-    from . import generate
-
-    set_handler(generate.apply_message)
-    bpy.app.handlers.load_pre.append(_on_load_pre)
-    bpy.app.handlers.load_post.append(_on_load_post)
+    atexit.register(_link.close)
 
 
 def unregister() -> None:
-    app = bpy.app.handlers
-    for handlers, fn in ((app.load_pre, _on_load_pre), (app.load_post, _on_load_post)):
-        while fn in handlers:
-            handlers.remove(fn)
     if bpy.app.timers.is_registered(_tick):
         bpy.app.timers.unregister(_tick)
+    atexit.unregister(_link.close)
+    _link.close()
+    _link.reset()

@@ -22,10 +22,13 @@ from .protocol import API_PREFIX, ServerError
 
 START_HINT = "start it with `python -m server --model tiny` or set the server URL in the add-on preferences"
 _CHUNK = 1 << 16
+#: Seconds one request may take before the server counts as unreachable (the preference's default).
+DEFAULT_TIMEOUT_S = 10.0
 
 
-def is_loopback(url: str) -> bool:
-    """True when ``url`` points at this computer (127.0.0.0/8, ::1 or ``localhost``)."""
+def is_loopback_url(url: str) -> bool:
+    """True when ``url`` points at this computer (127.0.0.0/8, ::1 or ``localhost``). Named apart from
+    the server's ``is_loopback(host)``, which checks a bind address."""
     host = urllib.parse.urlsplit(url).hostname or ""
     if host == "localhost":
         return True
@@ -33,6 +36,10 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+#: The old name, still imported by server/app.py and server/settings.py (the server's to rename).
+is_loopback = is_loopback_url
 
 
 def normalize_url(url: str) -> str:
@@ -80,14 +87,14 @@ class Client:
         self,
         base_url: str,
         token: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         *,
         online_access: bool = True,
     ):
         self.base_url = normalize_url(base_url)
         self.token = token or None
         self.timeout = float(timeout)
-        self.loopback = is_loopback(self.base_url)
+        self.loopback = is_loopback_url(self.base_url)
         if not self.loopback and not online_access:
             raise ServerError(
                 f"Blender's Online Access is off, so the add-on only talks to a server on this computer, "

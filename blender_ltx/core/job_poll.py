@@ -1,7 +1,7 @@
 """Watching one server job: when to ask next, what its answers mean, how to back off (no bpy, no I/O).
 
-The worker thread owns the I/O and calls these with the answers it got; keeping the decisions here
-makes them testable without a thread, a clock or a server (``now`` is always passed in).
+The courier process (courier.py) owns the I/O and calls these with the answers it got; keeping the
+decisions here makes them testable without a thread, a clock or a server (``now`` is always passed in).
 """
 
 from __future__ import annotations

@@ -21,6 +21,22 @@ FIRST_FRAME_STRENGTH = 1.0
 KEYFRAME_STRENGTH = 0.5
 
 
+def keyframe_indices(shot: Shot, every_n: int = 0, at_motion_changes: bool = False) -> list[int]:
+    """Clip frame indices to render guides at: 0 always, every ``every_n`` frames when > 0, and where
+    one motion segment of ``shot.motion`` hands over to the next when ``at_motion_changes``."""
+    if every_n < 0:
+        raise ValueError(f"every_n must be 0 (first frame only) or a positive step, got {every_n}.")
+    indices = {0}
+    if every_n > 0:
+        indices.update(range(every_n, shot.length, every_n))
+    if at_motion_changes:
+        for seg in shot.motion[1:]:
+            idx = seg.frame_start - shot.frame_start
+            if 0 < idx < shot.length:
+                indices.add(idx)
+    return sorted(indices)
+
+
 def segment_shots(shot: Shot) -> list[Shot]:
     """One Shot per generation segment (just ``[shot]`` when it is generated in one piece)."""
     segments = shot.generation.segments

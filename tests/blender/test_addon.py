@@ -54,12 +54,20 @@ def make_plan(*shots: Shot) -> ShotPlan:
 # ------------------------------------------------------------------------------------ registration
 
 
+PKG = blender_ltx.__name__
+
+
 def _state() -> dict:
     return {
         "scene_prop": hasattr(bpy.types.Scene, "ltx"),
         "ops": sorted(n for n in dir(bpy.ops.ltx) if not n.startswith("_")),
         "panels": sorted(n for n in dir(bpy.types) if n.startswith("LTX_PT_")),
         "prefs": prefs.LTXAddonPreferences.is_registered,
+        # The add-on's own handlers per list: one set (generate's), never one per module.
+        "handlers": {
+            name: [f.__name__ for f in getattr(bpy.app.handlers, name) if f.__module__.startswith(PKG)]
+            for name in ("load_pre", "load_post", "undo_post", "redo_post")
+        },
     }
 
 
@@ -75,9 +83,16 @@ def test_register_unregister_twice() -> None:
             assert on["scene_prop"] and on["prefs"]
             assert set(OPS) <= set(on["ops"])
             assert len(on["panels"]) >= 2
+            assert on["handlers"] == {
+                "load_pre": ["_on_load_pre"],
+                "load_post": ["_on_load_post"],
+                "undo_post": ["_on_undo_redo"],
+                "redo_post": ["_on_undo_redo"],
+            }
             blender_ltx.unregister()
             off = _state()
             assert not off["scene_prop"] and not off["prefs"] and off["panels"] == []
+            assert not any(off["handlers"].values())
             assert not hasattr(bpy.types, "LTX_OT_refresh_plan")
     finally:
         if was:

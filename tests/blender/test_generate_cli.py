@@ -16,6 +16,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl import generate, props, server_proc, vse, worker  # noqa: E402
 from blender_ltx.bl.prefs import DEFAULTS  # noqa: E402
+from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
 from addon_env import demo_blend  # noqa: E402
 from support.server import run_server  # noqa: E402
@@ -61,7 +62,7 @@ def test_generate_wait_imports_saves_and_keeps_a_backup(server, tmp_path):
     scene = reopen(blend)
     (strip,) = vse.takes(scene, "SH010")
     assert (strip.frame_final_start, strip.frame_final_duration) == (1, 48)
-    assert os.path.isfile(tmp_path / "ltx" / "SH010" / "take_1.mp4")
+    assert os.path.isfile(tmp_path / "ltx" / "shot" / "SH010" / "take_1.mp4")
     assert vse.takes(scene, "SH020") == []
 
 
@@ -82,16 +83,61 @@ def test_generate_without_wait_then_wait_picks_the_job_up(server, tmp_path):
     scene = reopen(out_blend)
     assert [s.ltx.job_id for s in vse.takes(scene, "SH020")] == [job_id]
     clip = bpy.path.abspath(vse.takes(scene, "SH020")[0].filepath)
-    assert clip == str(tmp_path / "ltx" / "SH020" / "take_1.mp4")
+    assert clip == str(tmp_path / "ltx" / "shot" / "SH020" / "take_1.mp4")
 
 
 def test_generate_against_no_server_fails_with_a_sentence(tmp_path):
     blend = saved_demo(tmp_path / "shot.blend")
     out = cli("generate", str(blend), "--shots", "SH010", "--server", "http://127.0.0.1:9", "--wait")
     assert out.returncode == 1
-    assert "No LTX server at http://127.0.0.1:9:" in out.stdout
+    # The summary says what happened, once: not "submitted SH010; failed SH010".
+    assert "failed SH010 (No LTX server at http://127.0.0.1:9:" in out.stdout
+    assert "submitted SH010" not in out.stdout
     bad = cli("generate", str(tmp_path / "missing.blend"), "--wait")
     assert bad.returncode == 1 and "does not exist" in bad.stderr
+
+
+def _jobs(server) -> int:
+    return len(Client(server.url).list_jobs())
+
+
+def test_unwritable_output_or_clip_folder_fails_before_anything_is_sent(server, tmp_path):
+    blend = saved_demo(tmp_path / "shot.blend")
+    before = _jobs(server)
+    (tmp_path / "afile").write_text("x")
+    out = cli("generate", str(blend), "--server", server.url, "--output", str(tmp_path / "afile" / "o.blend"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "--output" in out.stderr and "pick another path" in out.stderr
+    (tmp_path / "ltx").write_text("a file where the clip folder goes")
+    out = cli("generate", str(blend), "--server", server.url, "--wait")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "clip folder of shot SH010" in out.stderr and "is a file" in out.stderr
+    assert _jobs(server) == before  # nothing submitted, so no job runs that no file records
+
+
+def test_a_bad_shot_after_good_ones_sends_nothing(server, tmp_path):
+    demo_blend(tmp_path / "shot.blend")
+    bpy.ops.mesh.primitive_cube_add()
+    marker = bpy.context.scene.timeline_markers[-1]
+    marker.camera, last = bpy.context.active_object, marker.name
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    before = _jobs(server)
+    out = cli("generate", str(tmp_path / "shot.blend"), "--server", server.url, "--force")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"Shot {last} is filmed through 'Cube'" in out.stderr and "bind its marker" in out.stderr
+    assert "refresh the shot plan" not in out.stderr
+    assert _jobs(server) == before
+
+
+def test_wait_timeout_exits_non_zero_naming_the_shots_not_imported(server, tmp_path):
+    blend = saved_demo(tmp_path / "shot.blend")
+    out = cli("generate", str(blend), "--shots", "SH010", "--server", server.url, "--wait", "--timeout", "0")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Not imported within --timeout 0 s: SH010." in out.stderr
+    assert "not imported yet: SH010" in out.stdout
+    ss = props.shot_settings(reopen(blend), "SH010", create=False)
+    assert ss.job_id and ss.job_status in ("queued", "running", "succeeded")  # a later --wait picks it up
 
 
 def test_connection_sentences(server):

@@ -7,7 +7,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
+from blender_ltx.bl import generate, props, worker  # noqa: E402
 
 from addon_env import demo_blend, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
@@ -24,20 +24,35 @@ def _no_timer() -> None:
         bpy.app.timers.unregister(worker._tick)
 
 
-def test_shots_sent_before_another_fails_to_prepare_are_still_watched(scene, tmp_path) -> None:
+def test_a_shot_that_cannot_be_written_stops_the_run_before_anything_is_sent(scene, tmp_path) -> None:
     scene = demo_blend(tmp_path / "edit.blend")
-    generate.set_server(f"http://127.0.0.1:{free_port()}")  # nobody there: the jobs fail, later
+    generate.set_server(f"http://127.0.0.1:{free_port()}")  # nobody there: a job sent would fail later
     bpy.ops.ltx.refresh_plan()
     first, second = [ss.name for ss in props.plan_shots(scene)][:2]
-    # A file where the second shot's folder goes: its guide frames cannot be written.
-    (tmp_path / "ltx").mkdir()
-    (tmp_path / "ltx" / vse.safe_name(second)).write_text("not a folder")
+    # A file where the second shot's folder goes: its guide frames and clip cannot be written.
+    folder = tmp_path / "ltx" / "edit"
+    folder.mkdir(parents=True)
+    (folder / second).write_text("not a folder")
     _no_timer()
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError, match=f"clip folder of shot {second} .* is a file"):
         generate.start_async(bpy.context, None)
-    # The first shot's job went to the worker: the timer must be armed to bring its answer in.
-    assert generate.pending(scene) == [first]
-    assert bpy.app.timers.is_registered(worker._tick)
+    # Nothing went to the worker: no job of the first shot runs unrecorded on the server.
+    assert generate.pending(scene) == [] and not worker.get().busy()
+    assert props.shot_settings(scene, first).job_status == ""
+
+
+def test_a_marker_bound_to_a_mesh_stops_the_run_before_anything_is_sent(scene, tmp_path) -> None:
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(f"http://127.0.0.1:{free_port()}")
+    bpy.ops.mesh.primitive_cube_add()
+    scene.timeline_markers[-1].camera = bpy.context.active_object  # the last shot, after good ones
+    last = scene.timeline_markers[-1].name
+    _no_timer()
+    with pytest.raises(
+        ValueError, match=f"Shot {last} is filmed through 'Cube', which is a mesh, not a camera"
+    ):
+        generate.start_async(bpy.context, None)
+    assert generate.pending(scene) == [] and not worker.get().busy()
     _no_timer()
 
 

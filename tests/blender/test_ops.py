@@ -9,11 +9,10 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import compat, generate, ops, ops_generate, props, server_proc, vse  # noqa: E402
+from blender_ltx.bl import compat, generate, ops, props, server_proc, vse  # noqa: E402
 
 from addon_env import demo_blend, enabled_as_addon, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
-
 
 
 @pytest.fixture
@@ -52,8 +51,6 @@ def cut_scene(scene):
     for name, frame, cam in (("SH010", 1, a), ("SH020", 21, b), ("SH030", 41, a)):
         scene.timeline_markers.new(name, frame=frame).camera = cam
     return scene
-
-
 
 
 def fake_take(scene, shot: str, take: int, mute: bool):
@@ -184,17 +181,9 @@ def test_open_clip_folder(scene, tmp_path) -> None:
     scene = bpy.context.scene
     assert bpy.ops.ltx.open_clip_folder() == {"CANCELLED"}  # no takes yet: said, nothing opened
     folder = ops.clip_folder(scene, "SH010")
-    assert folder == str(tmp_path / "ltx" / "SH010")
+    assert folder == str(tmp_path / "ltx" / "cut" / "SH010")  # one folder per .blend
     os.makedirs(folder)
     assert bpy.ops.ltx.open_clip_folder() == {"FINISHED"}
-
-
-def test_generate_summary_lines() -> None:
-    assert ops_generate.summary({"message": "imported SH010"}) == ("INFO", "imported SH010")
-    level, line = ops_generate.summary({"submitted": [], "attached": [], "unchanged": ["A", "B"]})
-    assert level == "INFO" and "up to date" in line
-    level, line = ops_generate.summary({"submitted": ["A"], "failed": ["B"]})
-    assert level == "WARNING" and "submitted: A" in line and "failed: B" in line
 
 
 # ------------------------------------------------------------------------------ against the server
@@ -212,28 +201,21 @@ def test_connection_and_generate_without_a_server(scene, tmp_path) -> None:
     assert vse.takes(scene, ss.name) == []
 
 
-def test_connection_probe_runs_off_the_main_thread_against_a_hung_server(scene) -> None:
+def test_test_connection_for_scripts_answers_a_hung_server_with_a_sentence(scene) -> None:
     import socket
-    import threading
-    import time
 
     # Accepts the connection (the kernel does) and never answers: what a wedged server looks like.
+    # execute() (scripts) asks synchronously, with the courier's probe and its 5 s cap; a click asks
+    # through the courier (tests/blender/test_courier.py).
     with socket.socket() as hung:
         hung.bind(("127.0.0.1", 0))
         hung.listen(1)
         generate.set_server(f"http://127.0.0.1:{hung.getsockname()[1]}")
         try:
-            probe = generate.connection_probe(bpy.context)  # settings read here, on the main thread
+            ok, sentence = generate.test_connection(bpy.context)
         finally:
             generate.set_server(None)
-        answer: list = []
-        thread = threading.Thread(target=lambda: answer.append(probe()), daemon=True)
-        t0 = time.monotonic()
-        thread.start()
-        assert time.monotonic() - t0 < 0.5  # the caller is free at once
-        thread.join(30)
-    ok, sentence = answer[0]
-    assert not ok and "127.0.0.1" in sentence
+    assert not ok and "127.0.0.1" in sentence and "did not answer" in sentence
 
 
 @pytest.mark.server
@@ -268,7 +250,7 @@ def test_generate_ops_against_the_server(scene, tmp_path, tiny_model_dir) -> Non
 
         assert bpy.ops.ltx.promote_take(take=1) == {"FINISHED"}
         assert not take1.mute and take2.mute and ss.active_take == 1
-        assert len(os.listdir(tmp_path / "ltx" / ss.name)) >= 2
+        assert len(os.listdir(tmp_path / "ltx" / "edit" / ss.name)) >= 2
 
 
 def test_start_and_stop_server_ops(tmp_path) -> None:
@@ -320,4 +302,3 @@ def test_a_local_server_that_dies_at_start_fails_the_shot_at_once_with_its_reaso
         finally:
             server_proc.stop()
             generate.forget()
-

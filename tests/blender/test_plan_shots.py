@@ -237,3 +237,16 @@ def test_object_used_as_camera_that_is_not_a_camera(scene):
     assert plan.shots[0].camera == "Empty"
     assert plan.shots[0].trajectory.lens_mm[0] == 50.0
     assert any("not a camera" in w for w in plan.warnings)
+
+
+def test_an_extreme_render_aspect_is_warned_not_silently_squashed(scene):
+    scenes.set_range(scene, 1, 24)
+    scenes.add_camera(scene, "Main")
+    scene.render.resolution_x, scene.render.resolution_y = 4000, 10  # 400:1
+    plan = plan_scene(scene)
+    g = plan.shots[0].generation
+    assert (g.width, g.height) != (4000, 10)
+    (warning,) = [w for w in plan.warnings if "aspect" in w]
+    assert "400:1" in warning and f"{g.width}x{g.height}" in warning and "render resolution" in warning
+    scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
+    assert not [w for w in plan_scene(scene).warnings if "aspect" in w]

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.blender
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl import compat, render  # noqa: E402
-from blender_ltx.core.shots import GenerationGrid, MotionSegment, Shot, Trajectory  # noqa: E402
+from blender_ltx.core.shots import GenerationGrid, Shot, Trajectory  # noqa: E402
 
 W, H = 96, 64
 
@@ -118,21 +118,6 @@ def test_bad_camera_and_engine_are_clear_errors(scene, tmp_path):
     with pytest.raises(ValueError, match="'NOT_AN_ENGINE' is not available.*BLENDER_WORKBENCH"):
         render.render_guides(scene, make_shot(), str(tmp_path), engine="NOT_AN_ENGINE")
     assert snapshot(scene) == before
-
-
-def test_keyframe_indices():
-    motion = [
-        MotionSegment(["dolly_in"], "slow", 11, 20),
-        MotionSegment(["pan_left"], "fast", 21, 32),
-        MotionSegment(["static"], "slow", 33, 40),
-    ]
-    shot = make_shot(11, 40, motion=motion)  # 30 frames
-    assert render.keyframe_indices(shot) == [0]
-    assert render.keyframe_indices(shot, 8) == [0, 8, 16, 24]
-    assert render.keyframe_indices(shot, 0, at_motion_changes=True) == [0, 10, 22]
-    assert render.keyframe_indices(shot, 10, at_motion_changes=True) == [0, 10, 20, 22]
-    with pytest.raises(ValueError, match="every_n"):
-        render.keyframe_indices(shot, -1)
 
 
 def test_first_frame_from_image_fills_and_crops_centre(tmp_path):

@@ -19,7 +19,6 @@ from addon_env import TEST_PIXEL_BUDGET, demo_blend, no_jobs_in_flight  # noqa: 
 from support.server import free_port, run_server, start_server  # noqa: E402
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     mine = not hasattr(bpy.types.Scene, "ltx")
@@ -41,8 +40,6 @@ def fresh():
     """No jobs of an earlier test in flight, no server override."""
     with no_jobs_in_flight():
         yield
-
-
 
 
 def user_render_state(scene) -> tuple:
@@ -78,8 +75,8 @@ def test_generate_all_then_takes_stack(server, tmp_path, fresh):
         assert strip.ltx.job_id == ss.job_id and strip.ltx.seed == ss.seed and strip.ltx.take == 1
         assert "Cinematic" in strip.ltx.prompt and ss.prompt.split(";")[0][:20] in strip.ltx.prompt
         assert strip.ltx.applied and strip.ltx.server == server.url
-        assert strip.filepath == f"//ltx/{shot.name}/take_1.mp4"
-        assert os.path.isfile(tmp_path / "ltx" / shot.name / "take_1.mp4")
+        assert strip.filepath == f"//ltx/edit/{shot.name}/take_1.mp4"
+        assert os.path.isfile(tmp_path / "ltx" / "edit" / shot.name / "take_1.mp4")
         assert (ss.job_status, ss.takes, ss.active_take, ss.progress) == ("imported", 1, 1, 1.0)
 
     # Nothing changed: generate-all has nothing to do; forced, every shot gets a second take on top.
@@ -116,14 +113,15 @@ def test_split_shot_is_one_take_of_consecutive_segments(server, tmp_path, fresh)
         ("SH010 take 1.2", ch, 25, 49, jobs[1], False),
     ]
     assert [(s.ltx.segment, s.ltx.segments) for s in t1] == [(0, 2), (1, 2)]
-    assert [s.filepath for s in t1] == ["//ltx/SH010/take_1_seg1.mp4", "//ltx/SH010/take_1_seg2.mp4"]
+    assert [s.filepath for s in t1] == [f"//ltx/edit/SH010/take_1_seg{k}.mp4" for k in (1, 2)]
     assert vse.takes(scene, "SH010") == t1[:1] and (ss.job_status, ss.takes, ss.active_take) == (
         "imported",
         1,
         1,
     )
     # Segment 2 starts from the guide render at its own first frame (scene frame 25).
-    assert os.path.isfile(tmp_path / "ltx" / "SH010" / "guides" / "take_1" / "part2" / "guide_0000.png")
+    guides = tmp_path / "ltx" / "edit" / "SH010" / "guides" / "take_1"
+    assert os.path.isfile(guides / "part2" / "guide_0000.png")
 
     # Re-attached to its finished jobs (a file saved while they ran): nothing is imported twice.
     ss.job_status = "running"
@@ -137,7 +135,7 @@ def test_split_shot_is_one_take_of_consecutive_segments(server, tmp_path, fresh)
     assert [(s.frame_final_start, s.frame_final_end) for s in t2] == [(1, 25), (25, 49)]
     vse.promote_take(scene, "SH010", 1)
     assert [s.mute for s in t1 + t2] == [False, False, True, True]
-    clips = sorted(f for f in os.listdir(tmp_path / "ltx" / "SH010") if f.endswith(".mp4"))
+    clips = sorted(f for f in os.listdir(tmp_path / "ltx" / "edit" / "SH010") if f.endswith(".mp4"))
     assert clips == ["take_1_seg1.mp4", "take_1_seg2.mp4", "take_2_seg1.mp4", "take_2_seg2.mp4"]
 
 
@@ -206,7 +204,7 @@ def test_saved_and_reopened_mid_job_reattaches_and_imports_once(server, tmp_path
     assert not generate.wait(scene, timeout=120)
     assert [s.ltx.job_id for s in vse.takes(scene, "SH020")] == [job_id]
     assert props.shot_settings(scene, "SH020").job_status == "imported"
-    assert sorted(os.listdir(tmp_path / "ltx" / "SH020")) == ["guides", "take_1.mp4"]
+    assert sorted(os.listdir(tmp_path / "ltx" / "edit" / "SH020")) == ["guides", "take_1.mp4"]
 
 
 def test_async_path_through_drain_and_cancel(server, tmp_path, fresh):
@@ -266,7 +264,7 @@ def test_guides_where_the_motion_changes_become_keyframe_conditions(server, tmp_
     # The i2v image at 0, and the guide render where the dolly hands over to the pan.
     assert used == [0, boundary] and 18 <= boundary <= 30
     assert "keyframes" in applied["layers"]
-    guides = sorted((tmp_path / "ltx" / shot.name / "guides" / "take_1").glob("guide_*.png"))
+    guides = sorted((tmp_path / "ltx" / "moves" / shot.name / "guides" / "take_1").glob("guide_*.png"))
     assert len(guides) == 2
 
 
@@ -281,28 +279,3 @@ def test_renaming_the_scene_while_a_job_runs_still_imports_the_take(server, tmp_
     assert ss.job_status == "imported", ss.message
     (strip,) = vse.takes(scene, "SH010")
     assert strip.ltx.job_id == ss.job_id
-
-
-def test_worker_thread_stays_parked_while_blender_renders(server, tmp_path, fresh):
-    # Blender crashes when a Python thread runs during a render: the thread must not run meanwhile.
-    scene = demo_blend(tmp_path / "edit.blend")
-    generate.set_server(server.url)
-    props.shot_settings(scene, "SH010").steps = 200  # still running after the parked stretch
-    generate.start_async(bpy.context, ["SH010"])
-    ss = props.shot_settings(scene, "SH010")
-    deadline = time.monotonic() + 60
-    while ss.job_status != "running":  # polls are flowing
-        worker.drain()
-        time.sleep(0.05)
-        assert time.monotonic() < deadline, ss.job_status
-    with worker.exclusive() as got:
-        assert got
-        worker.drain(5.0)  # everything posted so far is applied
-        time.sleep(2.5)  # several poll intervals
-        assert worker.get().outbox.empty()  # the thread asked nothing while parked
-    deadline = time.monotonic() + 30
-    while worker.get().outbox.empty():  # and picks up again afterwards
-        time.sleep(0.05)
-        assert time.monotonic() < deadline
-    generate.cancel(scene, ["SH010"])
-    assert not generate.wait(scene, ["SH010"], timeout=120)

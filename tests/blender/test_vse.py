@@ -260,12 +260,11 @@ def test_clip_rate_differing_from_scene_keeps_real_time(scene, tmp_path):
 
 
 def test_clip_paths_are_blend_relative_and_safe(scene):
-    assert vse.clip_path(scene, "sh010", 3) == "//ltx/sh010/take_3.mp4"
-    assert vse.clip_path(scene, "sh010", 3, 1, 2) == "//ltx/sh010/take_3_seg2.mp4"
+    # Unsaved: the .blend's folder under the clip folder is "untitled" (the naming rules: tests/pure).
+    assert vse.clip_path(scene, "sh010", 3) == "//ltx/untitled/sh010/take_3.mp4"
+    assert vse.clip_path(scene, "sh010", 3, 1, 2) == "//ltx/untitled/sh010/take_3_seg2.mp4"
     evil = vse.clip_path(scene, "../../etc/passwd", 1)
-    assert evil.startswith("//ltx/") and "/../" not in evil and evil.count("/") == 4
-    assert vse.clip_path(scene, "A/B", 1) != vse.clip_path(scene, "A_B", 1)
-    assert vse.safe_name(".hidden") != ".hidden" and not vse.safe_name("..").startswith(".")
+    assert evil.startswith("//ltx/untitled/") and "/../" not in evil and evil.count("/") == 5
     # Unsaved .blend: a temp project folder, never the current directory.
     assert vse.clip_abspath(scene, "sh010", 3).startswith(vse.unsaved_base())
 
@@ -275,12 +274,34 @@ def test_next_take_counts_files_on_disk(scene, clip24, tmp_path):
     scene = bpy.data.scenes["Edit"]
     assert vse.next_take(scene, "sh050") == 1
     folder = os.path.dirname(vse.clip_abspath(scene, "sh050", 1))
-    assert folder == os.path.join(str(tmp_path), "ltx", "sh050")
+    assert folder == os.path.join(str(tmp_path), "ltx", "p", "sh050")
     os.makedirs(folder)
     open(os.path.join(folder, "take_5.mp4"), "wb").close()
     assert vse.next_take(scene, "sh050") == 6
     open(os.path.join(folder, "take_7_seg2.mp4"), "wb").close()
     assert vse.next_take(scene, "sh050") == 8
+
+
+def test_two_blends_in_one_folder_keep_their_clips_and_take_numbers_apart(scene, tmp_path):
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "one.blend"))
+    one = vse.clip_abspath(bpy.data.scenes["Edit"], "sh070", 1)
+    write_clip(one, 17, 24)
+    assert vse.next_take(bpy.data.scenes["Edit"], "sh070") == 2
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "two.blend"))
+    scene = bpy.data.scenes["Edit"]
+    two = vse.clip_abspath(scene, "sh070", 1)
+    assert two != one and os.path.dirname(os.path.dirname(two)) == str(tmp_path / "ltx" / "two")
+    assert vse.next_take(scene, "sh070") == 1  # one.blend's take 1 is not this file's
+
+
+def test_a_take_from_before_the_per_blend_folder_stays_readable_and_counted(scene, tmp_path):
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "old.blend"))
+    scene = bpy.data.scenes["Edit"]
+    old = write_clip(tmp_path / "ltx" / "sh080" / "take_1.mp4", 17, 24)  # the layout before: //ltx/SHOT/
+    strip = vse.import_take(scene, make_shot("sh080", 1, 10), "//ltx/sh080/take_1.mp4", 1, {})
+    assert os.path.samefile(bpy.path.abspath(strip.filepath), old) and strip.frame_final_duration == 10
+    assert vse.next_take(scene, "sh080") == 2  # the new take never reuses the old number
+    assert [s.ltx.take for s in vse.takes(scene, "sh080")] == [1]
 
 
 def test_clip_path_round_trip_saved_and_unsaved(scene, tmp_path):
@@ -294,9 +315,9 @@ def test_clip_path_round_trip_saved_and_unsaved(scene, tmp_path):
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "proj.blend"))
     scene = bpy.data.scenes["Edit"]
     saved = write_clip(vse.clip_abspath(scene, "sh060", 2), 17, 24)
-    assert saved == str(tmp_path / "ltx" / "sh060" / "take_2.mp4")
+    assert saved == str(tmp_path / "ltx" / "proj" / "sh060" / "take_2.mp4")
     strip = vse.import_take(scene, shot, saved, 2, {})
-    assert strip.filepath == "//ltx/sh060/take_2.mp4" and strip.frame_final_duration == 10
+    assert strip.filepath == "//ltx/proj/sh060/take_2.mp4" and strip.frame_final_duration == 10
 
 
 def test_missing_clip_is_a_clear_error(scene, tmp_path):

@@ -17,7 +17,7 @@ The rules, mirroring what Blender renders:
   (skipping names another marker already has).
 
 Everything here works on plain values (any object with a ``name`` stands for a camera), so the rules are
-readable in one place; ``plan.py`` feeds it the scene's markers.
+readable and tested in one place without Blender; ``bl/plan.py`` feeds it the scene's markers.
 """
 
 from __future__ import annotations
@@ -39,22 +39,6 @@ class Cut:
     camera: Any | None  # None only when the scene has no camera at all
     frame_start: int  # inclusive
     frame_end: int  # inclusive
-
-
-def markers_of(scene) -> tuple[list[MarkerInfo], list[str]]:
-    """The scene's timeline markers in list order, with cameras hidden from render treated as unbound."""
-    out: list[MarkerInfo] = []
-    warnings: list[str] = []
-    for m in scene.timeline_markers:
-        cam = m.camera
-        if cam is not None and cam.hide_render:
-            warnings.append(
-                f"Marker {m.name!r} is bound to camera {cam.name!r}, which is hidden from render, so Blender "
-                "does not switch to it; the marker only splits the shot."
-            )
-            cam = None
-        out.append(MarkerInfo(int(m.frame), m.name, cam))
-    return out, warnings
 
 
 def camera_at(frame: int, markers: list[MarkerInfo], scene_camera: Any | None) -> Any | None:

@@ -1,0 +1,108 @@
+"""Shot -> job request(s): check that a shot can be generated, render its guide frames, build the
+request of each generation segment. Nothing is sent here (``submit.py`` sends).
+
+A shot longer than the model's maximum is generated in segments, one job each; each segment's first
+frame is conditioned on the guide render at the segment's own first frame.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+
+from ..core import job_request
+from ..core.paths import check_writable_dir
+from ..core.protocol import ProtocolError
+from ..core.shots import Shot
+from . import props, vse
+from .runs import Report, Run, sid
+from .worker import ClientConfig
+
+
+def check_shot(scene, shot: Shot) -> None:
+    """Raise ValueError (one sentence) when ``shot`` cannot be generated as planned: its camera is
+    not a camera, or its clip folder cannot be written. Called for every shot before any is sent."""
+    cam = bpy.data.objects.get(shot.camera)
+    if cam is None or cam.type != "CAMERA":
+        what = "missing" if cam is None else f"a {cam.type.lower()}, not a camera"
+        raise ValueError(
+            f"Shot {shot.name} is filmed through {shot.camera!r}, which is {what}: bind its marker to a "
+            "camera object (or unbind it) in the .blend, then generate again."
+        )
+    check_writable_dir(vse.abspath(vse.shot_dir(scene, shot.name)), f"The clip folder of shot {shot.name}")
+
+
+def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> tuple[Run, list[dict]]:
+    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet)."""
+    st = props.scene_settings(scene)
+    take = vse.next_take(scene, shot.name)
+    seed = props.resolve_seed(ss)
+    prompt = props.full_prompt(scene, ss)
+    parts = job_request.segment_shots(shot)
+    run = Run(sid(scene), shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report)
+    requests = []
+    for i, part in enumerate(parts):
+        guide_dir = vse.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
+        if len(parts) > 1:
+            guide_dir = os.path.join(guide_dir, f"part{i + 1}")
+        guides = render_guides(scene, part, guide_dir, first=i == 0)
+        tags = {"scene": scene.name, "take": take, "segment": f"{i + 1}/{len(parts)}"}
+        try:
+            request = job_request.build_request(
+                part,
+                props.settings_dict(ss),
+                guides,
+                prompt=prompt,
+                seed=seed,
+                tags=tags,
+                max_frames=st.max_frames,
+                pixel_budget=st.pixel_budget,
+            )
+        except ProtocolError as exc:
+            raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
+        requests.append(request)
+    return run, requests
+
+
+def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:
+    """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
+    the scene's First Frame setting (a render, an image, or the previous take of the same camera)."""
+    from . import render
+
+    st = props.scene_settings(scene)
+    guides = render.render_guides(
+        scene,
+        part,
+        out_dir,
+        engine=st.guide_engine,
+        every_n=st.guide_every_n,
+        at_motion_changes=st.guide_at_motion_changes,
+    )
+    source = st.first_frame_source if first else "RENDER"
+    if source == "RENDER":
+        return guides
+    png = os.path.join(vse.abspath(out_dir), "first_frame.png")
+    w, h = part.generation.width, part.generation.height
+    if source == "IMAGE":
+        if not st.first_frame_image:
+            raise ValueError("First Frame is set to Image but no image is chosen: pick one or use Render.")
+        render.first_frame_from_image(st.first_frame_image, w, h, png)
+    else:
+        render.last_frame_of_clip(_previous_take_clip(scene, part), png)
+    return [(0, png)] + [g for g in guides if g[0] != 0]
+
+
+def _previous_take_clip(scene, shot: Shot) -> str:
+    """The clip of the active take of the nearest earlier shot filmed by the same camera."""
+    plan = props.load_plan(scene)
+    shots = plan.shots if plan else []
+    earlier = [s for s in shots if s.camera == shot.camera and s.frame_end < shot.frame_start]
+    for prev in sorted(earlier, key=lambda s: s.frame_start, reverse=True):
+        strip = vse.active_take(scene, prev.name)
+        if strip is not None:  # a take in segments ends with its last one
+            return vse.take_strips(scene, prev.name, strip.ltx.take)[-1].filepath
+    raise ValueError(
+        f"Shot {shot.name}: no earlier shot of camera {shot.camera} has a take to continue from; "
+        "generate it first or set First Frame to Render."
+    )

@@ -1,0 +1,176 @@
+"""Requests -> server: send new takes, watch jobs already on the server again, cancel.
+
+Everything is checked before anything is sent: every shot to generate is checked (camera, clip
+folder), its guides rendered and its requests built first, and only then are the jobs sent. So a bad
+shot after a good one leaves nothing running on the server that no file records.
+
+The network work is the courier's, a child process reached through ``worker.get().send``; its answers come
+back through ``clips.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import bpy
+
+from ..core import job_request
+from ..core.shots import ShotPlan
+from . import props, vse, worker
+from .connection import client_config, with_local_server
+from .request import check_shot, prepare
+from .runs import ATTACH_STATES, Report, Run, runs, say, sid, unstick
+from .worker import ClientConfig
+
+
+def refresh_plan(scene) -> ShotPlan:
+    from .plan import plan_scene
+
+    st = props.scene_settings(scene)
+    plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=st.max_frames)
+    props.sync_shots(scene, plan)
+    return plan
+
+
+def _check_clip_dir(scene) -> None:
+    if props.scene_settings(scene).clip_dir.startswith("//") and not bpy.data.filepath:
+        raise ValueError("Save the .blend first: clips are saved next to it (or set an absolute clip dir).")
+
+
+def submit(
+    scene,
+    shot_names: list[str] | None = None,
+    *,
+    force: bool = False,
+    report: Report | None = print,
+    cfg: ClientConfig | None = None,
+) -> dict[str, list[str]]:
+    """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
+
+    ``shot_names`` None means every shot of the plan whose inputs changed since its last take (all with
+    ``force``); named shots are always generated. A shot whose job is still running is re-attached,
+    never submitted twice. Raises ValueError (one sentence) with nothing sent when any shot to
+    generate cannot be.
+    """
+    _check_clip_dir(scene)
+    cfg = with_local_server(cfg or client_config())
+    plan = refresh_plan(scene)
+    names = [s.name for s in plan.shots]
+    wanted = names if shot_names is None else list(dict.fromkeys(shot_names))
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
+    out: dict[str, list[str]] = {"submitted": [], "attached": [], "unchanged": []}
+    to_attach, to_make = [], []
+    for name in wanted:
+        shot, ss = plan.shot(name), props.shot_settings(scene, name)
+        if ss.job_id and ss.job_status in ATTACH_STATES:
+            to_attach.append(ss)
+        elif shot_names is None and not force and not props.inputs_changed(scene, shot, ss):
+            out["unchanged"].append(name)
+        else:
+            to_make.append((shot, ss))
+    for shot, _ss in to_make:
+        check_shot(scene, shot)
+    prepared = []
+    for shot, ss in to_make:
+        try:
+            prepared.append((ss, *prepare(scene, shot, ss, cfg, report)))
+        except ValueError as exc:
+            ss.job_status = "error"
+            say(ss, None, str(exc))
+            raise
+    for ss in to_attach:
+        if attach(scene, ss, cfg, report):
+            out["attached"].append(ss.name)
+    for ss, run, requests in prepared:
+        _send(scene, run, requests, ss)
+        out["submitted"].append(ss.name)
+    worker.ensure_timer()
+    return out
+
+
+def _send(scene, run: Run, requests: list[dict], ss) -> None:
+    runs[(sid(scene), run.shot.name)] = run
+    ss.job_id = ""
+    ss.job_status = "queued"
+    ss.progress = 0.0
+    say(ss, run, f"Submitting take {run.take} to {run.cfg.url}.")
+    for i, request in enumerate(requests):
+        dest = vse.clip_abspath(scene, run.shot.name, run.take, i, len(requests))
+        worker.get().send(worker.Submit((sid(scene), run.shot.name, i), run.cfg, request, dest))
+
+
+def attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
+    """Watch the jobs stored on ``ss`` again (a reopened .blend, or ``generate --wait`` after a run
+    without it). Returns False when the shot cannot be matched to the plan any more."""
+    key = (sid(scene), ss.name)
+    if key in runs:
+        runs[key].report = runs[key].report or report
+        return True
+    plan = props.load_plan(scene)
+    try:
+        shot = plan.shot(ss.name) if plan is not None else None
+    except KeyError:
+        shot = None
+    job_ids = [j for j in ss.job_id.split(",") if j]
+    if shot is None or not job_ids:
+        ss.job_status = "error"
+        say(ss, None, f"Job {ss.job_id or '?'} cannot be re-attached: {ss.name} is not in the plan.")
+        return False
+    parts = job_request.segment_shots(shot)
+    if len(parts) != len(job_ids):  # re-cut since: the first job's clip is imported over the shot
+        shot = replace(shot, generation=replace(shot.generation, segments=[]))
+        parts = [shot]
+        job_ids = job_ids[:1]
+    # A take some of whose segments are already on strips keeps its number (the rest join it).
+    imported = {s.ltx.job_id: s.ltx.take for s in vse.take_strips(scene, ss.name)}
+    take = next((imported[j] for j in job_ids if j in imported), None) or vse.next_take(scene, ss.name)
+    prompt = props.full_prompt(scene, ss)
+    run = Run(sid(scene), shot, parts, take, ss.seed, prompt, cfg, "", report, job_ids)
+    runs[key] = run
+    for i, job_id in enumerate(job_ids):
+        dest = vse.clip_abspath(scene, ss.name, take, i, len(parts))
+        worker.get().send(worker.Track((sid(scene), ss.name, i), cfg, job_id, dest))
+    say(ss, run, f"Re-attached to job {ss.job_id} on {cfg.url}.")
+    return True
+
+
+def reattach_all(cfg: ClientConfig | None = None) -> list[str]:
+    """After a .blend loads: watch every job its shots still wait for (load_post handler)."""
+    attached = []
+    for scene in bpy.data.scenes:
+        st = getattr(scene, "ltx", None)
+        if st is None:
+            continue
+        for ss in st.shots:
+            if ss.job_id and ss.job_status in ATTACH_STATES:
+                if attach(scene, ss, cfg or client_config(), None):
+                    attached.append(ss.name)
+            elif ss.job_status in props.ACTIVE_STATES:
+                unstick(ss)
+    if attached:
+        worker.ensure_timer()
+    return attached
+
+
+def cancel(scene, shot_names: list[str]) -> None:
+    """Cancel the shots' jobs on the server (queued ones at once, running ones at their next step)."""
+    for name in shot_names:
+        ss = props.shot_settings(scene, name, create=False)
+        if ss is None:
+            continue
+        run = runs.get((sid(scene), name))
+        if run is None and ss.job_id and ss.job_status in ATTACH_STATES:
+            attach(scene, ss, client_config(), None)
+            run = runs.get((sid(scene), name))
+        if run is None:
+            if ss.job_status in props.ACTIVE_STATES:
+                unstick(ss)
+            continue
+        run.cancel_requested = True
+        for i, job_id in enumerate(run.job_ids):
+            if job_id:
+                worker.get().send(worker.Cancel((sid(scene), name, i), run.cfg, job_id))
+        say(ss, run, "Cancelling.")
+    worker.ensure_timer()

@@ -1,0 +1,276 @@
+"""The courier: a child process of Blender that does all of the add-on's network I/O.
+
+Blender's main thread must never wait on the network, and Python threads inside Blender are
+unsupported (a CI run segfaulted in one during a guide render), so submits, polls, downloads, cancels,
+backoff and the connection probe run here, in a separate process started with Blender's own Python
+(``bl/worker.py`` starts it; see there). No bpy: this module runs outside Blender.
+
+It connects back to a loopback socket the add-on listens on, proves it is the child that was started
+(the token from ``LTX_COURIER_TOKEN``), then loops: read commands, make the HTTP calls that are due,
+answer with ``courier_wire`` messages. A second thread only sends a heartbeat each ``BEAT_S``, so a
+courier that is stopped or wedged (no beat) is told apart from one that is merely busy in a long call.
+It exits when the socket reaches EOF: Blender quit or crashed (the OS closes its end either way).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import job_poll
+from .client import Client
+from .courier_wire import (
+    Cancel,
+    ClientConfig,
+    Downloaded,
+    Failed,
+    Key,
+    LineBuffer,
+    Note,
+    Probe,
+    Probed,
+    Submit,
+    Submitted,
+    Track,
+    TOKEN_ENV,
+    Update,
+    decode,
+    encode,
+)
+from .protocol import ServerError
+
+#: Seconds between heartbeats; longest sleep when nothing is due (a command wakes the loop at once).
+BEAT_S = 0.5
+IDLE_WAIT_S = 0.5
+#: A submit to a local server that is still starting is retried this often.
+START_RETRY_S = 1.0
+
+
+def probe(cfg: ClientConfig) -> tuple[bool, str]:
+    """(ok, one sentence): the server's model, device and capabilities, or what is wrong."""
+    try:
+        client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
+        info = client.health()
+    except ServerError as exc:
+        return False, str(exc)
+    caps = info.get("capabilities") or {}
+    if isinstance(caps, dict):
+        caps_text = ", ".join(k for k, v in caps.items() if v)
+    else:
+        caps_text = ", ".join(map(str, caps))
+    return True, (
+        f"Connected to {cfg.url}: model {info.get('model', '?')} on {info.get('device', '?')} "
+        f"({info.get('dtype', '?')}), {info.get('queue_length', 0)} job(s) queued"
+        + (f", capabilities: {caps_text}." if caps_text else ".")
+    )
+
+
+@dataclass
+class _Watch:
+    key: Key
+    cfg: ClientConfig
+    dest: str
+    watch: job_poll.JobWatch
+    job: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    """A submit not yet accepted: a local server that is still loading its model is waited for."""
+
+    command: Submit
+    deadline: float
+    seq: Any = None
+    next_at: float = 0.0
+
+
+class Courier:
+    def __init__(self, sock: socket.socket) -> None:
+        import threading  # only here, in the child: Blender imports this module for ``probe``
+
+        self.sock = sock
+        self._send_lock = threading.Lock()
+        self._lines = LineBuffer()
+        self._commands: list[tuple[Any, dict]] = []
+        self.epoch = 0
+        self.watches: dict[str, _Watch] = {}
+        self.pending: list[_Pending] = []
+        self.server_gone = ""
+
+    # -- the link ------------------------------------------------------------------------------
+    def send(self, obj: Any, **extra: Any) -> None:
+        data = encode(obj, **extra)
+        with self._send_lock:
+            try:
+                self.sock.sendall(data)
+            except OSError:  # Blender is gone: nobody to work for
+                os._exit(0)
+
+    def post(self, message: Any) -> None:
+        message.epoch = self.epoch
+        self.send(message)
+
+    def beat_forever(self) -> None:
+        while True:
+            self.send({"type": "beat"})
+            time.sleep(BEAT_S)
+
+    def read(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for commands and queue them; exit on EOF (Blender quit or died)."""
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        if not ready:
+            return
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            os._exit(0)
+        self._commands.extend(decode(line) for line in self._lines.feed(data))
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            self.read(self._next_wait())
+            while self._commands:
+                command, raw = self._commands.pop(0)
+                self._handle(command, raw)
+            self._submit_due()
+            self._poll_due()
+
+    def _next_wait(self) -> float:
+        if self._commands:
+            return 0.0
+        due = [w.watch.next_at for w in self.watches.values()] + [p.next_at for p in self.pending]
+        if not due:
+            return IDLE_WAIT_S
+        return min(IDLE_WAIT_S, min(due) - time.monotonic())
+
+    def _handle(self, command: Any, raw: dict) -> None:
+        kind = raw.get("type")
+        if kind == "reset":  # another .blend: the previous file's jobs are not watched any more
+            self.epoch = int(raw["epoch"])
+            self.watches.clear()
+            self.pending.clear()
+            return
+        if kind == "server_gone":
+            self.server_gone = str(raw.get("sentence") or "The local server exited.")
+            return
+        if command is None:
+            return
+        try:
+            if isinstance(command, Submit):
+                deadline = time.monotonic() + command.cfg.start_wait_s
+                self.pending.append(_Pending(command, deadline, raw.get("seq")))
+                return  # 'done' once it is accepted or has failed
+            if isinstance(command, Track):
+                if command.job_id not in self.watches:
+                    self._watch(command.key, command.cfg, command.job_id, command.dest, {})
+            elif isinstance(command, Cancel):
+                try:
+                    command.cfg.client().cancel(command.job_id)
+                except ServerError as exc:
+                    self.post(Note(command.key, command.job_id, str(exc)))
+                w = self.watches.get(command.job_id)
+                if w is not None:
+                    w.watch.next_at = 0.0  # ask at once, so 'cancelled' shows without waiting a poll
+            elif isinstance(command, Probe):
+                ok, sentence = probe(command.cfg)
+                self.post(Probed(command.probe_id, ok, sentence))
+        finally:
+            if not isinstance(command, Submit):
+                self.send({"type": "done", "seq": raw.get("seq")})
+
+    def _submit_due(self) -> None:
+        for p in list(self.pending):
+            now = time.monotonic()
+            if now < p.next_at:
+                continue
+            cmd = p.command
+            try:
+                job = cmd.cfg.client().submit(cmd.request)
+            except ServerError as exc:
+                # Only "nothing answers" is worth waiting out; an answer (422, 401...) is final.
+                if exc.status is None and now < p.deadline and not self.server_gone:
+                    p.next_at = now + START_RETRY_S
+                    self.post(Note(cmd.key, "", "Waiting for the local server to start."))
+                    continue
+                reason = self.server_gone if exc.status is None and self.server_gone else str(exc)
+                self.post(Failed(cmd.key, "", "error", reason))
+            else:
+                job_id = str(job["id"])
+                self.post(Submitted(cmd.key, job_id))
+                self._watch(cmd.key, cmd.cfg, job_id, cmd.dest, job)
+            self.pending.remove(p)
+            self.send({"type": "done", "seq": p.seq})
+
+    def _watch(self, key: Key, cfg: ClientConfig, job_id: str, dest: str, job: dict) -> None:
+        self.watches[job_id] = _Watch(key, cfg, dest, job_poll.JobWatch(job_id), job)
+
+    def _poll_due(self) -> None:
+        for job_id, w in list(self.watches.items()):
+            if not w.watch.due(time.monotonic()):
+                continue
+            if w.watch.phase == job_poll.POLL:
+                self._poll_one(w)
+            elif w.watch.phase == job_poll.DOWNLOAD:
+                self._download_one(w)
+            if w.watch.phase == job_poll.DONE:
+                self.watches.pop(job_id, None)
+            self.read(0.0)
+            if self._commands:  # commands (a cancel, a reset) go before the rest of the polls
+                return
+
+    def _poll_one(self, w: _Watch) -> None:
+        ww = w.watch
+        before = (ww.status, round(ww.progress, 2), ww.message)
+        try:
+            data = w.cfg.client().status(ww.job_id)
+        except ServerError as exc:
+            self._call_failed(w, exc)
+            return
+        w.job = data
+        ww.on_status(data, time.monotonic())
+        if ww.phase == job_poll.DONE:
+            self.post(Failed(w.key, ww.job_id, ww.status, ww.message))
+        elif (ww.status, round(ww.progress, 2), ww.message) != before:
+            self.post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message))
+
+    def _call_failed(self, w: _Watch, exc: ServerError) -> None:
+        """A poll or download that did not go through: back off (the shot says why), or give up on a
+        job the server does not know."""
+        ww = w.watch
+        ww.on_error(exc, time.monotonic())
+        if ww.phase == job_poll.DONE:
+            self.post(Failed(w.key, ww.job_id, "error", ww.message))
+        else:
+            self.post(Update(w.key, ww.job_id, ww.status, ww.progress, ww.message))
+
+    def _download_one(self, w: _Watch) -> None:
+        ww = w.watch
+        try:
+            w.cfg.client().download(ww.job_id, w.dest)
+        except ServerError as exc:
+            self._call_failed(w, exc)
+            return
+        ww.on_downloaded()
+        self.post(Downloaded(w.key, ww.job_id, w.dest, w.job))
+
+
+def main(port: int) -> None:
+    import threading
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    courier = Courier(sock)
+    courier.send({"type": "hello", "token": os.environ.get(TOKEN_ENV, ""), "pid": os.getpid()})
+    threading.Thread(target=courier.beat_forever, name="ltx-courier-beat", daemon=True).start()
+    courier.run()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

@@ -1,0 +1,58 @@
+"""What goes into a take: the prompt the model sees and the hash of every input that shapes it.
+
+``input_hash`` is what "generate only what changed" compares: the last submitted take's hash is saved
+on the shot, and a shot is generated again only when the hash of its current inputs differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, is_dataclass
+from typing import Any, Mapping
+
+from .shots import Shot
+
+
+def full_prompt(style_prompt: str, shot_prompt: str) -> str:
+    """The prompt the model sees: the scene's style prompt, then the shot's own prompt."""
+    parts = [style_prompt.strip(), shot_prompt.strip()]
+    return " ".join(p for p in parts if p)
+
+
+def input_hash(
+    shot: Shot,
+    settings: Mapping[str, Any],
+    *,
+    seed_locked: bool,
+    style_prompt: str,
+    guide: Mapping[str, Any],
+) -> str:
+    """A short hash of everything that shapes a take.
+
+    ``settings`` are the shot's prompt, negative_prompt, seed, steps and guidance; ``guide`` the guide
+    options (engine, every_n, at_motion_changes, first_frame_source, first_frame_image). An unlocked seed
+    is left out: a fresh random seed alone is not a reason to regenerate. The shot's name is left out
+    too (a renamed marker over the same cut is the same take); its frames, trajectory and generation
+    grid count.
+    """
+    inputs = {
+        "prompt": settings["prompt"],
+        "style_prompt": style_prompt,
+        "negative_prompt": settings["negative_prompt"],
+        "seed": settings["seed"] if seed_locked else None,
+        # 0 is hashed as 0 ("the server's default"), not as the number a server would pick: switching
+        # the server's model does not by itself mark every shot changed.
+        "steps": settings["steps"],
+        "guidance": round(settings["guidance"], 6),
+        "frames": [shot.frame_start, shot.frame_end],
+        "trajectory": _as_dict(shot.trajectory),
+        "generation": _as_dict(shot.generation),
+        "guide": dict(guide),
+    }
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _as_dict(obj) -> dict:
+    return asdict(obj) if is_dataclass(obj) else dict(obj)

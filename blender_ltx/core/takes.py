@@ -1,0 +1,70 @@
+"""Takes on disk and in the edit: folder and file names, strip names, the next take number.
+
+Files: ``BASE/BLEND/SHOT/take_N.mp4`` for a take in one piece, ``BASE/BLEND/SHOT/take_N_segK.mp4``
+(K = 1, 2...) for segment K of a take generated in several. BASE is the clip folder setting (``//ltx``:
+next to the .blend), BLEND the .blend's file name without ``.blend``: two files in one folder with the
+same shot names keep their clips (and take numbers) apart. Takes made before that rule live in
+``BASE/SHOT/``; their strips keep pointing there, so they stay readable.
+"""
+
+from __future__ import annotations
+
+import re
+from hashlib import sha1
+from typing import Iterable
+
+DEFAULT_CLIP_DIR = "//ltx"
+#: The folder of an unsaved .blend's clips under the clip folder.
+UNSAVED_STEM = "untitled"
+
+_TAKE_FILE = re.compile(r"^take_(\d+)(?:_seg\d+)?\.mp4$")
+
+
+def safe_name(name: str) -> str:
+    """A folder name: only letters, digits, '.', '-', '_' and no leading dot, so no shot (or file) name
+    can point outside the clip folder. Altered names get a short hash so two names never share one."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".") or "shot"
+    if clean != name:
+        clean = f"{clean[:60]}-{sha1(name.encode()).hexdigest()[:6]}"
+    return clean
+
+
+def blend_stem(blend_path: str) -> str:
+    """The .blend's own folder name under the clip folder: its file name without ``.blend``."""
+    base = re.split(r"[\\/]", blend_path)[-1] if blend_path else ""
+    stem = base[: -len(".blend")] if base.lower().endswith(".blend") else base
+    return safe_name(stem or UNSAVED_STEM)
+
+
+def shot_dir(base: str, blend_path: str, shot_name: str) -> str:
+    """``BASE/BLEND/SHOT``: the folder of a shot's takes (and of their guide frames)."""
+    base = (base or DEFAULT_CLIP_DIR).rstrip("/\\") or DEFAULT_CLIP_DIR
+    return f"{base}/{blend_stem(blend_path)}/{safe_name(shot_name)}"
+
+
+def clip_name(take: int, segment: int = 0, segments: int = 1) -> str:
+    """``take_N.mp4``, or ``take_N_segK.mp4`` for segment ``segment`` (0-based, K = segment + 1) of a
+    take generated in ``segments`` > 1 pieces."""
+    return f"take_{int(take)}" + (f"_seg{int(segment) + 1}" if segments > 1 else "") + ".mp4"
+
+
+def clip_path(
+    base: str, blend_path: str, shot_name: str, take: int, segment: int = 0, segments: int = 1
+) -> str:
+    return f"{shot_dir(base, blend_path, shot_name)}/{clip_name(take, segment, segments)}"
+
+
+def strip_name(shot_name: str, take: int, segment: int = 0) -> str:
+    """``SHOT take N`` for a take (or its first segment), ``SHOT take N.K`` for its segment K >= 2."""
+    return f"{shot_name} take {int(take)}" + (f".{int(segment) + 1}" if segment else "")
+
+
+def next_take(on_strips: Iterable[int], file_names: Iterable[str]) -> int:
+    """1 + the highest take number on the shot's strips or among its clip files, so no clip is
+    overwritten (a take whose strip was deleted still holds its number)."""
+    highest = max(on_strips, default=0)
+    for name in file_names:
+        m = _TAKE_FILE.match(name)
+        if m:
+            highest = max(highest, int(m.group(1)))
+    return highest + 1
