@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from blender_ltx.core.client import is_loopback as url_is_loopback
+from blender_ltx.core.client import is_loopback_url as url_is_loopback
 from blender_ltx.core import protocol
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 

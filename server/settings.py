@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blender_ltx.core import protocol
-from blender_ltx.core.client import is_loopback as url_is_loopback
+from blender_ltx.core.client import is_loopback_url as url_is_loopback
 
 #: Larger than the client's default budget (768x512): the server only refuses what it cannot do.
 DEFAULT_SERVER_PIXEL_BUDGET = 1280 * 736

@@ -28,7 +28,7 @@ DEFAULT_TIMEOUT_S = 10.0
 
 def is_loopback_url(url: str) -> bool:
     """True when ``url`` points at this computer (127.0.0.0/8, ::1 or ``localhost``). Named apart from
-    the server's ``is_loopback(host)``, which checks a bind address."""
+    the server's ``settings.host_is_loopback(host)``, which checks a bind address."""
     host = urllib.parse.urlsplit(url).hostname or ""
     if host == "localhost":
         return True
@@ -36,10 +36,6 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-#: The old name, still imported by server/app.py and server/settings.py (the server's to rename).
-is_loopback = is_loopback_url
 
 
 def normalize_url(url: str) -> str:
