@@ -1,0 +1,187 @@
+"""Relative camera motion between two frames from point tracks (OpenCV), and the clip's estimated
+trajectory built from it.
+
+Per pair of frames a baseline apart, two models are fitted to the tracked points:
+
+- rotation + zoom: a homography (RANSAC) reduced to ``diag(s, s, 1) R`` in normalised coordinates,
+  the exact form of a camera that only turns and zooms about its own centre;
+- rotation + translation: the essential matrix with the known intrinsics, then ``recoverPose`` for the
+  rotation and the direction of translation; the tracked points triangulated against it give their
+  depth in units of the step, so the step can be expressed as a fraction of the median scene depth.
+
+The first explains the points unless the camera moved and the scene has depth (parallax): then its
+residual rises above ``PARALLAX_PX`` and the second is used, with the lens taken as fixed. A dolly
+toward a flat wall is therefore a zoom, and a truck along it a pan: without parallax the pictures
+cannot tell them apart (README, "The motion meter").
+
+Conventions: OpenCV's camera (x right, y down, z forward; ``X2 = R X1 + t``) inside this module;
+the trajectory it returns uses Blender's (x right, y up, looking down -z), as core/trajectory.py does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from blender_ltx.core.shots import Trajectory
+from blender_ltx.core.trajectory import field_of_view, look_at_matrix
+
+#: Points a pair needs (fewer: the pair is not measured).
+MIN_POINTS = 20
+#: Median residual (pixels, at tracking size) of the rotation + zoom model above which the camera is
+#: taken to have moved (parallax): measured residuals of pure turns and zooms stay well under it.
+PARALLAX_PX = 0.35
+#: Frames between the two pictures of a pair, in seconds (at least two frames): long enough for a
+#: slow dolly to show parallax, short enough that a change of move is not averaged away.
+BASELINE_S = 0.15
+
+_FLIP = np.diag([1.0, -1.0, -1.0])  # Blender camera axes <-> OpenCV camera axes
+
+
+@dataclass
+class PairMotion:
+    rotation: np.ndarray  # (3, 3), OpenCV: X_b = R X_a + t
+    step: np.ndarray  # (3,) translation in camera a, in units of the median scene depth (0: none seen)
+    zoom: float  # focal length ratio b / a
+    points: int
+    residual_px: float  # rotation + zoom model, median
+
+
+def intrinsics(lens_mm: float, sensor_width_mm: float, width: float, height: float, sensor_fit: str = "AUTO"):
+    """Pixel camera matrix for a frame of width x height, as Blender's camera model gives it."""
+    hfov, _ = field_of_view(
+        lens_mm, sensor_width_mm, sensor_width_mm * height / width, sensor_fit, width / height
+    )
+    f = (width / 2.0) / math.tan(float(hfov) / 2.0)
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def _nearest_rotation(m: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(m)
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        u[:, 2] *= -1
+        r = u @ vt
+    return r
+
+
+def _rotation_zoom(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
+    """(R, zoom, median residual px) of the turn-and-zoom model, or None."""
+    import cv2
+
+    h, _ = cv2.findHomography(p1, p2, cv2.RANSAC, 1.0)
+    if h is None:
+        return None
+    kinv = np.linalg.inv(k)
+    hn = kinv @ h @ k
+    hn = hn / (np.linalg.norm(hn[2]) * np.sign(hn[2, 2] or 1.0))
+    zoom = 0.5 * (np.linalg.norm(hn[0]) + np.linalg.norm(hn[1]))
+    rot = _nearest_rotation(np.diag([1.0 / zoom, 1.0 / zoom, 1.0]) @ hn)
+    model = k @ np.diag([zoom, zoom, 1.0]) @ rot @ kinv
+    ph = np.c_[p1, np.ones(len(p1))] @ model.T
+    pred = ph[:, :2] / ph[:, 2:3]
+    return rot, float(zoom), float(np.median(np.linalg.norm(pred - p2, axis=1)))
+
+
+def _rotation_translation(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
+    """(R, unit t, median depth of the points in units of |t|), or None."""
+    import cv2
+
+    e, mask = cv2.findEssentialMat(p1, p2, k, cv2.RANSAC, 0.999, 0.5)
+    if e is None or e.shape[0] < 3:
+        return None
+    _, rot, t, mask, pts = cv2.recoverPose(e[:3], p1, p2, k, distanceThresh=1e4, mask=mask)
+    good = mask.ravel() > 0
+    if good.sum() < MIN_POINTS // 2:
+        return None
+    depth = pts[2, good] / pts[3, good]
+    depth = depth[np.isfinite(depth) & (depth > 0)]
+    if len(depth) < MIN_POINTS // 2:
+        return None
+    return rot, t.ravel() / np.linalg.norm(t), float(np.median(depth))
+
+
+def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | None:
+    """The camera's motion from the frame of ``p1`` to the frame of ``p2`` (pixel points, N x 2)."""
+    if len(p1) < MIN_POINTS:
+        return None
+    p1 = np.ascontiguousarray(p1, dtype=np.float64)
+    p2 = np.ascontiguousarray(p2, dtype=np.float64)
+    rz = _rotation_zoom(p1, p2, k)
+    if rz is None:
+        return None
+    rot, zoom, residual = rz
+    if residual > PARALLAX_PX:
+        rt = _rotation_translation(p1, p2, k)
+        if rt is not None:
+            rot_t, t, depth = rt
+            return PairMotion(rot_t, t / depth, 1.0, len(p1), residual)
+    return PairMotion(rot, np.zeros(3), zoom, len(p1), residual)
+
+
+def _fraction(pair: PairMotion, g: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """One frame's share of a pair g frames apart (even motion across the baseline)."""
+    import cv2
+
+    rvec, _ = cv2.Rodrigues(pair.rotation)
+    rot, _ = cv2.Rodrigues(rvec / g)
+    return rot, pair.step / g, pair.zoom ** (1.0 / g)
+
+
+def baseline_frames(fps: float) -> int:
+    return max(2, round(BASELINE_S * fps))
+
+
+def measure_pairs(tracks: np.ndarray, k: np.ndarray, g: int) -> list[tuple[int, int, PairMotion | None]]:
+    """Pairs (a, a + g) every g // 2 frames (the last one ending on the last frame)."""
+    n = tracks.shape[1]
+    g = min(g, n - 1)
+    starts = list(range(0, n - g, max(1, g // 2)))
+    if not starts or starts[-1] != n - 1 - g:
+        starts.append(n - 1 - g)
+    out = []
+    for a in starts:
+        b = a + g
+        both = np.isfinite(tracks[:, a, 0]) & np.isfinite(tracks[:, b, 0])
+        out.append((a, b, pair_motion(tracks[both, a], tracks[both, b], k)))
+    return out
+
+
+def estimated_trajectory(
+    pairs: list[tuple[int, int, PairMotion | None]],
+    n: int,
+    lens_mm: float,
+    sensor_width_mm: float,
+    aspect: float,
+    start: np.ndarray | None = None,
+) -> Trajectory:
+    """Per frame 0..n-1, the camera chained from the pairs: each frame step takes its share of the
+    measured pair whose centre is nearest. Rotations are as measured; positions are in units of the
+    median scene depth; the lens follows the measured zoom. ``start`` (4x4, Blender) places the first
+    frame (default: level, looking along +Y), which fixes what "up" is for pans and tilts."""
+    measured = [(a, b, p) for a, b, p in pairs if p is not None]
+    world = np.array(start if start is not None else look_at_matrix((0, 0, 0), (0, 1, 0)), dtype=float)
+    world[:3, 3] = 0.0
+    mats, lens = [world.copy()], [lens_mm]
+    flip = np.eye(4)
+    flip[:3, :3] = _FLIP
+    for i in range(n - 1):
+        a, b, pair = min(measured, key=lambda m: abs(0.5 * (m[0] + m[1]) - (i + 0.5)))
+        rot, step, zoom = _fraction(pair, b - a)
+        back = np.eye(4)  # camera i+1 -> camera i, OpenCV axes
+        back[:3, :3] = rot.T
+        back[:3, 3] = -rot.T @ step
+        world = world @ flip @ back @ flip
+        mats.append(world.copy())
+        lens.append(lens[-1] * zoom)
+    return Trajectory(
+        frames=list(range(n)),
+        matrix_world=[m.reshape(-1).tolist() for m in mats],
+        lens_mm=lens,
+        sensor_width_mm=sensor_width_mm,
+        sensor_height_mm=sensor_width_mm / aspect,
+        sensor_fit="AUTO",
+        aspect=aspect,
+    )

@@ -1,0 +1,88 @@
+"""Textured gray-box sets and clip renders for the motion meter's tests and benchmark (real bpy).
+
+The set is a closed room (so any turn still sees texture) with boxes at several depths (parallax, so
+a dolly differs from a zoom and a truck from a pan), all carrying a blocky noise texture rendered by
+Workbench in texture color mode with flat light (the picture does not change as the camera turns).
+Cameras follow tests/blender/scenes.py: at rest at REST_POS looking along +Y.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from server.video import write_mp4
+
+
+def _noise_image(name: str = "LtxNoise", size: int = 512, seed: int = 7):
+    rng = np.random.default_rng(seed)
+    # Blocks at two scales: strong corners at any distance the camera sees them from.
+    coarse = np.kron(rng.random((16, 16)), np.ones((size // 16, size // 16)))
+    fine = np.kron(rng.random((64, 64)), np.ones((size // 64, size // 64)))
+    gray = 0.15 + 0.7 * (0.55 * coarse + 0.45 * fine)
+    img = bpy.data.images.new(name, size, size)
+    rgba = np.ones((size, size, 4), np.float32)
+    rgba[..., :3] = gray[..., None]
+    img.pixels.foreach_set(rgba.ravel())
+    return img
+
+
+def _material(img, name: str = "LtxTextured"):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nodes = mat.node_tree.nodes
+    tex = nodes.new("ShaderNodeTexImage")
+    tex.image = img
+    tex.interpolation = "Closest"
+    nodes.active = tex
+    bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
+    mat.node_tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    return mat
+
+
+def _box(scene, name: str, location, size, mat, uv_scale: float):
+    bpy.ops.mesh.primitive_cube_add(size=1.0, location=location)
+    obj = bpy.context.active_object
+    obj.name = name
+    obj.scale = size
+    for loop in obj.data.uv_layers.active.data:
+        loop.uv = (loop.uv[0] * uv_scale, loop.uv[1] * uv_scale)
+    obj.data.materials.append(mat)
+    return obj
+
+
+def textured_set(scene, seed: int = 7) -> None:
+    """Room 60 x 60 x 24 around the origin, and boxes between 4 and 20 units in front of REST_POS."""
+    mat = _material(_noise_image(seed=seed))
+    _box(scene, "Room", (0, 0, 8), (60, 60, 24), mat, uv_scale=12.0)
+    rng = np.random.default_rng(seed)
+    for i in range(14):
+        x, y = rng.uniform(-9, 9), rng.uniform(-6, 10)
+        s = rng.uniform(0.8, 2.2)
+        _box(scene, f"Box{i}", (x, y, rng.uniform(0.2, 3.5)), (s, s, s * rng.uniform(0.6, 1.6)), mat, 1.5)
+
+
+def render_clip(scene, out: str | Path, width: int, height: int, fps: float | None = None) -> Path:
+    """Render the scene's frame range through its camera with Workbench (texture colors, flat light)
+    and encode it as H.264 the way the server writes clips."""
+    import cv2
+
+    scene.render.engine = "BLENDER_WORKBENCH"
+    shading = scene.display.shading
+    shading.light = "FLAT"
+    shading.color_type = "TEXTURE"
+    scene.display.render_aa = "FXAA"
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    scene.render.resolution_percentage = 100
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGB"
+    with tempfile.TemporaryDirectory() as tmp:
+        scene.render.filepath = str(Path(tmp) / "f_")
+        bpy.ops.render.render(animation=True, scene=scene.name)
+        files = sorted(Path(tmp).glob("f_*.png"))
+        frames = np.stack([cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files])
+    rate = fps or scene.render.fps / scene.render.fps_base
+    return write_mp4(frames, out, rate)
