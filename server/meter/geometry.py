@@ -33,6 +33,8 @@ MIN_POINTS = 20
 #: Median residual (pixels, at tracking size) of the rotation + zoom model above which the camera is
 #: taken to have moved (parallax): measured residuals of pure turns and zooms stay well under it.
 PARALLAX_PX = 0.35
+#: ... and it must be this many times the essential matrix's (Sampson) residual.
+PARALLAX_RATIO = 3.0
 #: Frames between the two pictures of a pair, in seconds (at least two frames): long enough for a
 #: slow dolly to show parallax, short enough that a change of move is not averaged away.
 BASELINE_S = 0.15
@@ -71,7 +73,7 @@ def _rotation_zoom(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     """(R, zoom, median residual px) of the turn-and-zoom model, or None."""
     import cv2
 
-    h, _ = cv2.findHomography(p1, p2, cv2.RANSAC, 1.0)
+    h, mask = cv2.findHomography(p1, p2, cv2.RANSAC, 1.0)
     if h is None:
         return None
     kinv = np.linalg.inv(k)
@@ -79,14 +81,44 @@ def _rotation_zoom(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     hn = hn / (np.linalg.norm(hn[2]) * np.sign(hn[2, 2] or 1.0))
     zoom = 0.5 * (np.linalg.norm(hn[0]) + np.linalg.norm(hn[1]))
     rot = _nearest_rotation(np.diag([1.0 / zoom, 1.0 / zoom, 1.0]) @ hn)
-    model = k @ np.diag([zoom, zoom, 1.0]) @ rot @ kinv
+    # The reduction above is exact only for a noise-free homography; a few Gauss-Newton steps on the
+    # four parameters (rotation vector, log zoom) fit the model itself to the homography's inliers.
+    inl = mask.ravel() > 0
+    params = np.r_[cv2.Rodrigues(rot)[0].ravel(), np.log(zoom)]
+    params = _refine(params, p1[inl], p2[inl], k, kinv)
+    rot, zoom = cv2.Rodrigues(params[:3])[0], float(np.exp(params[3]))
+    pred = _project(params, p1, k, kinv)
+    return rot, zoom, float(np.median(np.linalg.norm(pred - p2, axis=1)))
+
+
+def _project(params: np.ndarray, p1: np.ndarray, k: np.ndarray, kinv: np.ndarray) -> np.ndarray:
+    import cv2
+
+    s = math.exp(params[3])
+    model = k @ np.diag([s, s, 1.0]) @ cv2.Rodrigues(params[:3])[0] @ kinv
     ph = np.c_[p1, np.ones(len(p1))] @ model.T
-    pred = ph[:, :2] / ph[:, 2:3]
-    return rot, float(zoom), float(np.median(np.linalg.norm(pred - p2, axis=1)))
+    return ph[:, :2] / ph[:, 2:3]
+
+
+def _refine(params, p1, p2, k, kinv, steps: int = 5):
+    if len(p1) < 4:
+        return params
+    for _ in range(steps):
+        r0 = (_project(params, p1, k, kinv) - p2).ravel()
+        jac = np.empty((len(r0), 4))
+        for j in range(4):
+            d = np.zeros(4)
+            d[j] = 1e-6
+            jac[:, j] = ((_project(params + d, p1, k, kinv) - p2).ravel() - r0) / 1e-6
+        delta = np.linalg.lstsq(jac, -r0, rcond=None)[0]
+        params = params + delta
+        if np.abs(delta).max() < 1e-9:
+            break
+    return params
 
 
 def _rotation_translation(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
-    """(R, unit t, median depth of the points in units of |t|), or None."""
+    """(R, unit t, median depth of the points in units of |t|, median Sampson error px), or None."""
     import cv2
 
     e, mask = cv2.findEssentialMat(p1, p2, k, cv2.RANSAC, 0.999, 0.5)
@@ -100,7 +132,13 @@ def _rotation_translation(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     depth = depth[np.isfinite(depth) & (depth > 0)]
     if len(depth) < MIN_POINTS // 2:
         return None
-    return rot, t.ravel() / np.linalg.norm(t), float(np.median(depth))
+    f = np.linalg.inv(k).T @ e[:3] @ np.linalg.inv(k)
+    x1, x2 = np.c_[p1, np.ones(len(p1))], np.c_[p2, np.ones(len(p2))]
+    fx1, ftx2 = x1 @ f.T, x2 @ f
+    num = np.einsum("ij,ij->i", x2, fx1) ** 2
+    den = fx1[:, 0] ** 2 + fx1[:, 1] ** 2 + ftx2[:, 0] ** 2 + ftx2[:, 1] ** 2
+    sampson = float(np.median(np.sqrt(num / np.maximum(den, 1e-12))))
+    return rot, t.ravel() / np.linalg.norm(t), float(np.median(depth)), sampson
 
 
 def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | None:
@@ -115,8 +153,10 @@ def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | N
     rot, zoom, residual = rz
     if residual > PARALLAX_PX:
         rt = _rotation_translation(p1, p2, k)
-        if rt is not None:
-            rot_t, t, depth = rt
+        # The essential matrix fits any turn or zoom too (with made-up depths), so translation is taken
+        # only where it explains the points clearly better than turning and zooming does.
+        if rt is not None and residual > PARALLAX_RATIO * rt[3]:
+            rot_t, t, depth, _ = rt
             return PairMotion(rot_t, t / depth, 1.0, len(p1), residual)
     return PairMotion(rot, np.zeros(3), zoom, len(p1), residual)
 

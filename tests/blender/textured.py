@@ -36,7 +36,7 @@ def _material(img, name: str = "LtxTextured"):
     nodes = mat.node_tree.nodes
     tex = nodes.new("ShaderNodeTexImage")
     tex.image = img
-    tex.interpolation = "Closest"
+    tex.interpolation = "Linear"
     nodes.active = tex
     bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
     mat.node_tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
@@ -55,14 +55,15 @@ def _box(scene, name: str, location, size, mat, uv_scale: float):
 
 
 def textured_set(scene, seed: int = 7) -> None:
-    """Room 60 x 60 x 24 around the origin, and boxes between 4 and 20 units in front of REST_POS."""
+    """Room 36 x 36 x 16 (walls 8 to 26 units from a camera at rest), and boxes between 3 and 22 units
+    in front of REST_POS, some floating, so every part of the view has depth to it."""
     mat = _material(_noise_image(seed=seed))
-    _box(scene, "Room", (0, 0, 8), (60, 60, 24), mat, uv_scale=12.0)
+    _box(scene, "Room", (0, 2, 6), (36, 36, 16), mat, uv_scale=8.0)
     rng = np.random.default_rng(seed)
-    for i in range(14):
-        x, y = rng.uniform(-9, 9), rng.uniform(-6, 10)
+    for i in range(24):
+        x, y = rng.uniform(-12, 12), rng.uniform(-7, 12)
         s = rng.uniform(0.8, 2.2)
-        _box(scene, f"Box{i}", (x, y, rng.uniform(0.2, 3.5)), (s, s, s * rng.uniform(0.6, 1.6)), mat, 1.5)
+        _box(scene, f"Box{i}", (x, y, rng.uniform(0.2, 6.0)), (s, s, s * rng.uniform(0.6, 1.6)), mat, 1.5)
 
 
 def render_clip(scene, out: str | Path, width: int, height: int, fps: float | None = None) -> Path:
@@ -74,7 +75,7 @@ def render_clip(scene, out: str | Path, width: int, height: int, fps: float | No
     shading = scene.display.shading
     shading.light = "FLAT"
     shading.color_type = "TEXTURE"
-    scene.display.render_aa = "FXAA"
+    scene.display.render_aa = "8"
     scene.render.resolution_x, scene.render.resolution_y = width, height
     scene.render.resolution_percentage = 100
     scene.render.image_settings.file_format = "PNG"
