@@ -32,12 +32,12 @@ from blender_ltx.core.trajectory import field_of_view, look_at_matrix
 MIN_POINTS = 20
 #: Median residual (pixels, at tracking size) of the rotation + zoom model above which the camera is
 #: taken to have moved (parallax): measured residuals of pure turns and zooms stay well under it.
-PARALLAX_PX = 0.35
+PARALLAX_PX = 0.45
 #: ... and it must be this many times the essential matrix's (Sampson) residual.
 PARALLAX_RATIO = 3.0
 #: Frames between the two pictures of a pair, in seconds (at least two frames): long enough for a
 #: slow dolly to show parallax, short enough that a change of move is not averaged away.
-BASELINE_S = 0.15
+BASELINE_S = 0.3
 
 _FLIP = np.diag([1.0, -1.0, -1.0])  # Blender camera axes <-> OpenCV camera axes
 
