@@ -67,7 +67,28 @@ def measure_clip(
     fps: float | None = None,
     plan: Trajectory | None = None,
 ) -> dict[str, Any]:
-    """Measure a clip's camera motion (see the module docstring); ``plan`` adds the agreement."""
+    """Measure a clip's camera motion (see the module docstring); ``plan`` adds the agreement, and its
+    own lens, sensor and fit are used instead of ``lens_mm`` and ``sensor_width_mm``."""
+    return measure(path, lens_mm=lens_mm, sensor_width_mm=sensor_width_mm, fps=fps, plan=plan)[0]
+
+
+def measure(
+    path: str | os.PathLike,
+    *,
+    lens_mm: float,
+    sensor_width_mm: float,
+    fps: float | None = None,
+    plan: Trajectory | None = None,
+) -> tuple[dict[str, Any], Trajectory | None]:
+    """``measure_clip``'s result and the estimated trajectory (None when not measurable)."""
+    if not lens_mm > 0 or not sensor_width_mm > 0:
+        raise ValueError(
+            f"lens and sensor width must be positive millimetres, got {lens_mm!r} and {sensor_width_mm!r}"
+        )
+    fit, sensor_height = "AUTO", None
+    if plan is not None and len(plan):
+        lens_mm, sensor_width_mm = float(plan.lens_mm[0]), float(plan.sensor_width_mm)
+        fit, sensor_height = plan.sensor_fit, float(plan.sensor_height_mm)
     t0 = time.perf_counter()
     frames, rate, (width, height), scale = read_gray(path)
     fps = fps or rate
@@ -75,10 +96,10 @@ def measure_clip(
         raise ValueError(f"{path} does not say its frame rate; pass --fps")
     n = len(frames)
     if n < 3:
-        return not_measurable(f"the clip has {n} frames; the meter needs at least 3", frames=n, fps=fps)
+        return not_measurable(f"the clip has {n} frames; the meter needs at least 3", frames=n, fps=fps), None
     tracks = track(frames)
     h, w = frames[0].shape
-    k = intrinsics(lens_mm, sensor_width_mm, w, h)
+    k = intrinsics(lens_mm, sensor_width_mm, w, h, fit, sensor_height)
     pairs = measure_pairs(tracks, k, baseline_frames(fps))
     points = int(np.median(np.isfinite(tracks[:, :, 0]).sum(axis=0))) if len(tracks) else 0
     done = sum(p is not None for _, _, p in pairs)
@@ -88,7 +109,7 @@ def measure_clip(
             f"too little texture to track: {points} points per frame, at least {MIN_POINTS} are needed",
             **extra,
             seconds=round(time.perf_counter() - t0, 3),
-        )
+        ), None
     start = matrices(plan)[0] if plan is not None and len(plan) else None
     measured = estimated_trajectory(pairs, n, lens_mm, sensor_width_mm, width / height, start)
     segments = analyze_motion(measured, fps, subject_distance=1.0)
@@ -107,8 +128,7 @@ def measure_clip(
         out["mismatch"] = mismatch_text(out["agreement"]["segments"])
     out["summary"] = summary_text(out)
     out.update(extra, seconds=round(time.perf_counter() - t0, 3), scale=scale)
-    out["trajectory"] = measured
-    return out
+    return out, measured
 
 
-__all__ = ["measure_clip", "kinds_text"]
+__all__ = ["measure", "measure_clip", "kinds_text"]

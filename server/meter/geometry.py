@@ -51,11 +51,18 @@ class PairMotion:
     residual_px: float  # rotation + zoom model, median
 
 
-def intrinsics(lens_mm: float, sensor_width_mm: float, width: float, height: float, sensor_fit: str = "AUTO"):
-    """Pixel camera matrix for a frame of width x height, as Blender's camera model gives it."""
-    hfov, _ = field_of_view(
-        lens_mm, sensor_width_mm, sensor_width_mm * height / width, sensor_fit, width / height
-    )
+def intrinsics(
+    lens_mm: float,
+    sensor_width_mm: float,
+    width: float,
+    height: float,
+    sensor_fit: str = "AUTO",
+    sensor_height_mm: float | None = None,
+):
+    """Pixel camera matrix for a frame of width x height, as Blender's camera model gives it (square
+    pixels, principal point in the middle)."""
+    sensor_height_mm = sensor_height_mm or sensor_width_mm * height / width
+    hfov, _ = field_of_view(lens_mm, sensor_width_mm, sensor_height_mm, sensor_fit, width / height)
     f = (width / 2.0) / math.tan(float(hfov) / 2.0)
     return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
 
