@@ -17,6 +17,7 @@ from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
 from . import __version__, jobs, schemas
 from .backends.base import Backend
+from .meter.job_motion import JobMotionMeter
 from .settings import Settings
 
 log = logging.getLogger("server.app")
@@ -71,12 +72,17 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
     if retried or failed:
         log.info("after restart: %d interrupted job(s) queued again, %d marked failed", retried, failed)
     worker = jobs.Worker(store, backend)
+    meter = JobMotionMeter(store)
+    worker.after_success = meter.submit
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        meter.resubmit_pending()
+        meter.start()
         worker.start()
         yield
         worker.stop()
+        meter.stop()
 
     app = FastAPI(title="blender-ltx generation server", version=__version__, lifespan=lifespan)
     app.state.store = store

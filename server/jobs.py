@@ -90,6 +90,9 @@ class JobStore:
                 self._db.execute("BEGIN EXCLUSIVE")
                 self._db.execute("COMMIT")
                 self._db.executescript(_SCHEMA)
+                # The motion meter's result (server/meter/job_motion.py), added to older databases.
+                if "motion" not in {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}:
+                    self._db.execute("ALTER TABLE jobs ADD COLUMN motion TEXT")
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc).lower():
@@ -245,6 +248,7 @@ class JobStore:
             "video_url": f"{protocol.API_PREFIX}/jobs/{row['id']}/video"
             if row["status"] == "succeeded"
             else None,
+            "motion": json.loads(row["motion"]) if row["motion"] else None,
         }
 
     def close(self) -> None:
@@ -274,6 +278,8 @@ class Worker(threading.Thread):
         self._stop = threading.Event()
         self._cancel: set[str] = set()
         self._cancel_lock = threading.Lock()
+        #: Called with the job id once a job has succeeded (the motion meter), never for others.
+        self.after_success = None
 
     def notify(self) -> None:
         self._wake.set()
@@ -334,6 +340,8 @@ class Worker(threading.Thread):
             log.info(
                 "job %s succeeded in %.2f s (generate %.2f s)", job_id, t_end - t_start, timings["generate_s"]
             )
+            if self.after_success is not None:
+                self.after_success(job_id)
         except Cancelled:
             now = time.time()
             timings["total_s"] = round(now - row["created_at"], 3)
