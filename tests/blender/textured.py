@@ -87,3 +87,47 @@ def render_clip(scene, out: str | Path, width: int, height: int, fps: float | No
         frames = np.stack([cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files])
     rate = fps or scene.render.fps / scene.render.fps_base
     return write_mp4(frames, out, rate)
+
+
+def set_move(scene, move: str, frames: int):
+    """The scene camera doing ``move`` over frames 1..frames: a scenes.MOVES name, several joined by '+'
+    (at once), several joined by '>' (one after the other, equal parts), or orbit_left / orbit_right."""
+    import scenes
+
+    if move.startswith("orbit"):
+        cam, _ = scenes.orbit_rig(scene, move.split("_")[1], 1, frames, degrees=40.0)
+        return cam
+    cam = scenes.add_camera(scene)
+    parts = move.split(">")
+    bounds = [1 + round(i * (frames - 1) / len(parts)) for i in range(len(parts) + 1)]
+    for part, f0, f1 in zip(parts, bounds[:-1], bounds[1:], strict=True):
+        scenes.add_move(cam, part, f0, f1)
+    return cam
+
+
+def render_move(
+    move: str,
+    out: str | Path,
+    width: int = 256,
+    height: int = 160,
+    frames: int = 25,
+    fps: int = 24,
+    textured: bool = True,
+):
+    """Render ``move`` (see set_move) in a fresh textured set (or, textured=False, in front of a flat
+    gray wall); returns (clip path, the scene's shot plan)."""
+    import scenes
+
+    from blender_ltx.bl.plan import plan_scene
+
+    scene = scenes.reset()
+    scenes.set_range(scene, 1, frames)
+    scenes.set_fps(scene, fps)
+    if textured:
+        textured_set(scene)
+    else:
+        bpy.ops.mesh.primitive_plane_add(size=400.0, location=(0, 20, 0), rotation=(1.5708, 0, 0))
+    set_move(scene, move, frames)
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    path = render_clip(scene, out, width, height, fps)
+    return path, plan_scene(scene)
