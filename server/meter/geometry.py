@@ -67,6 +67,13 @@ def intrinsics(
     return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
 
 
+def _kinv(k: np.ndarray) -> np.ndarray:
+    # Written out: np.linalg.inv on a 3x3 goes through LAPACK, whose thread start-up costs more than
+    # the rest of a pair's fit on a busy machine.
+    f, cx, cy = k[0, 0], k[0, 2], k[1, 2]
+    return np.array([[1.0 / f, 0.0, -cx / f], [0.0, 1.0 / f, -cy / f], [0.0, 0.0, 1.0]])
+
+
 def _nearest_rotation(m: np.ndarray) -> np.ndarray:
     u, _, vt = np.linalg.svd(m)
     r = u @ vt
@@ -80,10 +87,12 @@ def _rotation_zoom(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     """(R, zoom, median residual px) of the turn-and-zoom model, or None."""
     import cv2
 
-    h, mask = cv2.findHomography(p1, p2, cv2.RANSAC, 1.0)
+    # Capped iterations: a turn or zoom has nearly all points as inliers and is found in a few; a move
+    # with parallax has few, and its homography is not used anyway.
+    h, mask = cv2.findHomography(p1, p2, cv2.RANSAC, 1.0, maxIters=200, confidence=0.99)
     if h is None:
         return None
-    kinv = np.linalg.inv(k)
+    kinv = _kinv(k)
     hn = kinv @ h @ k
     hn = hn / (np.linalg.norm(hn[2]) * np.sign(hn[2, 2] or 1.0))
     zoom = 0.5 * (np.linalg.norm(hn[0]) + np.linalg.norm(hn[1]))
@@ -141,7 +150,7 @@ def _rotation_translation(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     depth = depth[np.isfinite(depth) & (depth > 0)]
     if len(depth) < MIN_POINTS // 2:
         return None
-    f = np.linalg.inv(k).T @ e[:3] @ np.linalg.inv(k)
+    f = _kinv(k).T @ e[:3] @ _kinv(k)
     x1, x2 = np.c_[p1, np.ones(len(p1))], np.c_[p2, np.ones(len(p2))]
     fx1, ftx2 = x1 @ f.T, x2 @ f
     num = np.einsum("ij,ij->i", x2, fx1) ** 2

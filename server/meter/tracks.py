@@ -22,7 +22,7 @@ def track(frames: list[np.ndarray]) -> np.ndarray:
     h, w = frames[0].shape
     min_dist = max(4, int(min(w, h) / 40))
     lk = dict(
-        winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+        winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
     )
     tracks: list[np.ndarray] = []
     live_ids: list[int] = []
