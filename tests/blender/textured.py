@@ -56,13 +56,13 @@ def _box(scene, name: str, location, size, mat, uv_scale: float):
 
 def textured_set(scene, seed: int = 7) -> None:
     """Room 36 x 36 x 16 (walls 8 to 26 units from a camera at rest, floor 5.5 below it, so a pedestal
-    down stays above it), and boxes between 3 and 22 units in front of REST_POS, some floating, so every
-    part of the view has depth to it."""
+    down stays above it), and boxes between 9 and 24 units in front of REST_POS (a dolly in never ends
+    against a face filling the view), some floating, so every part of the view has depth to it."""
     mat = _material(_noise_image(seed=seed))
     _box(scene, "Room", (0, 2, 4), (36, 36, 16), mat, uv_scale=8.0)
     rng = np.random.default_rng(seed)
     for i in range(24):
-        x, y = rng.uniform(-12, 12), rng.uniform(-7, 12)
+        x, y = rng.uniform(-12, 12), rng.uniform(-1, 14)
         s = rng.uniform(0.8, 2.2)
         _box(scene, f"Box{i}", (x, y, rng.uniform(-3.0, 6.0)), (s, s, s * rng.uniform(0.6, 1.6)), mat, 1.5)
 
