@@ -5,7 +5,9 @@ plan's own analysis (``blender_ltx.core.motion``) and held against the plan when
 
     {"measurable": true, "reason": null, "kinds": [...], "segments": [{kinds, speed, frame_start,
      frame_end}], "agreement": {...} | null, "summary": "...", "mismatch": "..." | null,
-     "frames": N, "fps": F, "points_median": P, "seconds": T}
+     "frames": N, "fps": F, "points_median": P, "seconds": T, "tracking_scale": S}
+
+(``planned_kinds`` too when a plan is given; ``tracking_scale``: the frames were shrunk by it to track.)
 
 Scale: the pictures give translation only up to scale. Each frame pair's step is divided by the median
 depth of the points it tracks (triangulated against that pair's own pose), so positions are in units
@@ -127,7 +129,7 @@ def measure(
         out["planned_kinds"] = _dominant_kinds(planned)
         out["mismatch"] = mismatch_text(out["agreement"]["segments"])
     out["summary"] = summary_text(out)
-    out.update(extra, seconds=round(time.perf_counter() - t0, 3), scale=scale)
+    out.update(extra, seconds=round(time.perf_counter() - t0, 3), tracking_scale=scale)
     return out, measured
 
 
