@@ -35,6 +35,8 @@ MIN_POINTS = 20
 PARALLAX_PX = 0.45
 #: ... and it must be this many times the essential matrix's (Sampson) residual.
 PARALLAX_RATIO = 3.0
+#: Next to a pair that moves, this fraction of PARALLAX_PX is enough.
+PARALLAX_HYSTERESIS = 0.5
 #: Frames between the two pictures of a pair, in seconds (at least two frames): long enough for a
 #: slow dolly to show parallax, short enough that a change of move is not averaged away.
 BASELINE_S = 0.3
@@ -159,8 +161,9 @@ def _rotation_translation(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     return rot, t.ravel() / np.linalg.norm(t), float(np.median(depth)), sampson
 
 
-def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | None:
-    """The camera's motion from the frame of ``p1`` to the frame of ``p2`` (pixel points, N x 2)."""
+def _fit_pair(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
+    """(turn-and-zoom fit, turn-and-move fit or None) for one pair, or None when it cannot be measured.
+    The second is only fitted where the first leaves a residual that could be parallax."""
     if len(p1) < MIN_POINTS:
         return None
     p1 = np.ascontiguousarray(p1, dtype=np.float64)
@@ -168,15 +171,29 @@ def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | N
     rz = _rotation_zoom(p1, p2, k)
     if rz is None:
         return None
-    rot, zoom, residual = rz
-    if residual > PARALLAX_PX:
-        rt = _rotation_translation(p1, p2, k)
-        # The essential matrix fits any turn or zoom too (with made-up depths), so translation is taken
-        # only where it explains the points clearly better than turning and zooming does.
-        if rt is not None and residual > PARALLAX_RATIO * rt[3]:
-            rot_t, t, depth, _ = rt
-            return PairMotion(rot_t, t / depth, 1.0, len(p1), residual)
-    return PairMotion(rot, np.zeros(3), zoom, len(p1), residual)
+    rt = _rotation_translation(p1, p2, k) if rz[2] > PARALLAX_HYSTERESIS * PARALLAX_PX else None
+    return rz, rt, len(p1)
+
+
+def _moves(fit, threshold_px: float) -> bool:
+    # The essential matrix fits any turn or zoom too (with made-up depths), so translation is taken
+    # only where it explains the points clearly better than turning and zooming does.
+    (_, _, residual), rt, _ = fit
+    return rt is not None and residual > threshold_px and residual > PARALLAX_RATIO * rt[3]
+
+
+def _pair_motion(fit, moving: bool) -> PairMotion:
+    (rot, zoom, residual), rt, points = fit
+    if moving:
+        rot_t, t, depth, _ = rt
+        return PairMotion(rot_t, t / depth, 1.0, points, residual)
+    return PairMotion(rot, np.zeros(3), zoom, points, residual)
+
+
+def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | None:
+    """The camera's motion from the frame of ``p1`` to the frame of ``p2`` (pixel points, N x 2)."""
+    fit = _fit_pair(p1, p2, k)
+    return None if fit is None else _pair_motion(fit, _moves(fit, PARALLAX_PX))
 
 
 def _fraction(pair: PairMotion, g: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -199,12 +216,24 @@ def measure_pairs(tracks: np.ndarray, k: np.ndarray, g: int) -> list[tuple[int, 
     starts = list(range(0, n - g, max(1, g // 2)))
     if not starts or starts[-1] != n - 1 - g:
         starts.append(n - 1 - g)
-    out = []
+    fits = []
     for a in starts:
-        b = a + g
-        both = np.isfinite(tracks[:, a, 0]) & np.isfinite(tracks[:, b, 0])
-        out.append((a, b, pair_motion(tracks[both, a], tracks[both, b], k)))
-    return out
+        both = np.isfinite(tracks[:, a, 0]) & np.isfinite(tracks[:, a + g, 0])
+        fits.append(_fit_pair(tracks[both, a], tracks[both, a + g], k))
+    # Hysteresis, as core/motion.py does for rates: a pair next to a moving one moves too while its
+    # parallax stays above a fraction of the threshold (a dolly out's parallax fades as the set recedes).
+    moving = [f is not None and _moves(f, PARALLAX_PX) for f in fits]
+    changed = True
+    while changed:
+        changed = False
+        for i, f in enumerate(fits):
+            near = (i > 0 and moving[i - 1]) or (i + 1 < len(fits) and moving[i + 1])
+            if f is not None and not moving[i] and near and _moves(f, PARALLAX_HYSTERESIS * PARALLAX_PX):
+                moving[i] = changed = True
+    return [
+        (a, a + g, None if f is None else _pair_motion(f, m))
+        for a, f, m in zip(starts, fits, moving, strict=True)
+    ]
 
 
 def estimated_trajectory(
