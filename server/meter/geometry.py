@@ -30,12 +30,17 @@ from blender_ltx.core.trajectory import field_of_view, look_at_matrix
 
 #: Points a pair needs (fewer: the pair is not measured).
 MIN_POINTS = 20
-#: Median residual (pixels, at tracking size) of the rotation + zoom model above which the camera is
-#: taken to have moved (parallax): measured residuals of pure turns and zooms stay well under it.
-PARALLAX_PX = 0.45
-#: ... and it must be this many times the essential matrix's (Sampson) residual.
-PARALLAX_RATIO = 3.0
-#: Next to a pair that moves, this fraction of PARALLAX_PX is enough.
+#: The camera is taken to have moved (parallax) where the rotation + zoom model leaves a median residual
+#: above this many pixels (at tracking size; the noise floor: pure turns leave about 0.06) ...
+PARALLAX_PX = 0.2
+#: ... and above this fraction of the median flow (a zoom's residual, LK's bias on scaled texture, grows
+#: with the zoom: 2-3 % of the flow) ...
+PARALLAX_FRACTION = 0.02
+#: ... and this many times the essential matrix's (Sampson) residual: the test that separates them best
+#: (measured: zoom 2.7-3, dolly 6-9, pedestal 12-18, truck 50+), and unlike a fixed pixel threshold it
+#: holds for a slow dolly at shot size.
+PARALLAX_RATIO = 5.0
+#: Next to a pair that moves, this fraction of the threshold is enough.
 PARALLAX_HYSTERESIS = 0.5
 #: Frames between the two pictures of a pair, in seconds (at least two frames): long enough for a
 #: slow dolly to show parallax, short enough that a change of move is not averaged away.
@@ -86,7 +91,7 @@ def _nearest_rotation(m: np.ndarray) -> np.ndarray:
 
 
 def _rotation_zoom(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
-    """(R, zoom, median residual px) of the turn-and-zoom model, or None."""
+    """(R, zoom, median residual px, median flow px) of the turn-and-zoom model, or None."""
     import cv2
 
     # Capped iterations: a turn or zoom has nearly all points as inliers and is found in a few; a move
@@ -106,7 +111,8 @@ def _rotation_zoom(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     params = _refine(params, p1[inl], p2[inl], k, kinv)
     rot, zoom = cv2.Rodrigues(params[:3])[0], float(np.exp(params[3]))
     pred = _project(params, p1, k, kinv)
-    return rot, zoom, float(np.median(np.linalg.norm(pred - p2, axis=1)))
+    flow = float(np.median(np.linalg.norm(p2 - p1, axis=1)))
+    return rot, zoom, float(np.median(np.linalg.norm(pred - p2, axis=1))), flow
 
 
 def _project(params: np.ndarray, p1: np.ndarray, k: np.ndarray, kinv: np.ndarray) -> np.ndarray:
@@ -175,15 +181,16 @@ def _fit_pair(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     return rz, rt, len(p1)
 
 
-def _moves(fit, threshold_px: float) -> bool:
+def _moves(fit, factor: float = 1.0) -> bool:
     # The essential matrix fits any turn or zoom too (with made-up depths), so translation is taken
     # only where it explains the points clearly better than turning and zooming does.
-    (_, _, residual), rt, _ = fit
-    return rt is not None and residual > threshold_px and residual > PARALLAX_RATIO * rt[3]
+    (_, _, residual, flow), rt, _ = fit
+    threshold = factor * max(PARALLAX_PX, PARALLAX_FRACTION * flow)
+    return rt is not None and residual > threshold and residual > PARALLAX_RATIO * rt[3]
 
 
 def _pair_motion(fit, moving: bool) -> PairMotion:
-    (rot, zoom, residual), rt, points = fit
+    (rot, zoom, residual, _), rt, points = fit
     if moving:
         rot_t, t, depth, _ = rt
         return PairMotion(rot_t, t / depth, 1.0, points, residual)
@@ -193,7 +200,7 @@ def _pair_motion(fit, moving: bool) -> PairMotion:
 def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | None:
     """The camera's motion from the frame of ``p1`` to the frame of ``p2`` (pixel points, N x 2)."""
     fit = _fit_pair(p1, p2, k)
-    return None if fit is None else _pair_motion(fit, _moves(fit, PARALLAX_PX))
+    return None if fit is None else _pair_motion(fit, _moves(fit))
 
 
 def _fraction(pair: PairMotion, g: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -222,13 +229,13 @@ def measure_pairs(tracks: np.ndarray, k: np.ndarray, g: int) -> list[tuple[int, 
         fits.append(_fit_pair(tracks[both, a], tracks[both, a + g], k))
     # Hysteresis, as core/motion.py does for rates: a pair next to a moving one moves too while its
     # parallax stays above a fraction of the threshold (a dolly out's parallax fades as the set recedes).
-    moving = [f is not None and _moves(f, PARALLAX_PX) for f in fits]
+    moving = [f is not None and _moves(f) for f in fits]
     changed = True
     while changed:
         changed = False
         for i, f in enumerate(fits):
             near = (i > 0 and moving[i - 1]) or (i + 1 < len(fits) and moving[i + 1])
-            if f is not None and not moving[i] and near and _moves(f, PARALLAX_HYSTERESIS * PARALLAX_PX):
+            if f is not None and not moving[i] and near and _moves(f, PARALLAX_HYSTERESIS):
                 moving[i] = changed = True
     return [
         (a, a + g, None if f is None else _pair_motion(f, m))
