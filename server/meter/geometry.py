@@ -10,7 +10,8 @@ Per pair of frames a baseline apart, two models are fitted to the tracked points
   depth in units of the step, so the step can be expressed as a fraction of the median scene depth.
 
 The first explains the points unless the camera moved and the scene has depth (parallax): then its
-residual rises above ``PARALLAX_PX`` and the second is used, with the lens taken as fixed. A dolly
+residual rises well above the second's (``PARALLAX_*``) and the second is used, with the lens taken as
+fixed. A dolly
 toward a flat wall is therefore a zoom, and a truck along it a pan: without parallax the pictures
 cannot tell them apart (README, "The motion meter").
 
