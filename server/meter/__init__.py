@@ -31,7 +31,7 @@ from blender_ltx.core.shots import MotionSegment, Trajectory
 from blender_ltx.core.trajectory import matrices
 
 from .frames import read_gray
-from .geometry import MIN_POINTS, baseline_frames, estimated_trajectory, intrinsics, measure_pairs
+from .geometry import BASELINE_S, MIN_POINTS, baseline_frames, estimated_trajectory, intrinsics, measure_pairs
 from .tracks import track
 
 #: A clip needs this share of its frame pairs measured (enough tracked points) to be measurable.
@@ -108,7 +108,8 @@ def measure(
     extra = {"frames": n, "fps": fps, "points_median": points}
     if done < MIN_MEASURED_PAIRS * len(pairs) or done == 0:
         return not_measurable(
-            f"too little texture to track: {points} points per frame, at least {MIN_POINTS} are needed",
+            f"too little texture to follow: {done} of {len(pairs)} frame pairs {BASELINE_S:g} s apart share the "
+            f"{MIN_POINTS} tracked points a measurement needs (a flat, or noisy, picture)",
             **extra,
             seconds=round(time.perf_counter() - t0, 3),
         ), None
