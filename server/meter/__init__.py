@@ -108,8 +108,8 @@ def measure(
     extra = {"frames": n, "fps": fps, "points_median": points}
     if done < MIN_MEASURED_PAIRS * len(pairs) or done == 0:
         return not_measurable(
-            f"too little texture to follow: {done} of {len(pairs)} frame pairs {BASELINE_S:g} s apart share the "
-            f"{MIN_POINTS} tracked points a measurement needs (a flat, or noisy, picture)",
+            f"too little texture to follow: {done} of {len(pairs)} frame pairs {BASELINE_S:g} s apart "
+            f"share the {MIN_POINTS} tracked points a measurement needs (a flat, or noisy, picture)",
             **extra,
             seconds=round(time.perf_counter() - t0, 3),
         ), None
