@@ -32,7 +32,8 @@ def _noise_image(name: str = "LtxNoise", size: int = 512, seed: int = 7):
 
 def _material(img, name: str = "LtxTextured"):
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender 5 makes materials with nodes and deprecates use_nodes
+        mat.use_nodes = True
     nodes = mat.node_tree.nodes
     tex = nodes.new("ShaderNodeTexImage")
     tex.image = img
