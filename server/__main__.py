@@ -1,5 +1,6 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--family ltx|ltx2] [--timestep-vae]``."""
+``python -m server make-tiny-model DIR [--family ltx|ltx2] [--timestep-vae]`` and
+``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py)."""
 
 from __future__ import annotations
 
@@ -269,6 +270,10 @@ def serve(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if argv[:1] == ["analyze-motion"]:
+        from .meter.cli import main as analyze_motion
+
+        return analyze_motion(argv[1:])
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")

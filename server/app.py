@@ -23,6 +23,7 @@ from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 from . import __version__, assets, jobs, schemas
 from .backends.base import Backend
 from .openapi import HeadAsGet, allowed_methods, documented_openapi
+from .meter.job_motion import JobMotionMeter
 from .settings import Settings
 
 log = logging.getLogger("server.app")
@@ -128,18 +129,25 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             except Exception:  # e.g. a full disk refused the requeue: try again on the next tick
                 log.exception("watchdog")
 
+    meter = JobMotionMeter(store)
+    for w in worker.all:
+        w.after_success = meter.submit
+
     asset_store = assets.AssetStore(settings.data_dir / "assets")
     asset_store.sweep(assets.referenced_by_jobs(store.requests_json()))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await run_in_threadpool(prune)
+        meter.resubmit_pending()
+        meter.start()
         worker.start()
         task = asyncio.create_task(watchdog())
         yield
         task.cancel()
         # SIGTERM: the running job stops at its next step and is queued again without counting a run.
         await run_in_threadpool(worker.stop)
+        meter.stop()
 
     app = FastAPI(title="blender-ltx generation server", version=__version__, lifespan=lifespan)
     app.state.store = store

@@ -120,6 +120,9 @@ class JobStore:
                 columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
                 if "summary" not in columns:  # databases made before the summary column
                     self._db.execute("ALTER TABLE jobs ADD COLUMN summary TEXT")
+                # The motion meter's result (server/meter/job_motion.py), added to older databases.
+                if "motion" not in columns:
+                    self._db.execute("ALTER TABLE jobs ADD COLUMN motion TEXT")
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc).lower():
@@ -362,6 +365,7 @@ class JobStore:
             "video_url": f"{protocol.API_PREFIX}/jobs/{row['id']}/video"
             if row["status"] == "succeeded"
             else None,
+            "motion": json.loads(row["motion"]) if row["motion"] else None,
         }
 
     def close(self) -> None:
@@ -442,6 +446,8 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cancel = cancels or CancelBoard()
+        #: Called with the job id once a job has succeeded (the motion meter), never for others.
+        self.after_success = None
 
     @property
     def alive(self) -> bool:
@@ -560,6 +566,11 @@ class Worker:
             log.info(
                 "job %s succeeded in %.2f s (generate %.2f s)", job_id, t_end - t_start, timings["generate_s"]
             )
+            if self.after_success is not None:
+                try:
+                    self.after_success(job_id)
+                except Exception:  # the clip is ready and the job succeeded whatever the meter does
+                    log.exception("job %s: could not queue the motion measurement", job_id)
         except ReplicaLost as exc:
             status = self.store.requeue_lost(job_id, str(exc))
             log.warning("job %s: %s; now %s", job_id, exc, status)

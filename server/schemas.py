@@ -216,6 +216,12 @@ class JobStatus(BaseModel):
     request: dict[str, Any]
     applied: Applied
     video_url: str | None = Field(None, description="set once the job has succeeded")
+    motion: dict[str, Any] | None = Field(
+        None,
+        description="the clip's camera motion measured by the meter (server/meter): null until the job "
+        'has succeeded, {"pending": true} while it is measured, then {measurable, reason, kinds, segments, '
+        "agreement, summary, mismatch}",
+    )
 
 
 class JobList(BaseModel):
