@@ -23,8 +23,10 @@ def test_the_same_fields_in_the_same_order():
 @pytest.mark.parametrize("name", list(PLAN_FIELDS))
 def test_each_field_has_the_same_default(name):
     plan, server = PLAN_FIELDS[name], TrajectoryIn.model_fields[name]
-    if plan.default is MISSING:  # a per-frame list: empty in a new plan, required on the wire
-        assert plan.default_factory() == [] and server.is_required()
+    if plan.default is MISSING:  # a per-frame list: empty in a new plan; on the wire required, or
+        # optional and empty by default too (ortho_scale: perspective cameras have none)
+        assert plan.default_factory() == []
+        assert server.is_required() or server.get_default(call_default_factory=True) == []
     else:
         assert not server.is_required() and server.default == plan.default
 
