@@ -93,6 +93,27 @@ def yaw_pitch_roll(rots: np.ndarray) -> np.ndarray:
     return np.stack([yaw, pitch, roll], axis=1)
 
 
+def look_at_matrix(position, target, up=(0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarray:
+    """A 4x4 camera world matrix at ``position`` looking at ``target`` (what Track To with -Z and up
+    Y produces), rolled by ``roll`` radians about the view axis (positive: top tips left)."""
+    p = np.asarray(position, dtype=float)
+    fwd = _unit(np.asarray(target, dtype=float) - p)
+    upv = np.asarray(up, dtype=float)
+    right = np.cross(fwd, upv)
+    if np.linalg.norm(right) < 1e-9:  # looking along the up vector: any right will do
+        right = np.cross(fwd, np.array([0.0, 1.0, 0.0]))
+    right = _unit(right)
+    cam_up = np.cross(right, fwd)
+    c, s = math.cos(roll), math.sin(roll)
+    right, cam_up = c * right + s * cam_up, -s * right + c * cam_up
+    m = np.eye(4)
+    m[:3, 0] = right
+    m[:3, 1] = cam_up
+    m[:3, 2] = -fwd
+    m[:3, 3] = p
+    return m
+
+
 def field_of_view(lens_mm, sensor_width_mm: float, sensor_height_mm: float, sensor_fit: str, aspect: float):
     """(horizontal, vertical) field of view in radians, as Blender computes it for the render aspect.
 
@@ -111,6 +132,13 @@ def field_of_view(lens_mm, sensor_width_mm: float, sensor_height_mm: float, sens
         vfov = 2.0 * np.arctan(sensor_width_mm / (2.0 * lens))
         hfov = 2.0 * np.arctan(np.tan(vfov / 2.0) * aspect)
     return hfov, vfov
+
+
+def trajectory_fov(traj: Trajectory):
+    """Per-sample (horizontal, vertical) field of view of a trajectory, radians."""
+    return field_of_view(
+        traj.lens_mm, traj.sensor_width_mm, traj.sensor_height_mm, traj.sensor_fit, traj.aspect
+    )
 
 
 def nearest_point_to_rays(origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, float]:
