@@ -61,7 +61,7 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 #: What a status reads: everything but the stored request, which only the worker needs in full.
 _STATUS_COLUMNS = (
     "seq, id, status, progress, error, shot, tags, summary, applied, created_at, started_at, "
-    "finished_at, attempts, timings"
+    "finished_at, attempts, timings, motion"
 )
 
 #: What a status shows of the request (prompts live in ``applied``; images stay on disk).
