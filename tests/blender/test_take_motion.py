@@ -1,0 +1,100 @@
+"""The motion meter in the add-on, on real bpy with the real server (tiny model) over loopback: each take's
+measured motion lands on its strip and in the shot panel's words, and "Takes per Shot: N" keeps the take
+whose motion agrees best with the plan (agreement computed by the server on the real clips, whatever the
+tiny model's noise shows)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+bpy = pytest.importorskip("bpy")
+
+import blender_ltx  # noqa: E402
+from blender_ltx.bl import generate, props, ui, vse  # noqa: E402
+from blender_ltx.core import take_choice  # noqa: E402
+from blender_ltx.core.client import Client  # noqa: E402
+from addon_env import demo_blend, no_jobs_in_flight  # noqa: E402
+from support.server import run_server  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    mine = not hasattr(bpy.types.Scene, "ltx")
+    if mine:
+        blender_ltx.register()
+    yield
+    if mine:
+        blender_ltx.unregister()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir):
+    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh():
+    with no_jobs_in_flight():
+        yield
+
+
+def _server_motion(server, job_id: str) -> dict:
+    motion = Client(server.url).status(job_id)["motion"]
+    assert isinstance(motion, dict) and "measurable" in motion, motion  # final: the run waited for it
+    return motion
+
+
+def test_motion_lands_on_the_strip_and_in_the_panel(server, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    result = generate.run_sync(scene, ["SH010"], report=lambda _l: None)
+    assert result["imported"] == ["SH010"], (result["shots"], server.log()[-3000:])
+    (strip,) = vse.takes(scene, "SH010")
+    motion = _server_motion(server, strip.ltx.job_id)
+    assert json.loads(strip.ltx.motion) == motion == vse.take_motion(strip)
+    lines = ui.motion_text(scene, "SH010")
+    assert lines[0] == f"Take 1 {take_choice.motion_lines(motion)[0]}"
+    if motion["measurable"]:
+        assert lines[0].startswith(("Take 1 follows the plan ", "Take 1 off the plan "))
+        assert f"{motion['agreement']['score']:.2f}" in lines[0]
+        assert lines[1:] == ([motion["mismatch"]] if motion["mismatch"] else [])
+    else:
+        assert lines == [f"Take 1 not measurable: {motion['reason']}"]
+    # The panel draws it without error (the real Panel classes on a real layout are not reachable
+    # headless; the text above is what draw_shot labels).
+
+
+def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    scene.ltx.takes_per_shot = 3
+    ss = props.shot_settings(scene, "SH020")
+    ss.seed, ss.seed_lock = 11, True
+    result = generate.run_sync(scene, ["SH020"], report=lambda _l: None)
+    assert result["imported"] == ["SH020"], result["shots"]
+
+    strips = vse.takes(scene, "SH020")
+    assert [s.ltx.take for s in strips] == [1, 2, 3]
+    assert [s.ltx.seed for s in strips] == [11, 12, 13]
+    assert len({s.ltx.job_id for s in strips}) == 3 and ss.job_id.split(",") == [s.ltx.job_id for s in strips]
+    motions = {s.ltx.take: _server_motion(server, s.ltx.job_id) for s in strips}
+    for s in strips:
+        assert vse.take_motion(s) == motions[s.ltx.take]
+    scores = {t: take_choice.score(m) for t, m in motions.items()}
+    measured = {t: v for t, v in scores.items() if v is not None}
+    if measured:
+        best = max(measured, key=lambda t: (measured[t], -t))
+        assert ss.message.startswith(f"Kept take {best}, the best agreement with the plan: ")
+    else:  # nothing to compare: the first take stays, and the shot says why
+        best = 1
+        assert ss.message.startswith("Kept take 1 (the first of 3): no take's motion")
+    assert ss.active_take == best and ss.takes == 3 and ss.job_status == "imported"
+    assert [s.ltx.take for s in strips if not s.mute] == [best]
+    assert vse.active_take(scene, "SH020").ltx.take == best
+    assert ui.motion_text(scene, "SH020")[0].startswith(f"Take {best} ")
+    # The takes stay stacked oldest to newest; the others are muted below (or above) the kept one.
+    assert [s.channel for s in strips] == sorted(s.channel for s in strips)
