@@ -135,10 +135,15 @@ def after_undo() -> None:
     A take still in flight gets its job ids and state back from its run. A shot that says it waits for
     a job this session no longer follows had its take undone away: it says so and keeps its job id, so
     Generate Shot re-attaches to it and imports the take again from its clip on disk."""
-    for (scene_id, name), run in runs.items():
+    for (scene_id, name), run in list(runs.items()):
         scene = scene_of(scene_id)
         ss = props.shot_settings(scene, name, create=False) if scene is not None else None
-        if ss is not None:
+        if ss is not None and all(run.paths):  # every clip in, only its motion awaited
+            if all(j in {s.ltx.job_id for s in vse.take_strips(scene, name)} for j in run.job_ids):
+                ss.job_status = "imported"
+            else:  # the import was undone: the shot re-attaches below, like one whose run had ended
+                del runs[(scene_id, name)]
+        elif ss is not None:
             ss.job_id = ",".join(run.job_ids) if run.submitted else ss.job_id
             ss.job_status = "running" if "running" in run.status else "queued"
     for scene in bpy.data.scenes:

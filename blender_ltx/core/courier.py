@@ -170,8 +170,12 @@ class Courier:
                 self.pending.append(_Pending(command, deadline, raw.get("seq")))
                 return  # 'done' once it is accepted or has failed
             if isinstance(command, Track):
-                if command.job_id not in self.watches:
+                w = self.watches.get(command.job_id)
+                if w is None:
                     self._watch(command.key, command.cfg, command.job_id, command.dest, {})
+                elif w.watch.phase == job_poll.MEASURE:  # re-attached after its clip came: send it again
+                    w.key, w.dest = command.key, command.dest
+                    w.watch.phase, w.watch.next_at = job_poll.DOWNLOAD, 0.0
             elif isinstance(command, Cancel):
                 try:
                     command.cfg.client().cancel(command.job_id)
