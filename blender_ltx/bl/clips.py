@@ -9,6 +9,11 @@ separated, in segment order), each downloaded to ``take_N_segK.mp4`` and importe
 downloaded (so one tick creates at most one strip), as consecutive strips of the same take; the take
 becomes active, and the shot "imported", when its last segment is in. A segment that fails cancels
 the others and removes the take's segments already imported (an incomplete take never stays).
+
+After its clip, each job's measured camera motion comes (``Measured``): it is stored on the job's strips
+whatever became of the run, and the run ends once every job is imported and measured. With Takes per
+Shot N > 1 one run holds N takes (jobs numbered take-major, see ``runs.Run``); when it ends the take
+whose motion agrees best with the plan becomes the active one (``core/take_choice.py``).
 """
 
 from __future__ import annotations
