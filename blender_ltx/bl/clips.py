@@ -143,12 +143,19 @@ def _finish_if_measured(scene, ss, run: Run) -> None:
     del runs[(sid(scene), ss.name)]
     if len(run.takes) == 1:
         return
-    per_take = [(t, run.motions[k * len(run.parts)]) for k, t in enumerate(run.takes)]
-    best, why = take_choice.best_take(per_take)
     try:
-        vse.promote_take(scene, ss.name, best)
+        why = keep_best(scene, ss, run.takes)
     except KeyError as exc:  # the user deleted a strip meanwhile: keep what plays
         say(ss, run, f"Could not keep the best take: {exc}")
         return
-    ss.active_take = best
     say(ss, run, why)
+
+
+def keep_best(scene, ss, takes: list[int]) -> str:
+    """Make the take among ``takes`` whose motion (stored on its strip; a take in segments by its first)
+    agrees best with the plan the shot's active take, the others muted; returns the sentence why."""
+    first = {s.ltx.take: s for s in vse.takes(scene, ss.name)}
+    best, why = take_choice.best_take([(t, vse.take_motion(first[t]) if t in first else None) for t in takes])
+    vse.promote_take(scene, ss.name, best)
+    ss.active_take = best
+    return why

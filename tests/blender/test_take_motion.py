@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
 import blender_ltx  # noqa: E402
-from blender_ltx.bl import generate, props, ui, vse  # noqa: E402
+from blender_ltx.bl import clips, generate, props, ui, vse  # noqa: E402
 from blender_ltx.core import take_choice  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from addon_env import demo_blend, no_jobs_in_flight  # noqa: E402
@@ -36,6 +36,28 @@ def server(tmp_path_factory, tiny_model_dir):
         yield srv
 
 
+@pytest.fixture(scope="module")
+def rendered_motions(tmp_path_factory):
+    """The meter's real results for three Workbench-rendered clips (textured set) against one plan, a
+    dolly in: the clip of the dolly in, of a dolly out and of a pan left (rendered before any test's
+    scene: rendering resets the file)."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("av")
+    import textured
+
+    from server.meter import measure_clip
+
+    out = tmp_path_factory.mktemp("moves")
+    paths = {m: textured.render_move(m, out / f"{m}.mp4") for m in ("dolly_out", "dolly_in", "pan_left")}
+    plan = paths["dolly_in"][1]
+    motions = [
+        measure_clip(path, lens_mm=50.0, sensor_width_mm=36.0, fps=plan.fps, plan=plan.shots[0].trajectory)
+        for path, _ in paths.values()
+    ]
+    assert all(m["measurable"] for m in motions), [m["reason"] for m in motions]
+    return motions
+
+
 @pytest.fixture
 def fresh():
     with no_jobs_in_flight():
@@ -48,7 +70,7 @@ def _server_motion(server, job_id: str) -> dict:
     return motion
 
 
-def test_motion_lands_on_the_strip_and_in_the_panel(server, tmp_path, fresh):
+def test_motion_lands_on_the_strip_and_in_the_panel(server, tmp_path, rendered_motions, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     generate.set_server(server.url)
     result = generate.run_sync(scene, ["SH010"], report=lambda _l: None)
@@ -68,7 +90,7 @@ def test_motion_lands_on_the_strip_and_in_the_panel(server, tmp_path, fresh):
     # headless; the text above is what draw_shot labels).
 
 
-def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, fresh):
+def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, rendered_motions, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     generate.set_server(server.url)
     scene.ltx.takes_per_shot = 3
@@ -98,3 +120,18 @@ def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, fres
     assert ui.motion_text(scene, "SH020")[0].startswith(f"Take {best} ")
     # The takes stay stacked oldest to newest; the others are muted below (or above) the kept one.
     assert [s.channel for s in strips] == sorted(s.channel for s in strips)
+
+    # The tiny model's clips are noise, so the server finds nothing to measure on them (then the first
+    # take stays). The same choice on motions the meter measured for real on rendered clips (dolly out,
+    # dolly in, pan left against a dolly-in plan), stored on the three takes as the courier's would be:
+    # the argmax of the agreements wins, whichever take it is on.
+    for s, motion in zip(strips, rendered_motions, strict=True):
+        vse.set_motion(scene, "SH020", s.ltx.job_id, motion)
+    scores = {s.ltx.take: take_choice.score(vse.take_motion(s)) for s in strips}
+    best = max(scores, key=scores.get)
+    assert best == 2 and scores[2] >= 0.9 > 0.3 >= max(scores[1], scores[3]), scores
+    why = clips.keep_best(scene, ss, [1, 2, 3])
+    assert why.startswith(f"Kept take 2, the best agreement with the plan: {scores[2]:.2f}")
+    assert ss.active_take == 2 and [s.ltx.take for s in vse.takes(scene, "SH020") if not s.mute] == [2]
+    assert ui.motion_text(scene, "SH020")[0] == f"Take 2 follows the plan {scores[2]:.2f}: dolly in"
+    assert ui.take_rows(scene, "SH020")[1] == (2, f"SH020 take 2  ({scores[2]:.2f})", False)
