@@ -206,7 +206,15 @@ def stitch(clips: list[Clip], records: list[dict[str, Any]], frame_rate: float) 
                 piece = np.pad(piece, ((0, 0), (0, hi - lo - piece.shape[1])))
             pieces.append(piece)
         audio = np.concatenate(pieces, axis=1)
-    return Clip(frames=frames, audio=audio, audio_rate=rate if audio is not None else None)
+    peaks = [c.peak_gpu_mb for c in clips if c.peak_gpu_mb is not None]
+    return Clip(
+        frames=frames,
+        audio=audio,
+        audio_rate=rate if audio is not None else None,
+        # Every segment runs with the same references and LoRAs: the first one's record stands for all.
+        applied=dict(clips[0].applied),
+        peak_gpu_mb=max(peaks) if peaks else None,
+    )
 
 
 def run_chain(

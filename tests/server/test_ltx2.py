@@ -169,3 +169,21 @@ def test_model_tiny_ltx2_builds_into_the_data_dir(tmp_path):
     assert health["family"] == "ltx2" and health["model"] == "tiny-ltx2"
     assert health["model_path"] == str(tmp_path / "srv" / "tiny-ltx2-model")
     assert "camera_lora" in health["capabilities"]
+
+
+def test_a_long_ltx2_shot_is_one_clip_with_its_audio(tiny_ltx2_dir, tmp_path, http):
+    """The chain on LTX-2: segments of 17 frames make one 41-frame mp4 with audio of its length; a keyframe
+    in the last segment lands on a frame LTX-2 can condition (latent-aligned within its segment)."""
+    from support.server import run_server
+
+    args = ["--segment-frames", "17", "--max-frames", "65"]
+    with run_server(tmp_path / "srv", str(tiny_ltx2_dir), args, env={"OMP_NUM_THREADS": "1"}) as srv:
+        req = _request(num_frames=41, conditions=[{"frame_index": 34, "image": png_b64(96, 64, seed=3)}])
+        done, path = _run(http, srv, tmp_path, req)
+    segments = done["applied"]["segments"]
+    assert len(segments) >= 3 and segments[-1]["frame_end"] == 40
+    assert done["applied"]["conditions"][0]["frame_index"] == 33  # 8k+1, nearest to 34
+    info = probe_mp4(path)
+    assert info["frames"] == 41
+    assert "audio" in done["applied"]["layers"]
+    assert abs(info["audio"]["duration_s"] - 41 / 24) < 1.5 / 24
