@@ -70,6 +70,16 @@ def _server_motion(server, job_id: str) -> dict:
     return motion
 
 
+def _shot_panel_labels(scene, shot_name: str) -> list[str]:
+    from test_addon import CheckingLayout
+
+    assert bpy.context.scene == scene
+    scene.ltx.active_shot_index = [ss.name for ss in scene.ltx.shots].index(shot_name)
+    calls: list = []
+    ui.draw_shot(CheckingLayout(calls), bpy.context)
+    return [c[2]["text"] for c in calls if c[0] == "label" and "text" in c[2]]
+
+
 def test_motion_lands_on_the_strip_and_in_the_panel(server, tmp_path, rendered_motions, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     generate.set_server(server.url)
@@ -86,8 +96,8 @@ def test_motion_lands_on_the_strip_and_in_the_panel(server, tmp_path, rendered_m
         assert lines[1:] == ([motion["mismatch"]] if motion["mismatch"] else [])
     else:
         assert lines == [f"Take 1 not measurable: {motion['reason']}"]
-    # The panel draws it without error (the real Panel classes on a real layout are not reachable
-    # headless; the text above is what draw_shot labels).
+    # The Shot panel labels it (drawn against Blender's UILayout RNA, as test_addon does).
+    assert _shot_panel_labels(scene, "SH010")[-len(lines) :] == lines
 
 
 def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, rendered_motions, fresh):
@@ -133,5 +143,13 @@ def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, rend
     why = clips.keep_best(scene, ss, [1, 2, 3])
     assert why.startswith(f"Kept take 2, the best agreement with the plan: {scores[2]:.2f}")
     assert ss.active_take == 2 and [s.ltx.take for s in vse.takes(scene, "SH020") if not s.mute] == [2]
-    assert ui.motion_text(scene, "SH020")[0] == f"Take 2 follows the plan {scores[2]:.2f}: dolly in"
+    assert ui.motion_text(scene, "SH020") == [f"Take 2 follows the plan {scores[2]:.2f}: dolly in"]
+    assert _shot_panel_labels(scene, "SH020")[-1] == ui.motion_text(scene, "SH020")[0]
     assert ui.take_rows(scene, "SH020")[1] == (2, f"SH020 take 2  ({scores[2]:.2f})", False)
+    # A take that went the other way: the panel says so in words.
+    vse.promote_take(scene, "SH020", 1)
+    assert ui.motion_text(scene, "SH020") == [
+        f"Take 1 off the plan {scores[1]:.2f}: dolly out",
+        "planned dolly in, measured dolly out",
+    ]
+    assert _shot_panel_labels(scene, "SH020")[-2:] == ui.motion_text(scene, "SH020")
