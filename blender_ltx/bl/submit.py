@@ -181,6 +181,9 @@ def cancel(scene, shot_names: list[str]) -> None:
             if ss.job_status in props.ACTIVE_STATES:
                 unstick(ss)
             continue
+        if all(run.paths):  # every clip is in, only its motion awaited: stop waiting (it still lands
+            del runs[(sid(scene), name)]  # on the strips), keep the takes as they are
+            continue
         run.cancel_requested = True
         for i, job_id in enumerate(run.job_ids):
             if job_id:
