@@ -135,6 +135,14 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
         min=9,
         description="Longest clip in one generation (8k+1); longer shots split",
     )
+    takes_per_shot: IntProperty(
+        name="Takes per Shot",
+        default=1,
+        min=1,
+        max=16,
+        description="Generate this many takes (seeds seed, seed + 1...) and keep the one whose measured "
+        "camera motion agrees best with the plan active, the others muted below it",
+    )
     plan_json: StringProperty(name="Plan", description="The last refreshed shot plan (ShotPlan JSON)")
     shots: CollectionProperty(type=LTXShotSettings)
     active_shot_index: IntProperty(name="Active Shot", default=0, min=0)

@@ -34,34 +34,44 @@ def check_shot(scene, shot: Shot) -> None:
 
 
 def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> tuple[Run, list[dict]]:
-    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet)."""
+    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet); with Takes per
+    Shot N > 1, for N takes with the seeds seed, seed + 1... (one guide render serves them all)."""
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
+    n_takes = max(1, getattr(st, "takes_per_shot", 1))
+    takes = [take + t for t in range(n_takes)]
+    seeds = [(seed + t) % (props.SEED_MAX + 1) for t in range(n_takes)]
     prompt = props.full_prompt(scene, ss)
     parts = job_request.segment_shots(shot)
-    run = Run(sid(scene), shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report)
-    requests = []
+    run = Run(
+        sid(scene), shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report,
+        takes=takes, seeds=seeds,
+    )  # fmt: skip
+    guides_of = []
     for i, part in enumerate(parts):
         guide_dir = vse.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
-        guides = render_guides(scene, part, guide_dir, first=i == 0)
-        tags = {"scene": scene.name, "take": take, "segment": f"{i + 1}/{len(parts)}"}
-        try:
-            request = job_request.build_request(
-                part,
-                props.settings_dict(ss),
-                guides,
-                prompt=prompt,
-                seed=seed,
-                tags=tags,
-                max_frames=st.max_frames,
-                pixel_budget=st.pixel_budget,
-            )
-        except ProtocolError as exc:
-            raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
-        requests.append(request)
+        guides_of.append(render_guides(scene, part, guide_dir, first=i == 0))
+    requests = []
+    for t, take_seed in zip(takes, seeds, strict=True):
+        for i, part in enumerate(parts):
+            tags = {"scene": scene.name, "take": t, "segment": f"{i + 1}/{len(parts)}"}
+            try:
+                request = job_request.build_request(
+                    part,
+                    props.settings_dict(ss),
+                    guides_of[i],
+                    prompt=prompt,
+                    seed=take_seed,
+                    tags=tags,
+                    max_frames=st.max_frames,
+                    pixel_budget=st.pixel_budget,
+                )
+            except ProtocolError as exc:
+                raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
+            requests.append(request)
     return run, requests
 
 

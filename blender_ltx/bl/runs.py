@@ -27,7 +27,11 @@ ATTACH_STATES = ("queued", "running", "importing", "succeeded")
 
 @dataclass
 class Run:
-    """One take of one shot in flight."""
+    """One take of one shot in flight, or several ("Takes per Shot": best of N, ``takes``/``seeds``).
+
+    Jobs are numbered take-major: job ``i`` is segment ``i % len(parts)`` of take ``takes[i //
+    len(parts)]``; that index is the third part of the courier's Key. The run ends once every job's clip
+    is imported and its motion measured (``Measured``), so best of N can pick its take."""
 
     scene: int  # session_uid (see sid)
     shot: Shot
@@ -44,14 +48,31 @@ class Run:
     paths: list[str] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
     cancel_requested: bool = False
+    takes: list[int] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    measured: list[bool] = field(default_factory=list)
+    motions: list[dict | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        n = len(self.parts)
+        self.takes = self.takes or [self.take]
+        self.seeds = self.seeds or [self.seed] * len(self.takes)
+        n = len(self.parts) * len(self.takes)
         self.job_ids = self.job_ids or [""] * n
         self.status = ["queued"] * n
         self.progress = [0.0] * n
         self.paths = [""] * n
         self.jobs = [{} for _ in range(n)]
+        self.measured = [False] * n
+        self.motions = [None] * n
+
+    def segment_of(self, i: int) -> int:
+        return i % len(self.parts)
+
+    def take_of(self, i: int) -> int:
+        return self.takes[i // len(self.parts)]
+
+    def seed_of(self, i: int) -> int:
+        return self.seeds[i // len(self.parts)]
 
     @property
     def submitted(self) -> bool:
@@ -114,10 +135,15 @@ def after_undo() -> None:
     A take still in flight gets its job ids and state back from its run. A shot that says it waits for
     a job this session no longer follows had its take undone away: it says so and keeps its job id, so
     Generate Shot re-attaches to it and imports the take again from its clip on disk."""
-    for (scene_id, name), run in runs.items():
+    for (scene_id, name), run in list(runs.items()):
         scene = scene_of(scene_id)
         ss = props.shot_settings(scene, name, create=False) if scene is not None else None
-        if ss is not None:
+        if ss is not None and all(run.paths):  # every clip in, only its motion awaited
+            if all(j in {s.ltx.job_id for s in vse.take_strips(scene, name)} for j in run.job_ids):
+                ss.job_status = "imported"
+            else:  # the import was undone: the shot re-attaches below, like one whose run had ended
+                del runs[(scene_id, name)]
+        elif ss is not None:
             ss.job_id = ",".join(run.job_ids) if run.submitted else ss.job_id
             ss.job_status = "running" if "running" in run.status else "queued"
     for scene in bpy.data.scenes:

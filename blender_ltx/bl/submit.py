@@ -95,10 +95,15 @@ def _send(scene, run: Run, requests: list[dict], ss) -> None:
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
-    say(ss, run, f"Submitting take {run.take} to {run.cfg.url}.")
+    say(ss, run, f"Submitting {takes_text(run)} to {run.cfg.url}.")
     for i, request in enumerate(requests):
-        dest = vse.clip_abspath(scene, run.shot.name, run.take, i, len(requests))
+        dest = vse.clip_abspath(scene, run.shot.name, run.take_of(i), run.segment_of(i), len(run.parts))
         worker.get().send(worker.Submit((sid(scene), run.shot.name, i), run.cfg, request, dest))
+
+
+def takes_text(run: Run) -> str:
+    """ "take 3", or "takes 3-5" for best of N."""
+    return f"take {run.take}" if len(run.takes) == 1 else f"takes {run.takes[0]}-{run.takes[-1]}"
 
 
 def attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
@@ -119,18 +124,26 @@ def attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
         say(ss, None, f"Job {ss.job_id or '?'} cannot be re-attached: {ss.name} is not in the plan.")
         return False
     parts = job_request.segment_shots(shot)
-    if len(parts) != len(job_ids):  # re-cut since: the first job's clip is imported over the shot
+    if len(job_ids) % len(parts):  # re-cut since: the first job's clip is imported over the shot
         shot = replace(shot, generation=replace(shot.generation, segments=[]))
         parts = [shot]
         job_ids = job_ids[:1]
-    # A take some of whose segments are already on strips keeps its number (the rest join it).
+    # A take some of whose segments are already on strips keeps its number (the rest join it); best of
+    # N sent N takes' jobs, take-major.
     imported = {s.ltx.job_id: s.ltx.take for s in vse.take_strips(scene, ss.name)}
-    take = next((imported[j] for j in job_ids if j in imported), None) or vse.next_take(scene, ss.name)
+    fresh = vse.next_take(scene, ss.name)
+    takes = []
+    for t in range(len(job_ids) // len(parts)):
+        mine = job_ids[t * len(parts) : (t + 1) * len(parts)]
+        known = next((imported[j] for j in mine if j in imported), None)
+        if known is None:
+            known, fresh = fresh, fresh + 1
+        takes.append(known)
     prompt = props.full_prompt(scene, ss)
-    run = Run(sid(scene), shot, parts, take, ss.seed, prompt, cfg, "", report, job_ids)
+    run = Run(sid(scene), shot, parts, takes[0], ss.seed, prompt, cfg, "", report, job_ids, takes=takes)
     runs[key] = run
     for i, job_id in enumerate(job_ids):
-        dest = vse.clip_abspath(scene, ss.name, take, i, len(parts))
+        dest = vse.clip_abspath(scene, ss.name, run.take_of(i), run.segment_of(i), len(parts))
         worker.get().send(worker.Track((sid(scene), ss.name, i), cfg, job_id, dest))
     say(ss, run, f"Re-attached to job {ss.job_id} on {cfg.url}.")
     return True
@@ -167,6 +180,9 @@ def cancel(scene, shot_names: list[str]) -> None:
         if run is None:
             if ss.job_status in props.ACTIVE_STATES:
                 unstick(ss)
+            continue
+        if all(run.paths):  # every clip is in, only its motion awaited: stop waiting (it still lands
+            del runs[(sid(scene), name)]  # on the strips), keep the takes as they are
             continue
         run.cancel_requested = True
         for i, job_id in enumerate(run.job_ids):

@@ -78,6 +78,7 @@ def draw_main(layout, context) -> None:
         return
     layout.template_list("LTX_UL_shots", "", st, "shots", st, "active_shot_index", rows=3)
     layout.prop(st, "style_prompt", text="Style")
+    layout.prop(st, "takes_per_shot", text="Takes per Shot (keep the best)")
     row = layout.row(align=True)
     row.operator("ltx.generate_shot", icon="RENDER_ANIMATION")
     row.operator("ltx.generate_all", icon="SEQ_SEQUENCER").force = False
@@ -114,6 +115,8 @@ def draw_shot(layout, context) -> None:
         compat.layout_progress(box, ss.progress, status_text(ss))
     else:
         box.label(text=status_text(ss), icon=status_icon(ss.job_status))
+    for i, line in enumerate(motion_text(scene, ss.name) if scene.sequence_editor else []):
+        box.label(text=line, icon="CON_CAMERASOLVER" if i == 0 else "ERROR")
     row = layout.row(align=True)
     row.operator("ltx.cancel", icon="CANCEL").all = False
     row.operator("ltx.open_clip_folder", icon="FILE_FOLDER")
@@ -138,15 +141,32 @@ def draw_settings(layout, context) -> None:
         col.operator("ltx.remove_stale_shots", icon="TRASH")
 
 
+def motion_text(scene, shot_name: str) -> list[str]:
+    """The active take's measured camera motion in words: "Take 2 follows the plan 0.91: dolly in, pan
+    left", then the mismatch ("planned dolly in, measured zoom in") when there is one; [] without a take.
+    """
+    from ..core.take_choice import motion_lines
+    from . import vse
+
+    strip = vse.active_take(scene, shot_name)
+    if strip is None:
+        return []
+    first, *rest = motion_lines(vse.take_motion(strip))
+    return [f"Take {strip.ltx.take} {first}", *rest]
+
+
 def take_rows(scene, shot_name: str) -> list[tuple[int, str, bool]]:
-    """(take number, strip name, muted) for each take of ``shot_name`` in the VSE, newest first."""
+    """(take number, strip name with its agreement, muted) for each take of ``shot_name`` in the VSE,
+    newest first."""
+    from ..core import take_choice
     from . import vse
 
     rows = []
     for strip in vse.takes(scene, shot_name):
         meta = getattr(strip, "ltx", None)
         take = getattr(meta, "take", 0) if meta is not None else 0
-        rows.append((take, strip.name, strip.mute))
+        score = take_choice.score(vse.take_motion(strip))
+        rows.append((take, strip.name if score is None else f"{strip.name}  ({score:.2f})", strip.mute))
     return sorted(rows, reverse=True)
 
 

@@ -73,6 +73,11 @@ class LTXStripMeta(bpy.types.PropertyGroup):
     applied: StringProperty(name="Applied", description="What the server applied (JSON)")
     server: StringProperty(name="Server")
     created: StringProperty(name="Created", description="Import time (ISO 8601, UTC)")
+    motion: StringProperty(
+        name="Motion",
+        description="The clip's camera motion measured by the server's meter and its agreement with the "
+        "plan (JSON; empty until measured; see core/take_choice.py)",
+    )
 
 
 # --- paths (the naming rules are in core/takes.py) ------------------------------------------------
@@ -366,6 +371,25 @@ def promote_take(scene, shot_name: str, take: int):
         )
     _mute_all_but(own, take)
     return units[take][0]
+
+
+def set_motion(scene, shot_name: str, job_id: str, motion: dict[str, Any]) -> list:
+    """Store a job's measured motion on the strips of its clip (its take's segment and speed effect).
+    Returns the movie strips it landed on (none: the take was deleted or not imported)."""
+    text = json.dumps(motion, sort_keys=True)
+    own = [s for s in _shot_strips(scene.sequence_editor, shot_name) if s.ltx.job_id == job_id]
+    for s in own:
+        s.ltx.motion = text
+    return [s for s in own if s.ltx.role == ROLE_TAKE]
+
+
+def take_motion(strip) -> dict[str, Any] | None:
+    """The motion stored on a take's strip (None: not measured yet)."""
+    text = getattr(getattr(strip, "ltx", None), "motion", "")
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def remove_incomplete_take(scene, shot_name: str, take: int) -> int:

@@ -54,6 +54,7 @@ from ..core.courier_wire import (  # noqa: F401  (the messages are this module's
     Failed,
     Key,
     LineBuffer,
+    Measured,
     Message,
     Note,
     Probe,
@@ -299,7 +300,9 @@ class CourierLink:
             )
             if submit is not None:
                 self._tracked[message.job_id] = Track(message.key, submit.cfg, message.job_id, submit.dest)
-        elif isinstance(message, (Downloaded, Failed)) and message.job_id:
+        elif isinstance(message, (Measured, Failed)) and message.job_id:
+            # Kept past Downloaded: a restarted courier fetches the clip again (imported once) and
+            # follows its motion measurement to the end.
             self._tracked.pop(message.job_id, None)
 
     def _restart(self, why: str) -> None:

@@ -31,6 +31,7 @@ from .courier_wire import (
     Failed,
     Key,
     LineBuffer,
+    Measured,
     Note,
     Probe,
     Probed,
@@ -169,8 +170,12 @@ class Courier:
                 self.pending.append(_Pending(command, deadline, raw.get("seq")))
                 return  # 'done' once it is accepted or has failed
             if isinstance(command, Track):
-                if command.job_id not in self.watches:
+                w = self.watches.get(command.job_id)
+                if w is None:
                     self._watch(command.key, command.cfg, command.job_id, command.dest, {})
+                elif w.watch.phase == job_poll.MEASURE:  # re-attached after its clip came: send it again
+                    w.key, w.dest = command.key, command.dest
+                    w.watch.phase, w.watch.next_at = job_poll.DOWNLOAD, 0.0
             elif isinstance(command, Cancel):
                 try:
                     command.cfg.client().cancel(command.job_id)
@@ -220,6 +225,8 @@ class Courier:
                 self._poll_one(w)
             elif w.watch.phase == job_poll.DOWNLOAD:
                 self._download_one(w)
+            elif w.watch.phase == job_poll.MEASURE:
+                self._measure_one(w)
             if w.watch.phase == job_poll.DONE:
                 self.watches.pop(job_id, None)
             self.read(0.0)
@@ -258,8 +265,36 @@ class Courier:
         except ServerError as exc:
             self._call_failed(w, exc)
             return
-        ww.on_downloaded()
         self.post(Downloaded(w.key, ww.job_id, w.dest, w.job))
+        if ww.on_downloaded(w.job, time.monotonic()):
+            self._post_motion(w, w.job)
+
+    def _measure_one(self, w: _Watch) -> None:
+        """Ask again for a downloaded job's motion until the meter has measured it (or the wait is over).
+        A failed call just waits for the next try: the clip is in, only the measurement is missing."""
+        ww = w.watch
+        try:
+            data = w.cfg.client().status(ww.job_id)
+        except ServerError as exc:
+            if exc.status == 404 or time.monotonic() >= ww.measure_until:
+                ww.phase = job_poll.DONE
+                self.post(Measured(w.key, ww.job_id, None, f"The motion was not measured: {exc}"))
+            else:
+                ww.next_at = time.monotonic() + job_poll.POLL_MOTION_S
+            return
+        if ww.on_motion(data, time.monotonic()):
+            self._post_motion(w, data)
+
+    def _post_motion(self, w: _Watch, data: dict) -> None:
+        _, motion = job_poll.final_motion(data)
+        if motion is not None:
+            note = ""
+        elif "motion" not in data:
+            note = "The server does not measure camera motion (it has no motion meter)."
+        else:
+            wait = job_poll.MOTION_WAIT_S
+            note = f"The server's motion measurement did not come within {wait:.0f} s."
+        self.post(Measured(w.key, w.watch.job_id, motion, note))
 
 
 def main(port: int) -> None:

@@ -112,6 +112,19 @@ class Downloaded:
 
 
 @dataclass
+class Measured:
+    """The clip's camera motion as the server's meter measured it (sent after ``Downloaded``):
+    ``motion`` is the job status's final ``motion`` (see server/meter/job_motion.py), or None when
+    none came (``note`` says why: a server without the meter, or no answer within the wait)."""
+
+    key: Key
+    job_id: str
+    motion: dict[str, Any] | None = None
+    note: str = ""
+    epoch: int = 0
+
+
+@dataclass
 class Failed:
     """Nothing more will come of this job: failed or cancelled on the server, rejected, or lost."""
 
@@ -130,11 +143,11 @@ class Probed:
     epoch: int = 0
 
 
-Message = Submitted | Update | Note | Downloaded | Failed | Probed
+Message = Submitted | Update | Note | Downloaded | Measured | Failed | Probed
 
 _TYPES = {
     cls.__name__: cls
-    for cls in (Submit, Track, Cancel, Probe, Submitted, Update, Note, Downloaded, Failed, Probed)
+    for cls in (Submit, Track, Cancel, Probe, Submitted, Update, Note, Downloaded, Measured, Failed, Probed)
 }
 
 

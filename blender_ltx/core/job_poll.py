@@ -18,7 +18,23 @@ POLL_QUEUED_S = 1.0
 # Phases of a watched job.
 POLL = "poll"  # asking GET /v1/jobs/{id}
 DOWNLOAD = "download"  # succeeded: fetching the mp4
-DONE = "done"  # downloaded, failed, cancelled or lost: nothing more to ask
+MEASURE = "measure"  # downloaded: asking again until the server's motion meter has measured the clip
+DONE = "done"  # downloaded (and measured), failed, cancelled or lost: nothing more to ask
+
+#: How long a downloaded job is followed for its motion measurement, and how often it is asked.
+MOTION_WAIT_S = 120.0
+POLL_MOTION_S = 1.0
+
+
+def final_motion(data: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    """(final, motion) of a job status: final when the meter's result is in, or when the status has no
+    ``motion`` field at all (a server from before the meter: nothing will come)."""
+    if "motion" not in data:
+        return True, None
+    motion = data["motion"]
+    if isinstance(motion, dict) and motion and not motion.get("pending"):
+        return True, motion
+    return False, None  # null (just succeeded) or {"pending": true}
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,7 @@ class JobWatch:
     message: str = ""
     error: str = ""
     backoff: Backoff = Backoff()
+    measure_until: float = 0.0
 
     def due(self, now: float) -> bool:
         return self.phase != DONE and now >= self.next_at
@@ -89,6 +106,22 @@ class JobWatch:
         self.message = f"{str(err).rstrip('.')}; retrying in {wait:.0f} s (job {self.job_id} is kept)."
         return self.message
 
-    def on_downloaded(self) -> None:
-        self.phase = DONE
+    def on_downloaded(self, data: dict[str, Any] | None = None, now: float = 0.0) -> bool:
+        """The clip is on disk. Returns True when the job is done; False when its motion is still being
+        measured (phase MEASURE: ask again with ``on_motion`` until ``measure_until``)."""
         self.failures = 0
+        if data is None or final_motion(data)[0]:
+            self.phase = DONE
+            return True
+        self.phase, self.measure_until, self.next_at = MEASURE, now + MOTION_WAIT_S, now + POLL_MOTION_S
+        return False
+
+    def on_motion(self, data: dict[str, Any], now: float) -> bool:
+        """A status asked for while measuring; True (phase DONE) once the motion is final or the wait
+        is over."""
+        self.failures = 0
+        if final_motion(data)[0] or now >= self.measure_until:
+            self.phase = DONE
+            return True
+        self.next_at = now + POLL_MOTION_S
+        return False

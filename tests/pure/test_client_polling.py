@@ -64,3 +64,25 @@ def test_download_failure_retries_the_download():
     w.on_status({"status": "succeeded"}, now=0.0)
     w.on_error(ServerError("The connection broke.", status=None), now=1.0)
     assert w.phase == DOWNLOAD and w.next_at == 2.0
+
+
+def test_downloaded_job_is_followed_until_its_motion_is_final():
+    w = JobWatch("j9")
+    w.on_status({"status": "succeeded", "motion": None}, now=0.0)
+    assert not w.on_downloaded({"status": "succeeded", "motion": None}, now=1.0)
+    assert w.phase == job_poll.MEASURE and not w.due(1.5) and w.due(1.0 + job_poll.POLL_MOTION_S)
+    assert not w.on_motion({"motion": {"pending": True}}, now=2.0) and w.phase == job_poll.MEASURE
+    measured = {"measurable": True, "kinds": ["pan_left"], "agreement": {"score": 0.8}}
+    assert w.on_motion({"motion": measured}, now=3.0) and w.phase == DONE
+    assert job_poll.final_motion({"motion": measured}) == (True, measured)
+
+
+def test_motion_wait_is_bounded_and_an_old_server_is_not_waited_for():
+    w = JobWatch("j10")
+    assert w.on_downloaded({"status": "succeeded"}, now=0.0) and w.phase == DONE  # no meter: no field
+    assert job_poll.final_motion({"status": "succeeded"}) == (True, None)
+    w = JobWatch("j11")
+    assert not w.on_downloaded({"motion": {"pending": True}}, now=0.0)
+    assert not w.on_motion({"motion": {"pending": True}}, now=job_poll.MOTION_WAIT_S - 1)
+    assert w.on_motion({"motion": {"pending": True}}, now=job_poll.MOTION_WAIT_S) and w.phase == DONE
+    assert job_poll.final_motion({"motion": {"pending": True}}) == (False, None)

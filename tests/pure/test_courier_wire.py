@@ -16,6 +16,8 @@ ALL = [
     w.Update((7, "SH010", 0), "job-1", "running", 0.25, "Generating: 25%.", epoch=2),
     w.Note((7, "SH010", 0), "", "Waiting for the local server to start.", epoch=1),
     w.Downloaded((7, "SH010", 0), "job-1", "/tmp/x.mp4", {"applied": {"seed": 4}}, epoch=2),
+    w.Measured((7, "SH010", 3), "job-1", {"measurable": True, "kinds": ["dolly_in"], "agreement": {}}),
+    w.Measured((7, "SH010", 0), "job-1", None, "The server has no motion meter.", epoch=2),
     w.Failed((7, "SH010", 0), "job-1", "failed", "The server failed this job: boom", epoch=2),
     w.Probed(3, False, "No LTX server at http://127.0.0.1:9.", epoch=0),
 ]
