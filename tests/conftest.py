@@ -28,6 +28,22 @@ def pytest_sessionstart(session) -> None:
         )
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:
+    session.config._ltx_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """Leave without running the process's exit handlers where bpy was loaded: after the whole suite,
+    bpy 4.5 as a module hung at exit in a C++ static destructor (pthread_cond_destroy on a condition
+    Blender's task threads still wait on; seen with gdb), after every result had been reported. This
+    runs last, once the summary is printed, so nothing of pytest's is lost."""
+    if "bpy" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(getattr(config, "_ltx_exitstatus", 0))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """The built-in tiny LTX model, made once per session (in a subprocess: keeps torch out of pytest)."""
