@@ -13,6 +13,7 @@ the others and removes the take's segments already imported (an incomplete take 
 
 from __future__ import annotations
 
+from ..core.takes import camera_lora_text
 from . import props, vse, worker
 from .runs import Run, runs, say, scene_of, sid
 
@@ -79,7 +80,8 @@ def _import_segment(scene, ss, run: Run, seg: int) -> None:
     if done:
         ss.job_status = "importing"
     try:
-        vse.import_take(scene, run.shot, path, run.take, meta, segment=seg, fps=float(fps))
+        has_audio = bool(applied.get("audio"))  # the mp4 carries AAC audio: a sound strip goes with it
+        vse.import_take(scene, run.shot, path, run.take, meta, segment=seg, fps=float(fps), audio=has_audio)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         del runs[(sid(scene), ss.name)]
         for i, job_id in enumerate(run.job_ids):
@@ -98,4 +100,5 @@ def _import_segment(scene, ss, run: Run, seg: int) -> None:
     ss.progress = 1.0
     where = vse.clip_path(scene, ss.name, run.take, 0, len(run.parts))
     parts = f" in {len(run.parts)} segments" if len(run.parts) > 1 else ""
-    say(ss, run, f"Take {run.take} imported{parts} ({where}).")
+    lora = camera_lora_text(applied)
+    say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {lora}." if lora else "."))

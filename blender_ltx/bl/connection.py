@@ -101,6 +101,11 @@ def draw_capability(layout, context, name: str):
     return col
 
 
+def server_loras(context=None, role: str | None = None) -> list[dict]:
+    """The usable LoRAs the server generation talks to has loaded ("camera" or "ic" when ``role``)."""
+    return server_info.loras(server_url(context), role)
+
+
 def server_health(context=None) -> dict | None:
     """The last health answer of the server generation talks to (None: not asked yet this session)."""
     return server_info.get(server_url(context))
