@@ -38,12 +38,16 @@ class LTX_OT_refresh_plan(bpy.types.Operator):
         return True
 
     def execute(self, context):
+        from . import connection
         from .plan import plan_scene
+        from .request import job_max_frames
 
         scene = context.scene
         st = scene.ltx
         try:
-            plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=st.max_frames)
+            # Long shots split as generation will split them: not at all where the server chains them.
+            max_frames = job_max_frames(scene, connection.server_url(context))
+            plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=max_frames)
         except ValueError as exc:  # the planner's one-sentence errors about the scene
             return fail(self, exc)
         added = props.sync_shots(scene, plan)

@@ -148,7 +148,8 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
         name="Max Frames",
         default=DEFAULT_MAX_FRAMES,
         min=9,
-        description="Longest clip in one generation (8k+1); longer shots split",
+        description="Longest clip in one generation (8k+1) for a server that does not chain long shots into "
+        "one clip; longer shots split",
     )
     plan_json: StringProperty(name="Plan", description="The last refreshed shot plan (ShotPlan JSON)")
     shots: CollectionProperty(type=LTXShotSettings)
