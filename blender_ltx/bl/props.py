@@ -248,13 +248,7 @@ def settings_dict(ss: LTXShotSettings) -> dict:
         "steps": ss.steps,
         "guidance": ss.guidance,
     }
-    if not ss.audio:
-        out["audio"] = False
-    if ss.camera_lora.strip() not in ("", "auto"):
-        out["camera_lora"] = ss.camera_lora.strip()
-    if round(ss.camera_lora_scale, 6) != 1.0:
-        out["camera_lora_scale"] = round(ss.camera_lora_scale, 6)
-    return out
+    return {**out, **take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale)}
 
 
 def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:

@@ -62,3 +62,16 @@ def input_hash(
 
 def _as_dict(obj) -> dict:
     return asdict(obj) if is_dataclass(obj) else dict(obj)
+
+
+def ltx2_settings(audio: bool, camera_lora: str, camera_lora_scale: float) -> dict[str, Any]:
+    """A shot's LTX-2 switches as settings entries, only those set off their defaults (audio on, camera
+    LoRA "auto" at scale 1), so that the hash of a shot that never touched them stays what it was."""
+    out: dict[str, Any] = {}
+    if not audio:
+        out["audio"] = False
+    if camera_lora.strip() not in ("", "auto"):
+        out["camera_lora"] = camera_lora.strip()
+    if round(camera_lora_scale, 6) != 1.0:
+        out["camera_lora_scale"] = round(camera_lora_scale, 6)
+    return out

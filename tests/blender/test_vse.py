@@ -343,7 +343,6 @@ def sound_strips(scene, shot: str) -> list:
 
 
 def test_sound_strip_follows_its_segment_and_goes_with_an_incomplete_take(scene, tmp_path):
-    pytest.importorskip("server.video")
     clip = write_clip_with_audio(tmp_path / "a.mp4", 33, 25.0)  # 25 fps clip, 24 fps scene: a Speed effect
     # A strip of the user's where the sound would go first.
     user = compat.new_effect(scene.sequence_editor_create(), "user", "COLOR", 3, 1, 10, None)

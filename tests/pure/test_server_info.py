@@ -45,3 +45,19 @@ def test_old_dict_capabilities_and_no_chaining():
     assert server_info.capability("http://c:1", "audio")[0]
     assert not server_info.capability("http://c:1", "keyframes")[0]
     assert server_info.max_job_frames("http://c:1") is None  # no long_shots: the add-on splits
+
+
+def test_ltx2_switches_only_off_their_defaults():
+    from blender_ltx.core import job_request, take_inputs
+
+    assert take_inputs.ltx2_settings(True, "auto", 1.0) == {}  # an untouched shot keeps its old hash
+    assert take_inputs.ltx2_settings(False, " Dolly-In ", 0.5) == {
+        "audio": False,
+        "camera_lora": "Dolly-In",
+        "camera_lora_scale": 0.5,
+    }
+    assert job_request.ltx2_fields(audio=True) == {}
+    off = job_request.ltx2_fields(audio=False, camera_lora="none", camera_lora_scale=0.5)
+    assert off == {"audio": False, "camera_lora": "none", "camera_lora_scale": 0.5}
+    # A server without camera LoRAs gets no camera fields (it would refuse a name with a 422).
+    assert job_request.ltx2_fields(audio=True, camera_lora="Dolly-In", camera_lora_ok=False) == {}
