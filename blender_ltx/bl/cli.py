@@ -248,6 +248,9 @@ def _add_demo(sub) -> None:
     )
     p.add_argument("--out", default="out/demo", metavar="DIR", help="output folder (default: out/demo)")
     p.add_argument("--server", metavar="URL", help="use this server instead of starting the tiny one")
+    p.add_argument(
+        "--model", default=None, help="the tiny model the started server runs (default: tiny-ltx2; or tiny)"
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -255,7 +258,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
     ensure_registered()
-    where = demo.run(args.out, report=lambda line: print(line, flush=True), server_url=args.server)
+    kw = {"model": args.model} if args.model else {}
+    where = demo.run(args.out, report=lambda line: print(line, flush=True), server_url=args.server, **kw)
     print(f"The edit: {where['blend']}\nThe clips: {where['clips']}\nThe preview: {where['preview']}")
     return 0
 

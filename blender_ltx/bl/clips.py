@@ -19,6 +19,7 @@ whose motion agrees best with the plan becomes the active one (``core/take_choic
 from __future__ import annotations
 
 from ..core import take_choice
+from ..core.takes import camera_lora_text
 from . import props, vse, worker
 from .runs import Run, runs, say, scene_of, sid
 
@@ -107,7 +108,8 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
     if done:
         ss.job_status = "importing"
     try:
-        vse.import_take(scene, run.shot, path, take, meta, segment=seg, fps=float(fps))
+        has_audio = bool(applied.get("audio"))  # the mp4 carries AAC audio: a sound strip goes with it
+        vse.import_take(scene, run.shot, path, take, meta, segment=seg, fps=float(fps), audio=has_audio)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         del runs[(sid(scene), ss.name)]
         for k, job_id in enumerate(run.job_ids):
@@ -128,7 +130,8 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
     where = vse.clip_path(scene, ss.name, run.take, 0, len(run.parts))
     parts = f" in {len(run.parts)} segments" if len(run.parts) > 1 else ""
     if len(run.takes) == 1:
-        say(ss, run, f"Take {run.take} imported{parts} ({where}).")
+        lora = camera_lora_text(applied)
+        say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {lora}." if lora else "."))
     else:
         first, last = run.takes[0], run.takes[-1]
         say(ss, run, f"Takes {first}-{last} imported{parts}; waiting for their motion to keep the best.")

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import bpy
 
-from ..core import courier
+from ..core import courier, server_info
 from ..core.client import Client, is_loopback_url
 from ..core.protocol import ServerError
 from .prefs import get_prefs
@@ -72,4 +72,40 @@ def connection_probe(context=None) -> Callable[[], tuple[bool, str]]:
 
 
 def _probe(cfg: ClientConfig) -> tuple[bool, str]:
-    return courier.probe(cfg)  # the courier's own sentence: a click and a script say the same
+    ok, sentence, health = courier.probe_health(cfg)  # the courier's own sentence: a click and a script
+    if ok:
+        server_info.remember(cfg.url, health)
+    return ok, sentence
+
+
+# -- what the server can do (live state, filled by the courier: Test Connection, the first submit) ----
+def server_url(context=None) -> str:
+    return _server_override.get("url") or get_prefs(context).server_url
+
+
+def capability(context, name: str) -> tuple[bool, str]:
+    """(available, reason) of capability ``name`` ("audio", "camera_lora", "control_depth"...) on the
+    server generation talks to, from what the courier last heard of it. A server not asked yet counts as
+    able ("not checked yet"); the server refuses what it cannot do with a sentence anyway."""
+    return server_info.capability(server_url(context), name)
+
+
+def draw_capability(layout, context, name: str):
+    """A sub-layout for the switches of capability ``name``: greyed out, with the reason on a line of its
+    own (Blender cannot change a property's tooltip), when the server lacks it. Draw the switches in it."""
+    ok, reason = capability(context, name)
+    col = layout.column()
+    col.enabled = ok
+    if not ok:
+        layout.label(text=reason, icon="INFO")
+    return col
+
+
+def server_loras(context=None, role: str | None = None) -> list[dict]:
+    """The usable LoRAs the server generation talks to has loaded ("camera" or "ic" when ``role``)."""
+    return server_info.loras(server_url(context), role)
+
+
+def server_health(context=None) -> dict | None:
+    """The last health answer of the server generation talks to (None: not asked yet this session)."""
+    return server_info.get(server_url(context))

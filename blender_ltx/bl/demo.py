@@ -31,6 +31,9 @@ STYLE = "Cinematic 35mm film still, overcast morning light, stone plaza, muted c
 #: Small generation size and few steps: the demo should finish in about a minute on a laptop CPU.
 DEMO_PIXEL_BUDGET = 384 * 224
 DEMO_STEPS = 2
+#: The server model the demo starts: the tiny LTX-2 (audio, camera LoRAs), about as fast as the tiny
+#: LTX-Video ("tiny") on a CPU; see README "Quick start" for the measured times.
+DEMO_MODEL = "tiny-ltx2"
 
 
 def _box(scene, name: str, size, location, rotation_z: float = 0.0):
@@ -143,7 +146,11 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
     saved_ff = {k: getattr(ff, k) for k in ("format", "codec", "constant_rate_factor", "audio_codec")}
     try:
         compat.set_movie_format(r.image_settings)
-        ff.format, ff.codec, ff.constant_rate_factor, ff.audio_codec = "MPEG4", "H264", "MEDIUM", "NONE"
+        # The takes' sound strips (LTX-2) go into the preview too.
+        sed = scene.sequence_editor
+        sounds = sed is not None and any(s.type == "SOUND" and not s.mute for s in compat.strips_all(sed))
+        audio = "AAC" if sounds else "NONE"
+        ff.format, ff.codec, ff.constant_rate_factor, ff.audio_codec = "MPEG4", "H264", "MEDIUM", audio
         r.use_sequencer = True
         r.resolution_percentage = percentage
         r.filepath = filepath
@@ -173,8 +180,11 @@ def _quiet_stdout():
         os.close(saved)
 
 
-def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[str, str]:
-    """Build, generate (starting the tiny server unless ``server_url``), save and render the preview."""
+def run(
+    out_dir: str, *, report=print, server_url: str | None = None, model: str = DEMO_MODEL
+) -> dict[str, str]:
+    """Build, generate (starting a server on the tiny ``model`` unless ``server_url``), save and render
+    the preview."""
     from . import generate, server_proc
     from .prefs import DEFAULTS
 
@@ -186,8 +196,9 @@ def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[st
     bpy.ops.wm.save_as_mainfile(filepath=blend)
     started = False
     if not server_url:
-        prefs = SimpleNamespace(**{**DEFAULTS, "server_data_dir": os.path.join(out_dir, "server")})
-        report(f"Starting the tiny server (data in {prefs.server_data_dir}) ...")
+        data = os.path.join(out_dir, "server")
+        prefs = SimpleNamespace(**{**DEFAULTS, "server_model": model, "server_data_dir": data})
+        report(f"Starting the {model} server (data in {prefs.server_data_dir}) ...")
         server_url = server_proc.start(prefs, port=0, wait_s=180)
         started = True
     generate.set_server(server_url)

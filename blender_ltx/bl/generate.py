@@ -77,6 +77,7 @@ def run_sync(
     ``wait_for_clips=False`` returns once the jobs are on the server (their ids are on the shots, so a
     later run or reopening the .blend picks them up). ``result["waiting"]`` names the shots still in
     flight when ``timeout`` ran out; ``result["message"]`` is the one-line summary."""
+    learn_server(client_config())
     out = submit(scene, shot_names, force=force, report=report)
     names = out["submitted"] + out["attached"]
     left = wait(scene, names, timeout=timeout, submitted_only=not wait_for_clips)
@@ -97,6 +98,25 @@ def run_sync(
             result["failed"].append(name)
     result["message"] = status.summary(result)
     return result
+
+
+def learn_server(cfg, timeout: float = 10.0) -> bool:
+    """Ask the server what it can do (through the courier) unless this session already knows: a script
+    waits for its takes anyway, and the answer decides whether a long shot is one job. A click never
+    waits: there Test Connection or the first submit tells the add-on (``core.server_info``)."""
+    from ..core import server_info
+
+    if server_info.get(cfg.url) is not None:
+        return True
+    link = worker.get()
+    probe_id = link.probe(cfg)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = link.probe_answer(probe_id)
+        if answer is not None:
+            return answer[0]
+        time.sleep(0.02)
+    return False
 
 
 def start_async(context, shot_names: list[str] | None, *, force: bool = False) -> dict:

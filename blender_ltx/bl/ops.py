@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import bpy
-from bpy.props import IntProperty
+from bpy.props import IntProperty, StringProperty
 
 from . import ops_generate, props
 from .ops_common import ShotOperand, fail, poll_active_shot, poll_clip_dir, poll_plan
@@ -38,12 +38,16 @@ class LTX_OT_refresh_plan(bpy.types.Operator):
         return True
 
     def execute(self, context):
+        from . import connection
         from .plan import plan_scene
+        from .request import job_max_frames
 
         scene = context.scene
         st = scene.ltx
         try:
-            plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=st.max_frames)
+            # Long shots split as generation will split them: not at all where the server chains them.
+            max_frames = job_max_frames(scene, connection.server_url(context))
+            plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=max_frames)
         except ValueError as exc:  # the planner's one-sentence errors about the scene
             return fail(self, exc)
         added = props.sync_shots(scene, plan)
@@ -150,6 +154,23 @@ class LTX_OT_promote_take(ShotOperand, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class LTX_OT_set_camera_lora(ShotOperand, bpy.types.Operator):
+    """Use this camera LoRA for the shot ('auto': picked from its camera move, 'none': no LoRA)"""
+
+    bl_idname = "ltx.set_camera_lora"
+    bl_label = "Set Camera LoRA"
+    bl_options = {"REGISTER", "UNDO"}
+
+    lora: StringProperty(name="LoRA", default="auto")
+
+    def execute(self, context):
+        ss = self.target(context)
+        if ss is None:
+            return {"CANCELLED"}
+        ss.camera_lora = self.lora or "auto"
+        return {"FINISHED"}
+
+
 def clip_folder(scene, shot_name: str) -> str:
     """The absolute folder holding the takes of ``shot_name`` (``vse.shot_dir``)."""
     from . import vse
@@ -189,6 +210,7 @@ classes = (
     LTX_OT_remove_stale_shots,
     LTX_OT_promote_take,
     LTX_OT_open_clip_folder,
+    LTX_OT_set_camera_lora,
     *ops_generate.classes,
 )
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -27,6 +27,7 @@ DEFAULTS = {
     "server_model": "tiny",
     "server_device": "auto",
     "server_data_dir": "",
+    "generate_audio": True,
 }
 
 
@@ -65,6 +66,11 @@ class LTXAddonPreferences(bpy.types.AddonPreferences):
     server_device: StringProperty(
         name="Device", default=DEFAULTS["server_device"], description="auto, cpu or cuda"
     )
+    generate_audio: BoolProperty(
+        name="Generated Audio",
+        default=True,
+        description="Ask for the model's audio (LTX-2) and import it as sound strips; off: silent takes",
+    )
     server_data_dir: StringProperty(
         name="Data Folder",
         subtype="DIR_PATH",
@@ -81,6 +87,7 @@ def draw_prefs(prefs, layout) -> None:
     col.prop(prefs, "server_url")
     col.prop(prefs, "token")
     col.prop(prefs, "timeout_s")
+    col.prop(prefs, "generate_audio")
     col.operator("ltx.test_connection", icon="URL")
 
     box = layout.box()

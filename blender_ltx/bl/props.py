@@ -78,6 +78,21 @@ class LTXShotSettings(bpy.types.PropertyGroup):
         description="Classifier-free guidance scale; 1 turns guidance off (0: the server model's default)",
     )
 
+    # LTX-2 (greyed out in the panel where the server lacks the capability: connection.capability).
+    audio: BoolProperty(
+        name="Audio",
+        default=True,
+        description="Generate this shot's audio with the video (LTX-2); the preference turns it off for all",
+    )
+    camera_lora: StringProperty(
+        name="Camera LoRA",
+        default="auto",
+        description="'auto' (picked from the shot's camera move), 'none', or a LoRA the server has loaded",
+    )
+    camera_lora_scale: FloatProperty(
+        name="LoRA Scale", default=1.0, min=0.0, max=2.0, precision=2, description="Camera LoRA strength"
+    )
+
     job_id: StringProperty(name="Job", description="Server job id of the take in flight (or the last one)")
     job_status: StringProperty(name="Status", description="'' | " + " | ".join(JOB_STATES[1:]))
     progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", description="0 to 1")
@@ -133,7 +148,8 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
         name="Max Frames",
         default=DEFAULT_MAX_FRAMES,
         min=9,
-        description="Longest clip in one generation (8k+1); longer shots split",
+        description="Longest clip in one generation (8k+1) for a server that does not chain long shots into "
+        "one clip; longer shots split",
     )
     takes_per_shot: IntProperty(
         name="Takes per Shot",
@@ -231,14 +247,16 @@ def full_prompt(scene, ss: LTXShotSettings) -> str:
 
 
 def settings_dict(ss: LTXShotSettings) -> dict:
-    """The shot's own generation settings as plain values (what the request and the hash read)."""
-    return {
+    """The shot's own generation settings as plain values (what the request and the hash read); the
+    LTX-2 switches only where moved off their defaults (``take_inputs.LTX2_SWITCHES``)."""
+    out = {
         "prompt": ss.prompt,
         "negative_prompt": ss.negative_prompt,
         "seed": ss.seed,
         "steps": ss.steps,
         "guidance": ss.guidance,
     }
+    return {**out, **take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale)}
 
 
 def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:

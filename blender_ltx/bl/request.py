@@ -1,8 +1,10 @@
 """Shot -> job request(s): check that a shot can be generated, render its guide frames, build the
 request of each generation segment. Nothing is sent here (``submit.py`` sends).
 
-A shot longer than the model's maximum is generated in segments, one job each; each segment's first
-frame is conditioned on the guide render at the segment's own first frame.
+A shot up to the server's ``max_frames`` is one job, whatever its length: a server with the
+``long_shots`` capability chains longer jobs into ONE clip itself. Only beyond that (or for a server
+that cannot chain, or was not asked yet) is a shot generated in segments, one job each; each segment's
+first frame is conditioned on the guide render at the segment's own first frame.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 
 import bpy
 
-from ..core import job_request
+from ..core import job_request, server_info
 from ..core.paths import check_writable_dir
 from ..core.protocol import ProtocolError
 from ..core.shots import Shot
@@ -66,13 +68,33 @@ def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> 
                     prompt=prompt,
                     seed=take_seed,
                     tags=tags,
-                    max_frames=st.max_frames,
+                    max_frames=job_max_frames(scene, cfg.url),
                     pixel_budget=st.pixel_budget,
                 )
             except ProtocolError as exc:
                 raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
+            request.update(ltx2_fields(ss, cfg.url))
             requests.append(request)
     return run, requests
+
+
+def job_max_frames(scene, url: str) -> int:
+    """The longest shot one job covers: the server's ``max_frames`` when it makes long shots one clip
+    (``long_shots``; learned from its health), else the scene's Max Frames (longer shots split here)."""
+    chained = server_info.max_job_frames(url)
+    return chained or props.scene_settings(scene).max_frames
+
+
+def ltx2_fields(ss, url: str) -> dict:
+    """``audio`` and camera-LoRA fields of the shot's requests (``core.job_request.ltx2_fields``)."""
+    from .prefs import get_prefs
+
+    return job_request.ltx2_fields(
+        audio=bool(getattr(get_prefs(), "generate_audio", True)) and ss.audio,
+        camera_lora=ss.camera_lora,
+        camera_lora_scale=ss.camera_lora_scale,
+        camera_lora_ok=server_info.capability(url, "camera_lora")[0],
+    )
 
 
 def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:

@@ -18,16 +18,19 @@ from ..core import job_request
 from ..core.shots import ShotPlan
 from . import props, vse, worker
 from .connection import client_config, with_local_server
-from .request import check_shot, prepare
+from .request import check_shot, job_max_frames, prepare
 from .runs import ATTACH_STATES, Report, Run, runs, say, sid, unstick
 from .worker import ClientConfig
 
 
-def refresh_plan(scene) -> ShotPlan:
+def refresh_plan(scene, url: str | None = None) -> ShotPlan:
+    """The scene's plan, with long shots split only where the server at ``url`` (default: the one
+    generation talks to) cannot make them one clip (``request.job_max_frames``)."""
     from .plan import plan_scene
 
     st = props.scene_settings(scene)
-    plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=st.max_frames)
+    max_frames = job_max_frames(scene, url or client_config().url)
+    plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=max_frames)
     props.sync_shots(scene, plan)
     return plan
 
@@ -54,7 +57,7 @@ def submit(
     """
     _check_clip_dir(scene)
     cfg = with_local_server(cfg or client_config())
-    plan = refresh_plan(scene)
+    plan = refresh_plan(scene, cfg.url)
     names = [s.name for s in plan.shots]
     wanted = names if shot_names is None else list(dict.fromkeys(shot_names))
     unknown = [n for n in wanted if n not in names]

@@ -109,6 +109,7 @@ def draw_shot(layout, context) -> None:
     row.prop(ss, "guidance")
     if ss.steps == 0 or ss.guidance == 0.0:
         col.label(text="0 = the server model's default", icon="INFO")
+    draw_ltx2_switches(col, context, ss)
 
     box = layout.box()
     if shows_progress(ss):
@@ -121,6 +122,48 @@ def draw_shot(layout, context) -> None:
     row.operator("ltx.cancel", icon="CANCEL").all = False
     row.operator("ltx.open_clip_folder", icon="FILE_FOLDER")
     row.operator("ltx.goto_shot", text="", icon="VIEW_CAMERA")
+
+
+def draw_ltx2_switches(layout, context, ss) -> None:
+    """Audio and camera LoRA of the shot, greyed out (with the reason) where the server lacks them."""
+    from . import connection
+    from .prefs import get_prefs
+
+    sub = connection.draw_capability(layout, context, "audio")
+    row = sub.row()
+    row.prop(ss, "audio", text="Generated Audio", icon="SOUND")
+    if not getattr(get_prefs(context), "generate_audio", True):
+        row.enabled = False
+        sub.label(text="Generated audio is off in the add-on preferences", icon="INFO")
+    sub = connection.draw_capability(layout, context, "camera_lora")
+    row = sub.row(align=True)
+    row.prop(ss, "camera_lora")
+    row.prop(ss, "camera_lora_scale", text="Scale")
+    names = [lo.get("adapter") for lo in connection.server_loras(context, "camera")]
+    if names:
+        row = sub.row(align=True)
+        for name in ["auto", "none", *names]:
+            op = row.operator("ltx.set_camera_lora", text=name, depress=ss.camera_lora == name)
+            op.shot, op.lora = ss.name, name
+    text = active_take_camera_lora(context.scene, ss.name)
+    if text:
+        layout.label(text=text.capitalize(), icon="CAMERA_DATA")
+
+
+def active_take_camera_lora(scene, shot_name: str) -> str:
+    """The active take's ``applied.camera_lora`` in a few words ("" when none)."""
+    import json
+
+    from ..core.takes import camera_lora_text
+    from . import vse
+
+    strip = vse.active_take(scene, shot_name) if scene.sequence_editor else None
+    if strip is None:
+        return ""
+    try:
+        return camera_lora_text(json.loads(strip.ltx.applied or "{}"))
+    except ValueError:
+        return ""
 
 
 def draw_settings(layout, context) -> None:

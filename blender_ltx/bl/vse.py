@@ -14,6 +14,10 @@ Layout of a shot's takes (the "take stack"):
   shot's range (nothing else overlaps the shot there, locked channels skipped). So the takes of a shot
   read bottom-up oldest to newest, and whatever the user put in the VSE is never moved, trimmed or
   covered by a placement: we only ever use free space.
+- A take whose clip carries audio (LTX-2: the job's ``applied.audio``) also has a sound strip per clip,
+  ``SHOT take N audio``, at the same start and trimmed to the same frames, on the first free channel
+  above the take's other strips. It belongs to the take (``strip.ltx.role == "sound"``): muted,
+  promoted and removed together with the movie strip.
 - The active take is the only unmuted one; importing a take makes it active and mutes the others,
   ``promote_take`` makes any take active again (only ``mute`` changes).
 
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 MAX_CHANNEL = 128
 ROLE_TAKE = "take"
 ROLE_SPEED = "speed"
+ROLE_SOUND = "sound"
 #: Relative difference under which the clip's and the scene's rates count as equal (29.97 vs 30 differ).
 FPS_TOLERANCE = 1e-4
 
@@ -60,7 +65,9 @@ FPS_TOLERANCE = 1e-4
 class LTXStripMeta(bpy.types.PropertyGroup):
     """What a take strip came from. Saved with the .blend."""
 
-    role: StringProperty(name="Role", description="'take' (the clip) or 'speed' (its rate adapter)")
+    role: StringProperty(
+        name="Role", description="'take' (the clip), 'speed' (its rate adapter) or 'sound' (its audio)"
+    )
     shot: StringProperty(name="Shot")
     take: IntProperty(name="Take", min=0)
     segment: IntProperty(name="Segment", min=0, description="Which generation segment of the take (0: first)")
@@ -152,14 +159,14 @@ def segment_ranges(shot) -> list[tuple[int, int]]:
 
 
 def _shot_strips(sed, shot_name: str) -> list:
-    """Every strip the add-on made for the shot (segments of takes and their speed effects), in one
-    pass over the VSE."""
+    """Every strip the add-on made for the shot (segments of takes, their speed effects and sound
+    strips), in one pass over the VSE."""
     if sed is None:
         return []
     out = []
     for s in compat.strips_all(sed):
         meta = getattr(s, "ltx", None)
-        if meta is not None and meta.shot == shot_name and meta.role in (ROLE_TAKE, ROLE_SPEED):
+        if meta is not None and meta.shot == shot_name and meta.role in (ROLE_TAKE, ROLE_SPEED, ROLE_SOUND):
             out.append(s)
     return out
 
@@ -271,6 +278,7 @@ def import_take(
     *,
     segment: int = 0,
     fps: float | None = None,
+    audio: bool = False,
 ):
     """Import a clip as take ``take`` of ``shot`` (a :class:`~blender_ltx.core.shots.Shot`) and, once
     all of the take's segments are in, make it the active take. Returns the movie strip.
@@ -280,7 +288,9 @@ def import_take(
     segments. ``fps`` is the clip's frame rate when the caller knows it (the job's request): it spares
     reading ``strip.fps``, which opens the file a second time on the main thread. Importing a
     (take, segment) that is already there returns its strip unchanged, so a re-attached job is never
-    imported twice."""
+    imported twice. With ``audio`` (the job's ``applied.audio``: the mp4 has an AAC stream) a sound strip
+    of the clip goes with the movie strip: same start, trimmed to the same frames, on the first free
+    channel above it, muted and promoted with it (see :func:`_add_sound`)."""
     ranges = segment_ranges(shot)
     if not 0 <= segment < len(ranges):
         raise ValueError(
@@ -319,7 +329,7 @@ def import_take(
         frame_start=start,
         fit_method="FIT",
     )
-    speed = None
+    speed = sound = None
     try:
         # Trim (or, for a short clip, hold the last frame) so the strip covers the segment exactly.
         compat.set_strip_length(strip, end - start)
@@ -340,19 +350,42 @@ def import_take(
             speed.speed_factor = clip_fps / scene_fps
             _fill_meta(speed.ltx, ROLE_SPEED, shot.name, take, segment, len(ranges), meta or {})
         _fill_meta(strip.ltx, ROLE_TAKE, shot.name, take, segment, len(ranges), meta or {})
+        if audio:
+            sound = _add_sound(sed, strip, full, start, end, own + [s for s in (speed,) if s is not None])
+            if sound is not None:
+                _fill_meta(sound.ltx, ROLE_SOUND, shot.name, take, segment, len(ranges), meta or {})
     except Exception:
-        if speed is not None:
-            compat.strips(sed).remove(speed)
-        compat.strips(sed).remove(strip)
+        for s in (sound, speed, strip):
+            if s is not None:
+                compat.strips(sed).remove(s)
         raise
-    own += [strip] + ([speed] if speed is not None else [])
+    own += [s for s in (strip, speed, sound) if s is not None]
     if _complete(siblings + [strip]):
         _mute_all_but(own, take)
     else:  # an incomplete take never plays: the shot keeps showing its active take meanwhile
-        strip.mute = True
-        if speed is not None:
-            speed.mute = True
+        for s in (strip, speed, sound):
+            if s is not None:
+                s.mute = True
     return strip
+
+
+def _add_sound(sed, movie, full: str, start: int, end: int, own: list):
+    """The clip's audio as a sound strip from ``start``, trimmed to ``end``, on the lowest free channel
+    above the take's strips (Blender plays it at the scene's audio settings, in real time, so it stays
+    in sync with a movie strip under a Speed effect too). None, with a warning, when Blender cannot
+    read the clip's audio: the picture still makes a take."""
+    top = max([s.channel for s in own if s.ltx.take == movie.ltx.take] + [movie.channel])
+    channel = find_channels(sed, start, end, 1, top + 1)
+    try:
+        sound = compat.strips(sed).new_sound(
+            name=movie.name + " audio", filepath=movie.filepath, channel=channel, frame_start=start
+        )
+    except RuntimeError as exc:
+        log.warning("The audio of %s could not be read, so the take has no sound strip: %s", full, exc)
+        return None
+    if compat.content_length(sound) > end - start:
+        compat.set_strip_length(sound, end - start)
+    return sound
 
 
 def promote_take(scene, shot_name: str, take: int):
@@ -400,7 +433,7 @@ def remove_incomplete_take(scene, shot_name: str, take: int) -> int:
     if not strips or _complete(strips):
         return 0
     doomed = [s for s in own if s.ltx.take == take]
-    doomed.sort(key=lambda s: s.ltx.role != ROLE_SPEED)  # effects before their inputs
+    doomed.sort(key=lambda s: s.ltx.role != ROLE_SPEED)  # effects before their inputs (sounds: any time)
     for s in doomed:
         compat.strips(scene.sequence_editor).remove(s)
     return len(doomed)

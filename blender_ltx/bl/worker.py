@@ -45,7 +45,7 @@ from typing import Callable
 
 import bpy
 
-from ..core import courier_wire
+from ..core import courier_wire, server_info
 from ..core.courier_wire import (  # noqa: F401  (the messages are this module's public API)
     Cancel,
     ClientConfig,
@@ -284,7 +284,10 @@ class CourierLink:
         if kind == "done":
             self._unfinished.pop(raw.get("seq"), None)
         elif isinstance(message, Probed):
-            self._probes[message.probe_id] = (message.ok, message.sentence)
+            if message.health:  # live state: what this server can do (greying, long shots)
+                server_info.remember(message.url, message.health)
+            if message.probe_id:
+                self._probes[message.probe_id] = (message.ok, message.sentence)
         elif message is not None:
             if message.epoch != self.epoch:
                 return True  # an answer for the previous file

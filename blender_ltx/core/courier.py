@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import job_poll
+from . import job_poll, server_info
 from .client import Client
 from .courier_wire import (
     Cancel,
@@ -54,20 +54,25 @@ START_RETRY_S = 1.0
 
 def probe(cfg: ClientConfig) -> tuple[bool, str]:
     """(ok, one sentence): the server's model, device and capabilities, or what is wrong."""
+    ok, sentence, _health = probe_health(cfg)
+    return ok, sentence
+
+
+def probe_health(cfg: ClientConfig) -> tuple[bool, str, dict[str, Any]]:
+    """``probe`` and the health answer itself (empty when the server could not be asked)."""
     try:
         client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
         info = client.health()
     except ServerError as exc:
-        return False, str(exc)
-    caps = info.get("capabilities") or {}
-    if isinstance(caps, dict):
-        caps_text = ", ".join(k for k, v in caps.items() if v)
-    else:
-        caps_text = ", ".join(map(str, caps))
-    return True, (
-        f"Connected to {cfg.url}: model {info.get('model', '?')} on {info.get('device', '?')} "
-        f"({info.get('dtype', '?')}), {info.get('queue_length', 0)} job(s) queued"
-        + (f", capabilities: {caps_text}." if caps_text else ".")
+        return False, str(exc), {}
+    return (
+        True,
+        (
+            f"Connected to {cfg.url}: model {info.get('model', '?')} on {info.get('device', '?')} "
+            f"({info.get('dtype', '?')}), {info.get('queue_length', 0)} job(s) queued; "
+            f"{server_info.describe(info)}."
+        ),
+        info,
     )
 
 
@@ -102,6 +107,7 @@ class Courier:
         self.watches: dict[str, _Watch] = {}
         self.pending: list[_Pending] = []
         self.server_gone = ""
+        self.asked: set[str] = set()  # server URLs whose health was sent to Blender
 
     # -- the link ------------------------------------------------------------------------------
     def send(self, obj: Any, **extra: Any) -> None:
@@ -185,8 +191,8 @@ class Courier:
                 if w is not None:
                     w.watch.next_at = 0.0  # ask at once, so 'cancelled' shows without waiting a poll
             elif isinstance(command, Probe):
-                ok, sentence = probe(command.cfg)
-                self.post(Probed(command.probe_id, ok, sentence))
+                ok, sentence, health = probe_health(command.cfg)
+                self.post(Probed(command.probe_id, ok, sentence, health=health, url=command.cfg.url))
         finally:
             if not isinstance(command, Submit):
                 self.send({"type": "done", "seq": raw.get("seq")})
@@ -211,8 +217,18 @@ class Courier:
                 job_id = str(job["id"])
                 self.post(Submitted(cmd.key, job_id))
                 self._watch(cmd.key, cmd.cfg, job_id, cmd.dest, job)
+                self._tell_health(cmd.cfg)
             self.pending.remove(p)
             self.send({"type": "done", "seq": p.seq})
+
+    def _tell_health(self, cfg: ClientConfig) -> None:
+        """The first time a server takes a job, Blender learns what it can do (probe id 0)."""
+        if cfg.url in self.asked:
+            return
+        self.asked.add(cfg.url)
+        ok, sentence, health = probe_health(cfg)
+        if ok:
+            self.post(Probed(0, ok, sentence, health=health, url=cfg.url))
 
     def _watch(self, key: Key, cfg: ClientConfig, job_id: str, dest: str, job: dict) -> None:
         self.watches[job_id] = _Watch(key, cfg, dest, job_poll.JobWatch(job_id), job)

@@ -137,10 +137,15 @@ class Failed:
 
 @dataclass
 class Probed:
+    """Test Connection's answer (``probe_id`` 0: a health the courier asked on its own, e.g. at the
+    first submit to a server); ``health`` is the server's answer, kept as live state by the add-on."""
+
     probe_id: int
     ok: bool
     sentence: str
     epoch: int = 0
+    health: dict[str, Any] = field(default_factory=dict)
+    url: str = ""
 
 
 Message = Submitted | Update | Note | Downloaded | Measured | Failed | Probed

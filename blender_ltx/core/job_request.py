@@ -126,3 +126,22 @@ def build_request(
     }
     protocol.check_finite(request["guidance_scale"], "guidance_scale")
     return request
+
+
+def ltx2_fields(
+    *, audio: bool, camera_lora: str = "auto", camera_lora_scale: float = 1.0, camera_lora_ok: bool = True
+) -> dict[str, Any]:
+    """The request's LTX-2 switches, only where they differ from the server's defaults (so a request
+    to an LTX-Video server stays as it was): ``"audio": false`` when generated audio is off (the
+    preference or the shot's switch), and the shot's camera LoRA choice and scale when the server can
+    apply camera LoRAs (``camera_lora_ok``: its capability, or not asked yet)."""
+    out: dict[str, Any] = {}
+    if not audio:
+        out["audio"] = False
+    choice = (camera_lora or "auto").strip() or "auto"
+    if camera_lora_ok:
+        if choice != "auto":
+            out["camera_lora"] = choice
+        if float(camera_lora_scale) != 1.0:
+            out["camera_lora_scale"] = float(camera_lora_scale)
+    return out

@@ -13,6 +13,10 @@ from typing import Any, Mapping
 
 from .shots import Shot
 
+#: Per-shot LTX-2 settings that are hashed only when set off their defaults (audio on, camera LoRA
+#: "auto" at scale 1): a file made before they existed keeps its hashes.
+LTX2_SWITCHES = ("audio", "camera_lora", "camera_lora_scale")
+
 
 def full_prompt(style_prompt: str, shot_prompt: str) -> str:
     """The prompt the model sees: the scene's style prompt, then the shot's own prompt."""
@@ -49,6 +53,8 @@ def input_hash(
         "trajectory": _as_dict(shot.trajectory),
         "generation": _as_dict(shot.generation),
         "guide": dict(guide),
+        # LTX-2 switches, only where a shot moved them off their defaults: older takes keep their hash.
+        **{k: settings[k] for k in LTX2_SWITCHES if k in settings},
     }
     text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -56,3 +62,16 @@ def input_hash(
 
 def _as_dict(obj) -> dict:
     return asdict(obj) if is_dataclass(obj) else dict(obj)
+
+
+def ltx2_settings(audio: bool, camera_lora: str, camera_lora_scale: float) -> dict[str, Any]:
+    """A shot's LTX-2 switches as settings entries, only those set off their defaults (audio on, camera
+    LoRA "auto" at scale 1), so that the hash of a shot that never touched them stays what it was."""
+    out: dict[str, Any] = {}
+    if not audio:
+        out["audio"] = False
+    if camera_lora.strip() not in ("", "auto"):
+        out["camera_lora"] = camera_lora.strip()
+    if round(camera_lora_scale, 6) != 1.0:
+        out["camera_lora_scale"] = round(camera_lora_scale, 6)
+    return out

@@ -68,3 +68,16 @@ def next_take(on_strips: Iterable[int], file_names: Iterable[str]) -> int:
         if m:
             highest = max(highest, int(m.group(1)))
     return highest + 1
+
+
+def camera_lora_text(applied: dict) -> str:
+    """What the server's ``applied.camera_lora`` record says, in a few words ("camera LoRA Dolly-In 1.0:
+    the shot's dominant move is dolly_in"; "no camera LoRA: ..."); "" when the job has no such record."""
+    record = applied.get("camera_lora") if isinstance(applied, dict) else None
+    if not isinstance(record, dict):
+        return ""
+    reason = str(record.get("reason") or "")
+    if not record.get("name"):
+        return "no camera LoRA" + (f": {reason}" if reason else "")
+    scale = float(record.get("scale") or 0.0)
+    return f"camera LoRA {record['name']} {scale:.1f}" + (f": {reason}" if reason else "")

@@ -395,3 +395,30 @@ def test_prefs_draw_against_blender_rna() -> None:
     assert set(prefs.DEFAULTS) <= drawn
     ops = {c[1][0] for c in calls if c[0] == "operator"}
     assert {"ltx.test_connection", "ltx.start_server", "ltx.stop_server"} <= ops
+
+
+def test_shot_panel_greys_ltx2_switches_from_the_server_info(registered) -> None:
+    from blender_ltx.bl import connection
+    from blender_ltx.core import server_info
+
+    scene = registered
+    props.sync_shots(scene, make_plan(make_shot("A", 1, 20)))
+    url = connection.server_url(bpy.context)
+    ltx2 = {"family": "ltx2", "capabilities": ["audio", "camera_lora", "long_shots"], "max_frames": 97}
+    ltx2["loras"] = [{"adapter": "Dolly-In", "role": "camera", "usable": True}]
+    try:
+        for health, greyed in ((ltx2, False), ({"family": "ltx-video", "capabilities": ["keyframes"]}, True)):
+            server_info.remember(url, health)
+            calls: list = []
+            ui.draw_shot(CheckingLayout(calls), bpy.context)
+            drawn = {c[1][1] for c in calls if c[0] == "prop"}
+            assert {"audio", "camera_lora", "camera_lora_scale"} <= drawn
+            reasons = [c[2].get("text", "") for c in calls if c[0] == "label"]
+            assert any("has no generated audio" in r for r in reasons) == greyed
+            assert any("has no camera LoRAs" in r for r in reasons) == greyed
+            buttons = [
+                c[2].get("text") for c in calls if c[0] == "operator" and c[1][0] == "ltx.set_camera_lora"
+            ]
+            assert buttons == ([] if greyed else ["auto", "none", "Dolly-In"])
+    finally:
+        server_info.forget(url)

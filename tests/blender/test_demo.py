@@ -66,6 +66,8 @@ def test_demo_saves_the_edit_one_active_take_per_shot(demo_dir: Path, demo_scene
         # Clips live next to the .blend, referenced blend-relative.
         assert strip.filepath.startswith("//") and clip.is_file()
         assert demo_dir in clip.parents
+        sounds = [s for s in vse._shot_strips(scene.sequence_editor, name) if s.ltx.role == vse.ROLE_SOUND]
+        assert [(s.frame_final_start, s.frame_final_end - 1, s.mute) for s in sounds] == [(start, end, False)]
     assert len(compat.strips(scene.sequence_editor)) >= 3
 
 
@@ -79,5 +81,7 @@ def test_demo_preview_covers_the_cut(demo_dir: Path, demo_scene) -> None:
         rate = float(stream.average_rate)
         codec = stream.codec_context.name
     assert codec == "h264"
+    with av.open(str(demo_dir / "preview.mp4")) as container:
+        assert container.streams.audio, "the demo runs the tiny LTX-2: the takes' sound strips are in the cut"
     assert frames == scene.frame_end - scene.frame_start + 1
     assert rate == pytest.approx(scene.render.fps / scene.render.fps_base)

@@ -93,10 +93,18 @@ def test_generate_all_then_takes_stack(server, tmp_path, fresh):
     assert user_render_state(scene) == before
 
 
-def test_split_shot_is_one_take_of_consecutive_segments(server, tmp_path, fresh):
+@pytest.fixture(scope="module")
+def short_server(tmp_path_factory, tiny_model_dir):
+    """A server whose longest job is 25 frames: beyond that the add-on still splits a shot itself."""
+    args = ["--max-frames", "25"]
+    with run_server(tmp_path_factory.mktemp("srv25"), model=str(tiny_model_dir), extra_args=args) as srv:
+        yield srv
+
+
+def test_split_shot_is_one_take_of_consecutive_segments(short_server, tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
-    scene.ltx.max_frames = 25  # SH010 (48 frames) is generated in two segments of 24
-    generate.set_server(server.url)
+    # SH010 (48 frames) is generated in two segments of 24: above the server's longest job.
+    generate.set_server(short_server.url)
     quiet = lambda _l: None  # noqa: E731
 
     assert generate.run_sync(scene, ["SH010"], report=quiet)["imported"] == ["SH010"]

@@ -323,3 +323,36 @@ def test_clip_path_round_trip_saved_and_unsaved(scene, tmp_path):
 def test_missing_clip_is_a_clear_error(scene, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         vse.import_take(scene, make_shot("x", 1, 10), str(tmp_path / "nope.mp4"), 1, {})
+
+
+def write_clip_with_audio(path, num_frames: int, fps: float) -> str:
+    """A real mp4 with an AAC stream of the video's duration (the server's own writer, as for LTX-2)."""
+    from server.video import write_mp4
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    frames = np.zeros((num_frames, 48, 64, 3), np.uint8)
+    rate = 16000
+    t = np.arange(int(rate * num_frames / fps)) / rate
+    audio = np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32) * 0.2
+    write_mp4(frames, path, fps, audio=audio, audio_rate=rate)
+    return str(path)
+
+
+def sound_strips(scene, shot: str) -> list:
+    return [s for s in vse._shot_strips(scene.sequence_editor, shot) if s.ltx.role == vse.ROLE_SOUND]
+
+
+def test_sound_strip_follows_its_segment_and_goes_with_an_incomplete_take(scene, tmp_path):
+    clip = write_clip_with_audio(tmp_path / "a.mp4", 33, 25.0)  # 25 fps clip, 24 fps scene: a Speed effect
+    # A strip of the user's where the sound would go first.
+    user = compat.new_effect(scene.sequence_editor_create(), "user", "COLOR", 3, 1, 10, None)
+    shot = make_shot("S", 1, 48)
+    shot.generation.segments = [Segment(1, 24, 25), Segment(25, 48, 25)]
+    movie = vse.import_take(scene, shot, clip, 1, {"job_id": "j1"}, segment=0, fps=25.0, audio=True)
+    (sound,) = sound_strips(scene, "S")
+    assert (sound.frame_final_start, sound.frame_final_end) == (1, 25)  # trimmed to the segment
+    assert sound.channel > movie.channel + 1 and sound.channel != user.channel  # above the Speed effect
+    assert (sound.ltx.take, sound.ltx.job_id, sound.mute, movie.mute) == (1, "j1", True, True)  # incomplete
+    assert vse.takes(scene, "S") == []
+    assert vse.remove_incomplete_take(scene, "S", 1) == 3  # movie, speed and sound together
+    assert sound_strips(scene, "S") == [] and user.name in compat.strips(scene.sequence_editor)
