@@ -33,11 +33,11 @@ def _small_disk(path: Path, size: str = "16m"):
 
 def _fill(folder: Path) -> Path:
     filler = folder / "filler"
-    with open(filler, "wb") as fh:
+    # Unbuffered: a buffered file would try to write its rest again when closed, and raise ENOSPC there.
+    with open(filler, "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     return filler
