@@ -71,13 +71,15 @@ def run_sync(
     report: Report = print,
     wait_for_clips: bool = True,
     timeout: float | None = None,
+    control: str | None = None,
 ) -> dict:
     """Generate synchronously: submit, wait with progress lines through ``report``, import, summarize.
 
     ``wait_for_clips=False`` returns once the jobs are on the server (their ids are on the shots, so a
     later run or reopening the .blend picks them up). ``result["waiting"]`` names the shots still in
-    flight when ``timeout`` ran out; ``result["message"]`` is the one-line summary."""
-    out = submit(scene, shot_names, force=force, report=report)
+    flight when ``timeout`` ran out; ``result["message"]`` is the one-line summary. ``control``: the
+    control kind of every shot of this run (default: each shot's own)."""
+    out = submit(scene, shot_names, force=force, report=report, control=control, info=_server_info())
     names = out["submitted"] + out["attached"]
     left = wait(scene, names, timeout=timeout, submitted_only=not wait_for_clips)
     if left:  # out of time: still see every job onto the server, so the saved file records its id
@@ -97,6 +99,17 @@ def run_sync(
             result["failed"].append(name)
     result["message"] = status.summary(result)
     return result
+
+
+def _server_info() -> dict | None:
+    """The server's health for choosing control kinds before rendering (None when it does not answer:
+    the courier then chooses). A synchronous run waits anyway; the click path never calls this."""
+    from ..core.protocol import ServerError
+
+    try:
+        return client_config().client().health()
+    except ServerError:
+        return None
 
 
 def start_async(context, shot_names: list[str] | None, *, force: bool = False) -> dict:

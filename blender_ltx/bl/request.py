@@ -33,15 +33,39 @@ def check_shot(scene, shot: Shot) -> None:
     check_writable_dir(vse.abspath(vse.shot_dir(scene, shot.name)), f"The clip folder of shot {shot.name}")
 
 
-def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> tuple[Run, list[dict]]:
-    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet)."""
+def control_kind(ss, control: str | None, info: dict | None) -> tuple[str, float]:
+    """(kind, reference scale) of a new take: the run's ``control`` or else the shot's, chosen against
+    the server's health ``info`` where known (a kind it lacks raises ValueError before any render);
+    unknown, ``auto`` stays for the courier to choose."""
+    from ..core import control as rules
+
+    kind = control or ss.control_kind
+    if info is None or kind == "none":
+        return kind, 1.0 / rules.DEFAULT_DOWNSCALE
+    try:
+        chosen = rules.choose(kind, info.get("capabilities"))
+    except ValueError as exc:
+        raise ValueError(f"Shot {ss.name}: {exc}") from None
+    if chosen is None:
+        return "none", 1.0
+    return chosen, 1.0 / rules.downscale(info.get("loras"), chosen)
+
+
+def prepare(
+    scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None, control: str | None = None, info=None
+) -> tuple[Run, list[dict], list[dict | None]]:
+    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet), with each
+    request's control spec for the courier (``bl/control.py``; None without control)."""
+    from . import control as ctl
+
+    kind, scale = control_kind(ss, control, info)
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
     prompt = props.full_prompt(scene, ss)
     parts = job_request.segment_shots(shot)
     run = Run(sid(scene), shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report)
-    requests = []
+    requests, specs = [], []
     for i, part in enumerate(parts):
         guide_dir = vse.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
@@ -62,7 +86,9 @@ def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> 
         except ProtocolError as exc:
             raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
         requests.append(request)
-    return run, requests
+        previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
+        specs.append(ctl.spec_for(scene, part, kind, previs, scale))
+    return run, requests, specs
 
 
 def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:

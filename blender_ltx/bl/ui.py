@@ -108,6 +108,7 @@ def draw_shot(layout, context) -> None:
     row.prop(ss, "guidance")
     if ss.steps == 0 or ss.guidance == 0.0:
         col.label(text="0 = the server model's default", icon="INFO")
+    draw_control(col, context, ss)
 
     box = layout.box()
     if shows_progress(ss):
@@ -118,6 +119,25 @@ def draw_shot(layout, context) -> None:
     row.operator("ltx.cancel", icon="CANCEL").all = False
     row.operator("ltx.open_clip_folder", icon="FILE_FOLDER")
     row.operator("ltx.goto_shot", text="", icon="VIEW_CAMERA")
+
+
+def control_available(context, kind: str) -> tuple[bool, str]:
+    """Whether the connected server offers control ``kind``. The one call to switch to the server-info
+    cache's capability check (``connection.capability(context, "control_" + kind)``) once it is in;
+    until then every kind shows and a kind the server lacks is refused with a sentence at submit."""
+    return True, ""
+
+
+def draw_control(layout, context, ss) -> None:
+    row = layout.row(align=True)
+    row.prop(ss, "control_kind")
+    if ss.control_kind not in ("auto", "none"):
+        ok, reason = control_available(context, ss.control_kind)
+        if not ok:
+            layout.label(text=reason, icon="ERROR")
+    if ss.control_kind in ("auto", "tracks"):
+        layout.prop_search(context.scene.ltx, "track_collection", bpy.data, "collections")
+    layout.operator("ltx.toggle_previs", icon="HIDE_OFF")
 
 
 def draw_settings(layout, context) -> None:
