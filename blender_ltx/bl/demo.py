@@ -128,8 +128,34 @@ def build_scene(scene=None, *, pixel_budget: int = DEMO_PIXEL_BUDGET, steps: int
     return scene
 
 
+@contextlib.contextmanager
+def side_by_side(scene):
+    """The edit shown as previs (left half) beside take (right half) while rendering, so the preview
+    shows the camera moves that drove the model; every strip's mute and transform is put back."""
+    from .previs_strip import ROLE_PREVIS
+
+    half = scene.render.resolution_x / 4
+    saved = []
+    for s in compat.strips_all(scene.sequence_editor) if scene.sequence_editor else []:
+        role = getattr(getattr(s, "ltx", None), "role", "")
+        if not role or not hasattr(s, "transform"):
+            continue
+        t = s.transform
+        saved.append((s, s.mute, t.scale_x, t.scale_y, t.offset_x))
+        t.scale_x = t.scale_y = 0.5
+        t.offset_x = -half if role == ROLE_PREVIS else half
+        if role == ROLE_PREVIS:
+            s.mute = False
+    try:
+        yield
+    finally:
+        for s, mute, sx, sy, ox in saved:
+            s.mute, s.transform.scale_x, s.transform.scale_y, s.transform.offset_x = mute, sx, sy, ox
+
+
 def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
-    """Render the VSE cut to an H.264 mp4; the user's output settings are restored afterwards."""
+    """Render the VSE cut to an H.264 mp4 (previs beside take where the shots have a previs strip);
+    the user's output settings are restored afterwards."""
     r = scene.render
     saved = {
         "filepath": r.filepath,
@@ -147,7 +173,7 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         r.use_sequencer = True
         r.resolution_percentage = percentage
         r.filepath = filepath
-        with _quiet_stdout():  # quiet: Blender prints two lines per frame
+        with _quiet_stdout(), side_by_side(scene):  # quiet: Blender prints two lines per frame
             bpy.ops.render.render(animation=True, scene=scene.name)
     finally:
         for k, v in saved_ff.items():
@@ -171,6 +197,18 @@ def _quiet_stdout():
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _previs_for_every_shot(scene) -> None:
+    """Shots generated without control (a server without IC-LoRAs) get their previs strip here, so the
+    preview shows previs beside take on every model family."""
+    from . import props
+    from .previs_strip import previs_strips, render_previs
+
+    plan = props.load_plan(scene)
+    for shot in plan.shots if plan else []:
+        if not previs_strips(scene, shot.name):
+            render_previs(scene, shot)
 
 
 def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[str, str]:
@@ -197,6 +235,7 @@ def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[st
         generate.set_server(None)
         if started:
             server_proc.stop()
+    _previs_for_every_shot(scene)
     bpy.ops.wm.save_as_mainfile(filepath=blend)
     preview = render_preview(scene, os.path.join(out_dir, "preview.mp4"))
     report(result["message"])

@@ -59,3 +59,14 @@ def toggle(scene, shot_name: str) -> bool | None:
     for s in strips:
         s.mute = not shown
     return shown
+
+
+def render_previs(scene, shot) -> list:
+    """Render ``shot``'s previs (the control render's beauty frames, half the generation size) and put
+    it in the edit: for shots generated without control, whose takes had no control render (the demo
+    on an LTX-Video server)."""
+    from .control import previs_dir
+    from .control_render import render_control_frames
+
+    result = render_control_frames(scene, shot, vse.abspath(previs_dir(scene, shot.name)))
+    return put_previs(scene, shot.name, [(shot.frame_start, shot.length, result["beauty"])])

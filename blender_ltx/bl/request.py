@@ -35,11 +35,15 @@ def check_shot(scene, shot: Shot) -> None:
 
 def control_kind(ss, control: str | None, info: dict | None) -> tuple[str, float]:
     """(kind, reference scale) of a new take: the run's ``control`` or else the shot's, chosen against
-    the server's health ``info`` where known (a kind it lacks raises ValueError before any render);
-    unknown, ``auto`` stays for the courier to choose."""
+    the server's health ``info`` where known (a kind it lacks raises ValueError before any render)."""
     from ..core import control as rules
 
     kind = control or ss.control_kind
+    if info is None and kind == "auto":
+        # Unknown capabilities (the click path, until the server-info cache is in): no control render
+        # that an LTX-Video server would only throw away; an explicit kind is still rendered and
+        # checked by the courier.
+        return "none", 1.0
     if info is None or kind == "none":
         return kind, 1.0 / rules.DEFAULT_DOWNSCALE
     try:
