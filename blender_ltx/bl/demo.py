@@ -141,8 +141,9 @@ def side_by_side(scene):
         if not role or not hasattr(s, "transform"):
             continue
         t = s.transform
-        saved.append((s, s.mute, t.scale_x, t.scale_y, t.offset_x))
-        t.scale_x = t.scale_y = 0.5
+        sx, sy = t.scale_x, t.scale_y
+        saved.append((s, s.mute, sx, sy, t.offset_x))
+        t.scale_x, t.scale_y = sx * 0.5, sy * 0.5  # FIT at import set the scale: halve that
         t.offset_x = -half if role == ROLE_PREVIS else half
         if role == ROLE_PREVIS:
             s.mute = False
@@ -200,15 +201,14 @@ def _quiet_stdout():
 
 
 def _previs_for_every_shot(scene) -> None:
-    """Shots generated without control (a server without IC-LoRAs) get their previs strip here, so the
-    preview shows previs beside take on every model family."""
-    from . import props
-    from .previs_strip import previs_strips, render_previs
+    """Every shot's previs strip, also for shots generated without control (a server without
+    IC-LoRAs), so the preview shows previs beside take on every model family. A take with control
+    replaces the strip's frames in place (same channel)."""
+    from .previs_strip import render_previs
+    from .submit import refresh_plan
 
-    plan = props.load_plan(scene)
-    for shot in plan.shots if plan else []:
-        if not previs_strips(scene, shot.name):
-            render_previs(scene, shot)
+    for shot in refresh_plan(scene).shots:
+        render_previs(scene, shot)
 
 
 def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[str, str]:
@@ -228,6 +228,7 @@ def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[st
         report(f"Starting the tiny server (data in {prefs.server_data_dir}) ...")
         server_url = server_proc.start(prefs, port=0, wait_s=180)
         started = True
+    _previs_for_every_shot(scene)  # first, so the previs strips sit below the takes
     generate.set_server(server_url)
     try:
         result = generate.run_sync(scene, None, force=True, report=report)
@@ -235,7 +236,6 @@ def run(out_dir: str, *, report=print, server_url: str | None = None) -> dict[st
         generate.set_server(None)
         if started:
             server_proc.stop()
-    _previs_for_every_shot(scene)
     bpy.ops.wm.save_as_mainfile(filepath=blend)
     preview = render_preview(scene, os.path.join(out_dir, "preview.mp4"))
     report(result["message"])
