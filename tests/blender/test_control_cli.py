@@ -106,3 +106,24 @@ def test_a_kind_the_server_lacks_is_refused_before_sending(tmp_path, tiny_model_
         assert out.returncode == 1 and "Traceback" not in out.stderr
         assert "Control 'depth' is not available: this server offers no control" in out.stderr
         assert Client(srv.url).list_jobs() == []
+
+
+def test_the_courier_refuses_a_shots_kind_the_server_lacks_without_posting(tmp_path, tiny_model_dir):
+    """The panel path: capabilities unknown in Blender, so the courier checks them before posting."""
+    from addon_env import no_jobs_in_flight
+
+    from blender_ltx.bl import props
+
+    with run_server(tmp_path / "srv", model=str(tiny_model_dir)) as srv, no_jobs_in_flight():
+        scene = demo_blend(tmp_path / "shot.blend")
+        props.shot_settings(scene, "SH010").control_kind = "tracks"
+        generate.set_server(srv.url)
+        try:
+            generate.submit(scene, ["SH010"], report=None)
+            assert not generate.wait(scene, ["SH010"], timeout=120)
+        finally:
+            generate.set_server(None)
+        ss = props.shot_settings(scene, "SH010")
+        assert ss.job_status == "error" and "Control 'tracks' is not available" in ss.message, ss.message
+        assert Client(srv.url).list_jobs() == [] and uploaded(srv) == 0
+        assert previs_strip.previs_strips(scene, "SH010")  # the previs was rendered all the same
