@@ -254,8 +254,9 @@ def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:
     return ss.seed
 
 
-def input_hash(scene, shot, ss: LTXShotSettings) -> str:
-    """``core.take_inputs.input_hash`` of the shot's current settings and the scene's guide options."""
+def input_hash(scene, shot, ss: LTXShotSettings, control: str | None = None) -> str:
+    """``core.take_inputs.input_hash`` of the shot's current settings and the scene's guide options
+    (``control``: the run's control kind where it overrides the shot's)."""
     st = scene.ltx
     guide = {
         "engine": st.guide_engine,
@@ -263,7 +264,7 @@ def input_hash(scene, shot, ss: LTXShotSettings) -> str:
         "at_motion_changes": st.guide_at_motion_changes,
         "first_frame_source": st.first_frame_source,
         "first_frame_image": st.first_frame_image if st.first_frame_source == "IMAGE" else "",
-        "control": [ss.control_kind, st.track_collection],
+        "control": [control or ss.control_kind, st.track_collection],
     }
     return take_inputs.input_hash(
         shot, settings_dict(ss), seed_locked=ss.seed_lock, style_prompt=st.style_prompt, guide=guide

@@ -68,7 +68,8 @@ def prepare(
     seed = props.resolve_seed(ss)
     prompt = props.full_prompt(scene, ss)
     parts = job_request.segment_shots(shot)
-    run = Run(sid(scene), shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report)
+    inputs = props.input_hash(scene, shot, ss, control)
+    run = Run(sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report)
     requests, specs = [], []
     for i, part in enumerate(parts):
         guide_dir = vse.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")

@@ -127,3 +127,20 @@ def test_the_courier_refuses_a_shots_kind_the_server_lacks_without_posting(tmp_p
         assert ss.job_status == "error" and "Control 'tracks' is not available" in ss.message, ss.message
         assert Client(srv.url).list_jobs() == [] and uploaded(srv) == 0
         assert previs_strip.previs_strips(scene, "SH010")  # the previs was rendered all the same
+
+
+def test_the_control_kind_and_track_points_are_inputs_of_a_take(tmp_path):
+    from blender_ltx.bl import props
+    from blender_ltx.bl.submit import refresh_plan
+
+    scene = demo_blend(tmp_path / "shot.blend")
+    shot, ss = refresh_plan(scene).shot("SH010"), props.shot_settings(scene, "SH010")
+    auto = props.input_hash(scene, shot, ss)
+    assert ss.control_kind == "auto"
+    assert props.input_hash(scene, shot, ss, "depth") != auto  # a run's --control counts
+    ss.control_kind = "depth"
+    assert props.input_hash(scene, shot, ss) == props.input_hash(scene, shot, ss, "depth") != auto
+    depth = props.input_hash(scene, shot, ss)
+    scene.ltx.track_collection = "Markers"
+    assert props.input_hash(scene, shot, ss) != depth
+    bpy.ops.wm.read_factory_settings(use_empty=True)
