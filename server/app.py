@@ -266,9 +266,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             )
         try:
             # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
-            checked = await run_in_threadpool(
-                schemas.check_request, body, settings, asset_store, backend.capabilities()
-            )
+            # The facts and the capability names (control_<kind> is only in the list, as in health).
+            caps = {**backend.capabilities(), **dict.fromkeys(backend.capability_list(), True)}
+            checked = await run_in_threadpool(schemas.check_request, body, settings, asset_store, caps)
             return await run_in_threadpool(jobs.submit, store, worker, checked.data, checked.images)
         except ProtocolError as exc:
             return _unprocessable(exc)

@@ -161,6 +161,12 @@ def _add_generate(sub) -> None:
     p.add_argument("--timeout", type=float, help="with --wait: stop waiting after this many seconds")
     p.add_argument("--output", metavar="OUT.blend", help="save here (default: back to FILE, backup FILE1)")
     p.add_argument("--scene", metavar="NAME", help="scene to generate (default: the file's active scene)")
+    p.add_argument(
+        "--control",
+        choices=("auto", "none", "depth", "canny", "tracks"),
+        help="previs control video of every shot of this run (default: each shot's setting, auto: the "
+        "strongest the server offers, depth > tracks > canny)",
+    )
     p.set_defaults(func=cmd_generate)
 
 
@@ -221,6 +227,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             report=lambda line: print(line, flush=True),
             wait_for_clips=args.wait,
             timeout=args.timeout,
+            control=args.control,
         )
     finally:
         if args.start_server:

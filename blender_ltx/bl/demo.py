@@ -131,8 +131,35 @@ def build_scene(scene=None, *, pixel_budget: int = DEMO_PIXEL_BUDGET, steps: int
     return scene
 
 
+@contextlib.contextmanager
+def side_by_side(scene):
+    """The edit shown as previs (left half) beside take (right half) while rendering, so the preview
+    shows the camera moves that drove the model; every strip's mute and transform is put back."""
+    from .previs_strip import ROLE_PREVIS
+
+    half = scene.render.resolution_x / 4
+    saved = []
+    for s in compat.strips_all(scene.sequence_editor) if scene.sequence_editor else []:
+        role = getattr(getattr(s, "ltx", None), "role", "")
+        if not role or not hasattr(s, "transform"):
+            continue
+        t = s.transform
+        sx, sy = t.scale_x, t.scale_y
+        saved.append((s, s.mute, sx, sy, t.offset_x))
+        t.scale_x, t.scale_y = sx * 0.5, sy * 0.5  # FIT at import set the scale: halve that
+        t.offset_x = -half if role == ROLE_PREVIS else half
+        if role == ROLE_PREVIS:
+            s.mute = False
+    try:
+        yield
+    finally:
+        for s, mute, sx, sy, ox in saved:
+            s.mute, s.transform.scale_x, s.transform.scale_y, s.transform.offset_x = mute, sx, sy, ox
+
+
 def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
-    """Render the VSE cut to an H.264 mp4; the user's output settings are restored afterwards."""
+    """Render the VSE cut to an H.264 mp4 (previs beside take where the shots have a previs strip);
+    the user's output settings are restored afterwards."""
     r = scene.render
     saved = {
         "filepath": r.filepath,
@@ -154,7 +181,7 @@ def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
         r.use_sequencer = True
         r.resolution_percentage = percentage
         r.filepath = filepath
-        with _quiet_stdout():  # quiet: Blender prints two lines per frame
+        with _quiet_stdout(), side_by_side(scene):  # quiet: Blender prints two lines per frame
             bpy.ops.render.render(animation=True, scene=scene.name)
     finally:
         for k, v in saved_ff.items():
@@ -180,6 +207,17 @@ def _quiet_stdout():
         os.close(saved)
 
 
+def _previs_for_every_shot(scene) -> None:
+    """Every shot's previs strip, also for shots generated without control (a server without
+    IC-LoRAs), so the preview shows previs beside take on every model family. A take with control
+    replaces the strip's frames in place (same channel)."""
+    from .previs_strip import render_previs
+    from .submit import refresh_plan
+
+    for shot in refresh_plan(scene).shots:
+        render_previs(scene, shot)
+
+
 def run(
     out_dir: str, *, report=print, server_url: str | None = None, model: str = DEMO_MODEL
 ) -> dict[str, str]:
@@ -201,6 +239,7 @@ def run(
         report(f"Starting the {model} server (data in {prefs.server_data_dir}) ...")
         server_url = server_proc.start(prefs, port=0, wait_s=180)
         started = True
+    _previs_for_every_shot(scene)  # first, so the previs strips sit below the takes
     generate.set_server(server_url)
     try:
         result = generate.run_sync(scene, None, force=True, report=report)

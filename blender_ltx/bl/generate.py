@@ -71,14 +71,16 @@ def run_sync(
     report: Report = print,
     wait_for_clips: bool = True,
     timeout: float | None = None,
+    control: str | None = None,
 ) -> dict:
     """Generate synchronously: submit, wait with progress lines through ``report``, import, summarize.
 
     ``wait_for_clips=False`` returns once the jobs are on the server (their ids are on the shots, so a
     later run or reopening the .blend picks them up). ``result["waiting"]`` names the shots still in
-    flight when ``timeout`` ran out; ``result["message"]`` is the one-line summary."""
+    flight when ``timeout`` ran out; ``result["message"]`` is the one-line summary. ``control``: the
+    control kind of every shot of this run (default: each shot's own)."""
     learn_server(client_config())
-    out = submit(scene, shot_names, force=force, report=report)
+    out = submit(scene, shot_names, force=force, report=report, control=control, info=_server_info())
     names = out["submitted"] + out["attached"]
     left = wait(scene, names, timeout=timeout, submitted_only=not wait_for_clips)
     if left:  # out of time: still see every job onto the server, so the saved file records its id
@@ -117,6 +119,14 @@ def learn_server(cfg, timeout: float = 10.0) -> bool:
             return answer[0]
         time.sleep(0.02)
     return False
+
+
+def _server_info() -> dict | None:
+    """The server's health as the courier learned it (``learn_server``), for choosing control kinds
+    before rendering; None when it did not answer (the courier then chooses and refuses)."""
+    from ..core import server_info
+
+    return server_info.get(client_config().url)
 
 
 def start_async(context, shot_names: list[str] | None, *, force: bool = False) -> dict:

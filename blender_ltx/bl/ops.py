@@ -171,6 +171,26 @@ class LTX_OT_set_camera_lora(ShotOperand, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class LTX_OT_toggle_previs(ShotOperand, bpy.types.Operator):
+    """Show or hide the shot's previs render in the edit (the reference strip below its takes)"""
+
+    bl_idname = "ltx.toggle_previs"
+    bl_label = "Toggle Previs Strip"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        from .previs_strip import toggle
+
+        ss = self.target(context)
+        if ss is None:
+            return {"CANCELLED"}
+        shown = toggle(context.scene, ss.name)
+        if shown is None:
+            return fail(self, f"Shot {ss.name} has no previs strip yet: generate it with a control kind")
+        self.report({"INFO"}, f"Shot {ss.name}: previs {'shown' if shown else 'hidden'}")
+        return {"FINISHED"}
+
+
 def clip_folder(scene, shot_name: str) -> str:
     """The absolute folder holding the takes of ``shot_name`` (``vse.shot_dir``)."""
     from . import vse
@@ -211,6 +231,7 @@ classes = (
     LTX_OT_promote_take,
     LTX_OT_open_clip_folder,
     LTX_OT_set_camera_lora,
+    LTX_OT_toggle_previs,
     *ops_generate.classes,
 )
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -43,6 +43,13 @@ GUIDE_ENGINES = (
     (compat.EEVEE_ENGINE, "EEVEE", "Real-time renderer: lights and materials"),
     ("CYCLES", "Cycles", "Path tracer: slow, for final-looking guide frames"),
 )
+CONTROL_KINDS = (
+    ("auto", "Auto", "The strongest control the server offers: depth, then tracks, then canny"),
+    ("none", "None", "Prompt and keyframes only"),
+    ("depth", "Depth", "A depth pass of the previs through the shot's camera (IC-LoRA)"),
+    ("canny", "Edges", "Edges of the previs render (IC-LoRA; the server computes them)"),
+    ("tracks", "Tracks", "Motion tracks of the scene's points through the shot's camera (IC-LoRA)"),
+)
 FIRST_FRAME_SOURCES = (
     ("RENDER", "Render", "Render the first frame through the shot's camera"),
     ("IMAGE", "Image", "Use an image file as the first frame"),
@@ -100,6 +107,9 @@ class LTXShotSettings(bpy.types.PropertyGroup):
     takes: IntProperty(name="Takes", min=0, description="Number of takes imported")
     active_take: IntProperty(name="Active Take", min=0, description="Take shown in the edit (0: none)")
     input_hash: StringProperty(name="Input Hash", description="Hash of the inputs of the last submitted take")
+    control_kind: EnumProperty(
+        name="Control", items=CONTROL_KINDS, default="auto", description="Previs control video of the shot"
+    )
 
     # Display copy of the plan (written by sync_shots) so that draw() never parses plan_json.
     in_plan: BoolProperty(name="In Plan", description="The last refreshed plan has a shot of this name")
@@ -138,6 +148,10 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
     )
     first_frame_source: EnumProperty(name="First Frame", items=FIRST_FRAME_SOURCES, default="RENDER")
     first_frame_image: StringProperty(name="First Frame Image", subtype="FILE_PATH")
+    track_collection: StringProperty(
+        name="Track Points",
+        description="Collection whose empties are tracked for tracks control (empty: mesh vertices)",
+    )
     pixel_budget: IntProperty(
         name="Pixel Budget",
         default=DEFAULT_PIXEL_BUDGET,
@@ -266,8 +280,9 @@ def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:
     return ss.seed
 
 
-def input_hash(scene, shot, ss: LTXShotSettings) -> str:
-    """``core.take_inputs.input_hash`` of the shot's current settings and the scene's guide options."""
+def input_hash(scene, shot, ss: LTXShotSettings, control: str | None = None) -> str:
+    """``core.take_inputs.input_hash`` of the shot's current settings and the scene's guide options
+    (``control``: the run's control kind where it overrides the shot's)."""
     st = scene.ltx
     guide = {
         "engine": st.guide_engine,
@@ -275,6 +290,7 @@ def input_hash(scene, shot, ss: LTXShotSettings) -> str:
         "at_motion_changes": st.guide_at_motion_changes,
         "first_frame_source": st.first_frame_source,
         "first_frame_image": st.first_frame_image if st.first_frame_source == "IMAGE" else "",
+        "control": [control or ss.control_kind, st.track_collection],
     }
     return take_inputs.input_hash(
         shot, settings_dict(ss), seed_locked=ss.seed_lock, style_prompt=st.style_prompt, guide=guide

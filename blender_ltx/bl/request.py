@@ -35,9 +35,40 @@ def check_shot(scene, shot: Shot) -> None:
     check_writable_dir(vse.abspath(vse.shot_dir(scene, shot.name)), f"The clip folder of shot {shot.name}")
 
 
-def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> tuple[Run, list[dict]]:
-    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet); with Takes per
-    Shot N > 1, for N takes with the seeds seed, seed + 1... (one guide render serves them all)."""
+def control_kind(ss, control: str | None, info: dict | None) -> tuple[str, float]:
+    """(kind, reference scale) of a new take: the run's ``control`` or else the shot's, chosen against
+    the server's health ``info`` where known (a kind it lacks raises ValueError before any render)."""
+    from ..core import control as rules
+
+    kind = control or ss.control_kind
+    if info is None and kind == "auto":
+        # Unknown capabilities (the click path, until the server-info cache is in): no control render
+        # that an LTX-Video server would only throw away; an explicit kind is still rendered and
+        # checked by the courier.
+        return "none", 1.0
+    if info is None or kind == "none":
+        return kind, 1.0 / rules.DEFAULT_DOWNSCALE
+    try:
+        chosen = rules.choose(kind, info.get("capabilities"))
+    except ValueError as exc:
+        raise ValueError(f"Shot {ss.name}: {exc}") from None
+    if chosen is None:
+        return "none", 1.0
+    return chosen, 1.0 / rules.downscale(info.get("loras"), chosen)
+
+
+def prepare(
+    scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None, control: str | None = None, info=None
+) -> tuple[Run, list[dict], list[dict | None]]:
+    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet), with each
+    request's control spec for the courier (``bl/control.py``; None without control); with Takes per
+    Shot N > 1, for N takes with the seeds seed, seed + 1... (one guide and control render serves all).
+    ``info``: the server's health (default: what this session learned of it, ``core.server_info``)."""
+    from . import control as ctl
+
+    if info is None:
+        info = server_info.get(cfg.url)
+    kind, scale = control_kind(ss, control, info)
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
@@ -46,17 +77,19 @@ def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> 
     seeds = [(seed + t) % (props.SEED_MAX + 1) for t in range(n_takes)]
     prompt = props.full_prompt(scene, ss)
     parts = job_request.segment_shots(shot)
+    inputs = props.input_hash(scene, shot, ss, control)
     run = Run(
-        sid(scene), shot, parts, take, seed, prompt, cfg, props.input_hash(scene, shot, ss), report,
-        takes=takes, seeds=seeds,
+        sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report, takes=takes, seeds=seeds,
     )  # fmt: skip
-    guides_of = []
+    guides_of, part_specs = [], []
     for i, part in enumerate(parts):
         guide_dir = vse.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
         guides_of.append(render_guides(scene, part, guide_dir, first=i == 0))
-    requests = []
+        previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
+        part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
+    requests, specs = [], []
     for t, take_seed in zip(takes, seeds, strict=True):
         for i, part in enumerate(parts):
             tags = {"scene": scene.name, "take": t, "segment": f"{i + 1}/{len(parts)}"}
@@ -75,7 +108,8 @@ def prepare(scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None) -> 
                 raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
             request.update(ltx2_fields(ss, cfg.url))
             requests.append(request)
-    return run, requests
+            specs.append(part_specs[i])
+    return run, requests, specs
 
 
 def job_max_frames(scene, url: str) -> int:

@@ -47,6 +47,8 @@ def submit(
     force: bool = False,
     report: Report | None = print,
     cfg: ClientConfig | None = None,
+    control: str | None = None,
+    info: dict | None = None,
 ) -> dict[str, list[str]]:
     """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
 
@@ -54,6 +56,9 @@ def submit(
     ``force``); named shots are always generated. A shot whose job is still running is re-attached,
     never submitted twice. Raises ValueError (one sentence) with nothing sent when any shot to
     generate cannot be.
+
+    ``control`` overrides every shot's control kind for this run; ``info`` is the server's health
+    where the caller has it (``auto`` is then chosen here, else by the courier).
     """
     _check_clip_dir(scene)
     cfg = with_local_server(cfg or client_config())
@@ -78,7 +83,7 @@ def submit(
     prepared = []
     for shot, ss in to_make:
         try:
-            prepared.append((ss, *prepare(scene, shot, ss, cfg, report)))
+            prepared.append((ss, *prepare(scene, shot, ss, cfg, report, control, info)))
         except ValueError as exc:
             ss.job_status = "error"
             say(ss, None, str(exc))
@@ -86,22 +91,28 @@ def submit(
     for ss in to_attach:
         if attach(scene, ss, cfg, report):
             out["attached"].append(ss.name)
-    for ss, run, requests in prepared:
-        _send(scene, run, requests, ss)
+    for ss, run, requests, specs in prepared:
+        _send(scene, run, requests, ss, specs)
         out["submitted"].append(ss.name)
     worker.ensure_timer()
     return out
 
 
-def _send(scene, run: Run, requests: list[dict], ss) -> None:
+def _send(scene, run: Run, requests: list[dict], ss, specs: list) -> None:
     runs[(sid(scene), run.shot.name)] = run
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
     say(ss, run, f"Submitting {takes_text(run)} to {run.cfg.url}.")
+    if specs and all(specs):  # the control render's beauty frames: the previs strip of the edit
+        from .previs_strip import put_previs
+
+        parts = zip(run.parts, specs[: len(run.parts)], strict=True)
+        put_previs(scene, run.shot.name, [(p.frame_start, p.length, s["beauty"]) for p, s in parts])
     for i, request in enumerate(requests):
         dest = vse.clip_abspath(scene, run.shot.name, run.take_of(i), run.segment_of(i), len(run.parts))
-        worker.get().send(worker.Submit((sid(scene), run.shot.name, i), run.cfg, request, dest))
+        key = (sid(scene), run.shot.name, i)
+        worker.get().send(worker.Submit(key, run.cfg, request, dest, control=specs[i]))
 
 
 def takes_text(run: Run) -> str:

@@ -110,6 +110,7 @@ def draw_shot(layout, context) -> None:
     if ss.steps == 0 or ss.guidance == 0.0:
         col.label(text="0 = the server model's default", icon="INFO")
     draw_ltx2_switches(col, context, ss)
+    draw_control(col, context, ss)
 
     box = layout.box()
     if shows_progress(ss):
@@ -164,6 +165,26 @@ def active_take_camera_lora(scene, shot_name: str) -> str:
         return camera_lora_text(json.loads(strip.ltx.applied or "{}"))
     except ValueError:
         return ""
+
+
+def control_available(context, kind: str) -> tuple[bool, str]:
+    """Whether the connected server offers control ``kind`` (what this session learned of it; a server
+    not asked yet counts as able, and the courier refuses a kind it lacks with a sentence)."""
+    from . import connection
+
+    return connection.capability(context, "control_" + kind)
+
+
+def draw_control(layout, context, ss) -> None:
+    row = layout.row(align=True)
+    row.prop(ss, "control_kind")
+    if ss.control_kind not in ("auto", "none"):
+        ok, reason = control_available(context, ss.control_kind)
+        if not ok:
+            layout.label(text=reason, icon="ERROR")
+    if ss.control_kind in ("auto", "tracks"):
+        layout.prop_search(context.scene.ltx, "track_collection", bpy.data, "collections")
+    layout.operator("ltx.toggle_previs", icon="HIDE_OFF")
 
 
 def draw_settings(layout, context) -> None:

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import job_poll, server_info
+from . import control, job_poll, server_info
 from .client import Client
 from .courier_wire import (
     Cancel,
@@ -74,6 +74,26 @@ def probe_health(cfg: ClientConfig) -> tuple[bool, str, dict[str, Any]]:
         ),
         info,
     )
+
+
+def with_control(client: Client, request: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """``request`` with its ``control`` field: the kind chosen against the server's capabilities
+    (``core/control.choose``), its frames uploaded where the server lacks them (content-addressed, so
+    a retake of an unchanged previs uploads nothing). Raises ValueError (one sentence) for a kind the
+    server lacks; without a kind to send, the request goes as it is."""
+    possible = [k for k in control.KINDS if spec.get("tracks" if k == "tracks" else "depth")]
+    kind = control.choose(spec["kind"], client.health().get("capabilities"), possible)
+    if kind is None:
+        return request
+    if kind == "tracks":
+        field = control.control_field(kind, strength=spec.get("strength", 1.0), tracks=spec["tracks"])
+    else:
+        shas = []
+        for path in spec["depth" if kind == "depth" else "beauty"]:
+            with open(path, "rb") as fh:
+                shas.append(client.ensure_asset(fh.read()))
+        field = control.control_field(kind, strength=spec.get("strength", 1.0), frame_assets=shas)
+    return {**request, "control": field}
 
 
 @dataclass
@@ -204,7 +224,11 @@ class Courier:
                 continue
             cmd = p.command
             try:
-                job = cmd.cfg.client().submit(cmd.request)
+                client = cmd.cfg.client()
+                request = with_control(client, cmd.request, cmd.control) if cmd.control else cmd.request
+                job = client.submit(request)
+            except ValueError as exc:  # a control kind the server lacks: nothing was posted
+                self.post(Failed(cmd.key, "", "error", str(exc)))
             except ServerError as exc:
                 # Only "nothing answers" is worth waiting out; an answer (422, 401...) is final.
                 if exc.status is None and now < p.deadline and not self.server_gone:

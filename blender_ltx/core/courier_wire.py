@@ -44,6 +44,8 @@ class Submit:
     cfg: ClientConfig
     request: dict[str, Any]
     dest: str  # absolute path the clip is downloaded to
+    #: The previs control to resolve against the server before posting (``bl/control.spec_for``).
+    control: dict[str, Any] | None = None
 
 
 @dataclass

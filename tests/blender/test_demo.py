@@ -85,3 +85,36 @@ def test_demo_preview_covers_the_cut(demo_dir: Path, demo_scene) -> None:
         assert container.streams.audio, "the demo runs the tiny LTX-2: the takes' sound strips are in the cut"
     assert frames == scene.frame_end - scene.frame_start + 1
     assert rate == pytest.approx(scene.render.fps / scene.render.fps_base)
+
+
+def test_demo_keeps_each_shots_previs_muted_below_its_take(demo_scene) -> None:
+    from blender_ltx.bl.demo import side_by_side
+    from blender_ltx.bl.previs_strip import previs_strips
+
+    scene = demo_scene
+    for ss in [s for s in scene.ltx.shots if s.in_plan]:
+        (previs,) = previs_strips(scene, ss.name)
+        take = vse.active_take(scene, ss.name)
+        assert previs.mute and previs.channel < take.channel
+        assert previs.frame_final_start == take.frame_final_start
+    with side_by_side(scene):
+        (previs,) = previs_strips(scene, "SH010")
+        take = vse.active_take(scene, "SH010")
+        assert not previs.mute and previs.transform.offset_x < 0 < take.transform.offset_x
+    assert previs.mute and previs.transform.offset_x == 0 == take.transform.offset_x
+
+
+def test_demo_preview_shows_the_flat_previs_left_of_the_take(demo_dir: Path) -> None:
+    import av
+    import numpy as np
+
+    with av.open(str(demo_dir / "preview.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="gray").astype(float)
+    h, w = frame.shape
+    left, right = (
+        frame[h // 3 : 2 * h // 3, w // 8 : 3 * w // 8],
+        frame[h // 3 : 2 * h // 3, 5 * w // 8 : 7 * w // 8],
+    )
+    # The Workbench previs is flat shading and a few edges; the tiny model's take is noise.
+    assert left.mean() > 20
+    assert np.abs(np.diff(left, axis=1)).mean() < 0.5 * np.abs(np.diff(right, axis=1)).mean()

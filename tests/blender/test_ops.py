@@ -96,6 +96,7 @@ def test_undo_only_where_data_changes() -> None:
         "goto_shot",
         "remove_stale_shots",
         "promote_take",
+        "toggle_previs",
         "generate_shot",
         "generate_all",
     )
@@ -302,3 +303,23 @@ def test_a_local_server_that_dies_at_start_fails_the_shot_at_once_with_its_reaso
         finally:
             server_proc.stop()
             generate.forget()
+
+
+def test_toggle_previs_shows_and_hides_the_shots_previs_strip(scene, tmp_path):
+    import numpy as np
+
+    from blender_ltx.bl import previs_strip
+
+    cut_scene(scene)
+    bpy.ops.ltx.refresh_plan()
+    png = tmp_path / "beauty_0000.png"
+    img = bpy.data.images.new("p", 4, 4)
+    img.pixels.foreach_set(np.ones(64, dtype=np.float32))
+    img.filepath_raw, img.file_format = str(png), "PNG"
+    img.save()
+    ss = props.active_shot(scene)
+    assert "no previs strip yet" in error_of(bpy.ops.ltx.toggle_previs)
+    (strip,) = previs_strip.put_previs(scene, ss.name, [(ss.frame_start, 1, [str(png)])])
+    assert strip.mute and strip.name == f"{ss.name} previs"
+    assert bpy.ops.ltx.toggle_previs() == {"FINISHED"} and not strip.mute
+    assert bpy.ops.ltx.toggle_previs() == {"FINISHED"} and strip.mute
