@@ -31,6 +31,20 @@ def registered_scene() -> Iterator:
 
 
 @contextlib.contextmanager
+def registered_addon() -> Iterator[None]:
+    """The add-on registered for a test module, unless something registered it already (then it is
+    left as it was)."""
+    mine = not hasattr(bpy.types.Scene, "ltx")
+    if mine:
+        blender_ltx.register()
+    try:
+        yield
+    finally:
+        if mine:
+            blender_ltx.unregister()
+
+
+@contextlib.contextmanager
 def no_jobs_in_flight() -> Iterator[None]:
     """No job of an earlier test followed, no server override; the same again afterwards."""
     from blender_ltx.bl import generate, worker

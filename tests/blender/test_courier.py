@@ -19,9 +19,8 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-import blender_ltx  # noqa: E402
 from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
-from addon_env import demo_blend, no_jobs_in_flight  # noqa: E402
+from addon_env import demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
 from support.server import run_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,12 +30,8 @@ BASELINE = {t.ident for t in threading.enumerate()}
 
 @pytest.fixture(scope="module", autouse=True)
 def registered():
-    mine = not hasattr(bpy.types.Scene, "ltx")
-    if mine:
-        blender_ltx.register()
-    yield
-    if mine:
-        blender_ltx.unregister()
+    with registered_addon():
+        yield
 
 
 @pytest.fixture(scope="module")

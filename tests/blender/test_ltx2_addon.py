@@ -12,11 +12,10 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-import blender_ltx  # noqa: E402
 from blender_ltx.bl import connection, generate, props, vse  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import demo_blend, no_jobs_in_flight  # noqa: E402
+from addon_env import demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
 from support.server import run_server  # noqa: E402
 
 #: One generation makes at most 33 frames: the demo's 48-frame shots (49 generated) are chained.
@@ -25,12 +24,8 @@ SEGMENT = ["--segment-frames", "33"]
 
 @pytest.fixture(scope="module", autouse=True)
 def registered():
-    mine = not hasattr(bpy.types.Scene, "ltx")
-    if mine:
-        blender_ltx.register()
-    yield
-    if mine:
-        blender_ltx.unregister()
+    with registered_addon():
+        yield
 
 
 @pytest.fixture(scope="module")
