@@ -121,7 +121,8 @@ def _project(params: np.ndarray, p1: np.ndarray, k: np.ndarray, kinv: np.ndarray
 
     s = math.exp(params[3])
     model = k @ np.diag([s, s, 1.0]) @ cv2.Rodrigues(params[:3])[0] @ kinv
-    ph = np.c_[p1, np.ones(len(p1))] @ model.T
+    # Written out rather than through np.c_, whose indexing machinery cost more than the product.
+    ph = p1 @ model[:, :2].T + model[:, 2]
     return ph[:, :2] / ph[:, 2:3]
 
 
@@ -160,9 +161,8 @@ def _rotation_translation(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     if len(depth) < MIN_POINTS // 2:
         return None
     f = _kinv(k).T @ e[:3] @ _kinv(k)
-    x1, x2 = np.c_[p1, np.ones(len(p1))], np.c_[p2, np.ones(len(p2))]
-    fx1, ftx2 = x1 @ f.T, x2 @ f
-    num = np.einsum("ij,ij->i", x2, fx1) ** 2
+    fx1, ftx2 = p1 @ f[:, :2].T + f[:, 2], p2 @ f[:2] + f[2]
+    num = (np.einsum("ij,ij->i", p2, fx1[:, :2]) + fx1[:, 2]) ** 2
     den = fx1[:, 0] ** 2 + fx1[:, 1] ** 2 + ftx2[:, 0] ** 2 + ftx2[:, 1] ** 2
     sampson = float(np.median(np.sqrt(num / np.maximum(den, 1e-12))))
     return rot, t.ravel() / np.linalg.norm(t), float(np.median(depth)), sampson

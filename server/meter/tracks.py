@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Corners kept per frame; new ones are detected when the live tracks fall under half of it.
-MAX_CORNERS = 300
+#: Corners kept per frame; new ones are detected when the live tracks fall under half of it. 150 and the
+#: small LK below measured as right as 300 and (15 px, 3 levels, 20 iterations) on the bench's clips, at
+#: a quarter of the time (BENCHMARKS.md, "Motion meter"); LK's cost is per point and pyramid level.
+MAX_CORNERS = 150
 #: A track survives a step only if tracking it back lands within this many pixels of where it started
 #: (forward-backward check: drops points on occlusion edges and in flat areas).
 FB_MAX_PX = 0.5
 #: Corners weaker than this (cv2.cornerMinEigenVal, block 7) are not texture but codec noise: a flat
 #: gray wall's strongest corner measures about 2e-5, the textured test set's weakest kept ones 4e-3.
 MIN_CORNER_EIG = 1e-3
+#: Lucas-Kanade: window, pyramid levels above the frame, iterations and the step that ends them. Two
+#: levels of an 11 px window follow about 20 px a frame at tracking size (512 px wide at most).
+LK_WIN = 11
+LK_LEVELS = 2
+LK_ITERS = 10
+LK_EPS = 0.03
 
 
 def track(frames: list[np.ndarray]) -> np.ndarray:
@@ -22,7 +30,9 @@ def track(frames: list[np.ndarray]) -> np.ndarray:
     h, w = frames[0].shape
     min_dist = max(4, int(min(w, h) / 40))
     lk = dict(
-        winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
+        winSize=(LK_WIN, LK_WIN),
+        maxLevel=LK_LEVELS,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERS, LK_EPS),
     )
     tracks: list[np.ndarray] = []
     live_ids: list[int] = []
