@@ -9,11 +9,9 @@ import pytest
 pytest.importorskip("PIL")
 
 import requests  # noqa: E402
+from support.server import SHARED_BODY_LIMIT as BODY_LIMIT  # noqa: E402
+from support.server import SHARED_STALL_S as STALL_S  # noqa: E402
 from support.server import run_server  # noqa: E402
-
-BODY_LIMIT = 8 * 1024 * 1024
-#: The shared server closes connections that stall this long (mid-headers or mid-body).
-STALL_S = 2.0
 
 
 def pytest_collection_modifyitems(items):

@@ -7,7 +7,7 @@ import json
 import socket
 import time
 
-from conftest import STALL_S
+from support.server import SHARED_STALL_S as STALL_S
 from support.server import job_request, wait_for
 
 

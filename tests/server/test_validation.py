@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import BODY_LIMIT
+from support.server import SHARED_BODY_LIMIT as BODY_LIMIT
 from PIL import Image
 from support.server import job_request, png_b64
 

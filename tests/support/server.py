@@ -25,6 +25,11 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
+#: The shared test server's small body limit (so the 413 test need not send 64 MB) and stall timeout
+#: (it closes connections that stall this long, mid-headers or mid-body). Here, not in a conftest: two
+#: conftest modules (tests/server, tests/blender) cannot both be imported by that name.
+SHARED_BODY_LIMIT = 8 * 1024 * 1024
+SHARED_STALL_S = 2.0
 SERVER_PYTHON = os.environ.get("LTX_SERVER_PYTHON") or sys.executable
 
 
