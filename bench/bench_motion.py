@@ -30,26 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 import textured  # noqa: E402
 
+from blender_ltx.core.shots import MOTION_KINDS  # noqa: E402
 from server.meter import measure_clip  # noqa: E402
 
 MOVES = [
-    "static",
-    "dolly_in",
-    "dolly_out",
-    "truck_left",
-    "truck_right",
-    "pedestal_up",
-    "pedestal_down",
-    "pan_left",
-    "pan_right",
-    "tilt_up",
-    "tilt_down",
-    "roll_left",
-    "roll_right",
-    "zoom_in",
-    "zoom_out",
-    "orbit_left",
-    "orbit_right",
+    *MOTION_KINDS,  # one clip per motion kind, then combinations
     "dolly_in+pan_left",
     "dolly_in>pan_left",
     "truck_right>tilt_up",
