@@ -68,21 +68,15 @@ class LTXBackend(PipelineBackend):
         cpu_offload: bool = False,
         profile: str = "auto",
     ):
-        if profile not in profiles.KINDS:
-            raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(profiles.KINDS)}")
-        self.model = model
-        self.requested_device = device
-        self.requested_dtype = dtype
-        self.data_dir = Path(data_dir)
-        self.vae_tiling = vae_tiling
-        self.cpu_offload = cpu_offload
-        self.pipe = None
-        self.device = ""
-        self.dtype = None
-        self.load_s = 0.0
-        self.model_path = ""
-        self.requested_profile = profile
-        self._profile: profiles.Profile | None = None
+        super().__init__(
+            model,
+            device=device,
+            dtype=dtype,
+            data_dir=data_dir,
+            vae_tiling=vae_tiling,
+            cpu_offload=cpu_offload,
+            profile=profile,
+        )
 
     # -- interface -------------------------------------------------------------------------------
     def capabilities(self) -> dict[str, Any]:

@@ -82,28 +82,22 @@ class LTX2Backend(PipelineBackend):
         camera_loras: str | None = None,
         ic_loras: list[str] | None = None,
     ):
-        if profile not in profiles.KINDS:
-            raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(profiles.KINDS)}")
-        self.model = model
-        self.requested_device = device
-        self.requested_dtype = dtype
-        self.data_dir = Path(data_dir)
-        self.vae_tiling = vae_tiling
-        self.cpu_offload = cpu_offload
+        super().__init__(
+            model,
+            device=device,
+            dtype=dtype,
+            data_dir=data_dir,
+            vae_tiling=vae_tiling,
+            cpu_offload=cpu_offload,
+            profile=profile,
+        )
         self.sequential_offload = sequential_offload
         self.text_encoder_offload = text_encoder_offload
-        self.requested_profile = profile
         self.camera_loras_arg = camera_loras
         self.ic_loras_arg = list(ic_loras or [])
-        self.pipe = None
-        self.device = ""
-        self.dtype = None
-        self.load_s = 0.0
-        self.model_path = ""
         self.checkpoint_family: str | None = None
         self.camera: dict[str, loras.LoraSpec] = {}
         self.ic: dict[str, loras.LoraSpec] = {}  # control kind -> its IC-LoRA
-        self._profile: profiles.Profile | None = None
 
     # -- interface -------------------------------------------------------------------------------
     def capabilities(self) -> dict[str, Any]:

@@ -42,16 +42,37 @@ def checkpoint_source(model: str, help_text: HelpText) -> str:
 
 
 class PipelineBackend(Backend):
-    """Subclasses set model, model_path, device, dtype, load_s, pipe and _profile in load(), and
-    implement _encode (the pipeline's encode_prompt for one prompt pair)."""
+    """Subclasses set model_path, device, dtype, load_s, pipe and _profile in load(), and implement
+    _encode (the pipeline's encode_prompt for one prompt pair)."""
 
-    model = ""
-    model_path = ""
-    device = ""
-    dtype = None
-    load_s = 0.0
-    pipe = None
-    _profile: profiles.Profile | None = None
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        data_dir: str | Path = ".",
+        vae_tiling: bool = False,
+        cpu_offload: bool = False,
+        profile: str = "auto",
+    ):
+        """What every family's backend is asked for (the server's settings); nothing loaded yet."""
+        if profile not in profiles.KINDS:
+            raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(profiles.KINDS)}")
+        self.model = model
+        self.requested_device = device
+        self.requested_dtype = dtype
+        self.data_dir = Path(data_dir)
+        self.vae_tiling = vae_tiling
+        self.cpu_offload = cpu_offload
+        self.requested_profile = profile
+        self.pipe = None
+        self.device = ""
+        self.dtype = None
+        self.load_s = 0.0
+        self.model_path = ""
+        self._profile: profiles.Profile | None = None
+        self._embeds: OrderedDict[tuple, Any] = OrderedDict()  # (prompt, negative, cfg) -> embeddings
 
     def info(self) -> dict[str, Any]:
         return {
@@ -126,7 +147,7 @@ class PipelineBackend(Backend):
 
     def _prompt_embeds(self, prompt: str, negative: str, cfg: bool) -> dict[str, Any]:
         """encode_prompt once per (prompt, negative): re-takes of a shot reuse the text encoder's output."""
-        cache = self.__dict__.setdefault("_embeds", OrderedDict())
+        cache = self._embeds
         key = (prompt, negative, cfg)
         hit = cache.get(key)
         if hit is None:
