@@ -21,6 +21,10 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 # Long enough on CPU (one thread per replica) to be seen running, short enough for CI.
 LONG = {"num_frames": 49, "width": 384, "height": 256, "num_inference_steps": 12}
+# Jobs a test acts on while they run (kill, cancel): many steps, so an idle machine cannot finish them
+# between two polls (the cancelled one never runs to the end anyway).
+LONGER = {**LONG, "num_inference_steps": 40}
+NEVER_ENDING = {"num_frames": 65, "width": 512, "height": 512, "num_inference_steps": 200}
 
 
 def _running_together(session, url: str, ids: set[str], timeout: float = 120.0) -> tuple[list, list]:
@@ -64,7 +68,7 @@ def test_two_jobs_run_at_once(ray_server):
 
 def test_killed_replica_job_runs_again(ray_server):
     s = requests.Session()
-    job_id = s.post(f"{ray_server.url}/v1/jobs", json=job_request(seed=7, **LONG)).json()["id"]
+    job_id = s.post(f"{ray_server.url}/v1/jobs", json=job_request(seed=7, **LONGER)).json()["id"]
     wait_progress(s, ray_server.url, job_id)
     victim = next(r for r in ray_server.health()["replicas"] if r["job"] == job_id)
     os.kill(victim["pid"], signal.SIGKILL)
@@ -84,7 +88,7 @@ def test_killed_replica_job_runs_again(ray_server):
 
 def test_cancel_reaches_the_replica(ray_server):
     s = requests.Session()
-    job_id = s.post(f"{ray_server.url}/v1/jobs", json=job_request(seed=9, **LONG)).json()["id"]
+    job_id = s.post(f"{ray_server.url}/v1/jobs", json=job_request(seed=9, **NEVER_ENDING)).json()["id"]
     status = wait_progress(s, ray_server.url, job_id)
     assert status["progress"] < 0.9
     s.delete(f"{ray_server.url}/v1/jobs/{job_id}")
