@@ -23,16 +23,32 @@ def spec_for(
     scene, part, kind: str, out_dir: str, scale: float = control_render.DEFAULT_SCALE
 ) -> dict | None:
     """The courier's control spec for one (segment) shot, None for ``none``. Waits for the background
-    render (``control_render.render_control_frames``); Blender's UI stays drawn by its own process."""
-    if kind not in rules.CHOICES:
-        raise ValueError(f"Control {kind!r} is not a control kind: use one of {', '.join(rules.CHOICES)}.")
-    if kind == "none":
+    render (``control_render.render_control_frames``): scripts and ``execute()``. A click stages the
+    render instead (``PendingControl``, ``staged.py``) and returns at once."""
+    spec = base_spec(scene, part, kind)
+    if spec is None:
         return None
     try:
         result = control_render.render_control_frames(scene, part, vse.abspath(out_dir), scale)
     except RuntimeError as exc:
         raise ValueError(f"Shot {part.name}: {exc}") from None
-    spec = {"kind": kind, "strength": 1.0, "depth": result["depth"], "beauty": result["beauty"]}
+    return with_frames(spec, result)
+
+
+def with_frames(spec: dict, result: dict) -> dict:
+    """``spec`` completed with a finished render's depth and beauty frames."""
+    return {**spec, "depth": result["depth"], "beauty": result["beauty"]}
+
+
+def base_spec(scene, part, kind: str) -> dict | None:
+    """What the spec holds apart from the rendered frames: kind, strength and, for ``tracks``/``auto``,
+    the track numbers (computed from the scene now). Raises ValueError (one sentence) for a bad kind,
+    a missing Track Points collection, or ``tracks`` with no point in view; None for ``none``."""
+    if kind not in rules.CHOICES:
+        raise ValueError(f"Control {kind!r} is not a control kind: use one of {', '.join(rules.CHOICES)}.")
+    if kind == "none":
+        return None
+    spec: dict = {"kind": kind, "strength": 1.0}
     if kind in ("auto", "tracks"):
         from .track_points import shot_tracks
 
@@ -54,3 +70,75 @@ def spec_for(
                 "of the camera or empties to the Track Points collection."
             )
     return spec
+
+
+class PendingControl:
+    """A control spec whose frames are still to be rendered (the click path): the spec's other parts
+    and the render's job are fixed when Generate is clicked (the scene as it was then, through a copy
+    of the file saved then); ``staged.py`` chooses the kind once the server's capabilities are known
+    (``choose``), starts the process when a slot is free and polls it."""
+
+    def __init__(self, spec: dict, job: dict, part, scale: float) -> None:
+        self.spec, self.job, self.part, self.scale = spec, job, part, scale
+        self.chosen = False  # the kind checked against the server (or left to the courier)
+        self.finished = False  # ``result`` is final: the spec with its frames, or None (no control)
+        self.result: dict | None = None
+        self.render: control_render.ControlRender | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.render is not None and not self.finished
+
+    def choose(self, info: dict | None) -> None:
+        """Settle the kind against the server's health ``info`` (None: unknown, the courier checks):
+        ``auto`` becomes a kind or no control (then nothing renders), a kind the server lacks raises
+        ValueError (one sentence), and the frames' size follows the chosen IC-LoRA's downscale."""
+        self.chosen = True
+        if info is None:
+            return
+        try:
+            possible = [k for k in rules.KINDS if k != "tracks" or "tracks" in self.spec]
+            kind = rules.choose(self.spec["kind"], info.get("capabilities"), possible)
+        except ValueError as exc:
+            raise ValueError(f"Shot {self.part.name}: {exc}") from None
+        if kind is None:
+            self.finished, self.result = True, None
+            return
+        self.spec = {**self.spec, "kind": kind}
+        scale = 1.0 / rules.downscale(info.get("loras"), kind)
+        if scale != self.scale:
+            self.scale = scale
+            self.job["width"], self.job["height"] = control_render.reference_size(self.part, scale)
+            control_render.write_job(self.job)
+
+    def start(self) -> None:
+        self.render = control_render.launch(self.job)
+
+    def progress(self) -> float:
+        if self.finished:
+            return 1.0
+        return self.render.progress() if self.render is not None else 0.0
+
+    def poll(self) -> None:
+        """Follow the render; ``finished`` once it is done. ValueError (one sentence) when it failed."""
+        if self.finished or self.render is None:
+            return
+        try:
+            done = self.render.poll()
+        except RuntimeError as exc:
+            raise ValueError(f"Shot {self.part.name}: {exc}") from None
+        if done is not None:
+            self.finished, self.result = True, with_frames(self.spec, done)
+
+    def cancel(self) -> None:
+        if self.render is not None and not self.finished:
+            self.render.cancel()
+
+
+def stage_spec(
+    scene, part, spec: dict, out_dir: str, blend: str, scale: float = control_render.DEFAULT_SCALE
+) -> PendingControl:
+    """``spec_for`` without the wait, for a ``base_spec`` already checked: rendered later from the copy
+    ``blend`` (``control_render.save_copy``, saved once per click)."""
+    job = control_render.prepare_job(scene, part, vse.abspath(out_dir), blend, scale)
+    return PendingControl(spec, job, part, scale)

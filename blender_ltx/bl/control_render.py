@@ -91,8 +91,19 @@ class ControlRender:
             self.proc.wait(timeout=10)
 
 
-def start_control_render(scene, shot, out_dir: str, scale: float = DEFAULT_SCALE) -> ControlRender:
-    """Save a copy of the file and start rendering ``shot``'s control frames into ``out_dir``."""
+def save_copy(directory: str) -> str:
+    """Write the session's file as it is now to ``directory/previs_copy.blend`` (what a background
+    render reads; several renders may share one copy) and return its path."""
+    os.makedirs(directory, exist_ok=True)
+    blend = os.path.join(directory, "previs_copy.blend")
+    # copy=True writes the file without making it the session's file (title, path, dirty flag stay).
+    bpy.ops.wm.save_as_mainfile(filepath=blend, copy=True, check_existing=False)
+    return blend
+
+
+def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SCALE) -> dict:
+    """The background render's job for ``shot`` (checked, written to ``out_dir/job.json``, stale
+    results there removed), rendering from the saved copy ``blend``; ``launch`` starts it."""
     cam = bpy.data.objects.get(shot.camera)
     if cam is None:
         raise ValueError(f"Shot {shot.name!r} uses camera {shot.camera!r}, which is not in this file.")
@@ -101,9 +112,6 @@ def start_control_render(scene, shot, out_dir: str, scale: float = DEFAULT_SCALE
     os.makedirs(out, exist_ok=True)
     for stale in ("result.json", "error.txt", "progress"):
         Path(out, stale).unlink(missing_ok=True)
-    blend = os.path.join(out, "previs_copy.blend")
-    # copy=True writes the file without making it the session's file (title, path, dirty flag stay).
-    bpy.ops.wm.save_as_mainfile(filepath=blend, copy=True, check_existing=False)
     job = {
         "blend": blend,
         "scene": scene.name,
@@ -113,14 +121,35 @@ def start_control_render(scene, shot, out_dir: str, scale: float = DEFAULT_SCALE
         "height": height,
         "out_dir": out,
     }
-    job_path = os.path.join(out, "job.json")
-    Path(job_path).write_text(json.dumps(job))
+    write_job(job)
+    return job
+
+
+def write_job(job: dict) -> None:
+    Path(job["out_dir"], "job.json").write_text(json.dumps(job))
+
+
+def launch(job: dict) -> ControlRender:
+    """Start the background process of a ``prepare_job`` job (needs no bpy: a timer may call it)."""
+    out = job["out_dir"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(os.path.join(out, "render.log"), "wb") as log:
         proc = subprocess.Popen(
-            _command(blend, job_path), stdout=log, stderr=subprocess.STDOUT, cwd=out, env=env
+            _command(job["blend"], os.path.join(out, "job.json")),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=out,
+            env=env,
         )
     return ControlRender(proc=proc, out_dir=out, frames=len(job["frames"]))
+
+
+def start_control_render(scene, shot, out_dir: str, scale: float = DEFAULT_SCALE) -> ControlRender:
+    """Save a copy of the file and start rendering ``shot``'s control frames into ``out_dir``."""
+    if bpy.data.objects.get(shot.camera) is None:  # checked before the copy is written
+        prepare_job(scene, shot, out_dir, "", scale)
+    blend = save_copy(os.path.abspath(bpy.path.abspath(out_dir)))
+    return launch(prepare_job(scene, shot, out_dir, blend, scale))
 
 
 def render_control_frames(

@@ -1,7 +1,8 @@
 """Generation, the public entry points: run (synchronously), start (in the background), cancel, wait.
 
 The flow, one file per step: scene -> plan (``plan.py``) -> request (``request.py``: checks, guide
-frames, job requests) -> server (``submit.py`` sends; ``worker.py`` hands the network to the courier, a
+frames, job requests) -> server (``submit.py`` sends; on a click, a shot with control first waits in
+``staged.py`` for its background control render; ``worker.py`` hands the network to the courier, a
 child process) -> clip (``clips.py`` applies the answers) -> strip (``vse.py``). ``connection.py`` says
 which server; ``runs.py`` holds the takes in flight.
 
@@ -21,7 +22,7 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..core import status
-from . import props, worker
+from . import props, staged, worker
 from .clips import apply_message
 from .connection import client_config, connection_probe, set_server, test_connection
 from .runs import ATTACH_STATES, Report, after_undo, forget, pending, reset_live_state, runs, sid
@@ -132,7 +133,7 @@ def _server_info() -> dict | None:
 def start_async(context, shot_names: list[str] | None, *, force: bool = False) -> dict:
     """Submit in the background; the timer applies progress and imports the clips when they are done."""
     result: dict[str, Any] = submit(
-        context.scene, shot_names, force=force, report=None, cfg=client_config(context)
+        context.scene, shot_names, force=force, report=None, cfg=client_config(context), stage=True
     )
     result["message"] = status.summary(result)
     return result
@@ -141,6 +142,7 @@ def start_async(context, shot_names: list[str] | None, *, force: bool = False) -
 # -- hooks into Blender ------------------------------------------------------------------------------
 @persistent
 def _on_load_pre(*_args) -> None:
+    staged.drop_all()  # control renders of the file being closed
     worker.get().reset()  # answers still on their way belong to the file being closed
     forget()
 
@@ -173,6 +175,7 @@ def register() -> None:
 
 
 def unregister() -> None:
+    staged.unregister()
     for handlers, fn in _handlers():
         while fn in handlers:
             handlers.remove(fn)

@@ -35,16 +35,19 @@ def check_shot(scene, shot: Shot) -> None:
     check_writable_dir(vse.abspath(vse.shot_dir(scene, shot.name)), f"The clip folder of shot {shot.name}")
 
 
-def control_kind(ss, control: str | None, info: dict | None) -> tuple[str, float]:
+def control_kind(
+    ss, control: str | None, info: dict | None, staged: bool = False
+) -> tuple[str, float]:
     """(kind, reference scale) of a new take: the run's ``control`` or else the shot's, chosen against
-    the server's health ``info`` where known (a kind it lacks raises ValueError before any render)."""
+    the server's health ``info`` where known (a kind it lacks raises ValueError before any render).
+
+    Where the server was not asked yet, an explicit kind is rendered and the courier checks it before
+    posting; ``auto`` is rendered only when ``staged`` (a click: in the background, the courier then
+    picks the kind), since a script would wait for frames an LTX-Video server throws away."""
     from ..core import control as rules
 
     kind = control or ss.control_kind
-    if info is None and kind == "auto":
-        # Unknown capabilities (the click path, until the server-info cache is in): no control render
-        # that an LTX-Video server would only throw away; an explicit kind is still rendered and
-        # checked by the courier.
+    if info is None and kind == "auto" and not staged:
         return "none", 1.0
     if info is None or kind == "none":
         return kind, 1.0 / rules.DEFAULT_DOWNSCALE
@@ -58,17 +61,27 @@ def control_kind(ss, control: str | None, info: dict | None) -> tuple[str, float
 
 
 def prepare(
-    scene, shot: Shot, ss, cfg: ClientConfig, report: Report | None, control: str | None = None, info=None
-) -> tuple[Run, list[dict], list[dict | None]]:
+    scene,
+    shot: Shot,
+    ss,
+    cfg: ClientConfig,
+    report: Report | None,
+    control: str | None = None,
+    info=None,
+    copy=None,
+) -> tuple[Run, list[dict], list]:
     """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet), with each
     request's control spec for the courier (``bl/control.py``; None without control); with Takes per
     Shot N > 1, for N takes with the seeds seed, seed + 1... (one guide and control render serves all).
-    ``info``: the server's health (default: what this session learned of it, ``core.server_info``)."""
+    ``info``: the server's health (default: what this session learned of it, ``core.server_info``).
+
+    ``copy`` (a ``staged.FileCopy``: the click path) stages the control renders instead of waiting for
+    them: the specs are then ``control.PendingControl``s, rendered later from that copy of the file."""
     from . import control as ctl
 
     if info is None:
         info = server_info.get(cfg.url)
-    kind, scale = control_kind(ss, control, info)
+    kind, scale = control_kind(ss, control, info, staged=copy is not None)
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
@@ -88,7 +101,13 @@ def prepare(
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
         guides_of.append(render_guides(scene, part, guide_dir, first=i == 0))
         previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
-        part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
+        if copy is None:
+            part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
+        else:
+            spec = ctl.base_spec(scene, part, kind)  # checked before the copy is written
+            if spec is not None:
+                spec = ctl.stage_spec(scene, part, spec, previs, copy.path(), scale)
+            part_specs.append(spec)
     requests, specs = [], []
     for t, take_seed in zip(takes, seeds, strict=True):
         for i, part in enumerate(parts):

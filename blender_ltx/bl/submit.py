@@ -16,7 +16,8 @@ import bpy
 
 from ..core import job_request
 from ..core.shots import ShotPlan
-from . import props, vse, worker
+from . import props, staged, vse, worker
+from .control import PendingControl
 from .connection import client_config, with_local_server
 from .request import check_shot, job_max_frames, prepare
 from .runs import ATTACH_STATES, Report, Run, runs, say, sid, unstick
@@ -49,6 +50,7 @@ def submit(
     cfg: ClientConfig | None = None,
     control: str | None = None,
     info: dict | None = None,
+    stage: bool = False,
 ) -> dict[str, list[str]]:
     """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
 
@@ -58,7 +60,9 @@ def submit(
     generate cannot be.
 
     ``control`` overrides every shot's control kind for this run; ``info`` is the server's health
-    where the caller has it (``auto`` is then chosen here, else by the courier).
+    where the caller has it (``auto`` is then chosen here, else by the courier). ``stage`` (a click)
+    renders control frames in the background and sends those shots when they are in (``staged.py``)
+    instead of waiting for the renders here.
     """
     _check_clip_dir(scene)
     cfg = with_local_server(cfg or client_config())
@@ -72,7 +76,9 @@ def submit(
     to_attach, to_make = [], []
     for name in wanted:
         shot, ss = plan.shot(name), props.shot_settings(scene, name)
-        if ss.job_id and ss.job_status in ATTACH_STATES:
+        if staged.is_staged((sid(scene), name)):  # its control frames are still rendering
+            out["attached"].append(name)
+        elif ss.job_id and ss.job_status in ATTACH_STATES:
             to_attach.append(ss)
         elif shot_names is None and not force and not props.inputs_changed(scene, shot, ss):
             out["unchanged"].append(name)
@@ -81,18 +87,24 @@ def submit(
     for shot, _ss in to_make:
         check_shot(scene, shot)
     prepared = []
+    copy = staged.FileCopy() if stage else None
     for shot, ss in to_make:
         try:
-            prepared.append((ss, *prepare(scene, shot, ss, cfg, report, control, info)))
+            prepared.append((ss, *prepare(scene, shot, ss, cfg, report, control, info, copy)))
         except ValueError as exc:
             ss.job_status = "error"
             say(ss, None, str(exc))
+            if copy is not None:  # nothing was started from it
+                copy.discard()
             raise
     for ss in to_attach:
         if attach(scene, ss, cfg, report):
             out["attached"].append(ss.name)
     for ss, run, requests, specs in prepared:
-        _send(scene, run, requests, ss, specs)
+        if any(isinstance(s, PendingControl) for s in specs):
+            staged.stage(scene, ss, run, requests, specs, copy, _send)
+        else:
+            _send(scene, run, requests, ss, specs)
         out["submitted"].append(ss.name)
     worker.ensure_timer()
     return out
@@ -185,7 +197,7 @@ def cancel(scene, shot_names: list[str]) -> None:
     """Cancel the shots' jobs on the server (queued ones at once, running ones at their next step)."""
     for name in shot_names:
         ss = props.shot_settings(scene, name, create=False)
-        if ss is None:
+        if ss is None or staged.cancel((sid(scene), name)):  # staged: nothing was sent yet
             continue
         run = runs.get((sid(scene), name))
         if run is None and ss.job_id and ss.job_status in ATTACH_STATES:

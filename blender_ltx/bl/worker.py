@@ -368,6 +368,9 @@ class CourierLink:
 _link = CourierLink()
 _handler: Callable[[Message], None] | None = None
 _told_server_gone = False
+#: Work of the flow that each tick also advances (``staged.poll``): returns how much is left.
+_hooks: list[Callable[[], int]] = []
+_hook_work = 0
 
 
 def get() -> CourierLink:
@@ -378,6 +381,30 @@ def set_handler(handler: Callable[[Message], None]) -> None:
     """``handler(message)`` applies one message on the main thread (generate.py installs it)."""
     global _handler
     _handler = handler
+
+
+def add_hook(hook: Callable[[], int]) -> None:
+    """Run ``hook()`` on every tick (and every ``drain``) while it returns work left (> 0); the timer
+    keeps ticking for it. The flow's other main-thread waits (``staged.py``) use this one timer."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+    ensure_timer()
+
+
+def _run_hooks() -> None:
+    global _hook_work
+    work = 0
+    for hook in list(_hooks):
+        try:
+            left = hook()
+        except Exception as exc:  # a bug in one hook must not stop the timer for the courier's answers
+            print(f"blender_ltx: tick hook {getattr(hook, '__name__', hook)} failed: {exc!r}")
+            left = 0
+        if left:
+            work += left
+        else:
+            _hooks.remove(hook)
+    _hook_work = work
 
 
 @dataclass
@@ -417,6 +444,7 @@ def drain(max_seconds: float = DRAIN_BUDGET_S, *, undo: bool = False) -> int:
     start = time.perf_counter()
     _check_local_server()
     _link.pump()
+    _run_hooks()
     applied = 0
     inbox = _link.inbox
     while inbox:
@@ -457,7 +485,7 @@ def _undo_push(message: str) -> bool:
 # -- the timer (a running Blender; with bpy as a module nothing fires and callers pump drain()) -------
 def _tick() -> float | None:
     drain(undo=True)
-    return TICK_BUSY_S if _link.busy() else None
+    return TICK_BUSY_S if _link.busy() or _hook_work else None
 
 
 def ensure_timer() -> None:
