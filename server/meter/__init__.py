@@ -115,6 +115,14 @@ def measure(
         ), None
     start = matrices(plan)[0] if plan is not None and len(plan) else None
     measured = estimated_trajectory(pairs, n, lens_mm, sensor_width_mm, width / height, start)
+    lens = np.asarray(measured.lens_mm)
+    if not (np.isfinite(lens).all() and (lens > 0).all() and np.isfinite(measured.matrix_world).all()):
+        return not_measurable(
+            "the pictures fit no camera motion (the tracked points move every which way: noise, or a "
+            "picture that changes as a whole)",
+            **extra,
+            seconds=round(time.perf_counter() - t0, 3),
+        ), None
     segments = analyze_motion(measured, fps, subject_distance=1.0)
     out: dict[str, Any] = {
         "measurable": True,

@@ -1,4 +1,4 @@
-"""Feature tracks through a clip: Shi-Tomasi corners followed by pyramidal Lucas-Kanade."""
+"""Feature tracks through a clip: Shi-Tomasi corners followed by pyramidal Lucas-Kanade, frame to frame."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import numpy as np
 #: small LK below measured as right as 300 and (15 px, 3 levels, 20 iterations) on the bench's clips, at
 #: a quarter of the time (BENCHMARKS.md, "Motion meter"); LK's cost is per point and pyramid level.
 MAX_CORNERS = 150
-#: A track survives a step only if tracking it back lands within this many pixels of where it started
-#: (forward-backward check: drops points on occlusion edges and in flat areas).
-FB_MAX_PX = 0.5
+#: A track survives a step only if its patch still looks like itself: Lucas-Kanade's own error (mean
+#: absolute difference of the window, 0-255) under this many times the step's median and at least
+#: ERR_MIN. It drops points on occlusion edges and drifting in flat areas as the forward-backward
+#: check did (tracking each step back again: the points that check dropped have a median error of
+#: 7-14 against 1-2 for the rest), at no cost: the check was half of the tracking time (BENCHMARKS.md).
+#: ERR_MAX caps it: in a picture nothing can be followed in (noise) every point's error is high (35-40),
+#: so the median would let them all through.
+ERR_FACTOR = 3.0
+ERR_MIN = 4.0
+ERR_MAX = 12.0
 #: Corners weaker than this (cv2.cornerMinEigenVal, block 7) are not texture but codec noise: a flat
 #: gray wall's strongest corner measures about 2e-5, the textured test set's weakest kept ones 4e-3.
 MIN_CORNER_EIG = 1e-3
@@ -34,12 +41,14 @@ def track(frames: list[np.ndarray]) -> np.ndarray:
         maxLevel=LK_LEVELS,
         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERS, LK_EPS),
     )
-    tracks: list[np.ndarray] = []
-    live_ids: list[int] = []
+    # Positions of every track so far (grown in blocks), and which tracks are alive with where they are.
+    pos = np.full((2 * MAX_CORNERS, n, 2), np.nan, np.float32)
+    count = 0
+    live_ids = np.zeros(0, np.intp)
     live_pts = np.zeros((0, 1, 2), np.float32)
 
     def detect(img: np.ndarray, frame: int) -> None:
-        nonlocal live_pts
+        nonlocal pos, count, live_ids, live_pts
         mask = np.full(img.shape, 255, np.uint8)
         for x, y in live_pts.reshape(-1, 2):
             cv2.circle(mask, (int(x), int(y)), min_dist, 0, -1)
@@ -49,28 +58,26 @@ def track(frames: list[np.ndarray]) -> np.ndarray:
             return
         eig = cv2.cornerMinEigenVal(img, 7)
         xy = new.reshape(-1, 2).astype(int)
-        new = new[eig[xy[:, 1], xy[:, 0]] >= MIN_CORNER_EIG]
-        for p in new.reshape(-1, 2):
-            row = np.full((n, 2), np.nan, np.float32)
-            row[frame] = p
-            tracks.append(row)
-            live_ids.append(len(tracks) - 1)
-        live_pts = np.concatenate([live_pts, new.astype(np.float32).reshape(-1, 1, 2)])
+        new = new[eig[xy[:, 1], xy[:, 0]] >= MIN_CORNER_EIG].astype(np.float32).reshape(-1, 1, 2)
+        if count + len(new) > len(pos):
+            pos = np.concatenate([pos, np.full((max(len(pos), len(new)), n, 2), np.nan, np.float32)])
+        ids = np.arange(count, count + len(new))
+        pos[ids, frame] = new.reshape(-1, 2)
+        count += len(new)
+        live_ids = np.concatenate([live_ids, ids])
+        live_pts = np.concatenate([live_pts, new])
 
     detect(frames[0], 0)
     for i in range(1, n):
         if len(live_ids):
-            nxt, st, _ = cv2.calcOpticalFlowPyrLK(frames[i - 1], frames[i], live_pts, None, **lk)
-            back, st2, _ = cv2.calcOpticalFlowPyrLK(frames[i], frames[i - 1], nxt, None, **lk)
-            fb = np.linalg.norm((back - live_pts).reshape(-1, 2), axis=1)
+            nxt, st, err = cv2.calcOpticalFlowPyrLK(frames[i - 1], frames[i], live_pts, None, **lk)
+            found, err = st.ravel() == 1, err.ravel()
+            median = float(np.median(err[found])) if found.any() else 0.0
+            limit = min(ERR_MAX, max(ERR_MIN, ERR_FACTOR * median))
             inside = (nxt[:, 0, 0] >= 0) & (nxt[:, 0, 0] < w) & (nxt[:, 0, 1] >= 0) & (nxt[:, 0, 1] < h)
-            ok = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < FB_MAX_PX) & inside
-            live_ids = [t for t, keep in zip(live_ids, ok, strict=True) if keep]
-            live_pts = nxt[ok]
-            for t, p in zip(live_ids, live_pts.reshape(-1, 2), strict=True):
-                tracks[t][i] = p
+            ok = found & (err < limit) & inside
+            live_ids, live_pts = live_ids[ok], nxt[ok]
+            pos[live_ids, i] = live_pts.reshape(-1, 2)
         if len(live_ids) < MAX_CORNERS // 2:
             detect(frames[i], i)
-    if not tracks:
-        return np.full((0, n, 2), np.nan, np.float32)
-    return np.stack(tracks)
+    return pos[:count]

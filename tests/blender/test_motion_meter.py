@@ -94,6 +94,26 @@ def test_flat_gray_wall_is_not_measurable(clips):
     assert result["kinds"] == [] and result["agreement"] is None
 
 
+def test_a_clip_of_noise_is_not_measurable(tmp_path):
+    """Every frame new random pixels (what an untrained model makes): corners exist, but none can be
+    followed from one frame to the next, so the meter says so instead of reading a move into them."""
+    import av
+    import numpy as np
+
+    path = tmp_path / "noise.mp4"
+    rng = np.random.default_rng(7)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 256, 160, "yuv420p"
+        for _ in range(25):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (160, 256, 3), np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    result = measure_clip(path, lens_mm=50.0, sensor_width_mm=36.0)
+    assert result["measurable"] is False, result["kinds"]
+    assert result["reason"] and result["kinds"] == [] and result["segments"] == []
+
+
 def test_analyze_motion_command_end_to_end(clips, tmp_path):
     path, plan = clips("truck_right")
     plan_json = tmp_path / "plan.json"
