@@ -2,6 +2,7 @@
 
     .venvs/bl45/bin/python bench/bench_tick.py
     .venvs/bl50/bin/python bench/bench_tick.py --budget 393216 --steps 4   # default-size clips
+    .venvs/bl45/bin/python bench/bench_tick.py --control depth   # the click with control (tiny LTX-2)
 
 Builds the demo previs (three shots), starts the real server (tiny model) on a free loopback port,
 starts async generation of every shot (``generate.start_async``: plan + guide renders + submit, on the
@@ -11,6 +12,12 @@ mean main-thread time (all ticks, and ticks that applied messages), the cost per
 import of a clip as a strip is the heaviest), and for comparison the latency of one status request
 made on the main thread (what polling without the courier would cost per poll). The network I/O runs
 in the courier child process (bl/worker.py), so a tick only reads its socket and applies messages.
+
+With ``--control KIND`` every shot gets that control kind and the server runs the tiny LTX-2 (its tiny
+IC-LoRAs): the click then saves one copy of the file and stages the shots (``bl/staged.py``), and the
+ticks while shots are staged (ask the server, start the background renders, read their progress, send a
+shot once its frames are in: ``staged.poll`` on the courier's tick) are reported apart, as the
+main-thread stall of a click with control.
 
 Then, with the server stopped (so only the other users of the machine load it), the strip-creation tick
 in isolation, ``--repeats`` times each, interleaved: a bare ``new_movie`` of a downloaded clip (the
@@ -35,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import bpy  # noqa: E402
 
 import blender_ltx  # noqa: E402
-from blender_ltx.bl import compat, demo, generate, props, vse, worker  # noqa: E402
+from blender_ltx.bl import compat, demo, generate, props, staged, vse, worker  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -73,16 +80,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=demo.DEMO_STEPS, help="denoising steps")
     ap.add_argument("--tick", type=float, default=worker.TICK_BUSY_S, help="seconds between ticks")
     ap.add_argument("--repeats", type=int, default=15, help="idle strip creations per way (<= 60)")
+    ap.add_argument("--control", default="none", help="control kind of every shot (tiny LTX-2 server)")
     args = ap.parse_args()
 
     blender_ltx.register()
     work = Path(tempfile.mkdtemp(prefix="bench_tick_"))
-    srv = start_server(work / "server", model="tiny")
+    srv = start_server(work / "server", model="tiny" if args.control == "none" else "tiny-ltx2")
     try:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         scene = demo.build_scene(bpy.context.scene, pixel_budget=args.budget, steps=args.steps)
         bpy.ops.wm.save_as_mainfile(filepath=str(work / "bench.blend"))
         scene = bpy.context.scene
+        for shot in generate.refresh_plan(scene).shots:
+            props.shot_settings(scene, shot.name).control_kind = args.control
         generate.set_server(srv.url)
 
         per_type: dict[str, list[float]] = defaultdict(list)
@@ -101,14 +111,22 @@ def main() -> None:
         t_start = time.perf_counter() - t0
 
         ticks: list[tuple[float, int]] = []
+        staged_ms: list[float] = []
+        t_sent = None
         status_calls: list[float] = []
         client = Client(srv.url)
         t_run = time.perf_counter()
         while generate.pending(scene):
+            was_staged = staged.waiting()
             before = imports[0]
             t = time.perf_counter()
-            n = worker.drain()
+            n = worker.drain()  # with shots staged, this tick also advances their control renders
             ticks.append((time.perf_counter() - t, n, imports[0] > before))
+            if was_staged:
+                if imports[0] == before:  # a clip's import in the same tick is counted below
+                    staged_ms.append(ticks[-1][0] * 1e3)
+                if not staged.waiting():
+                    t_sent = time.perf_counter() - t_run
             if len(ticks) % 10 == 0:  # the alternative: a status request on the main thread
                 job = scene.ltx.shots[0].job_id.split(",")[0]
                 if job:
@@ -131,7 +149,11 @@ def main() -> None:
     status_ms = [dt * 1e3 for dt, _, imported in ticks if not imported]  # reading the courier, status
     print(f"bpy {bpy.app.version_string}; {len(imported)} shots imported ({', '.join(imported)}); "
           f"budget {args.budget} px, {args.steps} steps; tick every {args.tick * 1e3:.0f} ms")  # fmt: skip
-    print(f"start_async (plan + guide renders + queueing, once): {t_start * 1e3:.0f} ms")
+    print(f"start_async (plan + guide renders + queueing, once): {t_start * 1e3:.0f} ms"
+          + (f" with control {args.control} (includes saving the copy of the file)" if staged_ms else ""))
+    if staged_ms:
+        print(f"ticks while shots were staged (without an import): {len(staged_ms)}, longest {max(staged_ms):.2f} ms, "
+              f"mean {statistics.mean(staged_ms):.3f} ms; every shot sent after {t_sent:.1f} s")
     print(f"generation wall time while ticking: {t_run:.1f} s, {len(ticks)} ticks, "
           f"{len(busy_ms)} with messages")  # fmt: skip
     print(f"main thread per tick, all ticks:        longest {max(all_ms):.2f} ms, "

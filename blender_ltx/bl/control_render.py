@@ -2,8 +2,8 @@
 
 The render runs in a background process on a saved copy of the file (``control_render_child.py``):
 Blender's binary with ``-b`` where there is one, or this Python with bpy as a module (tests, the CLI).
-The session only saves the copy and starts the process, then polls it from a timer
-(``start_with_timer``) or waits for it (``render_control_frames``, for scripts and ``execute()``). The
+The session only saves the copy and starts the process, then polls it (a click: ``staged.py``, on the
+courier's timer tick) or waits for it (``render_control_frames``, for scripts and ``execute()``). The
 user's render settings, current frame and selection are never touched: the copy is what changes.
 
 Frames: exactly the clip's, scene frame ``shot.frame_start + i`` for clip index i (as guides map them);
@@ -12,7 +12,6 @@ size: the generation size times the IC-LoRA's reference downscale (0.5 for ``ref
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -21,7 +20,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import bpy
 
@@ -164,40 +162,3 @@ def render_control_frames(
             raise RuntimeError(f"The control render took longer than {timeout:g} s and was stopped.")
         time.sleep(0.1)
     return result
-
-
-def start_with_timer(
-    scene,
-    shot,
-    out_dir: str,
-    on_done: Callable[[dict | None, str | None], None],
-    on_progress: Callable[[float], None] | None = None,
-    scale: float = DEFAULT_SCALE,
-    interval: float = 0.25,
-) -> ControlRender:
-    """Start the render and poll it from a ``bpy.app.timers`` timer; ``on_done(result, error)`` runs on
-    the main thread when it ends (error: one sentence). Each tick only reads a small file."""
-    render = start_control_render(scene, shot, out_dir, scale)
-    tick = functools.partial(poll_tick, render, on_done, on_progress, interval)
-    bpy.app.timers.register(tick, first_interval=interval)
-    return render
-
-
-def poll_tick(
-    render: ControlRender,
-    on_done: Callable[[dict | None, str | None], None],
-    on_progress: Callable[[float], None] | None = None,
-    interval: float = 0.25,
-) -> float | None:
-    """One timer tick: the next interval while the render runs, None (timer ends) once ``on_done`` ran."""
-    try:
-        result = render.poll()
-    except RuntimeError as exc:
-        on_done(None, str(exc))
-        return None
-    if result is None:
-        if on_progress is not None:
-            on_progress(render.progress())
-        return interval
-    on_done(result, None)
-    return None

@@ -13,7 +13,6 @@ import scenes
 from blender_ltx import plan_scene
 from blender_ltx.bl.control_render import (
     clip_frames,
-    poll_tick,
     reference_size,
     render_control_frames,
     start_control_render,
@@ -106,18 +105,18 @@ def test_depth_and_beauty_frames_of_a_plane_leave_the_user_state_alone(scene, tm
     assert beauty.shape == (h, w) and beauty.mean() > 0  # Workbench's lit plane, not an empty frame
 
 
-def test_a_failed_render_ends_the_timer_with_one_sentence(scene, tmp_path):
+def test_a_failed_render_ends_with_one_sentence(scene, tmp_path):
     # Only a camera: the depth pass hits nothing, which the background render reports as a sentence.
     scenes.set_range(scene, 1, 9)
     scenes.add_camera(scene, "Empty")
     shot = plan_scene(scene).shots[0]
     render = start_control_render(scene, shot, str(tmp_path / "control"))
-    done, progress = [], []
+    progress = []
     deadline = time.monotonic() + 300
-    while (nxt := poll_tick(render, lambda r, e: done.append((r, e)), progress.append, 0.1)) is not None:
-        assert nxt == 0.1 and time.monotonic() < deadline
-        time.sleep(0.1)
-    [(result, error)] = done
-    assert result is None
-    assert error.startswith("The control render failed:") and "hits nothing" in error
+    with pytest.raises(RuntimeError) as failed:
+        while render.poll() is None:
+            progress.append(render.progress())
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert str(failed.value).startswith("The control render failed:") and "hits nothing" in str(failed.value)
     assert all(0.0 <= p <= 1.0 for p in progress)
