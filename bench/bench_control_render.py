@@ -4,9 +4,10 @@
     .venvs/bl50/bin/python bench/bench_control_render.py --frames 121
 
 Builds the demo previs, plans it, and renders the first shot's control frames with
-``control_render.start_control_render``, polling it every 100 ms as a click's staged shot is polled on
-the courier's timer tick (``bl/staged.py``). Prints the main-thread time of the start (saving a copy of the file and
-spawning the process) and of each poll (longest and mean), and the wall time of the background render.
+``control_render.start_control_render``, polling it every 100 ms as a click's staged shot is polled
+on the courier's timer tick (``bl/staged.py``). Prints the main-thread time of the start (saving a
+copy of the file and spawning the process) and of each poll (longest and mean), and the wall time of
+the background render.
 """
 
 from __future__ import annotations

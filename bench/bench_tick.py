@@ -149,11 +149,16 @@ def main() -> None:
     status_ms = [dt * 1e3 for dt, _, imported in ticks if not imported]  # reading the courier, status
     print(f"bpy {bpy.app.version_string}; {len(imported)} shots imported ({', '.join(imported)}); "
           f"budget {args.budget} px, {args.steps} steps; tick every {args.tick * 1e3:.0f} ms")  # fmt: skip
-    print(f"start_async (plan + guide renders + queueing, once): {t_start * 1e3:.0f} ms"
-          + (f" with control {args.control} (includes saving the copy of the file)" if staged_ms else ""))
+    print(
+        f"start_async (plan + guide renders + queueing, once): {t_start * 1e3:.0f} ms"
+        + (f" with control {args.control} (includes saving the copy of the file)" if staged_ms else "")
+    )
     if staged_ms:
-        print(f"ticks while shots were staged (without an import): {len(staged_ms)}, longest {max(staged_ms):.2f} ms, "
-              f"mean {statistics.mean(staged_ms):.3f} ms; every shot sent after {t_sent:.1f} s")
+        print(
+            f"ticks while shots were staged (without an import): {len(staged_ms)}, "
+            f"longest {max(staged_ms):.2f} ms, "
+            f"mean {statistics.mean(staged_ms):.3f} ms; every shot sent after {t_sent:.1f} s"
+        )
     print(f"generation wall time while ticking: {t_run:.1f} s, {len(ticks)} ticks, "
           f"{len(busy_ms)} with messages")  # fmt: skip
     print(f"main thread per tick, all ticks:        longest {max(all_ms):.2f} ms, "

@@ -35,9 +35,7 @@ def check_shot(scene, shot: Shot) -> None:
     check_writable_dir(vse.abspath(vse.shot_dir(scene, shot.name)), f"The clip folder of shot {shot.name}")
 
 
-def control_kind(
-    ss, control: str | None, info: dict | None, staged: bool = False
-) -> tuple[str, float]:
+def control_kind(ss, control: str | None, info: dict | None, staged: bool = False) -> tuple[str, float]:
     """(kind, reference scale) of a new take: the run's ``control`` or else the shot's, chosen against
     the server's health ``info`` where known (a kind it lacks raises ValueError before any render).
 

@@ -14,12 +14,12 @@ pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
-from addon_env import demo_blend  # noqa: E402
+from addon_env import demo_blend, no_jobs_in_flight  # noqa: E402
 
 from blender_ltx.bl import generate, previs_strip, props, staged, vse, worker  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from test_roundtrip import fresh, registered, server, user_render_state  # noqa: E402,F401
+from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
 from support.server import run_server  # noqa: E402
 
 
@@ -30,14 +30,22 @@ def ltx2(tmp_path_factory, tiny_ltx2_dir):
         yield srv
 
 
+@pytest.fixture(scope="module")
+def ltxv(tmp_path_factory, tiny_model_dir):
+    """A server without control (the tiny LTX-Video)."""
+    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
+        yield srv
+
+
 @pytest.fixture
-def clean(fresh):
-    """Nothing staged before or after, and no server knowledge carried between tests."""
-    staged.drop_all()
-    server_info.forget()
-    yield
-    staged.drop_all()
-    server_info.forget()
+def clean():
+    """No job of an earlier test followed, nothing staged, no server knowledge carried between tests."""
+    with no_jobs_in_flight():
+        staged.drop_all()
+        server_info.forget()
+        yield
+        staged.drop_all()
+        server_info.forget()
 
 
 def _layers(strip) -> list[str]:
@@ -154,7 +162,8 @@ def test_a_failed_render_marks_the_shot_with_its_sentence_and_sends_nothing(ltx2
     assert not generate.wait(scene, [ss.name], timeout=300)
 
     assert ss.job_status == "error"
-    assert ss.message.startswith(f"Shot {ss.name}: The control render failed:") and "hits nothing" in ss.message
+    assert ss.message.startswith(f"Shot {ss.name}: The control render failed:")
+    assert "hits nothing" in ss.message
     assert staged.waiting() == 0
     assert len(Client(ltx2.url).list_jobs()) == jobs_before
 
@@ -176,11 +185,11 @@ def test_loading_another_file_stops_staged_renders(ltx2, tmp_path, clean):
     assert staged.waiting() == 0 and not os.path.exists(copy)
 
 
-def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(server, tmp_path, clean):
+def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(ltxv, tmp_path, clean):
     """An LTX-Video server the session has not asked: the click stages the shot, the courier asks, and
     ``auto`` turns into no control without a render; the take is made as before."""
     scene = demo_blend(tmp_path / "edit.blend")
-    generate.set_server(server.url)
+    generate.set_server(ltxv.url)
     generate.start_async(bpy.context, ["SH010"])
     (pending,) = _pending_renders()
 
@@ -192,18 +201,18 @@ def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(serv
     (take,) = vse.takes(scene, "SH010")
     assert not [layer for layer in _layers(take) if layer.startswith("control")]
     assert previs_strip.previs_strips(scene, "SH010") == []
-    assert server_info.get(server.url) is not None  # learned: the next click decides at once
+    assert server_info.get(ltxv.url) is not None  # learned: the next click decides at once
 
     generate.start_async(bpy.context, ["SH010"])
     assert staged.waiting() == 0  # sent straight away, no control to render
     assert not generate.wait(scene, ["SH010"], timeout=300)
 
 
-def test_a_kind_the_server_lacks_fails_the_click_before_any_render(server, tmp_path, clean):
+def test_a_kind_the_server_lacks_fails_the_click_before_any_render(ltxv, tmp_path, clean):
     scene = demo_blend(tmp_path / "edit.blend")
     props.shot_settings(scene, "SH010").control_kind = "depth"
-    generate.set_server(server.url)
-    jobs_before = len(Client(server.url).list_jobs())
+    generate.set_server(ltxv.url)
+    jobs_before = len(Client(ltxv.url).list_jobs())
     generate.start_async(bpy.context, ["SH010"])
     (pending,) = _pending_renders()
 
@@ -213,4 +222,4 @@ def test_a_kind_the_server_lacks_fails_the_click_before_any_render(server, tmp_p
     assert ss.job_status == "error"
     assert ss.message.startswith("Shot SH010: Control 'depth' is not available"), ss.message
     assert pending.render is None  # refused before rendering
-    assert len(Client(server.url).list_jobs()) == jobs_before
+    assert len(Client(ltxv.url).list_jobs()) == jobs_before
