@@ -170,6 +170,7 @@ def _handlers():
 
 def register() -> None:
     worker.set_handler(apply_message)
+    staged.register()
     for handlers, fn in _handlers():
         handlers.append(fn)
 

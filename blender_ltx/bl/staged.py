@@ -17,6 +17,7 @@ Scripts and ``execute()`` render synchronously instead (``control.spec_for``): t
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import time
@@ -203,5 +204,10 @@ def _running() -> int:
     return sum(p.running for s in _staged for p in s.pending())
 
 
+def register() -> None:
+    atexit.register(drop_all)  # Blender quits with renders running: stop them, remove the copies
+
+
 def unregister() -> None:
+    atexit.unregister(drop_all)
     drop_all()
