@@ -24,3 +24,39 @@ def scene():
     from scenes import reset
 
     return reset()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir):
+    """A real server on the tiny LTX-Video (no control videos), one per test module."""
+    from support.server import run_server
+
+    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def ltx2(tmp_path_factory, tiny_ltx2_dir):
+    """A real server on the tiny LTX-2 (its tiny camera LoRAs and IC-LoRAs), one per test module."""
+    from support.server import run_server
+
+    env = {"OMP_NUM_THREADS": "1"}  # one torch thread: the shared test machines run it far steadier
+    with run_server(tmp_path_factory.mktemp("srv2"), model=str(tiny_ltx2_dir), env=env) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh():
+    """No job of an earlier test followed, nothing staged, no server override and nothing known of any
+    server (a test learns what it needs); the same again afterwards."""
+    from addon_env import no_jobs_in_flight
+
+    from blender_ltx.bl import staged
+    from blender_ltx.core import server_info
+
+    with no_jobs_in_flight():
+        staged.drop_all()
+        server_info.forget()
+        yield
+        staged.drop_all()
+        server_info.forget()

@@ -24,13 +24,6 @@ from support.server import run_server  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def ltx2(tmp_path_factory, tiny_ltx2_dir):
-    env = {"OMP_NUM_THREADS": "1"}  # one torch thread: the shared test machines run it far steadier
-    with run_server(tmp_path_factory.mktemp("srv2"), model=str(tiny_ltx2_dir), env=env) as srv:
-        yield srv
-
-
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "blender_ltx", *args], cwd=REPO, capture_output=True, text=True, timeout=600

@@ -20,8 +20,7 @@ pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
-from addon_env import demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
-from support.server import run_server  # noqa: E402
+from addon_env import demo_blend, registered_addon  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: Threads in this process before the add-on is registered (pytest's, bpy's): none may be added.
@@ -31,18 +30,6 @@ BASELINE = {t.ident for t in threading.enumerate()}
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     with registered_addon():
-        yield
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_model_dir):
-    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def fresh():
-    with no_jobs_in_flight():
         yield
 
 

@@ -19,15 +19,8 @@ from blender_ltx.bl.prefs import DEFAULTS  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
 from addon_env import demo_blend  # noqa: E402
-from support.server import run_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_model_dir):
-    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
-        yield srv
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

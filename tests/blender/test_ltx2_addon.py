@@ -15,7 +15,7 @@ bpy = pytest.importorskip("bpy")
 from blender_ltx.bl import connection, generate, props, vse  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import HAS_AUDIO, demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
+from addon_env import HAS_AUDIO, demo_blend, registered_addon  # noqa: E402
 from support.server import run_server  # noqa: E402
 
 #: One generation makes at most 33 frames: the demo's 48-frame shots (49 generated) are chained.
@@ -32,14 +32,6 @@ def registered():
 def ltx2(tmp_path_factory):
     with run_server(tmp_path_factory.mktemp("srv2"), model="tiny-ltx2", extra_args=SEGMENT) as srv:
         yield srv
-
-
-@pytest.fixture
-def fresh():
-    server_info.forget()
-    with no_jobs_in_flight():
-        yield
-    server_info.forget()
 
 
 def quiet(_line: str) -> None:

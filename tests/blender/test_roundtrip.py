@@ -14,26 +14,13 @@ pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
-from addon_env import TEST_PIXEL_BUDGET, demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
+from addon_env import TEST_PIXEL_BUDGET, demo_blend, registered_addon  # noqa: E402
 from support.server import free_port, run_server, start_server  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     with registered_addon():
-        yield
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_model_dir):
-    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def fresh():
-    """No jobs of an earlier test in flight, no server override."""
-    with no_jobs_in_flight():
         yield
 
 

@@ -14,38 +14,12 @@ pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
-from addon_env import demo_blend, no_jobs_in_flight  # noqa: E402
+from addon_env import demo_blend  # noqa: E402
 
 from blender_ltx.bl import generate, previs_strip, props, staged, vse, worker  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
-from support.server import run_server  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def ltx2(tmp_path_factory, tiny_ltx2_dir):
-    env = {"OMP_NUM_THREADS": "1"}
-    with run_server(tmp_path_factory.mktemp("srv2"), model=str(tiny_ltx2_dir), env=env) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def ltxv(tmp_path_factory, tiny_model_dir):
-    """A server without control (the tiny LTX-Video)."""
-    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def clean():
-    """No job of an earlier test followed, nothing staged, no server knowledge carried between tests."""
-    with no_jobs_in_flight():
-        staged.drop_all()
-        server_info.forget()
-        yield
-        staged.drop_all()
-        server_info.forget()
 
 
 def _layers(strip) -> list[str]:
@@ -56,7 +30,28 @@ def _pending_renders():
     return [p for entry in staged._staged for p in entry.pending()]
 
 
-def test_a_click_returns_before_the_render_and_sends_once_the_frames_are_in(ltx2, tmp_path, clean):
+def _click_depth(srv, tmp_path):
+    """The demo file, SH010's control set to depth, Generate clicked: (scene, its one pending control
+    render, the server's job count before the click)."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    props.shot_settings(scene, "SH010").control_kind = "depth"
+    generate.set_server(srv.url)
+    jobs_before = len(Client(srv.url).list_jobs())
+    generate.start_async(bpy.context, ["SH010"])
+    (pending,) = _pending_renders()
+    return scene, pending, jobs_before
+
+
+def _until_rendering(pending) -> None:
+    """Tick until the render has started (the server is asked first)."""
+    deadline = time.monotonic() + 60
+    while pending.render is None:
+        worker.drain()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_a_click_returns_before_the_render_and_sends_once_the_frames_are_in(ltx2, tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     scene.render.filepath = "//render/out_"
     before = user_render_state(scene)
@@ -103,7 +98,7 @@ def test_a_click_returns_before_the_render_and_sends_once_the_frames_are_in(ltx2
     assert user_render_state(scene) == before
 
 
-def test_auto_on_a_server_not_asked_yet_is_chosen_by_the_courier_after_the_render(ltx2, tmp_path, clean):
+def test_auto_on_a_server_not_asked_yet_is_chosen_by_the_courier_after_the_render(ltx2, tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     assert props.shot_settings(scene, "SH010").control_kind == "auto"
     generate.set_server(ltx2.url)
@@ -119,18 +114,9 @@ def test_auto_on_a_server_not_asked_yet_is_chosen_by_the_courier_after_the_rende
     assert "control_depth" in _layers(take)  # the tiny LTX-2's strongest kind
 
 
-def test_cancel_while_rendering_stops_the_render_and_sends_nothing(ltx2, tmp_path, clean):
-    scene = demo_blend(tmp_path / "edit.blend")
-    props.shot_settings(scene, "SH010").control_kind = "depth"
-    generate.set_server(ltx2.url)
-    jobs_before = len(Client(ltx2.url).list_jobs())
-    generate.start_async(bpy.context, ["SH010"])
-    (pending,) = _pending_renders()
-    deadline = time.monotonic() + 60
-    while pending.render is None:  # the server is asked first, then the render starts
-        worker.drain()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+def test_cancel_while_rendering_stops_the_render_and_sends_nothing(ltx2, tmp_path, fresh):
+    scene, pending, jobs_before = _click_depth(ltx2, tmp_path)
+    _until_rendering(pending)
     proc = pending.render.proc
     assert proc.poll() is None  # rendering
 
@@ -145,7 +131,7 @@ def test_cancel_while_rendering_stops_the_render_and_sends_nothing(ltx2, tmp_pat
     assert vse.takes(scene, "SH010") == []
 
 
-def test_a_failed_render_marks_the_shot_with_its_sentence_and_sends_nothing(ltx2, tmp_path, clean):
+def test_a_failed_render_marks_the_shot_with_its_sentence_and_sends_nothing(ltx2, tmp_path, fresh):
     # A camera looking at nothing: the depth pass hits nothing, which the background render reports.
     scene = scenes.reset()
     scenes.set_range(scene, 1, 17)
@@ -168,15 +154,9 @@ def test_a_failed_render_marks_the_shot_with_its_sentence_and_sends_nothing(ltx2
     assert len(Client(ltx2.url).list_jobs()) == jobs_before
 
 
-def test_loading_another_file_stops_staged_renders(ltx2, tmp_path, clean):
-    scene = demo_blend(tmp_path / "edit.blend")
-    props.shot_settings(scene, "SH010").control_kind = "depth"
-    generate.set_server(ltx2.url)
-    generate.start_async(bpy.context, ["SH010"])
-    (pending,) = _pending_renders()
-    while pending.render is None:
-        worker.drain()
-        time.sleep(0.02)
+def test_loading_another_file_stops_staged_renders(ltx2, tmp_path, fresh):
+    _scene, pending, _jobs = _click_depth(ltx2, tmp_path)
+    _until_rendering(pending)
     copy = staged._staged[0].copy.path()
 
     bpy.ops.wm.read_factory_settings(use_empty=True)  # load_pre runs: the file's renders end
@@ -185,11 +165,11 @@ def test_loading_another_file_stops_staged_renders(ltx2, tmp_path, clean):
     assert staged.waiting() == 0 and not os.path.exists(copy)
 
 
-def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(ltxv, tmp_path, clean):
+def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(server, tmp_path, fresh):
     """An LTX-Video server the session has not asked: the click stages the shot, the courier asks, and
     ``auto`` turns into no control without a render; the take is made as before."""
     scene = demo_blend(tmp_path / "edit.blend")
-    generate.set_server(ltxv.url)
+    generate.set_server(server.url)
     generate.start_async(bpy.context, ["SH010"])
     (pending,) = _pending_renders()
 
@@ -201,20 +181,15 @@ def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(ltxv
     (take,) = vse.takes(scene, "SH010")
     assert not [layer for layer in _layers(take) if layer.startswith("control")]
     assert previs_strip.previs_strips(scene, "SH010") == []
-    assert server_info.get(ltxv.url) is not None  # learned: the next click decides at once
+    assert server_info.get(server.url) is not None  # learned: the next click decides at once
 
     generate.start_async(bpy.context, ["SH010"])
     assert staged.waiting() == 0  # sent straight away, no control to render
     assert not generate.wait(scene, ["SH010"], timeout=300)
 
 
-def test_a_kind_the_server_lacks_fails_the_click_before_any_render(ltxv, tmp_path, clean):
-    scene = demo_blend(tmp_path / "edit.blend")
-    props.shot_settings(scene, "SH010").control_kind = "depth"
-    generate.set_server(ltxv.url)
-    jobs_before = len(Client(ltxv.url).list_jobs())
-    generate.start_async(bpy.context, ["SH010"])
-    (pending,) = _pending_renders()
+def test_a_kind_the_server_lacks_fails_the_click_before_any_render(server, tmp_path, fresh):
+    scene, pending, jobs_before = _click_depth(server, tmp_path)
 
     assert not generate.wait(scene, ["SH010"], timeout=120)
 
@@ -222,4 +197,4 @@ def test_a_kind_the_server_lacks_fails_the_click_before_any_render(ltxv, tmp_pat
     assert ss.job_status == "error"
     assert ss.message.startswith("Shot SH010: Control 'depth' is not available"), ss.message
     assert pending.render is None  # refused before rendering
-    assert len(Client(ltxv.url).list_jobs()) == jobs_before
+    assert len(Client(server.url).list_jobs()) == jobs_before

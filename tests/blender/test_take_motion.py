@@ -16,19 +16,12 @@ from blender_ltx.bl import clips, generate, props, ui, vse  # noqa: E402
 from blender_ltx.core import take_choice  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from addon_env import demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
-from support.server import run_server  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
 def registered():
     with registered_addon():
         yield
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_model_dir):
-    with run_server(tmp_path_factory.mktemp("srv"), model=str(tiny_model_dir)) as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")
