@@ -198,3 +198,21 @@ def test_a_kind_the_server_lacks_fails_the_click_before_any_render(server, tmp_p
     assert ss.message.startswith("Shot SH010: Control 'depth' is not available"), ss.message
     assert pending.render is None  # refused before rendering
     assert len(Client(server.url).list_jobs()) == jobs_before
+
+
+def test_best_of_two_takes_share_one_staged_render(ltx2, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    scene.ltx.takes_per_shot = 2
+    props.shot_settings(scene, "SH010").control_kind = "depth"
+    generate.set_server(ltx2.url)
+
+    generate.start_async(bpy.context, ["SH010"])
+
+    (entry,) = staged._staged
+    assert len(entry.requests) == 2 and len(entry.pending()) == 1  # two takes' jobs, one render
+    assert not generate.wait(scene, ["SH010"], timeout=600)
+    ss = props.shot_settings(scene, "SH010")
+    assert ss.job_status == "imported", ss.message
+    takes = vse.takes(scene, "SH010")
+    assert len(takes) == 2 and all("control_depth" in _layers(t) for t in takes)
+    assert len({t.ltx.job_id for t in takes}) == 2
