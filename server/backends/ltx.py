@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,28 +54,9 @@ def _pil_frames(frames: np.ndarray) -> list:
 
 
 class LTXBackend(PipelineBackend):
-    name = "ltx"
+    """LTX-Video 0.9 (``LTXConditionPipeline``); constructed with ``PipelineBackend``'s settings."""
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        device: str = "auto",
-        dtype: str | None = None,
-        data_dir: str | Path = ".",
-        vae_tiling: bool = False,
-        cpu_offload: bool = False,
-        profile: str = "auto",
-    ):
-        super().__init__(
-            model,
-            device=device,
-            dtype=dtype,
-            data_dir=data_dir,
-            vae_tiling=vae_tiling,
-            cpu_offload=cpu_offload,
-            profile=profile,
-        )
+    name = "ltx"
 
     # -- interface -------------------------------------------------------------------------------
     def capabilities(self) -> dict[str, Any]:
