@@ -141,9 +141,16 @@ def test_a_camera_lora_does_not_leak_into_the_next_job(ltx2_server, http, tmp_pa
         "reason": "asked for by the request",
     }
     _, again = _run(http, ltx2_server, tmp_path, plain)
-    a, b, c = _frames(first), _frames(with_lora), _frames(again)
-    assert np.abs(a.astype(int) - b.astype(int)).max() > 0  # the LoRA changes the picture
-    assert np.array_equal(a, c)  # and is gone after its job
+    a, b, c = (_frames(p).astype(int) for p in (first, with_lora, again))
+    lora_effect = np.abs(a - b).mean()
+    assert lora_effect > 1.0  # the LoRA changes the picture (mean 11.9 grey levels here)
+    # ... and is gone after its job. Not bit for bit over HTTP: in the server process the same job
+    # differs now and then by float rounding (mean 0.05-0.07 grey levels, a few pixels, measured on
+    # repeated plain jobs with no LoRA between them, more often under load), which the denoising
+    # amplifies; the exact check against a fresh pipeline is in-process (test_ltx2_backend.py). A LoRA
+    # left on at a tenth of its scale moves the picture by 16 % of its full effect, at a thirtieth by
+    # 6 % (measured in-process on this model), so 2 % still catches a leak.
+    assert np.abs(a - c).mean() < 0.02 * lora_effect
 
 
 @pytest.mark.parametrize(
