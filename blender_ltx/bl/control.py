@@ -98,14 +98,13 @@ class PendingControl:
             return
         try:
             possible = [k for k in rules.KINDS if k != "tracks" or "tracks" in self.spec]
-            kind = rules.choose(self.spec["kind"], info.get("capabilities"), possible)
+            kind, scale = rules.settle(self.spec["kind"], info, possible)
         except ValueError as exc:
             raise ValueError(f"Shot {self.part.name}: {exc}") from None
         if kind is None:
             self.finished, self.result = True, None
             return
         self.spec = {**self.spec, "kind": kind}
-        scale = 1.0 / rules.downscale(info.get("loras"), kind)
         if scale != self.scale:
             self.scale = scale
             self.job["width"], self.job["height"] = control_render.reference_size(self.part, scale)

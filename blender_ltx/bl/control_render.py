@@ -99,12 +99,17 @@ def save_copy(directory: str) -> str:
     return blend
 
 
-def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SCALE) -> dict:
-    """The background render's job for ``shot`` (checked, written to ``out_dir/job.json``, stale
-    results there removed), rendering from the saved copy ``blend``; ``launch`` starts it."""
+def _camera(shot):
     cam = bpy.data.objects.get(shot.camera)
     if cam is None:
         raise ValueError(f"Shot {shot.name!r} uses camera {shot.camera!r}, which is not in this file.")
+    return cam
+
+
+def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SCALE) -> dict:
+    """The background render's job for ``shot`` (checked, written to ``out_dir/job.json``, stale
+    results there removed), rendering from the saved copy ``blend``; ``launch`` starts it."""
+    cam = _camera(shot)
     width, height = reference_size(shot, scale)
     out = os.path.abspath(bpy.path.abspath(out_dir))
     os.makedirs(out, exist_ok=True)
@@ -144,8 +149,7 @@ def launch(job: dict) -> ControlRender:
 
 def start_control_render(scene, shot, out_dir: str, scale: float = DEFAULT_SCALE) -> ControlRender:
     """Save a copy of the file and start rendering ``shot``'s control frames into ``out_dir``."""
-    if bpy.data.objects.get(shot.camera) is None:  # checked before the copy is written
-        prepare_job(scene, shot, out_dir, "", scale)
+    _camera(shot)  # checked before the copy is written
     blend = save_copy(os.path.abspath(bpy.path.abspath(out_dir)))
     return launch(prepare_job(scene, shot, out_dir, blend, scale))
 

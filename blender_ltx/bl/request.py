@@ -50,12 +50,10 @@ def control_kind(ss, control: str | None, info: dict | None, staged: bool = Fals
     if info is None or kind == "none":
         return kind, 1.0 / rules.DEFAULT_DOWNSCALE
     try:
-        chosen = rules.choose(kind, info.get("capabilities"))
+        chosen, scale = rules.settle(kind, info)
     except ValueError as exc:
         raise ValueError(f"Shot {ss.name}: {exc}") from None
-    if chosen is None:
-        return "none", 1.0
-    return chosen, 1.0 / rules.downscale(info.get("loras"), chosen)
+    return chosen or "none", scale
 
 
 def prepare(

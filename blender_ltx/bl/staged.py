@@ -114,7 +114,9 @@ def waiting() -> int:
 
 
 def _end(entry: Staged) -> None:
-    """Take ``entry`` off the list; its file copy goes once no other run renders from it."""
+    """Take ``entry`` off the list, stopping its renders still running (none once it is sent); its
+    file copy goes once no other run renders from it."""
+    entry.cancel()
     _staged.remove(entry)
     if not any(s.copy is entry.copy for s in _staged):
         entry.copy.discard()
@@ -126,7 +128,6 @@ def cancel(key: tuple[int, str]) -> bool:
     entry = next((s for s in _staged if s.key == key), None)
     if entry is None:
         return False
-    entry.cancel()
     _end(entry)
     if runs.get(key) is entry.run:
         del runs[key]
@@ -141,7 +142,6 @@ def cancel(key: tuple[int, str]) -> bool:
 def drop_all() -> None:
     """Stop every staged render (another file loads, or the add-on is disabled)."""
     for entry in list(_staged):
-        entry.cancel()
         _end(entry)
 
 
@@ -152,13 +152,11 @@ def poll() -> int:
         scene = scene_of(entry.key[0])
         ss = props.shot_settings(scene, entry.key[1], create=False) if scene is not None else None
         if runs.get(entry.key) is not entry.run or ss is None:  # forgotten (a file load) or gone
-            entry.cancel()
             _end(entry)
             continue
         try:
             specs = _advance(entry)
         except ValueError as exc:
-            entry.cancel()
             _end(entry)
             del runs[entry.key]
             ss.job_status = "error"

@@ -56,6 +56,18 @@ def choose(requested: str, capabilities: Any, possible: Sequence[str] = KINDS) -
     return requested
 
 
+def settle(
+    requested: str, info: Mapping[str, Any], possible: Sequence[str] = KINDS
+) -> tuple[str | None, float]:
+    """(kind or None, reference scale) against a server's health ``info``: ``choose`` on its
+    ``capabilities``, then the chosen IC-LoRA's ``downscale`` from its ``loras`` (scale 1/downscale;
+    1.0 without control). Raises ValueError (one sentence) for a kind the server lacks."""
+    kind = choose(requested, info.get("capabilities"), possible)
+    if kind is None:
+        return None, 1.0
+    return kind, 1.0 / downscale(info.get("loras"), kind)
+
+
 def downscale(loras: Sequence[Mapping[str, Any]] | None, kind: str) -> float:
     """The reference downscale of the IC-LoRA serving ``kind`` (health ``loras``), DEFAULT_DOWNSCALE
     when the server does not list one."""

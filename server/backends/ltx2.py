@@ -71,26 +71,14 @@ class LTX2Backend(PipelineBackend):
         self,
         model: str,
         *,
-        device: str = "auto",
-        dtype: str | None = None,
-        data_dir: str | Path = ".",
-        vae_tiling: bool = False,
-        cpu_offload: bool = False,
         sequential_offload: bool = False,
         text_encoder_offload: bool = False,
-        profile: str = "auto",
         camera_loras: str | None = None,
         ic_loras: list[str] | None = None,
+        **common: Any,
     ):
-        super().__init__(
-            model,
-            device=device,
-            dtype=dtype,
-            data_dir=data_dir,
-            vae_tiling=vae_tiling,
-            cpu_offload=cpu_offload,
-            profile=profile,
-        )
+        """LTX-2's own settings; ``common`` are every family's (``PipelineBackend.__init__``)."""
+        super().__init__(model, **common)
         self.sequential_offload = sequential_offload
         self.text_encoder_offload = text_encoder_offload
         self.camera_loras_arg = camera_loras

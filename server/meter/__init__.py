@@ -106,23 +106,23 @@ def measure(
     points = int(np.median(np.isfinite(tracks[:, :, 0]).sum(axis=0))) if len(tracks) else 0
     done = sum(p is not None for _, _, p in pairs)
     extra = {"frames": n, "fps": fps, "points_median": points}
+
+    def unmeasurable(reason: str) -> tuple[dict[str, Any], None]:
+        return not_measurable(reason, **extra, seconds=round(time.perf_counter() - t0, 3)), None
+
     if done < MIN_MEASURED_PAIRS * len(pairs) or done == 0:
-        return not_measurable(
+        return unmeasurable(
             f"too little texture to follow: {done} of {len(pairs)} frame pairs {BASELINE_S:g} s apart "
-            f"share the {MIN_POINTS} tracked points a measurement needs (a flat, or noisy, picture)",
-            **extra,
-            seconds=round(time.perf_counter() - t0, 3),
-        ), None
+            f"share the {MIN_POINTS} tracked points a measurement needs (a flat, or noisy, picture)"
+        )
     start = matrices(plan)[0] if plan is not None and len(plan) else None
     measured = estimated_trajectory(pairs, n, lens_mm, sensor_width_mm, width / height, start)
     lens = np.asarray(measured.lens_mm)
     if not (np.isfinite(lens).all() and (lens > 0).all() and np.isfinite(measured.matrix_world).all()):
-        return not_measurable(
+        return unmeasurable(
             "the pictures fit no camera motion (the tracked points move every which way: noise, or a "
-            "picture that changes as a whole)",
-            **extra,
-            seconds=round(time.perf_counter() - t0, 3),
-        ), None
+            "picture that changes as a whole)"
+        )
     segments = analyze_motion(measured, fps, subject_distance=1.0)
     out: dict[str, Any] = {
         "measurable": True,
