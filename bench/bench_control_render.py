@@ -26,8 +26,8 @@ import bpy  # noqa: E402
 
 import blender_ltx  # noqa: E402
 from blender_ltx import plan_scene  # noqa: E402
-from blender_ltx.bl.render.guides import control_frames  # noqa: E402
-from blender_ltx.bl.cli.commands import demo  # noqa: E402
+from blender_ltx.bl.render import control_frames  # noqa: E402
+from blender_ltx.bl.cli import demo  # noqa: E402
 
 
 def main() -> int:

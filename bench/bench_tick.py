@@ -43,7 +43,7 @@ import bpy  # noqa: E402
 
 import blender_ltx  # noqa: E402
 from blender_ltx.bl.addon import compat, props  # noqa: E402
-from blender_ltx.bl.cli.commands import demo  # noqa: E402
+from blender_ltx.bl.cli import demo  # noqa: E402
 from blender_ltx.bl.flow import generate, staged  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.link import courier_link  # noqa: E402

@@ -23,8 +23,8 @@ from PIL import Image  # noqa: E402
 
 import blender_ltx  # noqa: E402
 from blender_ltx import plan_scene  # noqa: E402
-from blender_ltx.bl.render.guides import control_frames, track_points  # noqa: E402
-from blender_ltx.bl.cli.commands import demo  # noqa: E402
+from blender_ltx.bl.render import control_frames, track_points  # noqa: E402
+from blender_ltx.bl.cli import demo  # noqa: E402
 from server.generation.control.edges import canny_video  # noqa: E402
 from server.generation.control.tracks_draw import draw_tracks  # noqa: E402
 

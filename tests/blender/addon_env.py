@@ -10,7 +10,7 @@ import addon_utils
 import bpy
 
 import blender_ltx
-from blender_ltx.bl.cli.commands import demo
+from blender_ltx.bl.cli import demo
 
 #: Generation size of the Blender round-trip tests: tiny, so a take takes about a second.
 TEST_PIXEL_BUDGET = 128 * 96

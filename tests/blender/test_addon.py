@@ -9,7 +9,7 @@ bpy = pytest.importorskip("bpy")
 
 import blender_ltx  # noqa: E402
 from blender_ltx.bl.addon import prefs, props  # noqa: E402
-from blender_ltx.bl.ui.panels import panels  # noqa: E402
+from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core.shots import GenerationGrid, Shot, ShotPlan, Trajectory  # noqa: E402
 
 from addon_env import enabled_as_addon, registered_scene  # noqa: E402

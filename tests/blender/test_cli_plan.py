@@ -10,7 +10,7 @@ import bpy
 import pytest
 import scenes
 
-from blender_ltx.bl.cli.commands import commands
+from blender_ltx.bl.cli import commands
 
 ROOT = scenes.ROOT
 

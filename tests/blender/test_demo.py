@@ -89,7 +89,7 @@ def test_demo_preview_covers_the_cut(demo_dir: Path, demo_scene) -> None:
 
 
 def test_demo_keeps_each_shots_previs_muted_below_its_take(demo_scene) -> None:
-    from blender_ltx.bl.cli.commands.demo import side_by_side
+    from blender_ltx.bl.cli.demo import side_by_side
     from blender_ltx.bl.edit.previs_strip import previs_strips
 
     scene = demo_scene

@@ -78,7 +78,7 @@ def test_removing_unused_settings_keeps_a_shot_whose_job_runs(scene) -> None:
 
 def demo_blend_free(scene):
     """The demo previs without saving (three marker shots)."""
-    from blender_ltx.bl.cli.commands import demo
+    from blender_ltx.bl.cli import demo
 
     demo.build_scene(scene, pixel_budget=128 * 96, steps=1)
     return scene

@@ -11,7 +11,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import compat, props  # noqa: E402
 from blender_ltx.bl.flow import generate  # noqa: E402
-from blender_ltx.bl.ui.panels import ops  # noqa: E402
+from blender_ltx.bl.ui import ops  # noqa: E402
 from blender_ltx.bl.link import server_process  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 

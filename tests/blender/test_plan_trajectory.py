@@ -8,9 +8,9 @@ import pytest
 import scenes
 
 from blender_ltx import plan_scene
-from blender_ltx.bl.plan.scene import sampling
-from blender_ltx.bl.plan.scene.scene import PlanError
-from blender_ltx.bl.plan.scene.sampling import fcurve_blocker, sample_cameras
+from blender_ltx.bl.plan import sampling
+from blender_ltx.bl.plan.scene import PlanError
+from blender_ltx.bl.plan.sampling import fcurve_blocker, sample_cameras
 
 TOL = 1e-5
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.blender
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import compat  # noqa: E402
-from blender_ltx.bl.render.guides import guides  # noqa: E402
+from blender_ltx.bl.render import guides  # noqa: E402
 from blender_ltx.core.shots import GenerationGrid, Shot, Trajectory  # noqa: E402
 
 W, H = 96, 64

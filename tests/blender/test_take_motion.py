@@ -14,7 +14,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.flow import clips, generate  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
-from blender_ltx.bl.ui.panels import panels  # noqa: E402
+from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.core import take_choice  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402

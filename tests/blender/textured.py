@@ -120,7 +120,7 @@ def render_move(
     gray wall); returns (clip path, the scene's shot plan)."""
     import scenes
 
-    from blender_ltx.bl.plan.scene.scene import plan_scene
+    from blender_ltx.bl.plan.scene import plan_scene
 
     scene = scenes.reset()
     scenes.set_range(scene, 1, frames)
