@@ -14,10 +14,10 @@ the OpenCV convention that camera-conditioned pipelines (diffusers' ``sana_wm.ca
   (pixel aspect included in ``Trajectory.aspect``), so fx and fy differ when the two ratios differ.
 
 Every world point in front of the camera lies on the ray ``R @ [(x - cx) / fx, (y - cy) / fy, 1]``
-from ``t`` through its pixel (tests/blender/test_poses_exact.py checks it against Blender itself). One
-case Blender renders that no rigid pose can: a camera under a rotated, non-uniformly scaled parent with
-no constraint is sheared; Blender projects through the sheared matrix, the pose takes the nearest
-rotation.
+from ``t`` through its pixel (tests/blender/test_poses_exact.py checks it against Blender itself). Two
+cameras Blender renders that no rigid pose can be: one under a rotated, non-uniformly scaled parent with
+no constraint (sheared: Blender projects through the sheared matrix) and one with a negative scale
+(mirrored); the pose takes the nearest proper rotation.
 
 The pipeline rescales intrinsics for its resize and crop as ``cx * s`` (exact for pixel corners, off by
 ``(s - 1) / 2`` px for centres): ask for poses at the size the model sees, so its own rescale is 1.
@@ -58,7 +58,11 @@ def _check_size(width: int, height: int) -> None:
 
 
 def _check_scale(scale: float, what: str = "scale") -> None:
-    if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(scale, bool) or not (math.isfinite(value) and value > 0):
         raise ValueError(f"{what} must be a number above 0, not {scale!r}.")
 
 

@@ -137,8 +137,10 @@ def test_bad_sizes_and_scales_are_refused(size):
     traj = _traj([(0, 0, 0)], [(0, 1, 0)])
     with pytest.raises(ValueError, match="width and height"):
         camera_poses(traj, *size)
-    with pytest.raises(ValueError, match="scale must be a number above 0"):
-        camera_poses(traj, W, H, scale=0.0)
+    for bad in (0.0, -1, float("nan"), "big", True):
+        with pytest.raises(ValueError, match="scale must be a number above 0"):
+            camera_poses(traj, W, H, scale=bad)
+    assert camera_poses(traj, W, H, scale=np.float32(0.5))[0][0, 3, 3] == 1.0
 
 
 def test_relative_poses_start_at_identity_and_keep_the_motion():
