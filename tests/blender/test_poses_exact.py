@@ -4,9 +4,7 @@ and sampled by the add-on's own plan; and the first frame's depth against planes
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import bpy
 import numpy as np
@@ -25,17 +23,9 @@ CASES = 12
 
 
 def _scene_depth():
-    """bl/plan/scene_depth.py: imported as a module of the bl.plan package once bl/plan is one; while
-    bl/plan.py is a module, loaded from its file (it imports only bpy and mathutils)."""
-    import blender_ltx.bl.plan as plan
+    from blender_ltx.bl.plan import scene_depth
 
-    if hasattr(plan, "__path__"):
-        return importlib.import_module("blender_ltx.bl.plan.scene_depth")
-    path = Path(plan.__file__).with_suffix("") / "scene_depth.py"
-    spec = importlib.util.spec_from_file_location("ltx_scene_depth", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return scene_depth
 
 
 def _random_camera(scene, rng, case: int):
