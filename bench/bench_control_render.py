@@ -4,8 +4,8 @@
     .venvs/bl50/bin/python bench/bench_control_render.py --frames 121
 
 Builds the demo previs, plans it, and renders the first shot's control frames with
-``control_render.start_control_render``, polling it every 100 ms as a click's staged shot is polled
-on the courier's timer tick (``bl/staged.py``). Prints the main-thread time of the start (saving a
+``control_frames.start_control_render``, polling it every 100 ms as a click's staged shot is polled
+on the courier's timer tick (``bl/flow/staged.py``). Prints the main-thread time of the start (saving a
 copy of the file and spawning the process) and of each poll (longest and mean), and the wall time of
 the background render.
 """
@@ -26,7 +26,8 @@ import bpy  # noqa: E402
 
 import blender_ltx  # noqa: E402
 from blender_ltx import plan_scene  # noqa: E402
-from blender_ltx.bl import control_render, demo  # noqa: E402
+from blender_ltx.bl.render import control_frames  # noqa: E402
+from blender_ltx.bl.cli import demo  # noqa: E402
 
 
 def main() -> int:
@@ -41,7 +42,7 @@ def main() -> int:
         shot.generation.num_frames = min(args.frames, shot.generation.num_frames)
     with tempfile.TemporaryDirectory(prefix="ltx_bench_ctl_") as out:
         t0 = time.perf_counter()
-        render = control_render.start_control_render(scene, shot, out)
+        render = control_frames.start_control_render(scene, shot, out)
         start_ms = (time.perf_counter() - t0) * 1000.0
         ticks = []
         while True:

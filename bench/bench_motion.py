@@ -58,7 +58,7 @@ def generation_seconds(clip: Path, frames: int, width: int, height: int, fps: fl
     import torch
     from PIL import Image
 
-    from server import conditioning
+    from server.generation import conditioning
     from server.backends.ltx import LTXBackend
     from server.backends.tiny import make_tiny_model
 

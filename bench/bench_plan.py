@@ -31,7 +31,7 @@ import scenes  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
 from blender_ltx import plan_scene  # noqa: E402
-from blender_ltx.bl import sampling  # noqa: E402
+from blender_ltx.bl.plan import sampling  # noqa: E402
 
 
 def build(frames: int, shots: int, heavy: int, crowd: int, seed: int = 7):

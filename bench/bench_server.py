@@ -32,10 +32,10 @@ import requests  # noqa: E402
 from PIL import Image  # noqa: E402
 from support.server import job_request, png_b64, start_server, wait_for  # noqa: E402
 
-from server import conditioning  # noqa: E402
+from server.generation import conditioning  # noqa: E402
 from server.backends import load_backend  # noqa: E402
 from server.backends.base import GenerateRequest  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from server.api.settings import Settings  # noqa: E402
 
 WORKLOADS = {
     # name: (num_frames, width, height, steps, keyframe indices)

@@ -6,15 +6,15 @@
 
 Builds the demo previs (three shots), starts the real server (tiny model) on a free loopback port,
 starts async generation of every shot (``generate.start_async``: plan + guide renders + submit, on the
-main thread once), then pumps ``worker.drain()`` every 100 ms exactly as the ``bpy.app.timers``
+main thread once), then pumps ``courier_link.drain()`` every 100 ms exactly as the ``bpy.app.timers``
 callback does in a running Blender, until every take is imported. Prints per tick: the longest and
 mean main-thread time (all ticks, and ticks that applied messages), the cost per message type (the
 import of a clip as a strip is the heaviest), and for comparison the latency of one status request
 made on the main thread (what polling without the courier would cost per poll). The network I/O runs
-in the courier child process (bl/worker.py), so a tick only reads its socket and applies messages.
+in the courier child process (bl/courier_link.py), so a tick only reads its socket and applies messages.
 
 With ``--control KIND`` every shot gets that control kind and the server runs the tiny LTX-2 (its tiny
-IC-LoRAs): the click then saves one copy of the file and stages the shots (``bl/staged.py``), and the
+IC-LoRAs): the click then saves one copy of the file and stages the shots (``bl/flow/staged.py``), and the
 ticks while shots are staged (ask the server, start the background renders, read their progress, send a
 shot once its frames are in: ``staged.poll`` on the courier's tick) are reported apart, as the
 main-thread stall of a click with control.
@@ -42,7 +42,11 @@ sys.path.insert(0, str(ROOT))
 import bpy  # noqa: E402
 
 import blender_ltx  # noqa: E402
-from blender_ltx.bl import compat, demo, generate, props, staged, vse, worker  # noqa: E402
+from blender_ltx.bl.addon import compat, props  # noqa: E402
+from blender_ltx.bl.cli import demo  # noqa: E402
+from blender_ltx.bl.flow import generate, staged  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
+from blender_ltx.bl.link import courier_link  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -78,7 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=int, default=demo.DEMO_PIXEL_BUDGET, help="pixel budget per clip")
     ap.add_argument("--steps", type=int, default=demo.DEMO_STEPS, help="denoising steps")
-    ap.add_argument("--tick", type=float, default=worker.TICK_BUSY_S, help="seconds between ticks")
+    ap.add_argument("--tick", type=float, default=courier_link.TICK_BUSY_S, help="seconds between ticks")
     ap.add_argument("--repeats", type=int, default=15, help="idle strip creations per way (<= 60)")
     ap.add_argument("--control", default="none", help="control kind of every shot (tiny LTX-2 server)")
     args = ap.parse_args()
@@ -100,12 +104,12 @@ def main() -> None:
         imports = [0]
 
         def timed(message) -> None:
-            imports[0] += isinstance(message, worker.Downloaded)
+            imports[0] += isinstance(message, courier_link.Downloaded)
             t = time.perf_counter()
             generate.apply_message(message)
             per_type[type(message).__name__].append(time.perf_counter() - t)
 
-        worker.set_handler(timed)
+        courier_link.set_handler(timed)
         t0 = time.perf_counter()
         generate.start_async(bpy.context, None, force=True)
         t_start = time.perf_counter() - t0
@@ -120,7 +124,7 @@ def main() -> None:
             was_staged = staged.waiting()
             before = imports[0]
             t = time.perf_counter()
-            n = worker.drain()  # with shots staged, this tick also advances their control renders
+            n = courier_link.drain()  # with shots staged, this tick also advances their control renders
             ticks.append((time.perf_counter() - t, n, imports[0] > before))
             if was_staged:
                 if imports[0] == before:  # a clip's import in the same tick is counted below
@@ -139,7 +143,7 @@ def main() -> None:
         srv.stop()
         idle = idle_imports(scene, args.repeats)
     finally:
-        worker.set_handler(generate.apply_message)
+        courier_link.set_handler(generate.apply_message)
         srv.stop()
         blender_ltx.unregister()
         shutil.rmtree(work, ignore_errors=True)

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 def plan_scene(scene, **options):
     """Read ``scene`` (a ``bpy.types.Scene``) as a :class:`~blender_ltx.core.shots.ShotPlan`."""
-    from .bl.plan import plan_scene as _plan_scene
+    from .bl.plan.scene import plan_scene as _plan_scene
 
     return _plan_scene(scene, **options)
 

@@ -23,9 +23,10 @@ from PIL import Image  # noqa: E402
 
 import blender_ltx  # noqa: E402
 from blender_ltx import plan_scene  # noqa: E402
-from blender_ltx.bl import control_render, demo, track_points  # noqa: E402
-from server.control.edges import canny_video  # noqa: E402
-from server.control.tracks_draw import draw_tracks  # noqa: E402
+from blender_ltx.bl.render import control_frames, track_points  # noqa: E402
+from blender_ltx.bl.cli import demo  # noqa: E402
+from server.generation.control.edges import canny_video  # noqa: E402
+from server.generation.control.tracks_draw import draw_tracks  # noqa: E402
 
 
 def main(out: str) -> int:
@@ -37,7 +38,7 @@ def main(out: str) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     mid = shot.length // 2
     with tempfile.TemporaryDirectory(prefix="ltx_pictures_") as tmp:
-        result = control_render.render_control_frames(scene, shot, tmp)
+        result = control_frames.render_control_frames(scene, shot, tmp)
         shutil.copy(result["depth"][mid], out_dir / "depth.png")
         shutil.copy(result["beauty"][mid], out_dir / "beauty.png")
         beauty = np.asarray(Image.open(result["beauty"][mid]).convert("RGB"))

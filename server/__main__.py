@@ -16,7 +16,7 @@ from pathlib import Path
 from blender_ltx.core import protocol
 
 from .backends.profiles import KINDS as PROFILE_KINDS
-from .settings import Settings, check_data_dir, check_exposure, check_token
+from .api.settings import Settings, check_data_dir, check_exposure, check_token
 
 log = logging.getLogger("server")
 
@@ -116,7 +116,7 @@ def parse_args(argv: list[str]) -> Settings:
         p.error("--ray-address and --replicas need --ray")
     if a.replicas is not None and a.replicas < 1:
         p.error("--replicas must be 1 or more")
-    from .chain import segment_overlap
+    from .generation.chain import segment_overlap
 
     try:
         segment_overlap(a.segment_frames, a.segment_overlap)
@@ -169,7 +169,7 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _serve(app, settings: Settings, sock: socket.socket) -> None:
     import uvicorn
 
-    from .connections import stall_guarded_h11
+    from .api.connections import stall_guarded_h11
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -210,14 +210,14 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    from .app import create_app
+    from .api.app import create_app
     from .backends import load_backend
     from .backends.base import WeightsNotFound
 
     t0 = time.perf_counter()
     pool = None
     if settings.ray:
-        from .ray_pool import RayPool
+        from .backends.ray_pool import RayPool
 
         pool = RayPool(settings)
         try:
@@ -250,7 +250,7 @@ def serve(settings: Settings) -> int:
         profile.guidance_scale,
         ", timestep-aware VAE" if profile.timestep_vae else "",
     )
-    from .jobs import DataDirInUse
+    from .queue.jobs import DataDirInUse
 
     try:
         app = create_app(settings, backend, pool=pool)

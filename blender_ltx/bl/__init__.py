@@ -11,7 +11,17 @@ from __future__ import annotations
 import importlib
 
 #: Registered in this order, unregistered in reverse.
-MODULES = ("props", "prefs", "vse", "ops", "ui", "cli", "worker", "generate", "server_proc")
+MODULES = (
+    "addon.props",
+    "addon.prefs",
+    "edit.vse",
+    "ui.ops",
+    "ui.panels",
+    "cli.commands",
+    "link.courier_link",
+    "flow.generate",
+    "link.server_process",
+)
 
 _registered: list = []
 

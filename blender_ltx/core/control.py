@@ -11,7 +11,7 @@ first kind of ``AUTO_ORDER`` the connected server offers (health ``capabilities`
 - canny: edges of the Workbench beauty render; a grey-box previs has few edges, so it steers least and
   most often copies the boxes' outlines.
 
-The server's ``control`` shape is documented in ``server/control/request.py``.
+The server's ``control`` shape is documented in ``server/generation/control/request.py``.
 """
 
 from __future__ import annotations

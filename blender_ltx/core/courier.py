@@ -3,7 +3,7 @@
 Blender's main thread must never wait on the network, and Python threads inside Blender are
 unsupported (a CI run segfaulted in one during a guide render), so submits, polls, downloads, cancels,
 backoff and the connection probe run here, in a separate process started with Blender's own Python
-(``bl/worker.py`` starts it; see there). No bpy: this module runs outside Blender.
+(``bl/link/courier_link.py`` starts it; see there). No bpy: this module runs outside Blender.
 
 It connects back to a loopback socket the add-on listens on, proves it is the child that was started
 (the token from ``LTX_COURIER_TOKEN``), then loops: read commands, make the HTTP calls that are due,

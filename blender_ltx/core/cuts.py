@@ -17,7 +17,7 @@ The rules, mirroring what Blender renders:
   (skipping names another marker already has).
 
 Everything here works on plain values (any object with a ``name`` stands for a camera), so the rules are
-readable and tested in one place without Blender; ``bl/plan.py`` feeds it the scene's markers.
+readable and tested in one place without Blender; ``bl/plan/scene.py`` feeds it the scene's markers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What the add-on knows about each server it talked to: the health answer, kept per URL (no bpy, no I/O).
 
 The courier asks (Test Connection, and the first submit to a server); its answer lands here on Blender's
-main thread (``bl/worker.py``). It is live state: never saved in the .blend, a new session asks again.
+main thread (``bl/link/courier_link.py``). It is live state: never saved in the .blend, a new session
+asks again.
 ``capability`` answers "can the server at this URL do X?" with a reason, for greying out switches.
 """
 

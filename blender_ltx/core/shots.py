@@ -1,6 +1,6 @@
 """The shot plan: plain data, no bpy.
 
-Scene -> ShotPlan is built by ``blender_ltx.bl.plan``; everything here is the data model and its
+Scene -> ShotPlan is built by ``blender_ltx.bl.plan.scene``; everything here is the data model and its
 JSON form, which is the stable public interface (``ShotPlan.to_dict()`` / ``to_json()``) and what the
 wire protocol carries to the server. ``from_dict`` tolerates unknown keys so that newer plans load
 in older code.

@@ -16,13 +16,7 @@ import numpy as np
 from blender_ltx.core.protocol import ProtocolError
 
 from . import loras, profiles
-from .base import (
-    CancelCheck,
-    Clip,
-    GenerateRequest,
-    ProgressCallback,
-    WeightsNotFound,
-)
+from .base import CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
 from .ltx import resolve_device, resolve_dtype
 from .pipeline import PipelineBackend, checkpoint_source, load_reason
 

@@ -10,7 +10,7 @@ import addon_utils
 import bpy
 
 import blender_ltx
-from blender_ltx.bl import demo
+from blender_ltx.bl.cli import demo
 
 #: Generation size of the Blender round-trip tests: tiny, so a take takes about a second.
 TEST_PIXEL_BUDGET = 128 * 96
@@ -52,15 +52,16 @@ def registered_addon() -> Iterator[None]:
 @contextlib.contextmanager
 def no_jobs_in_flight() -> Iterator[None]:
     """No job of an earlier test followed, no server override; the same again afterwards."""
-    from blender_ltx.bl import generate, worker
+    from blender_ltx.bl.flow import generate
+    from blender_ltx.bl.link import courier_link
 
-    worker.get().reset()
+    courier_link.get().reset()
     generate.forget()
     try:
         yield
     finally:
         generate.set_server(None)
-        worker.get().reset()
+        courier_link.get().reset()
         generate.forget()
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from blender_ltx.bl import compat  # noqa: E402
+from blender_ltx.bl.addon import compat  # noqa: E402
 
 REST_POS = Vector((0.0, -10.0, 1.5))
 TARGET = Vector((0.0, 0.0, 1.5))  # what a camera at rest looks at, 10 units ahead

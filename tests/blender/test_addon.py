@@ -8,7 +8,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import blender_ltx  # noqa: E402
-from blender_ltx.bl import prefs, props, ui  # noqa: E402
+from blender_ltx.bl.addon import prefs, props  # noqa: E402
+from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core.shots import GenerationGrid, Shot, ShotPlan, Trajectory  # noqa: E402
 
 from addon_env import enabled_as_addon, registered_scene  # noqa: E402
@@ -259,46 +260,46 @@ def test_guide_engine_is_a_real_render_engine(registered) -> None:
 
 def test_status_rows(registered) -> None:
     ss = props.shot_settings(registered, "A")
-    assert ui.status_text(ss) == "Not generated yet" and not ui.shows_progress(ss)
+    assert panels.status_text(ss) == "Not generated yet" and not panels.shows_progress(ss)
     ss.job_status, ss.progress, ss.message = "running", 0.4, "step 4/8"
-    assert ui.status_text(ss) == "Running 40% - step 4/8" and ui.shows_progress(ss)
-    assert ui.status_icon("running") != ui.status_icon("failed")
+    assert panels.status_text(ss) == "Running 40% - step 4/8" and panels.shows_progress(ss)
+    assert panels.status_icon("running") != panels.status_icon("failed")
     for state in props.JOB_STATES:
         assert (
-            ui.status_icon(state)
+            panels.status_icon(state)
             in bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys()
         )
     ss.job_status, ss.takes = "", 2
-    assert ui.status_text(ss) == "2 take(s)"
+    assert panels.status_text(ss) == "2 take(s)"
     ss.frame_start, ss.frame_end = 5, 40
-    assert ui.frames_text(ss) == "5-40"
+    assert panels.frames_text(ss) == "5-40"
 
 
 def test_shot_list_hides_shots_out_of_the_plan(registered) -> None:
     scene = registered
     props.sync_shots(scene, make_plan(make_shot("A", 1, 20), make_shot("B", 21, 40)))
     props.sync_shots(scene, make_plan(make_shot("B", 1, 40)))
-    flags = ui.plan_filter(scene.ltx.shots, 1)
+    flags = panels.plan_filter(scene.ltx.shots, 1)
     shown = [ss.name for ss, f in zip(scene.ltx.shots, flags, strict=True) if f]
     assert shown == ["B"]
 
 
 def test_take_rows_from_the_vse(registered, tmp_path) -> None:
-    from blender_ltx.bl import vse
+    from blender_ltx.bl.edit import vse
 
     scene = registered
-    assert ui.take_rows(scene, "A") == []
+    assert panels.take_rows(scene, "A") == []
     scene.sequence_editor_create()
     # Real take strips need a clip on disk; a color strip with the same metadata stands for one here.
     for take in (1, 2):
         strip = vse_new_color(scene, f"A take {take}", channel=take)
         strip.ltx.role, strip.ltx.shot, strip.ltx.take = vse.ROLE_TAKE, "A", take
         strip.mute = take == 1
-    assert ui.take_rows(scene, "A") == [(2, "A take 2", False), (1, "A take 1", True)]
+    assert panels.take_rows(scene, "A") == [(2, "A take 2", False), (1, "A take 1", True)]
 
 
 def vse_new_color(scene, name: str, channel: int):
-    from blender_ltx.bl import compat
+    from blender_ltx.bl.addon import compat
 
     return compat.new_effect(scene.sequence_editor, name, "COLOR", channel, 1, 10, None)
 
@@ -359,7 +360,7 @@ class OperatorProps:
 def test_draw_functions_against_blender_rna(registered) -> None:
     scene = registered
     calls: list = []
-    ui.draw_main(CheckingLayout(calls), bpy.context)  # no plan yet
+    panels.draw_main(CheckingLayout(calls), bpy.context)  # no plan yet
     assert calls[0][1] == ("ltx.refresh_plan",)
     props.sync_shots(scene, make_plan(make_shot("A", 1, 20), make_shot("B", 21, 40)))
     scene.ltx.style_prompt = "noir"
@@ -368,7 +369,7 @@ def test_draw_functions_against_blender_rna(registered) -> None:
     for status in ("", "running", "imported"):
         ss.job_status = status
         calls.clear()
-        for draw in (ui.draw_main, ui.draw_shot, ui.draw_settings, ui.draw_takes):
+        for draw in (panels.draw_main, panels.draw_shot, panels.draw_settings, panels.draw_takes):
             draw(CheckingLayout(calls), bpy.context)
         names = [c[0] for c in calls]
         assert "template_list" in names
@@ -398,7 +399,7 @@ def test_prefs_draw_against_blender_rna() -> None:
 
 
 def test_shot_panel_greys_ltx2_switches_from_the_server_info(registered) -> None:
-    from blender_ltx.bl import connection
+    from blender_ltx.bl.link import connection
     from blender_ltx.core import server_info
 
     scene = registered
@@ -410,7 +411,7 @@ def test_shot_panel_greys_ltx2_switches_from_the_server_info(registered) -> None
         for health, greyed in ((ltx2, False), ({"family": "ltx-video", "capabilities": ["keyframes"]}, True)):
             server_info.remember(url, health)
             calls: list = []
-            ui.draw_shot(CheckingLayout(calls), bpy.context)
+            panels.draw_shot(CheckingLayout(calls), bpy.context)
             drawn = {c[1][1] for c in calls if c[0] == "prop"}
             assert {"audio", "camera_lora", "camera_lora_scale"} <= drawn
             reasons = [c[2].get("text", "") for c in calls if c[0] == "label"]

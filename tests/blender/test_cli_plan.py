@@ -10,7 +10,7 @@ import bpy
 import pytest
 import scenes
 
-from blender_ltx.bl import cli
+from blender_ltx.bl.cli import commands
 
 ROOT = scenes.ROOT
 
@@ -88,13 +88,13 @@ def test_panoramic_camera_fails_with_what_to_do(scene, tmp_path):
 
 def test_missing_file_and_non_blend(tmp_path, capsys):
     # In-process: the same main() as the subprocesses, failing before Blender loads anything.
-    assert cli.main(["plan", str(tmp_path / "nope.blend")]) == 1
+    assert commands.main(["plan", str(tmp_path / "nope.blend")]) == 1
     assert "does not exist" in capsys.readouterr().err
     text = tmp_path / "notes.blend"
     text.write_text("not a blend file")
-    assert cli.main(["plan", str(text)]) == 1
+    assert commands.main(["plan", str(text)]) == 1
     assert "is not a .blend file" in capsys.readouterr().err
-    assert cli.main(["plan", str(tmp_path)]) == 1
+    assert commands.main(["plan", str(tmp_path)]) == 1
     assert "is not a file" in capsys.readouterr().err
 
 
@@ -105,23 +105,23 @@ def test_missing_file_exit_code_in_a_subprocess(tmp_path):
 
 
 def test_usage_errors_and_unknown_scene(saved_blend, capsys):
-    assert cli.main([]) == 2
-    assert cli.main(["plan"]) == 2
-    assert cli.main(["--help"]) == 0
+    assert commands.main([]) == 2
+    assert commands.main(["plan"]) == 2
+    assert commands.main(["--help"]) == 0
     assert "plan" in capsys.readouterr().out
-    assert cli.main(["plan", str(saved_blend), "--scene", "Nope"]) == 1
+    assert commands.main(["plan", str(saved_blend), "--scene", "Nope"]) == 1
     err = capsys.readouterr().err
     assert "no scene named 'Nope'" in err and "'Scene'" in err
 
 
 def test_summary_and_cli_registration(saved_blend, capsys):
-    assert cli.main(["plan", str(saved_blend)]) == 0
+    assert commands.main(["plan", str(saved_blend)]) == 0
     out = capsys.readouterr().out
     assert "2 shot(s)" in out and "Push" in out and "Track" in out
-    cli.register()
+    commands.register()
     try:
-        cli.register()  # idempotent
+        commands.register()  # idempotent
     finally:
-        cli.unregister()
-    cli.register()
-    cli.unregister()
+        commands.unregister()
+    commands.register()
+    commands.unregister()

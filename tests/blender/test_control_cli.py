@@ -15,7 +15,9 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import generate, previs_strip, vse, worker  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.edit import previs_strip, vse  # noqa: E402
+from blender_ltx.bl.link import courier_link  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
 from addon_env import demo_blend  # noqa: E402
@@ -31,10 +33,10 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def reopen(path: Path):
-    worker.get().reset()
+    courier_link.get().reset()
     generate.forget()
     bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
-    worker.get().reset()  # this process only inspects the file
+    courier_link.get().reset()  # this process only inspects the file
     generate.forget()
     return bpy.context.scene
 
@@ -105,7 +107,7 @@ def test_the_courier_refuses_a_shots_kind_the_server_lacks_without_posting(tmp_p
     """The panel path: capabilities unknown in Blender, so the courier checks them before posting."""
     from addon_env import no_jobs_in_flight
 
-    from blender_ltx.bl import props
+    from blender_ltx.bl.addon import props
 
     with run_server(tmp_path / "srv", model=str(tiny_model_dir)) as srv, no_jobs_in_flight():
         scene = demo_blend(tmp_path / "shot.blend")
@@ -123,8 +125,8 @@ def test_the_courier_refuses_a_shots_kind_the_server_lacks_without_posting(tmp_p
 
 
 def test_the_control_kind_and_track_points_are_inputs_of_a_take(tmp_path):
-    from blender_ltx.bl import props
-    from blender_ltx.bl.submit import refresh_plan
+    from blender_ltx.bl.addon import props
+    from blender_ltx.bl.flow.submit import refresh_plan
 
     scene = demo_blend(tmp_path / "shot.blend")
     shot, ss = refresh_plan(scene).shot("SH010"), props.shot_settings(scene, "SH010")

@@ -11,7 +11,7 @@ import pytest
 import scenes
 
 from blender_ltx import plan_scene
-from blender_ltx.bl.control_render import (
+from blender_ltx.bl.render.control_frames import (
     clip_frames,
     reference_size,
     render_control_frames,

@@ -19,7 +19,11 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import generate, props, vse, worker  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
+from blender_ltx.bl.link import courier_link  # noqa: E402
+from blender_ltx.core import courier_wire  # noqa: E402
 from addon_env import demo_blend, registered_addon  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +59,7 @@ def _gone(pid: int) -> bool:
 def _pump_until(done, what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
-        worker.drain()  # what the timer does in a running Blender
+        courier_link.drain()  # what the timer does in a running Blender
         assert not _ours(), f"threads of ours in Blender's process: {_ours()}"
         assert time.monotonic() < deadline, what
         time.sleep(0.02)
@@ -75,11 +79,11 @@ def _notes(monkeypatch) -> list[str]:
     seen: list[str] = []
 
     def handler(message) -> None:
-        if isinstance(message, worker.Note):
+        if isinstance(message, courier_link.Note):
             seen.append(message.message)
         generate.apply_message(message)
 
-    monkeypatch.setattr(worker, "_handler", handler)
+    monkeypatch.setattr(courier_link, "_handler", handler)
     return seen
 
 
@@ -87,7 +91,7 @@ def _notes(monkeypatch) -> list[str]:
 def test_no_thread_of_ours_runs_and_a_killed_courier_is_restarted(server, tmp_path, fresh, monkeypatch):
     notes = _notes(monkeypatch)
     scene, ss = _start_one(server, tmp_path)
-    link = worker.get()
+    link = courier_link.get()
     old = link.pid
     assert old and old != os.getpid() and not _ours()
     restarts = len(link.restarts)
@@ -103,10 +107,10 @@ def test_no_thread_of_ours_runs_and_a_killed_courier_is_restarted(server, tmp_pa
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="POSIX signals")
 def test_a_hung_courier_is_detected_and_replaced(server, tmp_path, fresh, monkeypatch):
-    monkeypatch.setattr(worker, "HANG_S", 2.0)
+    monkeypatch.setattr(courier_link, "HANG_S", 2.0)
     notes = _notes(monkeypatch)
     scene, ss = _start_one(server, tmp_path)
-    link = worker.get()
+    link = courier_link.get()
     old = link.pid
     restarts = len(link.restarts)
     os.kill(old, signal.SIGSTOP)  # alive, connected, silent: no heartbeat
@@ -126,8 +130,8 @@ def test_test_connection_asks_through_the_courier_without_blocking(fresh):
     with socket.socket() as hung:
         hung.bind(("127.0.0.1", 0))
         hung.listen(1)
-        cfg = worker.ClientConfig(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=1.0)
-        link = worker.get()
+        cfg = courier_wire.ClientConfig(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=1.0)
+        link = courier_link.get()
         probe_id = link.probe(cfg)
         assert link.probe_answer(probe_id) is None  # asked, not answered: the caller is free at once
         deadline = time.monotonic() + 30
@@ -143,10 +147,11 @@ QUITTER = textwrap.dedent(
     """
     import sys, time
     import bpy, blender_ltx
-    from blender_ltx.bl import worker
+    from blender_ltx.bl.link import courier_link
+    from blender_ltx.core import courier_wire
     blender_ltx.register()
-    link = worker.get()
-    link.probe(worker.ClientConfig("http://127.0.0.1:9"))
+    link = courier_link.get()
+    link.probe(courier_wire.ClientConfig("http://127.0.0.1:9"))
     while not link.pid:
         link.pump()
         time.sleep(0.05)
@@ -193,7 +198,7 @@ def test_undo_after_a_background_import_takes_out_that_take_only(server, tmp_pat
     assert ss.job_id == job and ss.job_status in ("queued", "running")  # put back: still followed
     deadline = time.monotonic() + 120
     while ss.job_status != "imported":
-        worker._tick()  # what Blender's timer calls
+        courier_link._tick()  # what Blender's timer calls
         assert ss.job_status not in ("failed", "error"), ss.message
         assert time.monotonic() < deadline, ss.message
         time.sleep(0.02)
@@ -244,10 +249,10 @@ def test_a_submit_cut_off_by_a_courier_crash_fails_with_a_sentence():
     with socket.socket() as hung:
         hung.bind(("127.0.0.1", 0))
         hung.listen(1)
-        link = worker.CourierLink()  # its own courier: the add-on's is not disturbed
+        link = courier_link.CourierLink()  # its own courier: the add-on's is not disturbed
         try:
-            cfg = worker.ClientConfig(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=60.0)
-            link.send(worker.Submit((1, "SH010", 0), cfg, {"prompt": "x"}, "/nonexistent/take_1.mp4"))
+            cfg = courier_wire.ClientConfig(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=60.0)
+            link.send(courier_link.Submit((1, "SH010", 0), cfg, {"prompt": "x"}, "/nonexistent/take_1.mp4"))
             deadline = time.monotonic() + 30
             while not link.pid:
                 link.pump()
@@ -260,7 +265,7 @@ def test_a_submit_cut_off_by_a_courier_crash_fails_with_a_sentence():
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
             (failed,) = link.inbox
-            assert isinstance(failed, worker.Failed) and failed.key == (1, "SH010", 0)
+            assert isinstance(failed, courier_link.Failed) and failed.key == (1, "SH010", 0)
             assert "generate the shot again" in failed.message
             assert len(link.restarts) == 1
         finally:

@@ -18,7 +18,8 @@ bpy = pytest.importorskip("bpy")
 
 from addon_env import registered_scene  # noqa: E402
 
-from blender_ltx.bl import compat, vse  # noqa: E402
+from blender_ltx.bl.addon import compat  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,8 +89,8 @@ def test_demo_preview_covers_the_cut(demo_dir: Path, demo_scene) -> None:
 
 
 def test_demo_keeps_each_shots_previs_muted_below_its_take(demo_scene) -> None:
-    from blender_ltx.bl.demo import side_by_side
-    from blender_ltx.bl.previs_strip import previs_strips
+    from blender_ltx.bl.cli.demo import side_by_side
+    from blender_ltx.bl.edit.previs_strip import previs_strips
 
     scene = demo_scene
     for ss in [s for s in scene.ltx.shots if s.in_plan]:

@@ -14,8 +14,11 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import generate, props, server_proc, vse, worker  # noqa: E402
-from blender_ltx.bl.prefs import DEFAULTS  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.link import server_process, courier_link  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
+from blender_ltx.bl.addon.prefs import DEFAULTS  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
 from addon_env import demo_blend  # noqa: E402
@@ -37,10 +40,10 @@ def saved_demo(path: Path) -> Path:
 
 
 def reopen(path: Path):
-    worker.get().reset()
+    courier_link.get().reset()
     generate.forget()
     bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
-    worker.get().reset()  # this process only inspects the file: no re-attaching here
+    courier_link.get().reset()  # this process only inspects the file: no re-attaching here
     generate.forget()
     return bpy.context.scene
 
@@ -149,15 +152,15 @@ def test_local_server_starts_answers_and_stops(tmp_path, tiny_model_dir):
     prefs = SimpleNamespace(**{**DEFAULTS, "server_model": str(tiny_model_dir), "server_device": "cpu",
                                "server_data_dir": str(tmp_path / "data"),
                                "server_python": os.environ.get("LTX_SERVER_PYTHON", "")})  # fmt: skip
-    url = server_proc.start(prefs, port=0, wait_s=180)
+    url = server_process.start(prefs, port=0, wait_s=180)
     try:
-        assert server_proc.is_running() and server_proc.url() == url
-        assert server_proc.start(prefs) == url  # already running: the same one
+        assert server_process.is_running() and server_process.url() == url
+        assert server_process.start(prefs) == url  # already running: the same one
         generate.set_server(url)
         assert generate.test_connection()[0]
     finally:
         generate.set_server(None)
-        server_proc.stop()
-    assert not server_proc.is_running()
+        server_process.stop()
+    assert not server_process.is_running()
     with pytest.raises(ValueError, match="not on this computer"):
-        server_proc.start(SimpleNamespace(**{**DEFAULTS, "server_url": "http://10.1.2.3:8765"}))
+        server_process.start(SimpleNamespace(**{**DEFAULTS, "server_url": "http://10.1.2.3:8765"}))

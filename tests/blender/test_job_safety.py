@@ -7,7 +7,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import generate, props, worker  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.link import courier_link  # noqa: E402
 
 from addon_env import demo_blend, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
@@ -20,8 +22,8 @@ def scene():
 
 
 def _no_timer() -> None:
-    if bpy.app.timers.is_registered(worker._tick):
-        bpy.app.timers.unregister(worker._tick)
+    if bpy.app.timers.is_registered(courier_link._tick):
+        bpy.app.timers.unregister(courier_link._tick)
 
 
 def test_a_shot_that_cannot_be_written_stops_the_run_before_anything_is_sent(scene, tmp_path) -> None:
@@ -37,7 +39,7 @@ def test_a_shot_that_cannot_be_written_stops_the_run_before_anything_is_sent(sce
     with pytest.raises(ValueError, match=f"clip folder of shot {second} .* is a file"):
         generate.start_async(bpy.context, None)
     # Nothing went to the worker: no job of the first shot runs unrecorded on the server.
-    assert generate.pending(scene) == [] and not worker.get().busy()
+    assert generate.pending(scene) == [] and not courier_link.get().busy()
     assert props.shot_settings(scene, first).job_status == ""
 
 
@@ -52,7 +54,7 @@ def test_a_marker_bound_to_a_mesh_stops_the_run_before_anything_is_sent(scene, t
         ValueError, match=f"Shot {last} is filmed through 'Cube', which is a mesh, not a camera"
     ):
         generate.start_async(bpy.context, None)
-    assert generate.pending(scene) == [] and not worker.get().busy()
+    assert generate.pending(scene) == [] and not courier_link.get().busy()
     _no_timer()
 
 
@@ -76,7 +78,7 @@ def test_removing_unused_settings_keeps_a_shot_whose_job_runs(scene) -> None:
 
 def demo_blend_free(scene):
     """The demo previs without saving (three marker shots)."""
-    from blender_ltx.bl import demo
+    from blender_ltx.bl.cli import demo
 
     demo.build_scene(scene, pixel_budget=128 * 96, steps=1)
     return scene

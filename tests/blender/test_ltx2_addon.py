@@ -12,7 +12,10 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import connection, generate, props, vse  # noqa: E402
+from blender_ltx.bl.link import connection  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from addon_env import HAS_AUDIO, demo_blend, registered_addon  # noqa: E402

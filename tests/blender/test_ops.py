@@ -9,7 +9,11 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import compat, generate, ops, props, server_proc, vse  # noqa: E402
+from blender_ltx.bl.addon import compat, props  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.ui import ops  # noqa: E402
+from blender_ltx.bl.link import server_process  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
 
 from addon_env import demo_blend, enabled_as_addon, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
@@ -255,7 +259,7 @@ def test_generate_ops_against_the_server(scene, tmp_path, tiny_model_dir) -> Non
 
 
 def test_start_and_stop_server_ops(tmp_path) -> None:
-    from blender_ltx.bl.prefs import get_prefs
+    from blender_ltx.bl.addon.prefs import get_prefs
 
     with enabled_as_addon():
         p = get_prefs()
@@ -264,21 +268,21 @@ def test_start_and_stop_server_ops(tmp_path) -> None:
         p.server_python = os.environ.get("LTX_SERVER_PYTHON", "")  # bpy 5.1+ venv: no torch here
         try:
             assert bpy.ops.ltx.start_server() == {"FINISHED"}
-            assert server_proc.is_running() and server_proc.url() == p.server_url
+            assert server_process.is_running() and server_process.url() == p.server_url
             assert "already running" in poll_message(bpy.ops.ltx.start_server)
             assert bpy.ops.ltx.stop_server() == {"FINISHED"}
-            assert not server_proc.is_running()
+            assert not server_process.is_running()
             p.server_url = "http://192.0.2.1:8765"  # not this computer: refused with a sentence
             assert "not on this computer" in error_of(bpy.ops.ltx.start_server)
-            assert not server_proc.is_running()
+            assert not server_process.is_running()
         finally:
-            server_proc.stop()
+            server_process.stop()
 
 
 def test_a_local_server_that_dies_at_start_fails_the_shot_at_once_with_its_reason(tmp_path) -> None:
     import time
 
-    from blender_ltx.bl.prefs import get_prefs
+    from blender_ltx.bl.addon.prefs import get_prefs
 
     with registered_scene():
         demo_blend(tmp_path / "edit.blend")
@@ -301,14 +305,14 @@ def test_a_local_server_that_dies_at_start_fails_the_shot_at_once_with_its_reaso
             assert "exited at start" in ss.message and "no-such-weights" in ss.message, ss.message
             assert took < 120
         finally:
-            server_proc.stop()
+            server_process.stop()
             generate.forget()
 
 
 def test_toggle_previs_shows_and_hides_the_shots_previs_strip(scene, tmp_path):
     import numpy as np
 
-    from blender_ltx.bl import previs_strip
+    from blender_ltx.bl.edit import previs_strip
 
     cut_scene(scene)
     bpy.ops.ltx.refresh_plan()

@@ -9,7 +9,7 @@ import pytest
 import scenes
 
 from blender_ltx import plan_scene
-from blender_ltx.bl.plan import PlanError
+from blender_ltx.bl.plan.scene import PlanError
 from blender_ltx.core.shots import ShotPlan
 
 

@@ -8,9 +8,9 @@ import pytest
 import scenes
 
 from blender_ltx import plan_scene
-from blender_ltx.bl import sampling
-from blender_ltx.bl.plan import PlanError
-from blender_ltx.bl.sampling import fcurve_blocker, sample_cameras
+from blender_ltx.bl.plan import sampling
+from blender_ltx.bl.plan.scene import PlanError
+from blender_ltx.bl.plan.sampling import fcurve_blocker, sample_cameras
 
 TOL = 1e-5
 
@@ -101,7 +101,7 @@ def test_fcurve_path_handles_time_remap_and_muted_curves(scene):
     scenes.add_move(cam, "truck_right+tilt_up", 1, 60)
     muted = scenes.add_camera(scene, "Muted")
     scenes.add_move(muted, "pedestal_up", 1, 60)
-    from blender_ltx.bl import compat
+    from blender_ltx.bl.addon import compat
 
     for fc in compat.anim_fcurves(muted):
         if fc.data_path == "location" and fc.array_index == 2:

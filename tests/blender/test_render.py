@@ -11,7 +11,8 @@ import pytest
 pytestmark = pytest.mark.blender
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import compat, render  # noqa: E402
+from blender_ltx.bl.addon import compat  # noqa: E402
+from blender_ltx.bl.render import guides  # noqa: E402
 from blender_ltx.core.shots import GenerationGrid, Shot, Trajectory  # noqa: E402
 
 W, H = 96, 64
@@ -62,10 +63,10 @@ def scene():
 
 def snapshot(sc) -> dict:
     r, fmt = sc.render, sc.render.image_settings
-    names = [n for _, n in render._SETTINGS if n != "camera"]
+    names = [n for _, n in guides._SETTINGS if n != "camera"]
     state = {n: getattr(r, n) for n in names}
     state.update({a: getattr(fmt, a) for a in compat.image_format_attrs(fmt)})
-    state.update({n: getattr(fmt, n) for _, n in render._FORMAT_DETAILS})
+    state.update({n: getattr(fmt, n) for _, n in guides._FORMAT_DETAILS})
     state.update(camera=sc.camera.name, frame=sc.frame_current, subframe=sc.frame_subframe)
     return state
 
@@ -83,7 +84,7 @@ def load_pixels(path: str) -> tuple[tuple[int, int], np.ndarray]:
 
 def test_first_frame_only_by_default(scene, tmp_path):
     before = snapshot(scene)
-    out = render.render_guides(scene, make_shot(), str(tmp_path / "g"))
+    out = guides.render_guides(scene, make_shot(), str(tmp_path / "g"))
     assert [i for i, _ in out] == [0]
     size, px = load_pixels(out[0][1])
     assert size == (W, H)
@@ -93,7 +94,7 @@ def test_first_frame_only_by_default(scene, tmp_path):
 
 def test_every_n_renders_along_the_move_and_restores(scene, tmp_path):
     before = snapshot(scene)
-    out = render.render_guides(scene, make_shot(), str(tmp_path / "g"), every_n=5)
+    out = guides.render_guides(scene, make_shot(), str(tmp_path / "g"), every_n=5)
     assert [i for i, _ in out] == [0, 5, 10, 15]
     assert all(os.path.basename(p) == f"guide_{i:04d}.png" for i, p in out)
     first, last = load_pixels(out[0][1])[1], load_pixels(out[-1][1])[1]
@@ -106,17 +107,17 @@ def test_settings_restored_when_a_render_fails(scene, tmp_path):
     os.makedirs(out_dir / "guide_0005.png")  # a folder where the second frame must go: that write fails
     before = snapshot(scene)
     with pytest.raises(RuntimeError, match="guide_0005.png"):
-        render.render_guides(scene, make_shot(), str(out_dir), every_n=5)
+        guides.render_guides(scene, make_shot(), str(out_dir), every_n=5)
     assert os.path.isfile(out_dir / "guide_0000.png")  # it failed half-way, after changing settings
     assert snapshot(scene) == before
 
 
 def test_bad_camera_and_engine_are_clear_errors(scene, tmp_path):
     with pytest.raises(ValueError, match="'Nope'.*refresh the shot plan"):
-        render.render_guides(scene, make_shot(camera="Nope"), str(tmp_path))
+        guides.render_guides(scene, make_shot(camera="Nope"), str(tmp_path))
     before = snapshot(scene)
     with pytest.raises(ValueError, match="'NOT_AN_ENGINE' is not available.*BLENDER_WORKBENCH"):
-        render.render_guides(scene, make_shot(), str(tmp_path), engine="NOT_AN_ENGINE")
+        guides.render_guides(scene, make_shot(), str(tmp_path), engine="NOT_AN_ENGINE")
     assert snapshot(scene) == before
 
 
@@ -132,14 +133,14 @@ def test_first_frame_from_image_fills_and_crops_centre(tmp_path):
     src = str(tmp_path / "pick.png")
     img.filepath_raw, img.file_format = src, "PNG"
     img.save()
-    out = render.first_frame_from_image(src, 64, 64, str(tmp_path / "first.png"))
+    out = guides.first_frame_from_image(src, 64, 64, str(tmp_path / "first.png"))
     size, got = load_pixels(out)
     assert size == (64, 64)
     assert got[32, 10, :3].round(2).tolist() == [1.0, 0.0, 0.0]
     assert got[32, 54, :3].round(2).tolist() == [0.0, 0.0, 1.0]
     assert got[..., 1].max() < 0.05  # the green band was outside the centre crop
     with pytest.raises(FileNotFoundError, match="pick another image"):
-        render.first_frame_from_image(str(tmp_path / "none.png"), 64, 64, str(tmp_path / "x.png"))
+        guides.first_frame_from_image(str(tmp_path / "none.png"), 64, 64, str(tmp_path / "x.png"))
 
 
 def test_last_frame_of_clip_reads_the_final_frame(tmp_path):
@@ -154,7 +155,7 @@ def test_last_frame_of_clip_reads_the_final_frame(tmp_path):
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode())
     scenes, frame = len(bpy.data.scenes), bpy.context.scene.frame_current
-    path = render.last_frame_of_clip(clip, str(tmp_path / "last.png"))
+    path = guides.last_frame_of_clip(clip, str(tmp_path / "last.png"))
     size, px = load_pixels(path)
     assert size == (64, 48)
     assert px[..., 0].mean() * 255 == pytest.approx(160, abs=4)  # frame 8, not frame 7 (140)

@@ -12,7 +12,10 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl import clips, generate, props, ui, vse  # noqa: E402
+from blender_ltx.bl.flow import clips, generate  # noqa: E402
+from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.ui import panels  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.core import take_choice  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from addon_env import demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
@@ -68,7 +71,7 @@ def _shot_panel_labels(scene, shot_name: str) -> list[str]:
     assert bpy.context.scene == scene
     scene.ltx.active_shot_index = [ss.name for ss in scene.ltx.shots].index(shot_name)
     calls: list = []
-    ui.draw_shot(CheckingLayout(calls), bpy.context)
+    panels.draw_shot(CheckingLayout(calls), bpy.context)
     return [c[2]["text"] for c in calls if c[0] == "label" and "text" in c[2]]
 
 
@@ -80,7 +83,7 @@ def test_motion_lands_on_the_strip_and_in_the_panel(server, tmp_path, fresh):
     (strip,) = vse.takes(scene, "SH010")
     motion = _server_motion(server, strip.ltx.job_id)
     assert json.loads(strip.ltx.motion) == motion == vse.take_motion(strip)
-    lines = ui.motion_text(scene, "SH010")
+    lines = panels.motion_text(scene, "SH010")
     assert lines[0] == f"Take 1 {take_choice.motion_lines(motion)[0]}"
     if motion["measurable"]:
         assert lines[0].startswith(("Take 1 follows the plan ", "Take 1 off the plan "))
@@ -119,7 +122,7 @@ def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, rend
     assert ss.active_take == best and ss.takes == 3 and ss.job_status == "imported"
     assert [s.ltx.take for s in strips if not s.mute] == [best]
     assert vse.active_take(scene, "SH020").ltx.take == best
-    assert ui.motion_text(scene, "SH020")[0].startswith(f"Take {best} ")
+    assert panels.motion_text(scene, "SH020")[0].startswith(f"Take {best} ")
     # The takes stay stacked oldest to newest; the others are muted below (or above) the kept one.
     assert [s.channel for s in strips] == sorted(s.channel for s in strips)
 
@@ -137,13 +140,13 @@ def test_best_of_n_keeps_the_take_with_the_best_agreement(server, tmp_path, rend
     why = clips.keep_best(scene, ss, [1, 2, 3])
     assert why.startswith(f"Kept take 2, the best agreement with the plan: {scores[2]:.2f}")
     assert ss.active_take == 2 and [s.ltx.take for s in vse.takes(scene, "SH020") if not s.mute] == [2]
-    assert ui.motion_text(scene, "SH020") == [f"Take 2 follows the plan {scores[2]:.2f}: dolly in"]
-    assert _shot_panel_labels(scene, "SH020")[-1] == ui.motion_text(scene, "SH020")[0]
-    assert ui.take_rows(scene, "SH020")[1] == (2, f"SH020 take 2  ({scores[2]:.2f})", False)
+    assert panels.motion_text(scene, "SH020") == [f"Take 2 follows the plan {scores[2]:.2f}: dolly in"]
+    assert _shot_panel_labels(scene, "SH020")[-1] == panels.motion_text(scene, "SH020")[0]
+    assert panels.take_rows(scene, "SH020")[1] == (2, f"SH020 take 2  ({scores[2]:.2f})", False)
     # A take that went the other way: the panel says so in words.
     vse.promote_take(scene, "SH020", 1)
-    assert ui.motion_text(scene, "SH020") == [
+    assert panels.motion_text(scene, "SH020") == [
         f"Take 1 off the plan {scores[1]:.2f}: dolly out",
         "planned dolly in, measured dolly out",
     ]
-    assert _shot_panel_labels(scene, "SH020")[-2:] == ui.motion_text(scene, "SH020")
+    assert _shot_panel_labels(scene, "SH020")[-2:] == panels.motion_text(scene, "SH020")

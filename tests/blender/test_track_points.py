@@ -7,7 +7,7 @@ import numpy as np
 import scenes
 
 from blender_ltx import plan_scene
-from blender_ltx.bl.track_points import candidate_points, shot_tracks
+from blender_ltx.bl.render.track_points import candidate_points, shot_tracks
 from blender_ltx.core.tracks import to_json_tracks
 
 

@@ -13,7 +13,8 @@ bpy = pytest.importorskip("bpy")
 av = pytest.importorskip("av")
 
 from addon_env import HAS_AUDIO  # noqa: E402
-from blender_ltx.bl import compat, vse  # noqa: E402
+from blender_ltx.bl.addon import blend_paths, compat  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.core.shots import GenerationGrid, Segment, Shot, Trajectory  # noqa: E402
 
 STEP = 8  # gray level per clip frame, so a rendered pixel tells which clip frame is shown
@@ -267,7 +268,7 @@ def test_clip_paths_are_blend_relative_and_safe(scene):
     evil = vse.clip_path(scene, "../../etc/passwd", 1)
     assert evil.startswith("//ltx/untitled/") and "/../" not in evil and evil.count("/") == 5
     # Unsaved .blend: a temp project folder, never the current directory.
-    assert vse.clip_abspath(scene, "sh010", 3).startswith(vse.unsaved_base())
+    assert vse.clip_abspath(scene, "sh010", 3).startswith(blend_paths.unsaved_base())
 
 
 def test_next_take_counts_files_on_disk(scene, clip24, tmp_path):
@@ -328,7 +329,7 @@ def test_missing_clip_is_a_clear_error(scene, tmp_path):
 
 def write_clip_with_audio(path, num_frames: int, fps: float) -> str:
     """A real mp4 with an AAC stream of the video's duration (the server's own writer, as for LTX-2)."""
-    from server.video import write_mp4
+    from server.generation.video import write_mp4
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     frames = np.zeros((num_frames, 48, 64, 3), np.uint8)

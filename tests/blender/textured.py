@@ -14,7 +14,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from server.video import write_mp4
+from server.generation.video import write_mp4
 
 
 def _noise_image(name: str = "LtxNoise", size: int = 512, seed: int = 7):
@@ -120,7 +120,7 @@ def render_move(
     gray wall); returns (clip path, the scene's shot plan)."""
     import scenes
 
-    from blender_ltx.bl.plan import plan_scene
+    from blender_ltx.bl.plan.scene import plan_scene
 
     scene = scenes.reset()
     scenes.set_range(scene, 1, frames)

@@ -1,4 +1,4 @@
-"""The server's trajectory schema (server/schemas.py ``TrajectoryIn``) field by field against the plan's
+"""The server's trajectory schema (server/api/schemas.py ``TrajectoryIn``) field by field against the plan's
 ``core.shots.Trajectory``: a field added, renamed or re-defaulted on one side fails here."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pydantic")
 
 from blender_ltx.core.shots import Trajectory  # noqa: E402
-from server.schemas import TrajectoryIn  # noqa: E402
+from server.api.schemas import TrajectoryIn  # noqa: E402
 
 PLAN_FIELDS = {f.name: f for f in fields(Trajectory)}
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from blender_ltx.core.protocol import ProtocolError
-from server.assets import AssetStore, referenced_by_jobs
+from server.queue.asset_store import AssetStore, referenced_by_jobs
 
 
 def _put(store: AssetStore, data: bytes, age_s: float = 0.0) -> str:

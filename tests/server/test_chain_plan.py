@@ -1,4 +1,4 @@
-"""Planning a long job as a chain of segments (server/chain.py), without torch or a model."""
+"""Planning a long job as a chain of segments (server/generation/chain.py), without torch or a model."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server import chain
+from server.generation import chain
 from server.backends.base import Clip
-from server.chain import SegmentPlan, plan_segments, segment_overlap, split_conditions, split_trajectory
+from server.generation.chain import (
+    SegmentPlan,
+    plan_segments,
+    segment_overlap,
+    split_conditions,
+    split_trajectory,
+)
 
 eight_k1 = st.integers(0, 200).map(lambda k: 8 * k + 1)
 
@@ -144,7 +150,7 @@ def test_stitch_trims_overlaps_and_tiles_audio_exactly():
 
 
 def test_a_segment_failure_names_the_segment():
-    from server.jobs import failure_sentence
+    from server.queue.jobs import failure_sentence
 
     request = {"width": 64, "height": 64, "num_frames": 41}
     err = chain.SegmentFailed(1, 3, RuntimeError("boom"), 17)

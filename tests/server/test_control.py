@@ -12,10 +12,10 @@ import pytest
 from support.server import job_request
 
 from blender_ltx.core.protocol import ProtocolError
-from server import conditioning
-from server.assets import AssetStore
-from server.control.request import check_control, references_for
-from server.video import write_mp4
+from server.generation import conditioning
+from server.queue.asset_store import AssetStore
+from server.generation.control.request import check_control, references_for
+from server.generation.video import write_mp4
 
 ALL = ["control_depth", "control_canny", "control_tracks"]
 N, W, H = 9, 128, 64

@@ -1,10 +1,10 @@
-"""Canny edges of beauty frames (server.control.edges): strong outlines in, faint steps out."""
+"""Canny edges of beauty frames (server.generation.control.edges): strong outlines in, faint steps out."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from server.control.edges import canny_video
+from server.generation.control.edges import canny_video
 
 
 def test_outline_of_a_bright_square_and_nothing_for_a_faint_step():

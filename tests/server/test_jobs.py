@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 from support.server import job_request, png_b64, wait_for
 
-from server.video import probe_mp4
+from server.generation.video import probe_mp4
 
 
 def _run(http, server, tmp_path, **overrides):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from support.server import REPO, SERVER_PYTHON, job_request, png_b64, run_server, wait_for, wait_progress
 
-from server.video import probe_mp4
+from server.generation.video import probe_mp4
 
 SEGMENT = ("--segment-frames", "17", "--max-frames", "65")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from support.server import job_request, png_b64, wait_for
 
-from server.video import probe_mp4
+from server.generation.video import probe_mp4
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,12 @@
-"""The Motion-Track reference drawing, pixel by pixel on small cases (server.control.tracks_draw)."""
+"""The Motion-Track reference drawing, pixel by pixel on small cases
+(server.generation.control.tracks_draw)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from server.control.tracks_draw import draw_frame, draw_tracks
+from server.generation.control.tracks_draw import draw_frame, draw_tracks
 
 BLUE, GREEN, YELLOW, RED, BLACK = (255, 0, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (0, 0, 0)  # BGR
 

@@ -200,7 +200,7 @@ def test_trajectory_schema_matches_the_shot_plan_field_by_field():
     import dataclasses
 
     from blender_ltx.core.shots import Trajectory
-    from server.schemas import TrajectoryIn
+    from server.api.schemas import TrajectoryIn
 
     plan = {f.name: f.default for f in dataclasses.fields(Trajectory)}
     assert set(TrajectoryIn.model_fields) == set(plan)

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from server import chain, conditioning  # noqa: E402
+from server.generation import chain, conditioning  # noqa: E402
 from server.backends.ltx import LTXBackend  # noqa: E402
 
 

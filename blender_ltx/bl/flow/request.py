@@ -1,0 +1,192 @@
+"""Shot -> job request(s): check that a shot can be generated, render its guide frames, build the
+request of each generation segment. Nothing is sent here (``submit.py`` sends).
+
+A shot up to the server's ``max_frames`` is one job, whatever its length: a server with the
+``long_shots`` capability chains longer jobs into ONE clip itself. Only beyond that (or for a server
+that cannot chain, or was not asked yet) is a shot generated in segments, one job each; each segment's
+first frame is conditioned on the guide render at the segment's own first frame.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+
+from ...core import job_request, server_info
+from ...core.paths import check_writable_dir
+from ...core.protocol import ProtocolError
+from ...core.shots import Shot
+from ..addon import blend_paths, props
+from ..edit import vse
+from .runs import Report, Run, sid
+from ...core.courier_wire import ClientConfig
+
+
+def check_shot(scene, shot: Shot) -> None:
+    """Raise ValueError (one sentence) when ``shot`` cannot be generated as planned: its camera is
+    not a camera, or its clip folder cannot be written. Called for every shot before any is sent."""
+    cam = bpy.data.objects.get(shot.camera)
+    if cam is None or cam.type != "CAMERA":
+        what = "missing" if cam is None else f"a {cam.type.lower()}, not a camera"
+        raise ValueError(
+            f"Shot {shot.name} is filmed through {shot.camera!r}, which is {what}: bind its marker to a "
+            "camera object (or unbind it) in the .blend, then generate again."
+        )
+    check_writable_dir(
+        blend_paths.abspath(vse.shot_dir(scene, shot.name)), f"The clip folder of shot {shot.name}"
+    )
+
+
+def control_kind(ss, control: str | None, info: dict | None, staged: bool = False) -> tuple[str, float]:
+    """(kind, reference scale) of a new take: the run's ``control`` or else the shot's, chosen against
+    the server's health ``info`` where known (a kind it lacks raises ValueError before any render).
+
+    Where the server was not asked yet, an explicit kind is rendered and the courier checks it before
+    posting; ``auto`` is rendered only when ``staged`` (a click: in the background, the courier then
+    picks the kind), since a script would wait for frames an LTX-Video server throws away."""
+    from ...core import control as rules
+
+    kind = control or ss.control_kind
+    if info is None and kind == "auto" and not staged:
+        return "none", 1.0
+    if info is None or kind == "none":
+        return kind, 1.0 / rules.DEFAULT_DOWNSCALE
+    try:
+        chosen, scale = rules.settle(kind, info)
+    except ValueError as exc:
+        raise ValueError(f"Shot {ss.name}: {exc}") from None
+    return chosen or "none", scale
+
+
+def prepare(
+    scene,
+    shot: Shot,
+    ss,
+    cfg: ClientConfig,
+    report: Report | None,
+    control: str | None = None,
+    info=None,
+    copy=None,
+) -> tuple[Run, list[dict], list]:
+    """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet), with each
+    request's control spec for the courier (``bl/flow/control.py``; None without control); with Takes per
+    Shot N > 1, for N takes with the seeds seed, seed + 1... (one guide and control render serves all).
+    ``info``: the server's health (default: what this session learned of it, ``core.server_info``).
+
+    ``copy`` (a ``staged.FileCopy``: the click path) stages the control renders instead of waiting for
+    them: the specs are then ``control.PendingControl``s, rendered later from that copy of the file."""
+    from . import control as ctl
+
+    if info is None:
+        info = server_info.get(cfg.url)
+    kind, scale = control_kind(ss, control, info, staged=copy is not None)
+    st = props.scene_settings(scene)
+    take = vse.next_take(scene, shot.name)
+    seed = props.resolve_seed(ss)
+    n_takes = max(1, getattr(st, "takes_per_shot", 1))
+    takes = [take + t for t in range(n_takes)]
+    seeds = [(seed + t) % (props.SEED_MAX + 1) for t in range(n_takes)]
+    prompt = props.full_prompt(scene, ss)
+    parts = job_request.segment_shots(shot)
+    inputs = props.input_hash(scene, shot, ss, control)
+    run = Run(
+        sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report, takes=takes, seeds=seeds,
+    )  # fmt: skip
+    guides_of, part_specs = [], []
+    for i, part in enumerate(parts):
+        guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
+        if len(parts) > 1:
+            guide_dir = os.path.join(guide_dir, f"part{i + 1}")
+        guides_of.append(render_guides(scene, part, guide_dir, first=i == 0))
+        previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
+        if copy is None:
+            part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
+        else:
+            spec = ctl.base_spec(scene, part, kind)  # checked before the copy is written
+            if spec is not None:
+                spec = ctl.stage_spec(scene, part, spec, previs, copy.path(), scale)
+            part_specs.append(spec)
+    requests, specs = [], []
+    for t, take_seed in zip(takes, seeds, strict=True):
+        for i, part in enumerate(parts):
+            tags = {"scene": scene.name, "take": t, "segment": f"{i + 1}/{len(parts)}"}
+            try:
+                request = job_request.build_request(
+                    part,
+                    props.settings_dict(ss),
+                    guides_of[i],
+                    prompt=prompt,
+                    seed=take_seed,
+                    tags=tags,
+                    max_frames=job_max_frames(scene, cfg.url),
+                    pixel_budget=st.pixel_budget,
+                )
+            except ProtocolError as exc:
+                raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
+            request.update(ltx2_fields(ss, cfg.url))
+            requests.append(request)
+            specs.append(part_specs[i])
+    return run, requests, specs
+
+
+def job_max_frames(scene, url: str) -> int:
+    """The longest shot one job covers: the server's ``max_frames`` when it makes long shots one clip
+    (``long_shots``; learned from its health), else the scene's Max Frames (longer shots split here)."""
+    chained = server_info.max_job_frames(url)
+    return chained or props.scene_settings(scene).max_frames
+
+
+def ltx2_fields(ss, url: str) -> dict:
+    """``audio`` and camera-LoRA fields of the shot's requests (``core.job_request.ltx2_fields``)."""
+    from ..addon.prefs import get_prefs
+
+    return job_request.ltx2_fields(
+        audio=bool(getattr(get_prefs(), "generate_audio", True)) and ss.audio,
+        camera_lora=ss.camera_lora,
+        camera_lora_scale=ss.camera_lora_scale,
+        camera_lora_ok=server_info.capability(url, "camera_lora")[0],
+    )
+
+
+def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:
+    """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
+    the scene's First Frame setting (a render, an image, or the previous take of the same camera)."""
+    from ..render import guides
+
+    st = props.scene_settings(scene)
+    guides = guides.render_guides(
+        scene,
+        part,
+        out_dir,
+        engine=st.guide_engine,
+        every_n=st.guide_every_n,
+        at_motion_changes=st.guide_at_motion_changes,
+    )
+    source = st.first_frame_source if first else "RENDER"
+    if source == "RENDER":
+        return guides
+    png = os.path.join(blend_paths.abspath(out_dir), "first_frame.png")
+    w, h = part.generation.width, part.generation.height
+    if source == "IMAGE":
+        if not st.first_frame_image:
+            raise ValueError("First Frame is set to Image but no image is chosen: pick one or use Render.")
+        guides.first_frame_from_image(st.first_frame_image, w, h, png)
+    else:
+        guides.last_frame_of_clip(_previous_take_clip(scene, part), png)
+    return [(0, png)] + [g for g in guides if g[0] != 0]
+
+
+def _previous_take_clip(scene, shot: Shot) -> str:
+    """The clip of the active take of the nearest earlier shot filmed by the same camera."""
+    plan = props.load_plan(scene)
+    shots = plan.shots if plan else []
+    earlier = [s for s in shots if s.camera == shot.camera and s.frame_end < shot.frame_start]
+    for prev in sorted(earlier, key=lambda s: s.frame_start, reverse=True):
+        strip = vse.active_take(scene, prev.name)
+        if strip is not None:  # a take in segments ends with its last one
+            return vse.take_strips(scene, prev.name, strip.ltx.take)[-1].filepath
+    raise ValueError(
+        f"Shot {shot.name}: no earlier shot of camera {shot.camera} has a take to continue from; "
+        "generate it first or set First Frame to Render."
+    )

@@ -1,0 +1,213 @@
+"""Takes that wait for their control frames before they are sent: the click path's control render.
+
+A click must not wait for a render (about 10 s for a demo shot). So ``submit`` does on the main thread
+only what fixes the take as the scene is now: the checks, the guide frames, the requests, the track
+numbers, and ONE copy of the file (``control_frames.save_copy``) that every control render of the click
+reads. It registers the run (the shot shows as queued, Cancel and undo see it) and leaves the requests
+here. ``poll()`` runs on the courier's timer tick (``courier_link.add_hook``; scripts pump it with
+``courier_link.drain``/``generate.wait``). Where this session has not asked the server yet, it first asks
+(through the courier, up to ``PROBE_WAIT_S``) so that ``auto`` renders nothing for a server without
+control and a kind the server lacks fails before any render. Then it starts the background renders
+(``MAX_RENDERS`` at a time), reads their progress files, and sends a run's jobs through the courier
+(``submit._send``) once all its frames are in. A tick reads a few small files; the only longer
+main-thread moment is the copy, once per click.
+
+Scripts and ``execute()`` render synchronously instead (``control.spec_for``): they wait anyway.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ...core import server_info
+from ..render import control_frames
+from ..addon import props
+from ..link import courier_link
+from .control import PendingControl
+from .runs import Run, runs, say, scene_of, sid
+
+#: Background renders at once (each is a Blender process; more would only share the same cores).
+MAX_RENDERS = 2
+#: How long a click's shots wait for the server to say what it can do before rendering anyway (the
+#: courier then chooses the kind, or refuses it, when it sends).
+PROBE_WAIT_S = 10.0
+
+
+class FileCopy:
+    """One copy of the session's file per click, saved the first time a control render needs it and
+    deleted once every run that renders from it has left."""
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+
+    def path(self) -> str:
+        if self._path is None:
+            self._path = control_frames.save_copy(tempfile.mkdtemp(prefix="ltx_previs_"))
+        return self._path
+
+    def discard(self) -> None:
+        if self._path is not None:
+            shutil.rmtree(Path(self._path).parent, ignore_errors=True)
+            self._path = None
+
+
+@dataclass
+class Staged:
+    """One run waiting for its control frames: its requests and, per request, a spec (dict), a
+    ``PendingControl`` (shared by the takes of one segment), or None."""
+
+    key: tuple[int, str]
+    run: Run
+    requests: list[dict]
+    specs: list
+    copy: FileCopy
+    send: Callable[[object, Run, list[dict], object, list], None]
+    probe_id: int | None = None
+    probe_deadline: float = 0.0
+
+    def asked(self) -> bool:
+        """Whether the server's answer is in (or waited for long enough); asks it on the first call."""
+        link = courier_link.get()
+        if self.probe_id is None:
+            self.probe_id = link.probe(self.run.cfg)
+            self.probe_deadline = time.monotonic() + PROBE_WAIT_S
+        return link.probe_answer(self.probe_id) is not None or time.monotonic() > self.probe_deadline
+
+    def pending(self) -> list[PendingControl]:
+        seen: dict[int, PendingControl] = {}
+        for spec in self.specs:
+            if isinstance(spec, PendingControl):
+                seen.setdefault(id(spec), spec)
+        return list(seen.values())
+
+    def cancel(self) -> None:
+        for p in self.pending():
+            p.cancel()
+
+
+_staged: list[Staged] = []
+
+
+def stage(scene, ss, run: Run, requests: list[dict], specs: list, copy: FileCopy, send) -> None:
+    """Hold ``run`` until its control frames are rendered; the shot shows as queued meanwhile."""
+    key = (sid(scene), run.shot.name)
+    runs[key] = run
+    _staged.append(Staged(key, run, requests, specs, copy, send))
+    ss.job_id = ""
+    ss.job_status = "queued"
+    ss.progress = 0.0
+    say(ss, run, "Rendering the previs control frames in the background.")
+    courier_link.add_hook(poll)
+
+
+def is_staged(key: tuple[int, str]) -> bool:
+    return any(s.key == key for s in _staged)
+
+
+def waiting() -> int:
+    """Runs still waiting for their control frames."""
+    return len(_staged)
+
+
+def _end(entry: Staged) -> None:
+    """Take ``entry`` off the list, stopping its renders still running (none once it is sent); its
+    file copy goes once no other run renders from it."""
+    entry.cancel()
+    _staged.remove(entry)
+    if not any(s.copy is entry.copy for s in _staged):
+        entry.copy.discard()
+
+
+def cancel(key: tuple[int, str]) -> bool:
+    """Cancel a staged run: its renders stop, nothing reaches the server. False when ``key`` is not
+    staged (its jobs, if any, are on the server: ``submit.cancel`` cancels them there)."""
+    entry = next((s for s in _staged if s.key == key), None)
+    if entry is None:
+        return False
+    _end(entry)
+    if runs.get(key) is entry.run:
+        del runs[key]
+    scene = scene_of(key[0])
+    ss = props.shot_settings(scene, key[1], create=False) if scene is not None else None
+    if ss is not None:
+        ss.job_status = "cancelled"
+        say(ss, entry.run, "Cancelled while its control frames rendered; nothing was sent.")
+    return True
+
+
+def drop_all() -> None:
+    """Stop every staged render (another file loads, or the add-on is disabled)."""
+    for entry in list(_staged):
+        _end(entry)
+
+
+def poll() -> int:
+    """One pass over the staged runs: start renders where slots are free, fail or send finished ones.
+    Returns how many runs still wait."""
+    for entry in list(_staged):
+        scene = scene_of(entry.key[0])
+        ss = props.shot_settings(scene, entry.key[1], create=False) if scene is not None else None
+        if runs.get(entry.key) is not entry.run or ss is None:  # forgotten (a file load) or gone
+            _end(entry)
+            continue
+        try:
+            specs = _advance(entry)
+        except ValueError as exc:
+            _end(entry)
+            del runs[entry.key]
+            ss.job_status = "error"
+            say(ss, entry.run, str(exc))
+            continue
+        if specs is None:
+            pending = entry.pending()
+            if not all(p.chosen for p in pending):
+                say(ss, entry.run, f"Asking {entry.run.cfg.url} which control videos it takes.")
+            else:
+                pct = round(100.0 * sum(p.progress() for p in pending) / max(1, len(pending)))
+                say(ss, entry.run, f"Rendering the previs control frames: {pct} %.")
+            continue
+        _end(entry)
+        entry.send(scene, entry.run, entry.requests, ss, specs)
+        courier_link.ensure_timer()  # the courier's answers for the jobs just sent
+    return len(_staged)
+
+
+def _advance(entry: Staged) -> list | None:
+    """Settle the kinds, start this run's renders where slots are free; its final specs (a dict or
+    None each) once every render is done. ValueError (one sentence) for a kind the server lacks or a
+    failed render."""
+    pending = entry.pending()
+    unchosen = [p for p in pending if not p.chosen]
+    if unchosen:
+        info = server_info.get(entry.run.cfg.url)
+        if info is None and not entry.asked():
+            return None
+        info = info or server_info.get(entry.run.cfg.url)  # the answer, where it came
+        for p in unchosen:
+            p.choose(info)
+    for p in pending:
+        if not p.finished and p.render is None and _running() < MAX_RENDERS:
+            p.start()
+        p.poll()
+    if not all(p.finished for p in pending):
+        return None
+    return [s.result if isinstance(s, PendingControl) else s for s in entry.specs]
+
+
+def _running() -> int:
+    return sum(p.running for s in _staged for p in s.pending())
+
+
+def register() -> None:
+    atexit.register(drop_all)  # Blender quits with renders running: stop them, remove the copies
+
+
+def unregister() -> None:
+    atexit.unregister(drop_all)
+    drop_all()

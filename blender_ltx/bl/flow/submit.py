@@ -1,0 +1,221 @@
+"""Requests -> server: send new takes, watch jobs already on the server again, cancel.
+
+Everything is checked before anything is sent: every shot to generate is checked (camera, clip
+folder), its guides rendered and its requests built first, and only then are the jobs sent. So a bad
+shot after a good one leaves nothing running on the server that no file records.
+
+The network work is the courier's, a child process reached through ``courier_link.get().send``; its answers
+come back through ``clips.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import bpy
+
+from ...core import job_request
+from ...core.shots import ShotPlan
+from ..addon import props
+from . import staged
+from ..edit import vse
+from ..link import courier_link
+from .control import PendingControl
+from ..link.connection import client_config, with_local_server
+from .request import check_shot, job_max_frames, prepare
+from .runs import ATTACH_STATES, Report, Run, runs, say, sid, unstick
+from ...core.courier_wire import ClientConfig
+
+
+def refresh_plan(scene, url: str | None = None) -> ShotPlan:
+    """The scene's plan, with long shots split only where the server at ``url`` (default: the one
+    generation talks to) cannot make them one clip (``request.job_max_frames``)."""
+    from ..plan.scene import plan_scene
+
+    st = props.scene_settings(scene)
+    max_frames = job_max_frames(scene, url or client_config().url)
+    plan = plan_scene(scene, pixel_budget=st.pixel_budget, max_frames=max_frames)
+    props.sync_shots(scene, plan)
+    return plan
+
+
+def _check_clip_dir(scene) -> None:
+    if props.scene_settings(scene).clip_dir.startswith("//") and not bpy.data.filepath:
+        raise ValueError("Save the .blend first: clips are saved next to it (or set an absolute clip dir).")
+
+
+def submit(
+    scene,
+    shot_names: list[str] | None = None,
+    *,
+    force: bool = False,
+    report: Report | None = print,
+    cfg: ClientConfig | None = None,
+    control: str | None = None,
+    info: dict | None = None,
+    stage: bool = False,
+) -> dict[str, list[str]]:
+    """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
+
+    ``shot_names`` None means every shot of the plan whose inputs changed since its last take (all with
+    ``force``); named shots are always generated. A shot whose job is still running is re-attached,
+    never submitted twice. Raises ValueError (one sentence) with nothing sent when any shot to
+    generate cannot be.
+
+    ``control`` overrides every shot's control kind for this run; ``info`` is the server's health
+    where the caller has it (``auto`` is then chosen here, else by the courier). ``stage`` (a click)
+    renders control frames in the background and sends those shots when they are in (``staged.py``)
+    instead of waiting for the renders here.
+    """
+    _check_clip_dir(scene)
+    cfg = with_local_server(cfg or client_config())
+    plan = refresh_plan(scene, cfg.url)
+    names = [s.name for s in plan.shots]
+    wanted = names if shot_names is None else list(dict.fromkeys(shot_names))
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
+    out: dict[str, list[str]] = {"submitted": [], "attached": [], "unchanged": []}
+    to_attach, to_make = [], []
+    for name in wanted:
+        shot, ss = plan.shot(name), props.shot_settings(scene, name)
+        if staged.is_staged((sid(scene), name)):  # its control frames are still rendering
+            out["attached"].append(name)
+        elif ss.job_id and ss.job_status in ATTACH_STATES:
+            to_attach.append(ss)
+        elif shot_names is None and not force and not props.inputs_changed(scene, shot, ss):
+            out["unchanged"].append(name)
+        else:
+            to_make.append((shot, ss))
+    for shot, _ss in to_make:
+        check_shot(scene, shot)
+    prepared = []
+    copy = staged.FileCopy() if stage else None
+    for shot, ss in to_make:
+        try:
+            prepared.append((ss, *prepare(scene, shot, ss, cfg, report, control, info, copy)))
+        except ValueError as exc:
+            ss.job_status = "error"
+            say(ss, None, str(exc))
+            if copy is not None:  # nothing was started from it
+                copy.discard()
+            raise
+    for ss in to_attach:
+        if attach(scene, ss, cfg, report):
+            out["attached"].append(ss.name)
+    for ss, run, requests, specs in prepared:
+        if any(isinstance(s, PendingControl) for s in specs):
+            staged.stage(scene, ss, run, requests, specs, copy, _send)
+        else:
+            _send(scene, run, requests, ss, specs)
+        out["submitted"].append(ss.name)
+    courier_link.ensure_timer()
+    return out
+
+
+def _send(scene, run: Run, requests: list[dict], ss, specs: list) -> None:
+    runs[(sid(scene), run.shot.name)] = run
+    ss.job_id = ""
+    ss.job_status = "queued"
+    ss.progress = 0.0
+    say(ss, run, f"Submitting {takes_text(run)} to {run.cfg.url}.")
+    if specs and all(specs):  # the control render's beauty frames: the previs strip of the edit
+        from ..edit.previs_strip import put_previs
+
+        parts = zip(run.parts, specs[: len(run.parts)], strict=True)
+        put_previs(scene, run.shot.name, [(p.frame_start, p.length, s["beauty"]) for p, s in parts])
+    for i, request in enumerate(requests):
+        dest = vse.clip_abspath(scene, run.shot.name, run.take_of(i), run.segment_of(i), len(run.parts))
+        key = (sid(scene), run.shot.name, i)
+        courier_link.get().send(courier_link.Submit(key, run.cfg, request, dest, control=specs[i]))
+
+
+def takes_text(run: Run) -> str:
+    """ "take 3", or "takes 3-5" for best of N."""
+    return f"take {run.take}" if len(run.takes) == 1 else f"takes {run.takes[0]}-{run.takes[-1]}"
+
+
+def attach(scene, ss, cfg: ClientConfig, report: Report | None) -> bool:
+    """Watch the jobs stored on ``ss`` again (a reopened .blend, or ``generate --wait`` after a run
+    without it). Returns False when the shot cannot be matched to the plan any more."""
+    key = (sid(scene), ss.name)
+    if key in runs:
+        runs[key].report = runs[key].report or report
+        return True
+    plan = props.load_plan(scene)
+    try:
+        shot = plan.shot(ss.name) if plan is not None else None
+    except KeyError:
+        shot = None
+    job_ids = [j for j in ss.job_id.split(",") if j]
+    if shot is None or not job_ids:
+        ss.job_status = "error"
+        say(ss, None, f"Job {ss.job_id or '?'} cannot be re-attached: {ss.name} is not in the plan.")
+        return False
+    parts = job_request.segment_shots(shot)
+    if len(job_ids) % len(parts):  # re-cut since: the first job's clip is imported over the shot
+        shot = replace(shot, generation=replace(shot.generation, segments=[]))
+        parts = [shot]
+        job_ids = job_ids[:1]
+    # A take some of whose segments are already on strips keeps its number (the rest join it); best of
+    # N sent N takes' jobs, take-major.
+    imported = {s.ltx.job_id: s.ltx.take for s in vse.take_strips(scene, ss.name)}
+    fresh = vse.next_take(scene, ss.name)
+    takes = []
+    for t in range(len(job_ids) // len(parts)):
+        mine = job_ids[t * len(parts) : (t + 1) * len(parts)]
+        known = next((imported[j] for j in mine if j in imported), None)
+        if known is None:
+            known, fresh = fresh, fresh + 1
+        takes.append(known)
+    prompt = props.full_prompt(scene, ss)
+    run = Run(sid(scene), shot, parts, takes[0], ss.seed, prompt, cfg, "", report, job_ids, takes=takes)
+    runs[key] = run
+    for i, job_id in enumerate(job_ids):
+        dest = vse.clip_abspath(scene, ss.name, run.take_of(i), run.segment_of(i), len(parts))
+        courier_link.get().send(courier_link.Track((sid(scene), ss.name, i), cfg, job_id, dest))
+    say(ss, run, f"Re-attached to job {ss.job_id} on {cfg.url}.")
+    return True
+
+
+def reattach_all(cfg: ClientConfig | None = None) -> list[str]:
+    """After a .blend loads: watch every job its shots still wait for (load_post handler)."""
+    attached = []
+    for scene in bpy.data.scenes:
+        st = getattr(scene, "ltx", None)
+        if st is None:
+            continue
+        for ss in st.shots:
+            if ss.job_id and ss.job_status in ATTACH_STATES:
+                if attach(scene, ss, cfg or client_config(), None):
+                    attached.append(ss.name)
+            elif ss.job_status in props.ACTIVE_STATES:
+                unstick(ss)
+    if attached:
+        courier_link.ensure_timer()
+    return attached
+
+
+def cancel(scene, shot_names: list[str]) -> None:
+    """Cancel the shots' jobs on the server (queued ones at once, running ones at their next step)."""
+    for name in shot_names:
+        ss = props.shot_settings(scene, name, create=False)
+        if ss is None or staged.cancel((sid(scene), name)):  # staged: nothing was sent yet
+            continue
+        run = runs.get((sid(scene), name))
+        if run is None and ss.job_id and ss.job_status in ATTACH_STATES:
+            attach(scene, ss, client_config(), None)
+            run = runs.get((sid(scene), name))
+        if run is None:
+            if ss.job_status in props.ACTIVE_STATES:
+                unstick(ss)
+            continue
+        if all(run.paths):  # every clip is in, only its motion awaited: stop waiting (it still lands
+            del runs[(sid(scene), name)]  # on the strips), keep the takes as they are
+            continue
+        run.cancel_requested = True
+        for i, job_id in enumerate(run.job_ids):
+            if job_id:
+                courier_link.get().send(courier_link.Cancel((sid(scene), name, i), run.cfg, job_id))
+        say(ss, run, "Cancelling.")
+    courier_link.ensure_timer()

@@ -1,0 +1,299 @@
+"""N-panels: tab "LTX" in the 3D View and in the Sequencer (same drawing code in both).
+
+draw() only reads properties already on the scene (``sync_shots`` copies what the list shows out of
+the plan), so a redraw never parses the plan, touches the disk or the network.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from ..addon import compat, props
+
+STATUS_ICONS = {
+    "": "BLANK1",
+    "queued": "SORTTIME",
+    "running": "RENDER_ANIMATION",
+    "succeeded": "IMPORT",
+    "importing": "IMPORT",
+    "imported": "CHECKMARK",
+    "failed": "ERROR",
+    "error": "ERROR",
+    "cancelled": "CANCEL",
+}
+
+
+def status_icon(job_status: str) -> str:
+    return STATUS_ICONS.get(job_status, "QUESTION")
+
+
+def frames_text(ss) -> str:
+    return f"{ss.frame_start}-{ss.frame_end}"
+
+
+def status_text(ss) -> str:
+    """One line: state, progress and the last message ("running 40% - denoising step 4/8")."""
+    if not ss.job_status:
+        return f"{ss.takes} take(s)" if ss.takes else "Not generated yet"
+    text = ss.job_status.capitalize()
+    if ss.job_status == "running":
+        text += f" {ss.progress * 100:.0f}%"
+    if ss.message:
+        text += f" - {ss.message}"
+    return text
+
+
+def shows_progress(ss) -> bool:
+    return ss.job_status in props.ACTIVE_STATES
+
+
+class LTX_UL_shots(bpy.types.UIList):
+    """The planned shots: name, frames, camera, status. Settings of shots out of the plan are hidden."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        row = layout.row(align=True)
+        row.label(text=item.name, icon="SEQUENCE")
+        row.label(text=frames_text(item))
+        row.label(text=item.camera, icon="CAMERA_DATA")
+        row.label(text="", icon=status_icon(item.job_status))
+
+    def filter_items(self, context, data, propname):
+        return plan_filter(getattr(data, propname), self.bitflag_filter_item), []
+
+
+def plan_filter(shots, flag: int) -> list[int]:
+    """UIList filter flags: ``flag`` (shown) for the shots in the plan, 0 for settings kept for later."""
+    return [flag if ss.in_plan else 0 for ss in shots]
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+
+def draw_main(layout, context) -> None:
+    scene = context.scene
+    st = scene.ltx
+    layout.operator("ltx.refresh_plan", icon="FILE_REFRESH")
+    if not st.plan_json:
+        layout.label(text="Refresh the plan to list the shots", icon="INFO")
+        return
+    layout.template_list("LTX_UL_shots", "", st, "shots", st, "active_shot_index", rows=3)
+    layout.prop(st, "style_prompt", text="Style")
+    layout.prop(st, "takes_per_shot", text="Takes per Shot (keep the best)")
+    row = layout.row(align=True)
+    row.operator("ltx.generate_shot", icon="RENDER_ANIMATION")
+    row.operator("ltx.generate_all", icon="SEQ_SEQUENCER").force = False
+    row = layout.row(align=True)
+    row.operator("ltx.generate_all", text="Force All", icon="FILE_REFRESH").force = True
+    row.operator("ltx.cancel", text="Cancel All", icon="CANCEL").all = True
+
+
+def draw_shot(layout, context) -> None:
+    scene = context.scene
+    ss = props.active_shot(scene)
+    if ss is None:
+        layout.label(text="Select a shot", icon="INFO")
+        return
+    col = layout.column()
+    col.label(text=f"{ss.name}: frames {frames_text(ss)}, camera {ss.camera}", icon="SEQUENCE")
+    if ss.script:
+        col.label(text=ss.script, icon="CON_CAMERASOLVER")
+    if scene.ltx.style_prompt:
+        col.label(text=f"Style: {scene.ltx.style_prompt}", icon="BRUSH_DATA")
+    col.prop(ss, "prompt", text="")
+    col.prop(ss, "negative_prompt", text="Negative")
+    row = col.row(align=True)
+    row.prop(ss, "seed")
+    row.prop(ss, "seed_lock", text="", icon="LOCKED" if ss.seed_lock else "UNLOCKED")
+    row = col.row(align=True)
+    row.prop(ss, "steps")
+    row.prop(ss, "guidance")
+    if ss.steps == 0 or ss.guidance == 0.0:
+        col.label(text="0 = the server model's default", icon="INFO")
+    draw_ltx2_switches(col, context, ss)
+    draw_control(col, context, ss)
+
+    box = layout.box()
+    if shows_progress(ss):
+        compat.layout_progress(box, ss.progress, status_text(ss))
+    else:
+        box.label(text=status_text(ss), icon=status_icon(ss.job_status))
+    for i, line in enumerate(motion_text(scene, ss.name) if scene.sequence_editor else []):
+        box.label(text=line, icon="CON_CAMERASOLVER" if i == 0 else "ERROR")
+    row = layout.row(align=True)
+    row.operator("ltx.cancel", icon="CANCEL").all = False
+    row.operator("ltx.open_clip_folder", icon="FILE_FOLDER")
+    row.operator("ltx.goto_shot", text="", icon="VIEW_CAMERA")
+
+
+def draw_ltx2_switches(layout, context, ss) -> None:
+    """Audio and camera LoRA of the shot, greyed out (with the reason) where the server lacks them."""
+    from ..link import connection
+    from ..addon.prefs import get_prefs
+
+    sub = connection.draw_capability(layout, context, "audio")
+    row = sub.row()
+    row.prop(ss, "audio", text="Generated Audio", icon="SOUND")
+    if not getattr(get_prefs(context), "generate_audio", True):
+        row.enabled = False
+        sub.label(text="Generated audio is off in the add-on preferences", icon="INFO")
+    sub = connection.draw_capability(layout, context, "camera_lora")
+    row = sub.row(align=True)
+    row.prop(ss, "camera_lora")
+    row.prop(ss, "camera_lora_scale", text="Scale")
+    names = [lo.get("adapter") for lo in connection.server_loras(context, "camera")]
+    if names:
+        row = sub.row(align=True)
+        for name in ["auto", "none", *names]:
+            op = row.operator("ltx.set_camera_lora", text=name, depress=ss.camera_lora == name)
+            op.shot, op.lora = ss.name, name
+    text = active_take_camera_lora(context.scene, ss.name)
+    if text:
+        layout.label(text=text.capitalize(), icon="CAMERA_DATA")
+
+
+def active_take_camera_lora(scene, shot_name: str) -> str:
+    """The active take's ``applied.camera_lora`` in a few words ("" when none)."""
+    import json
+
+    from ...core.takes import camera_lora_text
+    from ..edit import vse
+
+    strip = vse.active_take(scene, shot_name) if scene.sequence_editor else None
+    if strip is None:
+        return ""
+    try:
+        return camera_lora_text(json.loads(strip.ltx.applied or "{}"))
+    except ValueError:
+        return ""
+
+
+def control_available(context, kind: str) -> tuple[bool, str]:
+    """Whether the connected server offers control ``kind`` (what this session learned of it; a server
+    not asked yet counts as able, and the courier refuses a kind it lacks with a sentence)."""
+    from ..link import connection
+
+    return connection.capability(context, "control_" + kind)
+
+
+def draw_control(layout, context, ss) -> None:
+    row = layout.row(align=True)
+    row.prop(ss, "control_kind")
+    if ss.control_kind not in ("auto", "none"):
+        ok, reason = control_available(context, ss.control_kind)
+        if not ok:
+            layout.label(text=reason, icon="ERROR")
+    if ss.control_kind in ("auto", "tracks"):
+        layout.prop_search(context.scene.ltx, "track_collection", bpy.data, "collections")
+    layout.operator("ltx.toggle_previs", icon="HIDE_OFF")
+
+
+def draw_settings(layout, context) -> None:
+    st = context.scene.ltx
+    col = layout.column()
+    col.use_property_split = True
+    col.use_property_decorate = False
+    col.prop(st, "guide_engine")
+    col.prop(st, "guide_every_n")
+    col.prop(st, "guide_at_motion_changes")
+    col.prop(st, "first_frame_source")
+    if st.first_frame_source == "IMAGE":
+        col.prop(st, "first_frame_image")
+    col.prop(st, "clip_dir")
+    col.prop(st, "pixel_budget")
+    col.prop(st, "max_frames")
+    if any(not ss.in_plan for ss in st.shots):
+        col.operator("ltx.remove_stale_shots", icon="TRASH")
+
+
+def motion_text(scene, shot_name: str) -> list[str]:
+    """The active take's measured camera motion in words: "Take 2 follows the plan 0.91: dolly in, pan
+    left", then the mismatch ("planned dolly in, measured zoom in") when there is one; [] without a take.
+    """
+    from ...core.take_choice import motion_lines
+    from ..edit import vse
+
+    strip = vse.active_take(scene, shot_name)
+    if strip is None:
+        return []
+    first, *rest = motion_lines(vse.take_motion(strip))
+    return [f"Take {strip.ltx.take} {first}", *rest]
+
+
+def take_rows(scene, shot_name: str) -> list[tuple[int, str, bool]]:
+    """(take number, strip name with its agreement, muted) for each take of ``shot_name`` in the VSE,
+    newest first."""
+    from ...core import take_choice
+    from ..edit import vse
+
+    rows = []
+    for strip in vse.takes(scene, shot_name):
+        meta = getattr(strip, "ltx", None)
+        take = getattr(meta, "take", 0) if meta is not None else 0
+        score = take_choice.score(vse.take_motion(strip))
+        rows.append((take, strip.name if score is None else f"{strip.name}  ({score:.2f})", strip.mute))
+    return sorted(rows, reverse=True)
+
+
+def draw_takes(layout, context) -> None:
+    scene = context.scene
+    ss = props.active_shot(scene)
+    if ss is None:
+        layout.label(text="Select a shot", icon="INFO")
+        return
+    rows = take_rows(scene, ss.name) if scene.sequence_editor else []
+    if not rows:
+        layout.label(text="No takes yet", icon="INFO")
+        return
+    col = layout.column(align=True)
+    for take, name, muted in rows:
+        row = col.row(align=True)
+        active = take == ss.active_take or (not muted and not ss.active_take)
+        row.label(text=name, icon="RADIOBUT_ON" if active else "RADIOBUT_OFF")
+        op = row.operator("ltx.promote_take", text="Promote", icon="TRIA_UP")
+        op.shot = ss.name
+        op.take = take
+
+
+# ------------------------------------------------------------------------------------------- panels
+
+# One set of panels per editor: the same draw functions, a distinct class (and bl_idname) per space.
+SPACES = {"VIEW_3D": "VIEW3D", "SEQUENCE_EDITOR": "SEQUENCER"}
+SECTIONS = (
+    # (suffix, label, draw function, parent suffix, default closed)
+    ("main", "LTX", draw_main, None, False),
+    ("shot", "Shot", draw_shot, "main", False),
+    ("takes", "Takes", draw_takes, "main", False),
+    ("settings", "Guides and Output", draw_settings, "main", True),
+)
+
+
+def _panel_class(space: str, tag: str, suffix: str, label: str, draw_fn, parent: str | None, closed: bool):
+    def draw(self, context):
+        draw_fn(self.layout, context)
+
+    attrs = {
+        "bl_idname": f"LTX_PT_{tag.lower()}_{suffix}",
+        "bl_label": label,
+        "bl_space_type": space,
+        "bl_region_type": "UI",
+        "bl_category": "LTX",
+        "draw": draw,
+        "poll": classmethod(lambda cls, context: context.scene is not None and hasattr(context.scene, "ltx")),
+    }
+    if parent:
+        attrs["bl_parent_id"] = f"LTX_PT_{tag.lower()}_{parent}"
+    if closed:
+        attrs["bl_options"] = {"DEFAULT_CLOSED"}
+    return type(attrs["bl_idname"], (bpy.types.Panel,), attrs)
+
+
+def panel_classes() -> list[type]:
+    out = []
+    for space, tag in SPACES.items():
+        for suffix, label, draw_fn, parent, closed in SECTIONS:
+            out.append(_panel_class(space, tag, suffix, label, draw_fn, parent, closed))
+    return out
+
+
+classes = (LTX_UL_shots, *panel_classes())
+register, unregister = bpy.utils.register_classes_factory(classes)
