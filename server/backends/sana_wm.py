@@ -57,6 +57,9 @@ STRETCH_TOLERANCE = 0.05
 SEGMENT_FRAMES = 961
 #: The tiny model's instruction prefix (the release's default is over a thousand tokens to a tiny tokenizer).
 TINY_CHI_PROMPT = ["Describe the scene: "]
+#: The tiny refiner's schedule: a light touch (the release's starts at 0.909 of noise, which a random refiner
+#: would turn into its own noise, hiding what stage 1 made of the camera).
+TINY_REFINER_SIGMAS = (0.1, 0.0)
 #: The assumed lens of a job without a trajectory (a still camera): 50 mm on a 36 mm wide sensor.
 STATIC_LENS = (50.0, 36.0)
 
@@ -372,6 +375,7 @@ class SanaWMBackend(PipelineBackend):
             fps=MODEL_FPS,
             generator=torch.Generator("cpu").manual_seed(request.seed),
             output_type="latent",
+            **({"sigmas": TINY_REFINER_SIGMAS} if self.tiny else {}),
         )
         # Decoded here with the sink frame kept: the refiner's own decode drops the first frame.
         with torch.no_grad():
