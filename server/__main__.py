@@ -1,6 +1,7 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
 ``python -m server make-tiny-model DIR [--family ltx|ltx2] [--timestep-vae]`` and
-``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py)."""
+``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py) and
+``python -m server fit --model M [--vram GB]`` (what a checkpoint needs on a card, server/fit/cli.py)."""
 
 from __future__ import annotations
 
@@ -274,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         from .meter.cli import main as analyze_motion
 
         return analyze_motion(argv[1:])
+    if argv[:1] == ["fit"]:
+        from .fit.cli import main as fit
+
+        return fit(argv[1:])
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")
