@@ -46,6 +46,15 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--vae-tiling", action="store_true", help="decode in tiles (less GPU memory)")
     p.add_argument("--cpu-offload", action="store_true", help="keep idle components in CPU memory")
     p.add_argument(
+        "--memory-mode",
+        default="auto",
+        help="auto (CUDA: the mode `python -m server fit` picks for the card; CPU: resident) or one of: "
+        "resident, fp8, text-encoder-cpu, fp8+text-encoder-cpu, group-offload, sequential",
+    )
+    p.add_argument(
+        "--vram", default="auto", help="the card's memory in GiB for --memory-mode auto (auto: ask it)"
+    )
+    p.add_argument(
         "--profile",
         default="auto",
         choices=PROFILE_KINDS,
@@ -123,6 +132,11 @@ def parse_args(argv: list[str]) -> Settings:
         segment_overlap(a.segment_frames, a.segment_overlap)
     except ValueError as exc:
         p.error(f"--segment-frames/--segment-overlap: {exc}")
+    from .fit.modes import check_mode, check_vram
+
+    bad_memory = check_mode(a.memory_mode) or check_vram(a.vram)
+    if bad_memory:
+        p.error(bad_memory)
     if not protocol.is_valid_num_frames(a.max_frames):
         p.error(f"--max-frames must be 8k+1 (e.g. 1025) but is {a.max_frames}")
     return Settings(
@@ -136,6 +150,8 @@ def parse_args(argv: list[str]) -> Settings:
         port_file=a.port_file,
         vae_tiling=a.vae_tiling,
         cpu_offload=a.cpu_offload,
+        memory_mode=None if a.memory_mode == "auto" else a.memory_mode,
+        vram=a.vram,
         profile=a.profile,
         sequential_offload=a.sequential_offload,
         text_encoder_offload=a.text_encoder_offload,

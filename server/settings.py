@@ -36,6 +36,9 @@ class Settings:
     max_frames: int = protocol.DEFAULT_MAX_JOB_FRAMES  # the longest job accepted
     segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES  # one generation's maximum; longer jobs chain
     segment_overlap: int = DEFAULT_SEGMENT_OVERLAP
+    #: server/fit/modes.py: None/"auto" = resident on the CPU, fit's choice for the card on CUDA.
+    memory_mode: str | None = None
+    vram: str = "auto"  # the card's GiB for that choice; auto reads it from the card
     # LTX-2 only
     sequential_offload: bool = False
     text_encoder_offload: bool = False

@@ -42,6 +42,8 @@ def load_backend(settings) -> Backend:
         vae_tiling=settings.vae_tiling,
         cpu_offload=settings.cpu_offload,
         profile=settings.profile,
+        memory_mode=settings.memory_mode,
+        vram=settings.vram,
     )
     if model_family(settings.model) == "ltx2":
         from .ltx2 import LTX2Backend

@@ -55,6 +55,8 @@ class PipelineBackend(Backend):
         vae_tiling: bool = False,
         cpu_offload: bool = False,
         profile: str = "auto",
+        memory_mode: str | None = None,
+        vram: str = "auto",
     ):
         """What every family's backend is asked for (the server's settings); nothing loaded yet."""
         if profile not in profiles.KINDS:
@@ -66,6 +68,9 @@ class PipelineBackend(Backend):
         self.vae_tiling = vae_tiling
         self.cpu_offload = cpu_offload
         self.requested_profile = profile
+        self.requested_memory_mode = memory_mode
+        self.vram = vram
+        self.memory = None  # server.fit.modes.MemoryDecision once loaded
         self.pipe = None
         self.device = ""
         self.dtype = None
@@ -82,6 +87,39 @@ class PipelineBackend(Backend):
             "dtype": str(self.dtype).replace("torch.", ""),
             "load_s": round(self.load_s, 3),
         }
+
+    def memory_report(self) -> dict[str, Any]:
+        if self.memory is None:
+            return {"mode": None, "why": "the model is not loaded yet"}
+        return self.memory.to_dict()
+
+    def _legacy_offload(self) -> list[str]:
+        """The older offload flags this backend was given (they place the pipeline themselves)."""
+        return ["--cpu-offload"] if self.cpu_offload else []
+
+    def _place_by_memory_mode(self, pipe, source: str) -> bool:
+        """Place ``pipe`` in the memory mode (forced, or fit's choice on CUDA); False when the older offload
+        flags were given without --memory-mode, so the caller places it as before."""
+        from server.fit import modes
+
+        legacy = self._legacy_offload()
+        if legacy and self.requested_memory_mode is None:
+            self.memory = modes.MemoryDecision(
+                " + ".join(f.removeprefix("--") for f in legacy),
+                f"{', '.join(legacy)} asked for it",
+                forced=True,
+            )
+            return False
+        if legacy:
+            warnings.warn(
+                f"--memory-mode {self.requested_memory_mode} replaces {', '.join(legacy)}", stacklevel=2
+            )
+        self.memory = modes.decide(self.requested_memory_mode, self.vram, self.device, source)
+        modes.apply(pipe, self.memory, self.device, self.dtype)
+        return True
+
+    def _text_encoder_on_cpu(self) -> bool:
+        return self.memory is not None and self.memory.text_encoder_on_cpu
 
     def profile(self) -> profiles.Profile:
         if self._profile is None:
