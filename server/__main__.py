@@ -25,9 +25,25 @@ log = logging.getLogger("server")
 def parse_args(argv: list[str]) -> Settings:
     p = argparse.ArgumentParser(prog="python -m server", description="blender-ltx generation server")
     p.add_argument(
-        "--model", default="tiny", help="diffusers model id, local checkpoint dir, 'tiny' or 'tiny-ltx2'"
+        "--model",
+        default="tiny",
+        help="diffusers model id, local checkpoint dir, a single .safetensors file, 'tiny' or 'tiny-ltx2'",
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    single = p.add_argument_group(
+        "single-file checkpoints (--model FILE.safetensors: LTX-2.0, LTX-Video 0.9)"
+    )
+    single.add_argument(
+        "--components",
+        default=None,
+        metavar="DIR",
+        help="a diffusers-format folder of the same family for "
+        "the parts the file lacks (text encoder, tokenizer, connectors, vocoder, scheduler) and the configs",
+    )
+    single.add_argument(
+        "--text-encoder", default=None, metavar="DIR", help="a text encoder folder to use instead"
+    )
+    single.add_argument("--vae", default=None, metavar="FILE", help="a single-file VAE to use instead")
     p.add_argument(
         "--dtype",
         default=None,
@@ -151,6 +167,9 @@ def parse_args(argv: list[str]) -> Settings:
         vae_tiling=a.vae_tiling,
         cpu_offload=a.cpu_offload,
         memory_mode=None if a.memory_mode == "auto" else a.memory_mode,
+        components=a.components,
+        text_encoder=a.text_encoder,
+        vae_file=a.vae,
         vram=a.vram,
         profile=a.profile,
         sequential_offload=a.sequential_offload,

@@ -39,6 +39,10 @@ class Settings:
     #: server/fit/modes.py: None/"auto" = resident on the CPU, fit's choice for the card on CUDA.
     memory_mode: str | None = None
     vram: str = "auto"  # the card's GiB for that choice; auto reads it from the card
+    #: A single-file --model (backends/single_file.py): its other parts' folder, and replacements.
+    components: str | None = None
+    text_encoder: str | None = None
+    vae_file: str | None = None
     # LTX-2 only
     sequential_offload: bool = False
     text_encoder_offload: bool = False

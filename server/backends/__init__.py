@@ -16,6 +16,10 @@ def model_family(model: str) -> str:
         return "ltx-video"
     if model == "tiny-ltx2":
         return "ltx2"
+    from .single_file import is_single_file, sniff
+
+    if is_single_file(model):
+        return "ltx2" if sniff(model).startswith("ltx2") else "ltx-video"
     index = Path(model).expanduser() / "model_index.json"
     if not index.is_file():
         index = None
@@ -44,6 +48,9 @@ def load_backend(settings) -> Backend:
         profile=settings.profile,
         memory_mode=settings.memory_mode,
         vram=settings.vram,
+        components=settings.components,
+        text_encoder=settings.text_encoder,
+        vae_file=settings.vae_file,
     )
     if model_family(settings.model) == "ltx2":
         from .ltx2 import LTX2Backend

@@ -140,7 +140,7 @@ class LTXBackend(PipelineBackend):
             if not (target / "model_index.json").is_file():
                 log.info("building the tiny model into %s", target)
             return str(make_tiny_model(target))
-        return checkpoint_source(self.model, weights_help)
+        return checkpoint_source(self.model, weights_help, self.components)
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
         on_cpu = self._text_encoder_on_cpu()

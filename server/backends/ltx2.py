@@ -251,7 +251,7 @@ class LTX2Backend(PipelineBackend):
             if not (target / "model_index.json").is_file():
                 log.info("building the tiny LTX-2 model into %s", target)
             return str(make_tiny_ltx2_model(target)), True
-        source = checkpoint_source(self.model, weights_help)
+        source = checkpoint_source(self.model, weights_help, self.components)
         return source, Path(source).is_dir() and is_tiny_model(source)
 
     def _lora_specs(self, source: str, tiny: bool) -> tuple[list[loras.LoraSpec], list[loras.LoraSpec]]:
