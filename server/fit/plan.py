@@ -180,6 +180,13 @@ def build_on_meta(library: str, cls: str, config: dict[str, Any]):
     """The module at ``config`` with every parameter on the meta device (no memory, no weights)."""
     from accelerate import init_empty_weights
 
+    with init_empty_weights(include_buffers=True):
+        return build(library, cls, config)
+
+
+def build(library: str, cls: str, config: dict[str, Any], dtype=None):
+    """The module at ``config`` with random weights, built on the current default device (or on meta inside
+    ``init_empty_weights``); ``library`` is "transformers", "diffusers" or a pipeline's own module."""
     if library != "transformers":  # "diffusers", or a pipeline's own module ("ltx2" for its connectors)
         import importlib
 
@@ -189,8 +196,8 @@ def build_on_meta(library: str, cls: str, config: dict[str, Any]):
         if klass is None:
             module = "ltx2" if library == "diffusers" else library
             klass = getattr(importlib.import_module(f"diffusers.pipelines.{module}"), cls)
-        with init_empty_weights(include_buffers=True):
-            return klass.from_config({k: v for k, v in config.items() if not k.startswith("_")})
+        model = klass.from_config({k: v for k, v in config.items() if not k.startswith("_")})
+        return model if dtype is None else model.to(dtype)
     import transformers
 
     settings = dict(config)
@@ -198,8 +205,8 @@ def build_on_meta(library: str, cls: str, config: dict[str, Any]):
     settings.pop("torch_dtype", None)
     model_type = settings.pop("model_type")
     cfg = transformers.AutoConfig.for_model(model_type, **settings)
-    with init_empty_weights(include_buffers=True):
-        return getattr(transformers, cls)._from_config(cfg)
+    kwargs = {} if dtype is None else {"torch_dtype": dtype}
+    return getattr(transformers, cls)._from_config(cfg, **kwargs)
 
 
 def measure(name: str, library: str, cls: str, config: dict[str, Any]) -> Component:
@@ -263,10 +270,15 @@ def _dims(name: str, config: dict[str, Any], torch) -> dict[str, Any]:
     if name == "vae":
         first = (config.get("decoder_block_out_channels") or config.get("block_out_channels"))[0]
         p = config.get("patch_size", 1)
+        # LTX VAEs without the ratios in their config: one halving per scaling level, as diffusers derives
+        levels = sum(bool(x) for x in config.get("spatio_temporal_scaling", ()))
+        ltx = "spatio_temporal_scaling" in config
         return {
-            "t": config.get("temporal_compression_ratio", 1),
+            "t": config.get("temporal_compression_ratio")
+            or (config.get("patch_size_t", 1) << levels if ltx else 1),
             # FLUX.2's VAE is 8x and its latents are packed 2x2 (patch_size) into tokens.
-            "s": config.get("spatial_compression_ratio") or 8 * (p[0] if isinstance(p, list) else 1),
+            "s": config.get("spatial_compression_ratio")
+            or (p << levels if ltx else 8 * (p[0] if isinstance(p, list) else 1)),
             "decoder_channels": first,
             "pixel_patch": p if isinstance(p, int) else 1,
         }

@@ -136,3 +136,62 @@ def test_bad_arguments_get_one_sentence():
     assert "not a folder, not in the local Hugging Face cache and not a known release" in proc.stderr
     proc = _run("--model", "ltx-2-19b", "--vram", "0")
     assert proc.returncode == 2 and "--vram" in proc.stderr
+
+
+def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config(tiny_ltx2_dir, tmp_path):
+    """bench/gpu_check.sh's CPU-runnable parts: its arguments, every release built on meta (--dry-run), and
+    the GPU code path (random weights from its configs, the mode applied, one job timed): tiny LTX-2."""
+    out = tmp_path / "rows.json"
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", "bench/gpu_check.sh", "--dry-run", "--vram", "24", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())
+    assert len(rows) == 6 and all(r["status"] == "plan only" for r in rows)
+    assert all(r["predicted_gib"] <= 24 for r in rows)
+    assert "| LTX-2 19B | 33.83 | group-offload |" in proc.stdout
+    tiny = subprocess.run(
+        [
+            "bash",
+            "bench/gpu_check.sh",
+            "--model",
+            str(tiny_ltx2_dir),
+            "--device",
+            "cpu",
+            "--memory-mode",
+            "group-offload",
+            "--frames",
+            "17",
+            "--width",
+            "96",
+            "--height",
+            "64",
+            "--steps",
+            "1",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert tiny.returncode == 0, tiny.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["status"] == "ok" and row["mode"] == "group-offload" and row["job_s"] > 0
+    bad = subprocess.run(
+        ["bash", "bench/gpu_check.sh", "--frames", "120"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "8k+1" in bad.stderr
