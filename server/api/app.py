@@ -216,6 +216,7 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "capabilities": backend.capability_list() + ["long_shots"],
             "features": backend.capabilities(),
             "loras": backend.loras(),
+            "memory": backend.memory_report(),
             # What a request that leaves num_inference_steps / guidance_scale out (or null) gets.
             "defaults": backend.profile().defaults(),
             "profile": backend.profile().to_dict(),

@@ -161,6 +161,10 @@ class Backend:
     def load(self) -> None:
         raise NotImplementedError
 
+    def memory_report(self) -> dict[str, Any]:
+        """Which memory mode runs and why (health ``memory``, see server/fit/modes.py)."""
+        return {"mode": None, "why": "this backend does not report a memory mode"}
+
     def wait_ready(self, timeout: float) -> bool:
         """False while the backend cannot take a job yet (a Ray replica restarting); waits up to timeout."""
         return True

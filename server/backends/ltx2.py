@@ -132,7 +132,8 @@ class LTX2Backend(PipelineBackend):
         self._load_loras(camera, ic)  # before offload hooks wrap the transformer
         if self.vae_tiling:
             pipe.vae.enable_tiling()
-        self._place(pipe)
+        if not self._place_by_memory_mode(pipe, str(source)):
+            self._place(pipe)
         self._profile = profiles.ltx2_profile(
             f"{self.model} {source}", tiny=tiny, kind=self.requested_profile
         )
@@ -244,7 +245,7 @@ class LTX2Backend(PipelineBackend):
             if not (target / "model_index.json").is_file():
                 log.info("building the tiny LTX-2 model into %s", target)
             return str(make_tiny_ltx2_model(target)), True
-        source = checkpoint_source(self.model, weights_help)
+        source = checkpoint_source(self.model, weights_help, self.components)
         return source, Path(source).is_dir() and is_tiny_model(source)
 
     def _lora_specs(self, source: str, tiny: bool) -> tuple[list[loras.LoraSpec], list[loras.LoraSpec]]:
@@ -284,6 +285,17 @@ class LTX2Backend(PipelineBackend):
                     self.ic[kind] = spec
         if any(s.usable for s in camera + ic):
             self.pipe.disable_lora()  # nothing applies until a job asks for it
+
+    def _legacy_offload(self) -> list[str]:
+        flags = (
+            ("--sequential-offload", self.sequential_offload),
+            ("--text-encoder-offload", self.text_encoder_offload),
+        )
+        return super()._legacy_offload() + [f for f, on in flags if on]
+
+    def _text_encoder_on_cpu(self) -> bool:
+        legacy = self.text_encoder_offload and not (self.cpu_offload or self.sequential_offload)
+        return super()._text_encoder_on_cpu() or (legacy and self.requested_memory_mode is None)
 
     def _place(self, pipe) -> None:
         cuda = self.device == "cuda"
@@ -354,7 +366,7 @@ class LTX2Backend(PipelineBackend):
             self.pipe.disable_lora()
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
-        offloaded = self.text_encoder_offload and not (self.cpu_offload or self.sequential_offload)
+        offloaded = self._text_encoder_on_cpu()
         device = "cpu" if offloaded else self.pipe._execution_device
         out = self.pipe.encode_prompt(
             prompt=prompt,

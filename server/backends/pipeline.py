@@ -28,8 +28,14 @@ def load_reason(exc: BaseException) -> str:
     return first if len(first) <= 200 else first[:197] + "..."
 
 
-def checkpoint_source(model: str, help_text: HelpText) -> str:
-    """A local checkpoint folder (checked) or a hub id, as from_pretrained takes it."""
+def checkpoint_source(model: str, help_text: HelpText, components: str | None = None) -> str:
+    """A local checkpoint folder (checked) or a hub id, as from_pretrained takes it; for a single-file
+    ``model``, the ``components`` folder its other parts come from (single_file.check says what is wrong)."""
+    from . import single_file
+
+    if single_file.is_single_file(model):
+        single_file.check(model, components)
+        return str(Path(components).expanduser())
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
@@ -55,6 +61,11 @@ class PipelineBackend(Backend):
         vae_tiling: bool = False,
         cpu_offload: bool = False,
         profile: str = "auto",
+        memory_mode: str | None = None,
+        vram: str = "auto",
+        components: str | None = None,
+        text_encoder: str | None = None,
+        vae_file: str | None = None,
     ):
         """What every family's backend is asked for (the server's settings); nothing loaded yet."""
         if profile not in profiles.KINDS:
@@ -66,6 +77,13 @@ class PipelineBackend(Backend):
         self.vae_tiling = vae_tiling
         self.cpu_offload = cpu_offload
         self.requested_profile = profile
+        self.requested_memory_mode = memory_mode
+        self.vram = vram
+        self.memory = None  # server.fit.modes.MemoryDecision once loaded
+        # A single-file --model: the diffusers-format folder for its other parts, and replacements
+        self.components = components
+        self.text_encoder_dir = text_encoder
+        self.vae_file = vae_file
         self.pipe = None
         self.device = ""
         self.dtype = None
@@ -83,6 +101,39 @@ class PipelineBackend(Backend):
             "load_s": round(self.load_s, 3),
         }
 
+    def memory_report(self) -> dict[str, Any]:
+        if self.memory is None:
+            return {"mode": None, "why": "the model is not loaded yet"}
+        return self.memory.to_dict()
+
+    def _legacy_offload(self) -> list[str]:
+        """The older offload flags this backend was given (they place the pipeline themselves)."""
+        return ["--cpu-offload"] if self.cpu_offload else []
+
+    def _place_by_memory_mode(self, pipe, source: str) -> bool:
+        """Place ``pipe`` in the memory mode (forced, or fit's choice on CUDA); False when the older offload
+        flags were given without --memory-mode, so the caller places it as before."""
+        from server.fit import modes
+
+        legacy = self._legacy_offload()
+        if legacy and self.requested_memory_mode is None:
+            self.memory = modes.MemoryDecision(
+                " + ".join(f.removeprefix("--") for f in legacy),
+                f"{', '.join(legacy)} asked for it",
+                forced=True,
+            )
+            return False
+        if legacy:
+            warnings.warn(
+                f"--memory-mode {self.requested_memory_mode} replaces {', '.join(legacy)}", stacklevel=2
+            )
+        self.memory = modes.decide(self.requested_memory_mode, self.vram, self.device, source)
+        modes.apply(pipe, self.memory, self.device, self.dtype)
+        return True
+
+    def _text_encoder_on_cpu(self) -> bool:
+        return self.memory is not None and self.memory.text_encoder_on_cpu
+
     def profile(self) -> profiles.Profile:
         if self._profile is None:
             raise RuntimeError("the model is not loaded yet")
@@ -93,11 +144,20 @@ class PipelineBackend(Backend):
             with warnings.catch_warnings():
                 # diffusers 0.42 renamed torch_dtype to dtype; the old name works on every supported version
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipe = pipeline_class.from_pretrained(source, torch_dtype=self.dtype, **components)
+                pipe = self._load_pipeline(pipeline_class, source, **components)
         except (OSError, ValueError) as exc:
             raise WeightsNotFound(help_text(self.model, load_reason(exc))) from None
         pipe.set_progress_bar_config(disable=True)
         return pipe
+
+    def _load_pipeline(self, pipeline_class, source: str, **components):
+        from . import single_file
+
+        if single_file.is_single_file(self.model):
+            return single_file.load_pipeline(
+                pipeline_class, self.model, source, self.dtype, self.text_encoder_dir, self.vae_file
+            )
+        return pipeline_class.from_pretrained(source, torch_dtype=self.dtype, **components)
 
     def _sampling_kwargs(self, request: GenerateRequest) -> dict[str, Any]:
         """The profile's extra pipeline arguments recorded with the job (or the profile's now). Only the
