@@ -1,5 +1,6 @@
 """What the HTTP layer promises: HEAD where GET answers, a 405 naming every method, an OpenAPI document
-whose references resolve and whose errors are the real ones, stalled connections closed (408), clients that leave mid-body logged as nothing."""
+whose references resolve and whose errors are the real ones, stalled connections closed (408), clients
+that leave mid-body logged as nothing."""
 
 from __future__ import annotations
 

@@ -63,7 +63,8 @@ def test_recover_after_a_crash(tmp_path):
     store = JobStore(tmp_path)
     assert store.recover() == (1, 1)
     assert store.get(once["id"])["status"] == "queued"
-    assert store.get(twice["id"])["status"] == "failed" and "stopped 2 times" in store.get(twice["id"])["error"]
+    failed = store.get(twice["id"])
+    assert failed["status"] == "failed" and "stopped 2 times" in failed["error"]
     store.close()
 
 
