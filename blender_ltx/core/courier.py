@@ -78,11 +78,11 @@ def probe_health(cfg: ClientConfig) -> tuple[bool, str, dict[str, Any]]:
 
 def with_control(client: Client, request: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     """``request`` with its ``control`` field: the kind chosen against the server's capabilities
-    (``core/control.choose``), its frames uploaded where the server lacks them (content-addressed, so
+    (``core/control.settle``), its frames uploaded where the server lacks them (content-addressed, so
     a retake of an unchanged previs uploads nothing). Raises ValueError (one sentence) for a kind the
     server lacks; without a kind to send, the request goes as it is."""
-    possible = [k for k in control.KINDS if spec.get("tracks" if k == "tracks" else "depth")]
-    kind = control.choose(spec["kind"], client.health().get("capabilities"), possible)
+    possible = control.possible(bool(spec.get("tracks")), bool(spec.get("depth")))
+    kind, _ = control.settle(spec["kind"], client.health(), possible)
     if kind is None:
         return request
     if kind == "tracks":

@@ -26,23 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from blender_ltx.core.control import CAPABILITY_PREFIX, KINDS, offered
 from blender_ltx.core.protocol import ProtocolError
 
 from ...backends.base import Reference
 
-KINDS = ("depth", "canny", "tracks")
-VIDEO_KINDS = ("depth", "canny")
 MAX_TRACKS = 256
 #: How far the reference video's aspect may be from the clip's (relative), e.g. a grid rounded to 32.
 ASPECT_TOLERANCE = 0.05
-LAYER_PREFIX = "control_"
-
-
-def has_capability(capabilities: Any, name: str) -> bool:
-    """Capabilities as a list of names (LTX-2 health) or a dict of flags (the LTX-Video backend)."""
-    if isinstance(capabilities, dict):
-        return bool(capabilities.get(name))
-    return name in (capabilities or ())
+#: A layer name in ``applied.layers`` and a capability name: ``control_<kind>``.
+LAYER_PREFIX = CAPABILITY_PREFIX
 
 
 def ic_lora_name(capabilities: Any, kind: str) -> str | None:
@@ -50,10 +43,6 @@ def ic_lora_name(capabilities: Any, kind: str) -> str | None:
     in a capabilities dict); None when it does not say."""
     loras = capabilities.get("ic_loras") if isinstance(capabilities, dict) else None
     return loras.get(kind) if isinstance(loras, dict) else None
-
-
-def _offered(capabilities: Any) -> list[str]:
-    return [k for k in KINDS if has_capability(capabilities, LAYER_PREFIX + k)]
 
 
 def decode_video(data: bytes, field: str) -> np.ndarray:
@@ -154,9 +143,9 @@ def check_control(
     kind = control.get("kind")
     if kind not in KINDS:
         raise ProtocolError("control.kind", f"must be one of {', '.join(KINDS)}, got {kind!r:.40}")
-    offered = _offered(capabilities)
-    if kind not in offered:
-        what = f"offers {', '.join(offered)}" if offered else "offers no control kinds"
+    have = offered(capabilities)
+    if kind not in have:
+        what = f"offers {', '.join(have)}" if have else "offers no control kinds"
         raise ProtocolError(
             "control.kind", f"is {kind!r} but this server {what}: start it with an IC-LoRA for {kind}"
         )
