@@ -216,12 +216,6 @@ def _pair_motion(fit, moving: bool) -> PairMotion:
     return PairMotion(rot, np.zeros(3), zoom, points, residual)
 
 
-def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | None:
-    """The camera's motion from the frame of ``p1`` to the frame of ``p2`` (pixel points, N x 2)."""
-    fit = _fit_pair(p1, p2, k)
-    return None if fit is None else _pair_motion(fit, _moves(fit))
-
-
 def _fraction(pair: PairMotion, g: int) -> tuple[np.ndarray, np.ndarray, float]:
     """One frame's share of a pair g frames apart (even motion across the baseline)."""
     import cv2
