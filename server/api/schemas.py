@@ -408,5 +408,5 @@ def check_request(
     if req.control is not None:
         from ..generation.control.request import check_control
 
-        out["control"], _ = check_control(req.control, out, capabilities, assets)
+        out["control"], _ = check_control(req.control, out, capabilities, assets, settings.max_image_pixels)
     return CheckedRequest(data=out, images=images)
