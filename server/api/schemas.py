@@ -366,6 +366,20 @@ def check_png(raw: bytes, field: str, settings: Settings) -> bytes:
     return raw
 
 
+def _check_min_size(width: int, height: int, capabilities: Any) -> None:
+    """The loaded model's smallest side (health ``features.min_size``: LTX-2's VAE cannot decode a
+    32-pixel side), so such a job is refused here instead of failing in the VAE."""
+    min_size = capabilities.get("min_size") if isinstance(capabilities, dict) else None
+    if not isinstance(min_size, int):
+        return
+    for name, value in (("width", width), ("height", height)):
+        if value < min_size:
+            raise ProtocolError(
+                name,
+                f"is {value} but this server's model makes no side under {min_size}: use {min_size} or more",
+            )
+
+
 def check_request(
     body: bytes, settings: Settings, assets: Any = None, capabilities: Any = None
 ) -> CheckedRequest:
@@ -379,6 +393,7 @@ def check_request(
         raise _from_validation_error(exc) from None
     protocol.check_num_frames(req.num_frames, settings.max_frames)
     protocol.check_size(req.width, req.height, settings.pixel_budget)
+    _check_min_size(req.width, req.height, capabilities)
     if req.num_inference_steps is not None and req.num_inference_steps > settings.max_steps:
         raise ProtocolError(
             "num_inference_steps", f"is {req.num_inference_steps}, above the limit of {settings.max_steps}"

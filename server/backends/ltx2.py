@@ -108,6 +108,7 @@ class LTX2Backend(PipelineBackend):
             "condition_index": "latent_start",
             "frame_multiple": 8,
             "size_multiple": 32,
+            "min_size": self.min_size,  # the smallest width/height its VAE decodes (vae_min_side)
             "vae_tiling": self.vae_tiling,
             "cpu_offload": self.cpu_offload,
             "sequential_offload": self.sequential_offload,

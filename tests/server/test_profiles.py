@@ -216,3 +216,16 @@ def test_ltx2_guidance_defaults_come_from_the_dev_profile(monkeypatch):
     assert {k: off[k] for k in changed} == profiles.LTX2_NO_GUIDANCE
     assert off["spatio_temporal_guidance_blocks"] == [0]
     assert ltx2.guidance_kwargs(3.0, {"stg_scale": 2.0})["stg_scale"] == 2.0  # the profile's own wins
+
+
+def test_the_smallest_side_follows_the_vae_config(tiny_ltx2_dir, tiny_model_dir):
+    """vae_min_side from the saved configs: the tiny LTX-2's decoder pads by reflection (64, as tried:
+    32 fails in F.pad), the tiny LTX-Video's by zeros (32 runs)."""
+    import json
+
+    from server.backends.pipeline import vae_min_side
+
+    ltx2 = json.loads((tiny_ltx2_dir / "vae" / "config.json").read_text())
+    ltx = json.loads((tiny_model_dir / "vae" / "config.json").read_text())
+    assert vae_min_side(ltx2) == 64 and vae_min_side(ltx) == 32
+    assert vae_min_side({**ltx2, "spatial_compression_ratio": 16}) == 32
