@@ -71,6 +71,7 @@ class LTXBackend(PipelineBackend):
             "condition_index": "exact",
             "frame_multiple": 8,
             "size_multiple": 32,
+            "min_size": self.min_size,  # the smallest width/height its VAE decodes (vae_min_side)
             "vae_tiling": self.vae_tiling,
             "cpu_offload": self.cpu_offload,
             "text_embedding_cache": True,

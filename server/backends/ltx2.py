@@ -57,6 +57,21 @@ def condition_frames(num_frames: int) -> list[int]:
     return [0] + [(k - 1) * 8 + 1 for k in range(1, latents)]
 
 
+def guidance_kwargs(guidance_scale: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's guidance arguments: the profile's ``extra``, every kind of guidance off when
+    ``guidance_scale`` is 1.0 or less (one pass a step), the rest the dev checkpoint's
+    (``profiles.LTX2_DEV``, the one place those numbers live)."""
+    out = dict(extra)
+    if guidance_scale <= 1.0:
+        out.update(profiles.LTX2_NO_GUIDANCE)
+    for key, value in profiles.LTX2_DEV.items():
+        out.setdefault(key, value)
+    if out["stg_scale"] == 0.0:
+        # The default block (28) does not exist in small models; with STG off no block is used.
+        out["spatio_temporal_guidance_blocks"] = [0]
+    return out
+
+
 class LTX2Backend(PipelineBackend):
     name = "ltx2"
     family = "ltx2"
@@ -93,6 +108,7 @@ class LTX2Backend(PipelineBackend):
             "condition_index": "latent_start",
             "frame_multiple": 8,
             "size_multiple": 32,
+            "min_size": self.min_size,  # the smallest width/height its VAE decodes (vae_min_side)
             "vae_tiling": self.vae_tiling,
             "cpu_offload": self.cpu_offload,
             "sequential_offload": self.sequential_offload,
@@ -184,14 +200,7 @@ class LTX2Backend(PipelineBackend):
         from diffusers.pipelines.ltx2 import LTX2ReferenceCondition, LTX2VideoCondition
         from PIL import Image
 
-        extra = self._sampling_kwargs(request)
-        if request.guidance_scale <= 1.0:  # guidance off means every kind of it (and one pass a step)
-            extra.update(profiles.LTX2_NO_GUIDANCE)
-        extra.setdefault("stg_scale", 1.0)
-        extra.setdefault("audio_guidance_scale", 7.0)
-        if extra["stg_scale"] == 0.0:
-            # The default block (28) does not exist in small models; with STG off no block is used.
-            extra["spatio_temporal_guidance_blocks"] = [0]
+        extra = guidance_kwargs(request.guidance_scale, self._sampling_kwargs(request))
         cfg = request.guidance_scale > 1.0 or extra["audio_guidance_scale"] > 1.0
         embeds = self._prompt_embeds(request.prompt, request.negative_prompt, cfg)
 

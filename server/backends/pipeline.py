@@ -8,6 +8,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
+from blender_ltx.core.protocol import SPATIAL_MULTIPLE
+
 from . import profiles
 from .base import Backend, Cancelled, CancelCheck, GenerateRequest, ProgressCallback, WeightsNotFound
 
@@ -45,6 +47,16 @@ def checkpoint_source(model: str, help_text: HelpText, components: str | None = 
     if looks_like_path:
         raise WeightsNotFound(help_text(model, f"no directory {path}"))
     return model
+
+
+def vae_min_side(vae_config: Any) -> int:
+    """The smallest width or height the model's VAE can decode: one latent pixel per side, or two where
+    the decoder pads its 3x3 convolutions by reflection (LTX-2's ``decoder_spatial_padding_mode``): a
+    reflection pad of 1 needs a side longer than 1 (tried on the tiny LTX-2: 64 runs, 32 fails in
+    ``F.pad``; the tiny LTX-Video, zero-padded, runs at 32)."""
+    ratio = int(vae_config.get("spatial_compression_ratio") or SPATIAL_MULTIPLE)
+    padding = vae_config.get("decoder_spatial_padding_mode") or vae_config.get("spatial_padding_mode")
+    return ratio * (2 if padding == "reflect" else 1)
 
 
 class PipelineBackend(Backend):
@@ -85,6 +97,9 @@ class PipelineBackend(Backend):
         self.text_encoder_dir = text_encoder
         self.vae_file = vae_file
         self.pipe = None
+        #: The smallest width/height the loaded model makes (health ``features.min_size``; a smaller side
+        #: is refused at submit). Known once the VAE's config is read.
+        self.min_size = SPATIAL_MULTIPLE
         self.device = ""
         self.dtype = None
         self.load_s = 0.0
@@ -148,6 +163,7 @@ class PipelineBackend(Backend):
         except (OSError, ValueError) as exc:
             raise WeightsNotFound(help_text(self.model, load_reason(exc))) from None
         pipe.set_progress_bar_config(disable=True)
+        self.min_size = vae_min_side(pipe.vae.config)
         return pipe
 
     def _load_pipeline(self, pipeline_class, source: str, **components):
