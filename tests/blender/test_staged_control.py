@@ -19,7 +19,7 @@ from addon_env import demo_blend  # noqa: E402
 from blender_ltx.bl.flow import generate, staged  # noqa: E402
 from blender_ltx.bl.edit import previs_strip, vse  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
-from blender_ltx.bl.link import courier_link  # noqa: E402
+from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
@@ -49,7 +49,7 @@ def _until_rendering(pending) -> None:
     """Tick until the render has started (the server is asked first)."""
     deadline = time.monotonic() + 60
     while pending.render is None:
-        courier_link.drain()
+        tick.drain()
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
@@ -69,7 +69,7 @@ def test_a_click_returns_before_the_render_and_sends_once_the_frames_are_in(ltx2
     ss = props.shot_settings(scene, "SH010")
     assert staged.waiting() == 1 and ss.job_status == "queued" and ss.job_id == ""
     assert generate.pending(scene) == ["SH010"]
-    assert staged.poll in courier_link._hooks and bpy.app.timers.is_registered(courier_link._tick)
+    assert staged.poll in tick._hooks and bpy.app.timers.is_registered(tick.on_timer)
     (pending,) = _pending_renders()
     assert pending.render is None  # started by the timer, not by the click
     copy = staged._staged[0].copy.path()
@@ -86,7 +86,7 @@ def test_a_click_returns_before_the_render_and_sends_once_the_frames_are_in(ltx2
     seen_progress = []
     deadline = time.monotonic() + 600
     while generate.pending(scene, ["SH010"]):
-        courier_link.drain()  # what the timer does: the courier's answers and the staged renders
+        tick.drain()  # what the timer does: the courier's answers and the staged renders
         seen_progress.append(ss.message)
         assert ss.job_status not in ("error", "failed"), ss.message
         assert time.monotonic() < deadline, ss.message
@@ -129,7 +129,7 @@ def test_cancel_while_rendering_stops_the_render_and_sends_nothing(ltx2, tmp_pat
     ss = props.shot_settings(scene, "SH010")
     assert ss.job_status == "cancelled" and "nothing was sent" in ss.message
     assert staged.waiting() == 0 and generate.pending(scene) == []
-    courier_link.drain()
+    tick.drain()
     assert len(Client(ltx2.url).list_jobs()) == jobs_before
     assert vse.takes(scene, "SH010") == []
 

@@ -1,8 +1,9 @@
-"""Server -> clip -> strip: the worker's answers applied on the main thread.
+"""Server -> clip -> strip: the courier's answers applied on the main thread.
 
-``apply_message`` is the handler the worker calls, from the timer in a running Blender or from
-``drain()`` calls in ``generate.run_sync`` (scripts, ``blender -b``, ``python -m blender_ltx``): one code
-path for both. It writes each job's state onto its shot and imports each downloaded clip into the VSE.
+``apply_message`` is the handler the tick calls (``link/tick.py``), from the timer in a running Blender
+or from ``drain()`` calls in ``generate.run_sync`` (scripts, ``blender -b``, ``python -m blender_ltx``):
+one code path for both. It writes each job's state onto its shot and imports each downloaded clip
+into the VSE.
 
 Shots with several generation segments: one job per segment (``job_id`` holds their ids, comma
 separated, in segment order), each downloaded to ``take_N_segK.mp4`` and imported as soon as it is

@@ -4,8 +4,8 @@ A click must not wait for a render (about 10 s for a demo shot). So ``submit`` d
 only what fixes the take as the scene is now: the checks, the guide frames, the requests, the track
 numbers, and ONE copy of the file (``control_frames.save_copy``) that every control render of the click
 reads. It registers the run (the shot shows as queued, Cancel and undo see it) and leaves the requests
-here. ``poll()`` runs on the courier's timer tick (``courier_link.add_hook``; scripts pump it with
-``courier_link.drain``/``generate.wait``). Where this session has not asked the server yet, it first asks
+here. ``poll()`` runs on the courier's timer tick (``tick.add_hook``; scripts pump it with
+``tick.drain``/``generate.wait``). Where this session has not asked the server yet, it first asks
 (through the courier, up to ``PROBE_WAIT_S``) so that ``auto`` renders nothing for a server without
 control and a kind the server lacks fails before any render. Then it starts the background renders
 (``MAX_RENDERS`` at a time), reads their progress files, and sends a run's jobs through the courier
@@ -28,7 +28,7 @@ from typing import Callable
 from ...core import server_info
 from ..render import control_frames
 from ..addon import props
-from ..link import courier_link
+from ..link import courier_link, tick
 from .control import PendingControl
 from .runs import Run, runs, say, scene_of, sid
 
@@ -103,7 +103,7 @@ def stage(scene, ss, run: Run, requests: list[dict], specs: list, copy: FileCopy
     ss.job_status = "queued"
     ss.progress = 0.0
     say(ss, run, "Rendering the previs control frames in the background.")
-    courier_link.add_hook(poll)
+    tick.add_hook(poll)
 
 
 def is_staged(key: tuple[int, str]) -> bool:
@@ -174,7 +174,7 @@ def poll() -> int:
             continue
         _end(entry)
         entry.send(scene, entry.run, entry.requests, ss, specs)
-        courier_link.ensure_timer()  # the courier's answers for the jobs just sent
+        tick.ensure_timer()  # the courier's answers for the jobs just sent
     return len(_staged)
 
 
