@@ -44,7 +44,8 @@ import bpy  # noqa: E402
 import blender_ltx  # noqa: E402
 from blender_ltx.bl.addon import compat, props  # noqa: E402
 from blender_ltx.bl.cli import demo  # noqa: E402
-from blender_ltx.bl.flow import generate, staged  # noqa: E402
+from blender_ltx.bl.flow import clips, generate  # noqa: E402
+from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.link import courier_link, tick  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
@@ -109,7 +110,7 @@ def main() -> None:
             generate.apply_message(message)
             per_type[type(message).__name__].append(time.perf_counter() - t)
 
-        tick.set_handler(timed)
+        tick.set_handler(timed, clips.fail_run)
         t0 = time.perf_counter()
         generate.start_async(bpy.context, None, force=True)
         t_start = time.perf_counter() - t0
@@ -121,7 +122,7 @@ def main() -> None:
         client = Client(srv.url)
         t_run = time.perf_counter()
         while generate.pending(scene):
-            was_staged = staged.waiting()
+            was_staged = len(session.staged)
             before = imports[0]
             t = time.perf_counter()
             n = tick.drain()  # with shots staged, this tick also advances their control renders
@@ -129,7 +130,7 @@ def main() -> None:
             if was_staged:
                 if imports[0] == before:  # a clip's import in the same tick is counted below
                     staged_ms.append(ticks[-1][0] * 1e3)
-                if not staged.waiting():
+                if not session.staged:
                     t_sent = time.perf_counter() - t_run
             if len(ticks) % 10 == 0:  # the alternative: a status request on the main thread
                 job = scene.ltx.shots[0].job_id.split(",")[0]
@@ -143,7 +144,7 @@ def main() -> None:
         srv.stop()
         idle = idle_imports(scene, args.repeats)
     finally:
-        tick.set_handler(generate.apply_message)
+        tick.set_handler(generate.apply_message, clips.fail_run)
         srv.stop()
         blender_ltx.unregister()
         shutil.rmtree(work, ignore_errors=True)

@@ -83,7 +83,7 @@ def _notes(monkeypatch) -> list[str]:
             seen.append(message.message)
         generate.apply_message(message)
 
-    monkeypatch.setattr(tick, "_handler", handler)
+    monkeypatch.setattr(tick.state, "handler", handler)
     return seen
 
 

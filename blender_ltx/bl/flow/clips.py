@@ -83,6 +83,17 @@ def apply_message(msg: courier_link.Message) -> None:
         say(ss, run, prefix + msg.message)
 
 
+def fail_run(key: courier_link.Key, job_id: str, sentence: str) -> None:
+    """Applying a message for ``key`` raised (the tick logged the traceback): its run ends as a failed
+    one would, with ``sentence`` on the shot, and whatever else goes wrong, nothing waits for it any more
+    (no shot left "importing", no ``generate --wait`` waiting forever)."""
+    epoch = courier_link.get().epoch
+    try:
+        apply_message(courier_link.Failed(key, job_id, "error", sentence, epoch))
+    finally:
+        runs.pop((key[0], key[1]), None)
+
+
 def _prefix(run: Run, i: int) -> str:
     """Which job a sentence is about: "part 2/3: ", "take 4: ", "take 4 part 2/3: " or nothing."""
     take = f"take {run.take_of(i)}" if len(run.takes) > 1 else ""
