@@ -52,14 +52,9 @@ IDLE_WAIT_S = 0.5
 START_RETRY_S = 1.0
 
 
-def probe(cfg: ClientConfig) -> tuple[bool, str]:
-    """(ok, one sentence): the server's model, device and capabilities, or what is wrong."""
-    ok, sentence, _health = probe_health(cfg)
-    return ok, sentence
-
-
 def probe_health(cfg: ClientConfig) -> tuple[bool, str, dict[str, Any]]:
-    """``probe`` and the health answer itself (empty when the server could not be asked)."""
+    """(ok, one sentence, the health answer): the server's model, device and capabilities, or what is
+    wrong (the answer empty when the server could not be asked)."""
     try:
         client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
         info = client.health()
@@ -117,7 +112,7 @@ class _Pending:
 
 class Courier:
     def __init__(self, sock: socket.socket) -> None:
-        import threading  # only here, in the child: Blender imports this module for ``probe``
+        import threading  # only here, in the child: Blender imports this module for ``probe_health``
 
         self.sock = sock
         self._send_lock = threading.Lock()
