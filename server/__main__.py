@@ -210,6 +210,19 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    from .queue.store import DataDirInUse, JobStore
+
+    try:  # before the model loads: a second server on this data dir fails in a moment, not minutes
+        store = JobStore(settings.data_dir)
+    except DataDirInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # Held (and never closed) until the process ends: a runner thread still in its last step after the
+    # shutdown's short wait may write to it until then.
+    return _load_and_serve(settings, sock, store)
+
+
+def _load_and_serve(settings: Settings, sock: socket.socket, store) -> int:
     from .api.app import create_app
     from .backends import load_backend
     from .backends.base import WeightsNotFound
@@ -250,15 +263,7 @@ def serve(settings: Settings) -> int:
         profile.guidance_scale,
         ", timestep-aware VAE" if profile.timestep_vae else "",
     )
-    from .queue.jobs import DataDirInUse
-
-    try:
-        app = create_app(settings, backend, pool=pool)
-    except DataDirInUse as exc:
-        if pool is not None:
-            pool.stop()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    app = create_app(settings, backend, pool=pool, store=store)
     try:
         asyncio.run(_serve(app, settings, sock))
     finally:

@@ -51,7 +51,7 @@ class Settings:
     ray_address: str | None = None
     replicas: int | None = None  # None: one per GPU, or 1 without GPUs
     gpus_per_replica: float = 1.0
-    #: Retention (jobs.JobStore.prune): final jobs older than this go, with their videos; 0 keeps them.
+    #: Retention (JobStore.prune): final jobs older than this go, with their videos; 0 keeps them.
     keep_days: float = 30.0
     #: ... and the oldest final jobs go while their videos exceed this; 0: no budget.
     video_budget_gb: float = 50.0

@@ -28,7 +28,7 @@ def test_token_required_on_every_route_but_health(tiny_model_dir, tmp_path):
             "auth": True,
         }
         full = http.get(srv.url + "/v1/health", headers=srv.headers).json()
-        assert full["auth"] is True and "queue_length" in full and full["worker"]["alive"] is True
+        assert full["auth"] is True and "queue_length" in full and full["runner"]["alive"] is True
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             for method, path in [
                 ("get", "/v1/jobs"),
