@@ -22,7 +22,11 @@ def plan(
     sampling = profiles.resolve(request, backend.profile())
     applied = conditioning.apply(request, sampling, backend).to_dict()
     applied["segments"] = chain.segment_records(
-        request, applied["conditions"], segment_frames, segment_overlap
+        request,
+        applied["conditions"],
+        segment_frames,
+        segment_overlap,
+        motion_prompt="camera_poses" not in applied,
     )
     return applied
 

@@ -102,7 +102,9 @@ class JobRunner:
         self.backend = backend
         # Jobs longer than one generation run as a chain (chain.py), planned when queued.
         self.segment_frames = segment_frames
-        self.segment_overlap = chain.segment_overlap(segment_frames, segment_overlap)
+        overlap = chain.segment_overlap(segment_frames, segment_overlap)
+        # A family conditioned on fewer frames (SANA-WM: one picture) chains from that many.
+        self.segment_overlap = min(overlap, getattr(backend, "max_overlap", None) or overlap)
         self.name = name or "ltx-job-runner"
         self.restarts = 0
         self.job: str | None = None  # the job the thread runs now

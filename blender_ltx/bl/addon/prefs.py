@@ -15,8 +15,7 @@ from ...core.client import DEFAULT_TIMEOUT_S
 from ...core.protocol import DEFAULT_URL
 
 #: The add-on's module name: "blender_ltx" as a plain module, "bl_ext.user_default.blender_ltx" as an
-#: installed extension (this module is its ``.bl.addon.prefs``). AddonPreferences.bl_idname must be
-#: exactly that.
+#: installed extension. AddonPreferences.bl_idname must be exactly that.
 ADDON_ID = __package__.rsplit(".", 2)[0]
 
 DEFAULTS = {
