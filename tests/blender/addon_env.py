@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
+from pathlib import Path
 from typing import Iterator
 
 import addon_utils
@@ -83,3 +86,85 @@ def demo_blend(path) -> object:
     demo.build_scene(bpy.context.scene, pixel_budget=TEST_PIXEL_BUDGET, steps=1)
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     return bpy.context.scene
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python -m blender_ltx ARGS`` in a subprocess of this venv, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "blender_ltx", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def reopen(path) -> object:
+    """Open a file a subprocess wrote, to inspect it here (no re-attaching to its jobs); returns its scene."""
+    from blender_ltx.bl.flow import session
+
+    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+    session.reset()
+    return bpy.context.scene
+
+
+def user_render_state(scene) -> tuple:
+    """The render settings a user set, which generation must leave as they were."""
+    r = scene.render
+    return (
+        r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.filepath, r.use_sequencer,
+        r.image_settings.file_format, scene.camera.name, scene.frame_current,
+        scene.frame_start, scene.frame_end,
+    )  # fmt: skip
+
+
+# Headless Blender has no UILayout to draw into (layouts exist only while a region draws), so the
+# draw functions run against a layout that checks every call against Blender's own RNA: the UILayout
+# function exists and takes those keywords, icons are real icon ids, ``prop`` names a real property of
+# the data, ``operator`` a registered operator, and operator properties set on the button exist.
+class CheckingLayout:
+    UI = bpy.types.UILayout.bl_rna
+
+    def __init__(self, calls: list):
+        object.__setattr__(self, "calls", calls)
+
+    def __setattr__(self, name, value):
+        assert name in self.UI.properties, f"UILayout has no property {name!r}"
+
+    def __getattr__(self, name):
+        fn = self.UI.functions.get(name)
+        assert fn is not None, f"UILayout has no function {name!r}"
+        params = fn.parameters
+
+        def call(*args, **kwargs):
+            assert set(kwargs) <= set(params.keys()), f"{name}() takes no {set(kwargs) - set(params.keys())}"
+            if "icon" in kwargs:
+                assert kwargs["icon"] in params["icon"].enum_items.keys(), f"no icon {kwargs['icon']!r}"
+            self.calls.append((name, args, kwargs))
+            if name == "prop":
+                data, prop = args[:2]
+                assert prop in data.bl_rna.properties, f"{type(data).__name__} has no property {prop!r}"
+            if name == "template_list":
+                assert hasattr(bpy.types, args[0]), f"no UIList {args[0]!r}"
+                for data, prop in (args[2:4], args[4:6]):
+                    assert prop in data.bl_rna.properties
+            if name == "operator":
+                category, op = args[0].split(".")
+                rna = getattr(getattr(bpy.ops, category), op).get_rna_type()
+                return OperatorProps(rna)
+            if name in ("row", "column", "box", "split", "column_flow", "grid_flow"):
+                return CheckingLayout(self.calls)
+            return None
+
+        return call
+
+
+class OperatorProps:
+    def __init__(self, rna):
+        object.__setattr__(self, "rna", rna)
+
+    def __setattr__(self, name, value):
+        assert name in self.rna.properties, f"{self.rna.identifier} has no property {name!r}"

@@ -31,6 +31,16 @@ def scene():
 
 
 @pytest.fixture(scope="module")
+def registered():
+    """The add-on registered for a whole test module, unless something registered it already (then it is
+    left as it was). A module asks for it with ``pytest.mark.usefixtures("registered")``."""
+    from addon_env import registered_addon
+
+    with registered_addon():
+        yield
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_dir):
     """A real server on the tiny LTX-Video (no control videos), one per test module."""
     from support.server import run_server

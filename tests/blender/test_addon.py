@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("registered")
 bpy = pytest.importorskip("bpy")
 
 import blender_ltx  # noqa: E402
@@ -12,7 +13,7 @@ from blender_ltx.bl.addon import prefs, props  # noqa: E402
 from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core.shots import GenerationGrid, Shot, ShotPlan, Trajectory  # noqa: E402
 
-from addon_env import enabled_as_addon, registered_scene  # noqa: E402
+from addon_env import CheckingLayout, enabled_as_addon  # noqa: E402
 
 OPS = (
     "refresh_plan",
@@ -25,13 +26,6 @@ OPS = (
     "start_server",
     "stop_server",
 )
-
-
-@pytest.fixture
-def registered():
-    """The add-on registered on an empty factory scene (left as found afterwards)."""
-    with registered_scene() as scene:
-        yield scene
 
 
 def make_shot(name: str, start: int, end: int, camera: str = "Cam", x: float = 0.0) -> Shot:
@@ -100,7 +94,7 @@ def test_register_unregister_twice() -> None:
             blender_ltx.register()
 
 
-def test_panels_in_3d_view_and_sequencer(registered) -> None:
+def test_panels_in_3d_view_and_sequencer(scene) -> None:
     spaces = {}
     for name in dir(bpy.types):
         if name.startswith("LTX_PT_"):
@@ -114,7 +108,7 @@ def test_panels_in_3d_view_and_sequencer(registered) -> None:
         assert any(c.bl_label == "Takes" for c in classes)
 
 
-def test_prefs_defaults_without_enabling(registered) -> None:
+def test_prefs_defaults_without_enabling(scene) -> None:
     assert prefs.ADDON_ID == "blender_ltx"
     p = prefs.get_prefs()
     assert p.server_url == "http://127.0.0.1:8765" and p.server_model == "tiny" and p.server_device == "auto"
@@ -135,8 +129,7 @@ def test_prefs_when_enabled_as_addon() -> None:
 # ------------------------------------------------------------------------------------ scene data
 
 
-def test_settings_saved_in_blend(registered, tmp_path) -> None:
-    scene = registered
+def test_settings_saved_in_blend(scene, tmp_path) -> None:
     st = props.scene_settings(scene)
     st.style_prompt = "grainy 16mm film"
     st.guide_every_n = 8
@@ -163,8 +156,7 @@ def test_settings_saved_in_blend(registered, tmp_path) -> None:
     assert props.load_plan(scene).shots[1].name == "B"
 
 
-def test_sync_keeps_settings_by_name_across_a_recut(registered) -> None:
-    scene = registered
+def test_sync_keeps_settings_by_name_across_a_recut(scene) -> None:
     props.sync_shots(scene, make_plan(make_shot("A", 1, 20), make_shot("B", 21, 40)))
     props.shot_settings(scene, "A").prompt = "prompt A"
     props.shot_settings(scene, "B").prompt = "prompt B"
@@ -186,10 +178,10 @@ def test_sync_keeps_settings_by_name_across_a_recut(registered) -> None:
     assert [s.name for s in props.plan_shots(scene)] == ["A", "B"]
 
 
-def test_resolve_seed_locked_and_unlocked(registered) -> None:
+def test_resolve_seed_locked_and_unlocked(scene) -> None:
     import random
 
-    ss = props.shot_settings(registered, "A")
+    ss = props.shot_settings(scene, "A")
     ss.seed, ss.seed_lock = 42, True
     assert [props.resolve_seed(ss) for _ in range(3)] == [42, 42, 42]
     ss.seed_lock = False
@@ -199,8 +191,7 @@ def test_resolve_seed_locked_and_unlocked(registered) -> None:
     assert ss.seed == seeds[-1]  # stored back, so the take's seed is on the shot
 
 
-def test_input_hash_tracks_inputs(registered) -> None:
-    scene = registered
+def test_input_hash_tracks_inputs(scene) -> None:
     shot = make_shot("A", 1, 20)
     ss = props.shot_settings(scene, "A")
     base = props.input_hash(scene, shot, ss)
@@ -237,8 +228,7 @@ def test_input_hash_tracks_inputs(registered) -> None:
     assert props.input_hash(scene, shot_big, ss) not in seen
 
 
-def test_full_prompt_prepends_style(registered) -> None:
-    scene = registered
+def test_full_prompt_prepends_style(scene) -> None:
     ss = props.shot_settings(scene, "A")
     ss.prompt = "a lighthouse at dusk "
     assert props.full_prompt(scene, ss) == "a lighthouse at dusk"
@@ -246,9 +236,8 @@ def test_full_prompt_prepends_style(registered) -> None:
     assert props.full_prompt(scene, ss) == "35mm film. a lighthouse at dusk"
 
 
-def test_guide_engine_is_a_real_render_engine(registered) -> None:
+def test_guide_engine_is_a_real_render_engine(scene) -> None:
     # The EEVEE item must be the id this Blender accepts for scene.render.engine.
-    scene = registered
     for ident in ("BLENDER_WORKBENCH", props.GUIDE_ENGINES[1][0]):
         scene.ltx.guide_engine = ident
         scene.render.engine = scene.ltx.guide_engine
@@ -258,8 +247,8 @@ def test_guide_engine_is_a_real_render_engine(registered) -> None:
 # ---------------------------------------------------------------------------------- panel row logic
 
 
-def test_status_rows(registered) -> None:
-    ss = props.shot_settings(registered, "A")
+def test_status_rows(scene) -> None:
+    ss = props.shot_settings(scene, "A")
     assert panels.status_text(ss) == "Not generated yet" and not panels.shows_progress(ss)
     ss.job_status, ss.progress, ss.message = "running", 0.4, "step 4/8"
     assert panels.status_text(ss) == "Running 40% - step 4/8" and panels.shows_progress(ss)
@@ -275,8 +264,7 @@ def test_status_rows(registered) -> None:
     assert panels.frames_text(ss) == "5-40"
 
 
-def test_shot_list_hides_shots_out_of_the_plan(registered) -> None:
-    scene = registered
+def test_shot_list_hides_shots_out_of_the_plan(scene) -> None:
     props.sync_shots(scene, make_plan(make_shot("A", 1, 20), make_shot("B", 21, 40)))
     props.sync_shots(scene, make_plan(make_shot("B", 1, 40)))
     flags = panels.plan_filter(scene.ltx.shots, 1)
@@ -284,10 +272,9 @@ def test_shot_list_hides_shots_out_of_the_plan(registered) -> None:
     assert shown == ["B"]
 
 
-def test_take_rows_from_the_vse(registered, tmp_path) -> None:
+def test_take_rows_from_the_vse(scene, tmp_path) -> None:
     from blender_ltx.bl.edit import vse
 
-    scene = registered
     assert panels.take_rows(scene, "A") == []
     scene.sequence_editor_create()
     # Real take strips need a clip on disk; a color strip with the same metadata stands for one here.
@@ -306,59 +293,11 @@ def vse_new_color(scene, name: str, channel: int):
 
 # ------------------------------------------------------------------------------------ draw code
 #
-# Headless Blender has no UILayout to draw into (layouts exist only while a region draws), so the
-# draw functions run against a layout that checks every call against Blender's own RNA: the UILayout
-# function exists and takes those keywords, icons are real icon ids, ``prop`` names a real property of
-# the data, ``operator`` a registered operator, and operator properties set on the button exist.
+# The draw functions run against addon_env.CheckingLayout, a layout that checks every call against
+# Blender's own RNA (headless Blender has no UILayout to draw into).
 
 
-class CheckingLayout:
-    UI = bpy.types.UILayout.bl_rna
-
-    def __init__(self, calls: list):
-        object.__setattr__(self, "calls", calls)
-
-    def __setattr__(self, name, value):
-        assert name in self.UI.properties, f"UILayout has no property {name!r}"
-
-    def __getattr__(self, name):
-        fn = self.UI.functions.get(name)
-        assert fn is not None, f"UILayout has no function {name!r}"
-        params = fn.parameters
-
-        def call(*args, **kwargs):
-            assert set(kwargs) <= set(params.keys()), f"{name}() takes no {set(kwargs) - set(params.keys())}"
-            if "icon" in kwargs:
-                assert kwargs["icon"] in params["icon"].enum_items.keys(), f"no icon {kwargs['icon']!r}"
-            self.calls.append((name, args, kwargs))
-            if name == "prop":
-                data, prop = args[:2]
-                assert prop in data.bl_rna.properties, f"{type(data).__name__} has no property {prop!r}"
-            if name == "template_list":
-                assert hasattr(bpy.types, args[0]), f"no UIList {args[0]!r}"
-                for data, prop in (args[2:4], args[4:6]):
-                    assert prop in data.bl_rna.properties
-            if name == "operator":
-                category, op = args[0].split(".")
-                rna = getattr(getattr(bpy.ops, category), op).get_rna_type()
-                return OperatorProps(rna)
-            if name in ("row", "column", "box", "split", "column_flow", "grid_flow"):
-                return CheckingLayout(self.calls)
-            return None
-
-        return call
-
-
-class OperatorProps:
-    def __init__(self, rna):
-        object.__setattr__(self, "rna", rna)
-
-    def __setattr__(self, name, value):
-        assert name in self.rna.properties, f"{self.rna.identifier} has no property {name!r}"
-
-
-def test_draw_functions_against_blender_rna(registered) -> None:
-    scene = registered
+def test_draw_functions_against_blender_rna(scene) -> None:
     calls: list = []
     panels.draw_main(CheckingLayout(calls), bpy.context)  # no plan yet
     assert calls[0][1] == ("ltx.refresh_plan",)
@@ -398,11 +337,10 @@ def test_prefs_draw_against_blender_rna() -> None:
     assert {"ltx.test_connection", "ltx.start_server", "ltx.stop_server"} <= ops
 
 
-def test_shot_panel_greys_ltx2_switches_from_the_server_info(registered) -> None:
+def test_shot_panel_greys_ltx2_switches_from_the_server_info(scene) -> None:
     from blender_ltx.bl.link import connection
     from blender_ltx.core import server_info
 
-    scene = registered
     props.sync_shots(scene, make_plan(make_shot("A", 1, 20)))
     url = connection.server_url(bpy.context)
     ltx2 = {"family": "ltx2", "capabilities": ["audio", "camera_lora", "long_shots"], "max_frames": 97}

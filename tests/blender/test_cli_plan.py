@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import bpy
 import pytest
+
 import scenes
+from addon_env import cli
 
 from blender_ltx.bl.cli import commands
 
+pytestmark = pytest.mark.slow  # a Blender subprocess per test
+
 ROOT = scenes.ROOT
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "blender_ltx", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
@@ -42,7 +34,7 @@ def saved_blend(scene, tmp_path):
 
 def test_plan_json_from_a_saved_blend(saved_blend, tmp_path):
     out = tmp_path / "plan.json"
-    proc = _run("plan", str(saved_blend), "--json", str(out))
+    proc = cli("plan", str(saved_blend), "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(out.read_text())
     assert {"version", "scene", "fps", "shots"} <= set(plan)
@@ -70,7 +62,7 @@ def test_plan_json_from_a_saved_blend(saved_blend, tmp_path):
 
 
 def test_scene_without_camera_fails_clearly(saved_blend):
-    proc = _run("plan", str(saved_blend), "--scene", "Empty")
+    proc = cli("plan", str(saved_blend), "--scene", "Empty")
     assert proc.returncode == 1
     assert "no camera" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -80,7 +72,7 @@ def test_panoramic_camera_fails_with_what_to_do(scene, tmp_path):
     scenes.add_camera(scene, "Dome").data.type = "PANO"
     path = tmp_path / "dome.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
-    proc = _run("plan", str(path))
+    proc = cli("plan", str(path))
     assert proc.returncode == 1
     assert "Camera 'Dome' of shot 'Dome' is panoramic" in proc.stderr, proc.stderr
     assert "set its Type to Perspective" in proc.stderr and "Traceback" not in proc.stderr
@@ -99,7 +91,7 @@ def test_missing_file_and_non_blend(tmp_path, capsys):
 
 
 def test_missing_file_exit_code_in_a_subprocess(tmp_path):
-    proc = _run("plan", str(tmp_path / "missing.blend"))
+    proc = cli("plan", str(tmp_path / "missing.blend"))
     assert proc.returncode == 1
     assert "missing.blend does not exist" in proc.stderr
 

@@ -6,35 +6,25 @@ unchanged previs uploads nothing, and a kind the server lacks is refused before 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl.flow import generate, session  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.edit import previs_strip, vse  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
-from addon_env import demo_blend  # noqa: E402
+from addon_env import cli, demo_blend, reopen, user_render_state  # noqa: E402
 from support.server import run_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "blender_ltx", *args], cwd=REPO, capture_output=True, text=True, timeout=600
-    )
-
-
-def reopen(path: Path):
-    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
-    session.reset()  # this process only inspects the file
-    return bpy.context.scene
 
 
 def uploaded(srv) -> int:

@@ -8,6 +8,7 @@ import time
 import bpy
 import numpy as np
 import pytest
+
 import scenes
 
 from blender_ltx import plan_scene
@@ -18,6 +19,8 @@ from blender_ltx.bl.render.control_frames import (
     start_control_render,
 )
 from blender_ltx.core.depth import normalize_depth
+
+pytestmark = pytest.mark.slow  # background Blender renders
 
 
 def _plane_shot(scene):
@@ -61,7 +64,6 @@ def _user_state(scene) -> dict:
     }
 
 
-@pytest.mark.slow
 def test_depth_and_beauty_frames_of_a_plane_leave_the_user_state_alone(scene, tmp_path):
     shot, plane, cam = _plane_shot(scene)
     scene.render.engine = "CYCLES"

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.flow import generate  # noqa: E402
@@ -25,17 +30,11 @@ from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.link import courier_link, tick  # noqa: E402
 from blender_ltx.core import courier_wire  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import demo_blend, registered_addon  # noqa: E402
+from addon_env import demo_blend  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: Threads in this process before the add-on is registered (pytest's, bpy's): none may be added.
 BASELINE = {t.ident for t in threading.enumerate()}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    with registered_addon():
-        yield
 
 
 def _ours() -> list[str]:

@@ -23,10 +23,13 @@ from blender_ltx.bl.edit import vse  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None,
-    reason="the demo starts the server from this interpreter, which has no torch here",
-)
+pytestmark = [
+    pytest.mark.slow,  # the whole demo: a server, renders and takes
+    pytest.mark.skipif(
+        importlib.util.find_spec("torch") is None,
+        reason="the demo starts the server from this interpreter, which has no torch here",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

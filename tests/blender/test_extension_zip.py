@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.server import run_server
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.slow]  # Blender subprocesses, one generates
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,32 +4,28 @@ server process the add-on starts."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl.flow import generate, session  # noqa: E402
+from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.link import server_process  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.addon.prefs import DEFAULTS  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
-from addon_env import demo_blend  # noqa: E402
+from addon_env import cli, demo_blend, reopen  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "blender_ltx", *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
 
 
 def saved_demo(path: Path) -> Path:
@@ -37,12 +33,6 @@ def saved_demo(path: Path) -> Path:
     demo_blend(path)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     return path
-
-
-def reopen(path: Path):
-    bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
-    session.reset()  # this process only inspects the file: no re-attaching here
-    return bpy.context.scene
 
 
 def test_generate_wait_imports_saves_and_keeps_a_backup(server, tmp_path):

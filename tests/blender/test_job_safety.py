@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+# An empty factory scene (conftest) with the add-on registered; no job of an earlier test followed.
+pytestmark = pytest.mark.usefixtures("registered", "fresh")
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.link import courier_link, tick  # noqa: E402
 
-from addon_env import demo_blend, no_jobs_in_flight, registered_scene  # noqa: E402
+from addon_env import demo_blend  # noqa: E402
 from support.server import free_port  # noqa: E402
-
-
-@pytest.fixture
-def scene():
-    with registered_scene() as scene, no_jobs_in_flight():
-        yield scene
 
 
 def _no_timer() -> None:

@@ -9,7 +9,12 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.link import connection  # noqa: E402
@@ -18,22 +23,19 @@ from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import HAS_AUDIO, demo_blend, registered_addon  # noqa: E402
+from addon_env import HAS_AUDIO, demo_blend  # noqa: E402
 from support.server import run_server  # noqa: E402
 
 #: One generation makes at most 33 frames: the demo's 48-frame shots (49 generated) are chained.
 SEGMENT = ["--segment-frames", "33"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    with registered_addon():
-        yield
-
-
 @pytest.fixture(scope="module")
-def ltx2(tmp_path_factory):
-    with run_server(tmp_path_factory.mktemp("srv2"), model="tiny-ltx2", extra_args=SEGMENT) as srv:
+def ltx2_chained(tmp_path_factory, tiny_ltx2_dir):
+    """Like conftest's ``ltx2``, but one generation makes at most 33 frames."""
+    env = {"OMP_NUM_THREADS": "1"}
+    srv_dir = tmp_path_factory.mktemp("srv2")
+    with run_server(srv_dir, model=str(tiny_ltx2_dir), env=env, extra_args=SEGMENT) as srv:
         yield srv
 
 
@@ -45,18 +47,18 @@ def own(scene, shot: str, role: str) -> list:
     return [s for s in vse._shot_strips(scene.sequence_editor, shot) if s.ltx.role == role]
 
 
-def test_long_shot_one_strip_with_its_sound_strip_following_the_take(ltx2, tmp_path, fresh):
+def test_long_shot_one_strip_with_its_sound_strip_following_the_take(ltx2_chained, tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
-    generate.set_server(ltx2.url)
+    generate.set_server(ltx2_chained.url)
 
     assert generate.run_sync(scene, ["SH010"], report=quiet)["imported"] == ["SH010"]
-    health = server_info.get(ltx2.url)
+    health = server_info.get(ltx2_chained.url)
     assert health["family"] == "ltx2" and health["segment_frames"] == 33
     shot = props.load_plan(scene).shot("SH010")
     assert shot.length == 48 and len(shot.generation.segments) <= 1  # one job: the server chains it
     ss = props.shot_settings(scene, "SH010")
     assert "," not in ss.job_id
-    job = Client(ltx2.url).status(ss.job_id)
+    job = Client(ltx2_chained.url).status(ss.job_id)
     assert job["request"]["num_frames"] == 49 > health["segment_frames"]
     assert job["applied"]["audio"]["seconds"] > 0
 
@@ -84,19 +86,19 @@ def test_long_shot_one_strip_with_its_sound_strip_following_the_take(ltx2, tmp_p
     assert len(vse.takes(scene, "SH010")) == 2  # sound strips are not takes of their own
 
 
-def test_audio_off_and_a_chosen_camera_lora_go_into_the_request(ltx2, tmp_path, fresh):
+def test_audio_off_and_a_chosen_camera_lora_go_into_the_request(ltx2_chained, tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
-    generate.set_server(ltx2.url)
+    generate.set_server(ltx2_chained.url)
     assert generate.learn_server(generate.client_config())
     assert connection.capability(bpy.context, "audio") == (True, "")
     names = [lo["adapter"] for lo in connection.server_loras(bpy.context, "camera")]
-    assert names, server_info.get(ltx2.url)
+    assert names, server_info.get(ltx2_chained.url)
     ss = props.shot_settings(scene, "SH020")
     ss.audio = False
     ss.camera_lora, ss.camera_lora_scale = names[0], 0.5
 
     assert generate.run_sync(scene, ["SH020"], report=quiet)["imported"] == ["SH020"]
-    job = Client(ltx2.url).status(ss.job_id)
+    job = Client(ltx2_chained.url).status(ss.job_id)
     # The server did what the request asked: no audio track, the named LoRA at the shot's scale.
     assert "audio" not in job["applied"] and "audio" not in job["applied"]["layers"]
     assert job["applied"]["camera_lora"]["name"] == names[0] and job["applied"]["camera_lora"]["scale"] == 0.5

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # renders clips and measures them
+
 # The meter needs OpenCV and PyAV, which the bpy-only venvs (bpy 5.3 and 4.2 on Python 3.13) do not have,
 # just as tests/server/conftest.py skips the server suite there.
 pytest.importorskip("cv2")

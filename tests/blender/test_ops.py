@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+# An empty factory scene (conftest) with the add-on registered; no job of an earlier test followed.
+pytestmark = pytest.mark.usefixtures("registered", "fresh")
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import compat, props  # noqa: E402
@@ -15,14 +17,8 @@ from blender_ltx.bl.ui import ops  # noqa: E402
 from blender_ltx.bl.link import server_process  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 
-from addon_env import demo_blend, enabled_as_addon, no_jobs_in_flight, registered_scene  # noqa: E402
+from addon_env import demo_blend, enabled_as_addon, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
-
-
-@pytest.fixture
-def scene():
-    with registered_scene() as scene, no_jobs_in_flight():
-        yield scene
 
 
 def poll_message(op) -> str:
@@ -206,6 +202,7 @@ def test_connection_and_generate_without_a_server(scene, tmp_path) -> None:
     assert vse.takes(scene, ss.name) == []
 
 
+@pytest.mark.slow  # waits out the hung server's timeout
 def test_test_connection_for_scripts_answers_a_hung_server_with_a_sentence(scene) -> None:
     import socket
 

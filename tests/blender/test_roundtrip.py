@@ -10,30 +10,20 @@ import time
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.link import tick  # noqa: E402
-from addon_env import TEST_PIXEL_BUDGET, demo_blend, registered_addon  # noqa: E402
+from addon_env import TEST_PIXEL_BUDGET, demo_blend, user_render_state  # noqa: E402
 from support.server import free_port, run_server, start_server  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    with registered_addon():
-        yield
-
-
-def user_render_state(scene) -> tuple:
-    r = scene.render
-    return (
-        r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.filepath, r.use_sequencer,
-        r.image_settings.file_format, scene.camera.name, scene.frame_current,
-        scene.frame_start, scene.frame_end,
-    )  # fmt: skip
 
 
 def test_generate_all_then_takes_stack(server, tmp_path, fresh):

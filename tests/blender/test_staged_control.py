@@ -10,11 +10,16 @@ import time
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 import scenes  # noqa: E402
-from addon_env import demo_blend  # noqa: E402
+from addon_env import demo_blend, user_render_state  # noqa: E402
 
 from blender_ltx.bl.flow import generate, staged  # noqa: E402
 from blender_ltx.bl.flow.session import session  # noqa: E402
@@ -23,7 +28,6 @@ from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
 
 
 def _layers(strip) -> list[str]:

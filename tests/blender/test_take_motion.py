@@ -9,7 +9,12 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.flow import clips, generate  # noqa: E402
@@ -18,13 +23,7 @@ from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.core import take_choice  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import demo_blend, no_jobs_in_flight, registered_addon  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    with registered_addon():
-        yield
+from addon_env import CheckingLayout, demo_blend  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +52,6 @@ def rendered_motions(tmp_path_factory):
     return motions
 
 
-@pytest.fixture
-def fresh():
-    with no_jobs_in_flight():
-        yield
-
-
 def _server_motion(server, job_id: str) -> dict:
     motion = Client(server.url).status(job_id)["motion"]
     assert isinstance(motion, dict) and "measurable" in motion, motion  # final: the run waited for it
@@ -66,8 +59,6 @@ def _server_motion(server, job_id: str) -> dict:
 
 
 def _shot_panel_labels(scene, shot_name: str) -> list[str]:
-    from test_addon import CheckingLayout
-
     assert bpy.context.scene == scene
     scene.ltx.active_shot_index = [ss.name for ss in scene.ltx.shots].index(shot_name)
     calls: list = []

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("registered")
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import props  # noqa: E402
@@ -14,14 +15,8 @@ from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.flow import generate, staged  # noqa: E402
 from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.link import courier_link, tick  # noqa: E402
-from addon_env import demo_blend, registered_addon  # noqa: E402
+from addon_env import demo_blend  # noqa: E402
 from support.server import free_port  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    with registered_addon():
-        yield
 
 
 def _traceback_logged(caplog, exc_type: type) -> bool:

@@ -14,6 +14,9 @@ from support.server import job_request, png_b64, wait_for
 from blender_ltx.core.client import Client
 from blender_ltx.core.protocol import ServerError
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from support.server import job_request, wait_for, wait_progress
+
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
 
 # Long enough that it cannot finish between two polls (200 steps of ~0.3 s on 2 CPU cores).
 LONG = {"num_frames": 65, "width": 512, "height": 512, "num_inference_steps": 200}

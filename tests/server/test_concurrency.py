@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from support.server import job_request, wait_for
+
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
 
 CLIENTS = 5
 JOBS_EACH = 10

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import numpy as np
 import pytest
-from support.server import job_request, png_b64, wait_for
+from support.server import dolly_in, job_request, png_b64, wait_for
 
 from server.generation.video import probe_mp4
+
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
 
 PROMPT = "A red car drives down a wet city street at night"
 
 
-def _dolly_in(n: int) -> dict:
-    """A camera looking along +Y and moving forward 0.1 units a frame (a dolly in)."""
-    mats = []
-    for i in range(n):
-        m = np.array([[1, 0, 0, 0], [0, 0, -1, -10 + 0.1 * i], [0, 1, 0, 1.6], [0, 0, 0, 1]], dtype=float)
-        mats.append(m.ravel().tolist())
-    return {"frames": list(range(1, n + 1)), "matrix_world": mats, "lens_mm": [35.0] * n}
-
-
-@pytest.mark.slow
 def test_real_shot_size_with_motion_and_two_keyframes(server, http, tmp_path):
     req = job_request(
         prompt=PROMPT,
@@ -31,7 +23,7 @@ def test_real_shot_size_with_motion_and_two_keyframes(server, http, tmp_path):
         width=768,
         height=512,
         num_inference_steps=2,
-        trajectory=_dolly_in(121),
+        trajectory=dolly_in(121),
         conditions=[
             {"frame_index": 0, "image": png_b64(768, 512, seed=3)},
             {"frame_index": 120, "image": png_b64(768, 512, seed=4), "strength": 0.9},
@@ -57,7 +49,7 @@ def test_real_shot_size_with_motion_and_two_keyframes(server, http, tmp_path):
 
 
 def test_motion_prompt_can_be_turned_off(server, http):
-    req = job_request(prompt=PROMPT, trajectory=_dolly_in(9), motion_prompt=False)
+    req = job_request(prompt=PROMPT, trajectory=dolly_in(9), motion_prompt=False)
     applied = http.post(server.url + "/v1/jobs", json=req).json()["applied"]
     assert applied == {
         "prompt_used": PROMPT,
@@ -74,13 +66,13 @@ def test_motion_prompt_can_be_turned_off(server, http):
 def test_orthographic_trajectory_is_accepted_and_its_scale_is_the_zoom(server, http):
     # The same forward move as a perspective dolly, on an orthographic camera whose view narrows:
     # the move does not show in its picture, the narrowing view does.
-    traj = _dolly_in(25) | {"camera_type": "ORTHO", "ortho_scale": [6.0 - 0.1 * i for i in range(25)]}
+    traj = dolly_in(25) | {"camera_type": "ORTHO", "ortho_scale": [6.0 - 0.1 * i for i in range(25)]}
     r = http.post(server.url + "/v1/jobs", json=job_request(prompt=PROMPT, num_frames=25, trajectory=traj))
     assert r.status_code == 202, r.text
     applied = r.json()["applied"]
     assert "zooms in" in applied["prompt_used"] and "dollies" not in applied["prompt_used"], applied
     perspective = http.post(
-        server.url + "/v1/jobs", json=job_request(prompt=PROMPT, num_frames=25, trajectory=_dolly_in(25))
+        server.url + "/v1/jobs", json=job_request(prompt=PROMPT, num_frames=25, trajectory=dolly_in(25))
     ).json()["applied"]
     assert "dollies in" in perspective["prompt_used"]
 

@@ -145,6 +145,7 @@ def test_video_of_the_wrong_length_or_shape_is_refused(assets, tmp_path):
         assert err.value.field == "control.video" and words in err.value.message
 
 
+@pytest.mark.slow  # starts a server on a tiny model of its own
 def test_server_without_the_kind_answers_422_naming_control_kind(server, http):
     req = job_request(control={"kind": "tracks", "tracks": [[[10.0, 10.0]]] * 9})
     r = http.post(server.url + "/v1/jobs", json=req)

@@ -14,6 +14,9 @@ import pytest
 from support.server import SHARED_STALL_S as STALL_S
 from support.server import job_request, wait_for
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 
 def test_head_answers_wherever_get_does(server, http):
     job = http.post(server.url + "/v1/jobs", json=job_request()).json()

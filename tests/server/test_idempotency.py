@@ -4,10 +4,15 @@ with the job in the store, so it holds across a server restart; a bad key is a 4
 
 from __future__ import annotations
 
+import pytest
+
 import uuid
 
 import requests
 from support.server import job_request, run_server, wait_for
+
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
 
 
 def _key() -> str:

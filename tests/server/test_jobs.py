@@ -9,6 +9,9 @@ from support.server import job_request, png_b64, wait_for
 
 from server.generation.video import probe_mp4
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 
 def _run(http, server, tmp_path, **overrides):
     r = http.post(server.url + "/v1/jobs", json=job_request(**overrides))

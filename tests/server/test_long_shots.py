@@ -11,6 +11,9 @@ from support.server import REPO, SERVER_PYTHON, job_request, png_b64, run_server
 
 from server.generation.video import probe_mp4
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 SEGMENT = ("--segment-frames", "17", "--max-frames", "65")
 
 

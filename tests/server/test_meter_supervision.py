@@ -11,6 +11,9 @@ import pytest
 from server.queue.motion import MotionMeasurements
 from server.queue.store import JobStore
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 
 class _Escapes(BaseException):
     """Something no ``except Exception`` catches (what killed the unsupervised thread for good)."""

@@ -3,9 +3,14 @@ once, then failed with a reason."""
 
 from __future__ import annotations
 
+import pytest
+
 
 import requests
 from support.server import job_request, start_server, wait_for, wait_progress
+
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
 
 # Runs for several seconds, so it is surely mid-way when the server is killed.
 LONG = {"num_frames": 33, "width": 256, "height": 256, "num_inference_steps": 60}

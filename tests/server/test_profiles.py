@@ -13,6 +13,9 @@ from blender_ltx.core import job_request as ext_request
 from blender_ltx.core.shots import GenerationGrid, Segment, Shot, Trajectory
 from server.backends import profiles
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 DISTILLED_KWARGS = {
     "timesteps": [1000.0, 993.0, 987.0, 981.0, 975.0, 909.0, 725.0, 0.03],
     "decode_timestep": 0.05,

@@ -20,6 +20,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 import requests  # noqa: E402
 from support.server import run_server  # noqa: E402
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 25
 # Small limits, so the jobs the fuzzer gets accepted are a few steps of 9 frames at 64x64.
 LIMITS = (

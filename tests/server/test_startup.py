@@ -12,6 +12,9 @@ import pytest
 import requests
 from support.server import REPO, job_request, run_server, server_command, wait_for
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 
 def _run(args: list[str], env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(

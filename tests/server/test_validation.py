@@ -12,6 +12,9 @@ from support.server import SHARED_BODY_LIMIT as BODY_LIMIT
 from PIL import Image
 from support.server import job_request, png_b64
 
+# A real server on the tiny model (tens of seconds to start on a loaded 2-core machine): not quick.
+pytestmark = pytest.mark.slow
+
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()

@@ -189,6 +189,17 @@ def job_request(**overrides) -> dict:
     return req
 
 
+def dolly_in(n: int) -> dict:
+    """A trajectory of ``n`` frames: a camera looking along +Y, moving forward 0.1 units a frame."""
+    import numpy as np
+
+    mats = []
+    for i in range(n):
+        m = np.array([[1, 0, 0, 0], [0, 0, -1, -10 + 0.1 * i], [0, 1, 0, 1.6], [0, 0, 0, 1]], dtype=float)
+        mats.append(m.ravel().tolist())
+    return {"frames": list(range(1, n + 1)), "matrix_world": mats, "lens_mm": [35.0] * n}
+
+
 def wait_for(
     session, url: str, job_id: str, statuses=("succeeded", "failed", "cancelled"), timeout=180.0
 ) -> dict:
