@@ -16,6 +16,9 @@ BPY53  ?= 5.3.0
 BPY42  ?= 4.2.23
 PYTHON313 ?= env PYENV_VERSION=3.13.0 python3.13
 PYTEST_ARGS ?=
+# A marker expression for every target, and-ed with the target's own (a second -m in PYTEST_ARGS would
+# replace it): make test MARK="not slow" runs the quick subset.
+MARK ?=
 # bl45 also runs the Ray tests (issue: generation over a Ray cluster); bl50 does not need Ray.
 EXTRAS45 = server,dev,ray
 EXTRAS50 = server,dev
@@ -53,17 +56,17 @@ demo: $(VENVS)/bl45/.installed
 
 # LTX_REQUIRE: a module a venv must hold, or the run fails at once (no folder or module skipped unseen).
 test45: $(VENVS)/bl45/.installed
-	LTX_REQUIRE=bpy,torch,PIL,av,cv2,ray,schemathesis $(PY45) -m pytest -q $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,torch,PIL,av,cv2,ray,schemathesis $(PY45) -m pytest -q $(if $(MARK),-m "$(MARK)") $(PYTEST_ARGS)
 
 test50: $(VENVS)/bl50/.installed
-	LTX_REQUIRE=bpy,torch,PIL,av,cv2,schemathesis $(PY50) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,torch,PIL,av,cv2,schemathesis $(PY50) -m pytest -q -m "(blender or not server)$(if $(MARK), and ($(MARK)))" $(PYTEST_ARGS)
 
 # Server-side tests import torch, which bl53 lacks: the Blender tests there talk to a server run by bl45.
 test53: $(VENVS)/bl53/.installed $(VENVS)/bl45/.installed
-	LTX_REQUIRE=bpy,av LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY53) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,av LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY53) -m pytest -q -m "(blender or not server)$(if $(MARK), and ($(MARK)))" $(PYTEST_ARGS)
 
 test42: $(VENVS)/bl42/.installed $(VENVS)/bl45/.installed
-	LTX_REQUIRE=bpy,av LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY42) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,av LTX_SERVER_PYTHON=$(abspath $(PY45)) $(PY42) -m pytest -q -m "(blender or not server)$(if $(MARK), and ($(MARK)))" $(PYTEST_ARGS)
 
 test: test45 test50 test53 test42
 
