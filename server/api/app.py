@@ -102,7 +102,7 @@ def create_app(settings: Settings, backend: Backend, pool=None, store: JobStore 
 
     app = FastAPI(title="blender-ltx generation server", version=__version__, lifespan=lifespan)
     app.state.server = srv
-    app.openapi = lambda: documented_openapi(app, schemas)
+    app.openapi = lambda: documented_openapi(app, schemas, bearer=bool(settings.token))
 
     @app.middleware("http")
     async def check_access(request: Request, call_next):

@@ -13,6 +13,8 @@ from pydantic.json_schema import models_json_schema
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from blender_ltx.core.protocol import API_PREFIX
+
 _REF = "#/components/schemas/{model}"
 #: An asset's name: its SHA-256, as the asset store checks it (queue/asset_store.SHA256_RE).
 SHA256_PATTERN = "^[0-9a-f]{64}$"
@@ -33,9 +35,10 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
-def documented_openapi(app: FastAPI, schemas: ModuleType) -> dict[str, Any]:
+def documented_openapi(app: FastAPI, schemas: ModuleType, bearer: bool = False) -> dict[str, Any]:
     """FastAPI's document, plus every pydantic model of ``schemas`` under components (routes may refer to
-    them by ``$ref``, so nothing points into a ``$defs`` that is not there) and the error answers."""
+    them by ``$ref``, so nothing points into a ``$defs`` that is not there) and the error answers.
+    ``bearer``: the server has a token, which every route but health asks for (access.refusal)."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
@@ -58,6 +61,11 @@ def documented_openapi(app: FastAPI, schemas: ModuleType) -> dict[str, Any]:
                 responses[code] = _problem(description)  # 422 replaces FastAPI's HTTPValidationError
             if "{" in path:
                 responses.setdefault("404", _problem("no such job on this server"))
+    if bearer:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        doc["security"] = [{"bearer": []}]
+        for operation in doc["paths"].get(f"{API_PREFIX}/health", {}).values():
+            operation["security"] = []  # health answers everyone
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = doc
