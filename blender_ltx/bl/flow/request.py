@@ -93,20 +93,20 @@ def prepare(
     run = Run(
         sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report, takes=takes, seeds=seeds,
     )  # fmt: skip
-    guides_of, part_specs = [], []
+    part_specs = [ctl.base_spec(scene, part, kind) for part in parts]  # checked before any render
+    guides_of = []
     for i, part in enumerate(parts):
         guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
         guides_of.append(render_guides(scene, part, guide_dir, first=i == 0))
         previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
+        if part_specs[i] is None:
+            continue
         if copy is None:
-            part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
+            part_specs[i] = ctl.spec_for(scene, part, part_specs[i], previs, scale)
         else:
-            spec = ctl.base_spec(scene, part, kind)  # checked before the copy is written
-            if spec is not None:
-                spec = ctl.stage_spec(scene, part, spec, previs, copy.path(), scale)
-            part_specs.append(spec)
+            part_specs[i] = ctl.stage_spec(scene, part, part_specs[i], previs, copy.path(), scale)
     requests, specs = [], []
     for t, take_seed in zip(takes, seeds, strict=True):
         for i, part in enumerate(parts):

@@ -20,7 +20,7 @@ from ..addon import props
 from . import staged
 from ..edit import vse
 from ..link import courier_link
-from .control import PendingControl
+from .control import NothingToTrack, PendingControl
 from ..link.connection import client_config, with_local_server
 from .request import check_shot, job_max_frames, prepare
 from .runs import ATTACH_STATES, Report, Run, runs, say, sid, unstick
@@ -54,13 +54,14 @@ def submit(
     control: str | None = None,
     info: dict | None = None,
     stage: bool = False,
-) -> dict[str, list[str]]:
+) -> dict:
     """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
 
     ``shot_names`` None means every shot of the plan whose inputs changed since its last take (all with
     ``force``); named shots are always generated. A shot whose job is still running is re-attached,
     never submitted twice. Raises ValueError (one sentence) with nothing sent when any shot to
-    generate cannot be.
+    generate cannot be, except a shot whose ``tracks`` control has nothing to track: that one fails
+    alone (listed under ``failed``, its sentence in ``shots[name]["message"]``) and the others go.
 
     ``control`` overrides every shot's control kind for this run; ``info`` is the server's health
     where the caller has it (``auto`` is then chosen here, else by the courier). ``stage`` (a click)
@@ -75,7 +76,7 @@ def submit(
     unknown = [n for n in wanted if n not in names]
     if unknown:
         raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
-    out: dict[str, list[str]] = {"submitted": [], "attached": [], "unchanged": []}
+    out: dict = {"submitted": [], "attached": [], "unchanged": [], "failed": [], "shots": {}}
     to_attach, to_make = [], []
     for name in wanted:
         shot, ss = plan.shot(name), props.shot_settings(scene, name)
@@ -94,6 +95,11 @@ def submit(
     for shot, ss in to_make:
         try:
             prepared.append((ss, *prepare(scene, shot, ss, cfg, report, control, info, copy)))
+        except NothingToTrack as exc:  # this shot alone cannot be made as asked: the others go
+            ss.job_status = "error"
+            say(ss, None, str(exc))
+            out["failed"].append(ss.name)
+            out["shots"][ss.name] = {"status": "error", "message": str(exc)}
         except ValueError as exc:
             ss.job_status = "error"
             say(ss, None, str(exc))
