@@ -15,6 +15,7 @@ from dataclasses import replace
 import bpy
 
 from ...core import job_request
+from ...core.cuts import lost_camera_text
 from ...core.shots import ShotPlan
 from ..addon import props
 from . import staged
@@ -77,6 +78,12 @@ def submit(
     if unknown:
         raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
     out: dict = {"submitted": [], "attached": [], "unchanged": [], "failed": [], "shots": {}}
+    # A shot whose camera was deleted still goes (through the camera in effect now), with the sentence.
+    out["warnings"] = [
+        lost_camera_text(s.name, s.frame_start, s.lost_camera, s.camera)
+        for s in plan.shots
+        if s.lost_camera and s.name in wanted
+    ]
     to_attach, to_make = [], []
     for name in wanted:
         shot, ss = plan.shot(name), props.shot_settings(scene, name)

@@ -43,6 +43,13 @@ def status_text(ss) -> str:
     return text
 
 
+def lost_camera_line(ss) -> str:
+    """The sentence for a shot whose camera was deleted (``core.cuts.lost_camera_text``)."""
+    from ...core.cuts import lost_camera_text
+
+    return lost_camera_text(ss.name, ss.frame_start, ss.lost_camera, ss.camera)
+
+
 def shows_progress(ss) -> bool:
     return ss.job_status in props.ACTIVE_STATES
 
@@ -95,6 +102,8 @@ def draw_shot(layout, context) -> None:
         return
     col = layout.column()
     col.label(text=f"{ss.name}: frames {frames_text(ss)}, camera {ss.camera}", icon="SEQUENCE")
+    if ss.lost_camera:
+        col.label(text=lost_camera_line(ss), icon="ERROR")
     if ss.script:
         col.label(text=ss.script, icon="CON_CAMERASOLVER")
     if scene.ltx.style_prompt:
