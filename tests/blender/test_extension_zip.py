@@ -56,13 +56,13 @@ pkg = importlib.import_module(mod)
 bpy.ops.wm.read_homefile(use_empty=True)  # an empty scene; unlike factory settings, keeps add-ons
 prefs = bpy.context.preferences.addons[mod].preferences
 prefs.server_url = server_url
-importlib.import_module(mod + ".bl.demo").build_scene(bpy.context.scene, pixel_budget=128 * 96, steps=1)
+importlib.import_module(mod + ".bl.cli.demo").build_scene(bpy.context.scene, pixel_budget=128 * 96, steps=1)
 scene = bpy.context.scene
 render_before = (scene.render.engine, scene.render.resolution_x, scene.render.filepath, scene.frame_current)
 bpy.ops.wm.save_as_mainfile(filepath=blend)
 bpy.ops.ltx.refresh_plan()
 bpy.ops.ltx.generate_all()
-vse = importlib.import_module(mod + ".bl.vse")
+vse = importlib.import_module(mod + ".bl.edit.vse")
 out = {"shots": []}
 for ss in scene.ltx.shots:
     strip = vse.active_take(scene, ss.name)

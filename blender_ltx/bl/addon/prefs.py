@@ -16,7 +16,7 @@ from ...core.protocol import DEFAULT_URL
 
 #: The add-on's module name: "blender_ltx" as a plain module, "bl_ext.user_default.blender_ltx" as an
 #: installed extension. AddonPreferences.bl_idname must be exactly that.
-ADDON_ID = __package__.rpartition(".")[0]
+ADDON_ID = __package__.rsplit(".", 2)[0]
 
 DEFAULTS = {
     "server_url": DEFAULT_URL,

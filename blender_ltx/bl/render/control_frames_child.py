@@ -19,7 +19,7 @@ import sys
 import zlib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the folder holding the blender_ltx package
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
