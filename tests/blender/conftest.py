@@ -51,12 +51,5 @@ def fresh():
     server (a test learns what it needs); the same again afterwards."""
     from addon_env import no_jobs_in_flight
 
-    from blender_ltx.bl.flow import staged
-    from blender_ltx.core import server_info
-
     with no_jobs_in_flight():
-        staged.drop_all()
-        server_info.forget()
         yield
-        staged.drop_all()
-        server_info.forget()

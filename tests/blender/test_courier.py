@@ -22,7 +22,7 @@ bpy = pytest.importorskip("bpy")
 from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
-from blender_ltx.bl.link import courier_link  # noqa: E402
+from blender_ltx.bl.link import courier_link, tick  # noqa: E402
 from blender_ltx.core import courier_wire  # noqa: E402
 from addon_env import demo_blend, registered_addon  # noqa: E402
 
@@ -59,7 +59,7 @@ def _gone(pid: int) -> bool:
 def _pump_until(done, what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
-        courier_link.drain()  # what the timer does in a running Blender
+        tick.drain()  # what the timer does in a running Blender
         assert not _ours(), f"threads of ours in Blender's process: {_ours()}"
         assert time.monotonic() < deadline, what
         time.sleep(0.02)
@@ -83,7 +83,7 @@ def _notes(monkeypatch) -> list[str]:
             seen.append(message.message)
         generate.apply_message(message)
 
-    monkeypatch.setattr(courier_link, "_handler", handler)
+    monkeypatch.setattr(tick.state, "handler", handler)
     return seen
 
 
@@ -198,7 +198,7 @@ def test_undo_after_a_background_import_takes_out_that_take_only(server, tmp_pat
     assert ss.job_id == job and ss.job_status in ("queued", "running")  # put back: still followed
     deadline = time.monotonic() + 120
     while ss.job_status != "imported":
-        courier_link._tick()  # what Blender's timer calls
+        tick.on_timer()  # what Blender's timer calls
         assert ss.job_status not in ("failed", "error"), ss.message
         assert time.monotonic() < deadline, ss.message
         time.sleep(0.02)

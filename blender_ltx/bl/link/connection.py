@@ -65,7 +65,7 @@ def test_connection(context=None) -> tuple[bool, str]:
 def connection_probe(context=None) -> Callable[[], tuple[bool, str]]:
     """The connection test as a call that touches no bpy: the settings are read here (main thread), the
     returned function asks the server from wherever it runs. The Test Connection click does not call it
-    in Blender: it hands the same question to the courier (``worker.get().probe``) and waits on a modal
+    in Blender: it hands the same question to the courier (``courier_link.get().probe``) and waits on a modal
     timer, so a hung server never freezes Blender."""
     cfg = client_config(context)
     return lambda: _probe(cfg)
