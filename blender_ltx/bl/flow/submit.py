@@ -66,8 +66,9 @@ def submit(
 
     ``control`` overrides every shot's control kind for this run; ``info`` is the server's health
     where the caller has it (``auto`` is then chosen here, else by the courier). ``stage`` (a click)
-    renders control frames in the background and sends those shots when they are in (``staged.py``)
-    instead of waiting for the renders here.
+    renders nothing here: the guide and control frames render in the background from one copy of the
+    file, and each shot is sent when its frames are in (``staged.py``); the click's own cost does not
+    grow with the frames to render.
     """
     _check_clip_dir(scene)
     cfg = with_local_server(cfg or client_config())
@@ -116,9 +117,9 @@ def submit(
     for ss in to_attach:
         if attach(scene, ss, cfg, report):
             out["attached"].append(ss.name)
-    for ss, run, requests, specs in prepared:
-        if any(isinstance(s, PendingControl) for s in specs):
-            staged.stage(scene, ss, run, requests, specs, copy, _send)
+    for ss, run, requests, specs, guides in prepared:
+        if guides or any(isinstance(s, PendingControl) for s in specs):
+            staged.stage(scene, ss, run, requests, specs, copy, _send, guides)
         else:
             _send(scene, run, requests, ss, specs)
         out["submitted"].append(ss.name)
