@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -222,7 +221,10 @@ def guide_job(scene, shot, out_dir: str, blend: str, **options) -> dict:
     os.makedirs(out, exist_ok=True)
     for stale in ("result.json", "error.txt", "progress"):
         Path(out, stale).unlink(missing_ok=True)
-    job = {"task": "guides", "blend": blend, "scene": scene.name, "shot": asdict(shot), "out_dir": out}
+    # The shot as its fields, written by json (``vars``): asdict's deep copy of the trajectory cost
+    # about 10 ms a shot on the click.
+    shot_fields = json.loads(json.dumps(shot, default=vars))
+    job = {"task": "guides", "blend": blend, "scene": scene.name, "shot": shot_fields, "out_dir": out}
     job["options"] = {**options, "first": list(options.get("first", ("RENDER", "")))}
     control_frames.write_job(job)
     return job
