@@ -1,8 +1,10 @@
 """Requests -> server: send new takes, watch jobs already on the server again, cancel.
 
 Everything is checked before anything is sent: every shot to generate is checked (camera, clip
-folder), its guides rendered and its requests built first, and only then are the jobs sent. So a bad
-shot after a good one leaves nothing running on the server that no file records.
+folder), its guides rendered (a click: planned, rendered later in the background, ``staged.py``) and
+its requests built first, and only then are the jobs sent. So a bad shot after a good one leaves
+nothing running on the server that no file records. The exception is a shot whose ``tracks`` control
+has nothing to track: it fails alone and the others go.
 
 The network work is the courier's, a child process reached through ``courier_link.get().send``; its answers
 come back through ``clips.py``.
