@@ -343,7 +343,7 @@ def test_panel_text_follows_the_takes_as_they_change(registered) -> None:
     assert panels.take_view(scene, "A") is panels.take_view(scene, "A")  # nothing changed: the same words
 
     two = add_take(2, 0.42)  # imported: the new take is active, the older one muted
-    scene.sequence_editor.strips_all["A take 1"].mute = True
+    compat.strips_all(scene.sequence_editor)["A take 1"].mute = True
     assert shown() == (
         ["Camera lora lora2 1.0", "Take 2 off the plan 0.42: dolly in"],
         ["A take 2  (0.42)", "A take 1  (0.91)"],
@@ -356,7 +356,7 @@ def test_panel_text_follows_the_takes_as_they_change(registered) -> None:
     assert shown()[1] == ["A take 2  (0.77)", "A take 1  (0.91)"]
     two.name = "A take 2 (kept)"
     assert shown()[1] == ["A take 2 (kept)  (0.77)", "A take 1  (0.91)"]
-    compat.strips(scene.sequence_editor).remove(scene.sequence_editor.strips_all["A take 1"])
+    compat.strips(scene.sequence_editor).remove(compat.strips_all(scene.sequence_editor)["A take 1"])
     assert shown() == ([], ["A take 2 (kept)  (0.77)"])  # the active take is gone, take 2 still muted
     two.mute = False
     assert shown()[0] == ["Camera lora lora2 1.0", "Take 2 follows the plan 0.77: pan left"]
