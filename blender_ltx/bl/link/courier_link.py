@@ -20,7 +20,8 @@ called directly where timers never fire) and applies what it received.
 The child dies with Blender (its socket reads EOF when Blender quits or crashes). A child that exits or
 stops sending its heartbeat for ``HANG_S`` is killed and started again; every job already on the server
 is tracked again by the new one and its shot says so in a sentence, so nothing is lost. A submit that
-was in flight has no job id to follow: its shot says to generate it again.
+was in flight is sent again with its idempotency key (``Submit.idempotency_key``): a server that
+already took it answers with that job instead of making a second one.
 
 Every message carries the courier's *epoch*; loading another .blend bumps it (``reset``, called by
 generate's load_pre handler), so an answer that was in flight for the previous file is dropped instead
@@ -319,18 +320,13 @@ class CourierLink:
         for job_id, track in tracked.items():
             self.inbox.append(Note(track.key, job_id, f"{said} follows job {job_id} again.", self.epoch))
             self._resend(track)
+        followed = {track.key for track in tracked.values()}
         for command in unfinished.values():
-            if isinstance(command, Submit):
-                self.inbox.append(
-                    Failed(
-                        command.key,
-                        "",
-                        "error",
-                        f"{said} runs, but this submit may not have reached "
-                        "the server: generate the shot again.",
-                        self.epoch,
-                    )  # fmt: skip
-                )
+            if isinstance(command, Submit) and command.key not in followed:
+                # Sent again with its idempotency key: a submit the server already took is answered
+                # with that job, never made twice.
+                self.inbox.append(Note(command.key, "", f"{said} sends this submit again.", self.epoch))
+                self._resend(command)
             elif isinstance(command, (Cancel, Probe)):
                 self._resend(command)
 

@@ -106,6 +106,7 @@ def _call_failure(on_failure: Callable[..., None] | None, *args) -> None:
 
 
 def _check_local_server() -> None:
+    server_process.watch_stopping()
     if server_process.exited() and not state.told_server_gone:
         state.told_server_gone = True
         get().server_gone(server_process.exit_sentence())
