@@ -9,6 +9,7 @@ the other, so together they cover the shot's frames contiguously.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import asdict, replace
 from typing import Any, Mapping, Sequence
 
@@ -74,14 +75,24 @@ def encode_png(path: str) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def conditions(guides: Sequence[tuple[int, str]], num_frames: int) -> list[dict[str, Any]]:
-    """``[(frame_index, png_path), ...]`` -> the request's ``conditions`` (first frame at full strength)."""
+def conditions(
+    guides: Sequence[tuple[int, str]], num_frames: int, encode: bool = True
+) -> list[dict[str, Any]]:
+    """``[(frame_index, png_path), ...]`` -> the request's ``conditions`` (first frame at full strength).
+    ``encode=False`` leaves each image's path in place of the PNG (``embed_images`` reads them later)."""
     out = []
     for i, (index, path) in enumerate(sorted(guides)):
         protocol.check_condition_index(index, num_frames, f"conditions[{i}].frame_index")
         strength = FIRST_FRAME_STRENGTH if index == 0 else KEYFRAME_STRENGTH
-        out.append({"frame_index": int(index), "image": encode_png(path), "strength": strength})
+        image = encode_png(path) if encode else path
+        out.append({"frame_index": int(index), "image": image, "strength": strength})
     return out
+
+
+def embed_images(request: dict[str, Any]) -> dict[str, Any]:
+    """A request built with ``encode=False`` with its guide images read in (once they are rendered)."""
+    conds = [{**c, "image": encode_png(c["image"])} for c in request["conditions"]]
+    return {**request, "conditions": conds}
 
 
 def build_request(
@@ -94,8 +105,10 @@ def build_request(
     tags: Mapping[str, str] | None = None,
     max_frames: int = protocol.DEFAULT_MAX_FRAMES,
     pixel_budget: int = protocol.DEFAULT_PIXEL_BUDGET,
+    encode: bool = True,
 ) -> dict[str, Any]:
     """The ``POST /v1/jobs`` body for one (segment) shot, validated with the protocol's own rules.
+    ``encode=False``: everything checked, the guide images still to be read (``embed_images``).
 
     ``settings`` holds the shot's ``prompt``, ``negative_prompt``, ``seed``, ``steps`` and ``guidance``
     (the names of ``LTXShotSettings``); ``prompt`` (the full prompt, style prompt included, from
@@ -119,7 +132,7 @@ def build_request(
         # 0 (the shot settings' default) sends null: the server uses its model's profile (GET /v1/health).
         "num_inference_steps": int(settings.get("steps", 0)) or None,
         "guidance_scale": float(settings.get("guidance", 0.0)) or None,
-        "conditions": conditions(guides, grid.num_frames),
+        "conditions": conditions(guides, grid.num_frames, encode),
         "trajectory": traj,
         "shot": shot.name,
         "tags": {str(k): str(v) for k, v in (tags or {}).items()},
@@ -145,3 +158,21 @@ def ltx2_fields(
         if float(camera_lora_scale) != 1.0:
             out["camera_lora_scale"] = float(camera_lora_scale)
     return out
+
+
+def poses_field(scene_depth: float | None, metres_per_unit: float, pose_scale: float = 0.0) -> dict[str, Any]:
+    """The request's ``poses`` (SANA-WM's inputs for the translation scale, ``core.poses.pose_scale``):
+    the first frame's median depth in scene units (None: nothing was hit; left out), the scene's metres
+    per unit, and the shot's Pose Scale where set (0: automatic, left out)."""
+    if not (math.isfinite(metres_per_unit) and metres_per_unit > 0):
+        raise protocol.ProtocolError("poses.metres_per_unit", f"must be above 0, got {metres_per_unit!r}")
+    if not (math.isfinite(pose_scale) and pose_scale >= 0):
+        raise protocol.ProtocolError(
+            "poses.scale", f"Pose Scale must be 0 (automatic) or above, got {pose_scale!r}"
+        )
+    out: dict[str, Any] = {"metres_per_unit": float(metres_per_unit)}
+    if scene_depth is not None and math.isfinite(scene_depth) and scene_depth > 0:
+        out["scene_depth"] = float(scene_depth)
+    if pose_scale > 0:
+        out["scale"] = float(pose_scale)
+    return {"poses": out}

@@ -91,6 +91,7 @@ class _Replica:
             "loras": self.backend.loras(),
             "profile": self.backend.profile(),
             "extra": self.backend.health_extra() if hasattr(self.backend, "health_extra") else {},
+            "memory": self.backend.memory_report(),
         }
 
     def generate(self, call: str, request: GenerateRequest) -> tuple[str, Clip | None]:
@@ -260,6 +261,10 @@ class ReplicaBackend(Backend):
 
     def health_extra(self) -> dict[str, Any]:
         return self.pool.first.get("extra") or {}
+
+    def memory_report(self) -> dict[str, Any]:
+        """The memory mode the replicas run in (each decides alike: same settings, same kind of device)."""
+        return {**self.pool.first["memory"], "replicas": len(self.pool.replicas)}
 
     def load(self) -> None:  # the pool loads every replica
         pass

@@ -59,6 +59,17 @@ def ltx2(tmp_path_factory, tiny_ltx2_dir):
         yield srv
 
 
+@pytest.fixture(scope="module")
+def sana_wm(tmp_path_factory, tiny_sana_wm_dir):
+    """A real server on the tiny SANA-WM (the shot's exact camera path; no keyframes after frame 0, no
+    control, camera LoRAs or audio), one per test module."""
+    from support.server import run_server
+
+    env = {"OMP_NUM_THREADS": "1"}
+    with run_server(tmp_path_factory.mktemp("srv-sana"), model=str(tiny_sana_wm_dir), env=env) as srv:
+        yield srv
+
+
 @pytest.fixture
 def fresh():
     """No job of an earlier test followed, nothing staged, no server override and nothing known of any

@@ -96,6 +96,18 @@ class LTXShotSettings(bpy.types.PropertyGroup):
         name="LoRA Scale", default=1.0, min=0.0, max=2.0, precision=2, description="Camera LoRA strength"
     )
 
+    # SANA-WM (greyed out in the panel where the server takes no exact camera poses).
+    pose_scale: FloatProperty(
+        name="Pose Scale",
+        default=0.0,
+        min=0.0,
+        max=1000.0,
+        soft_max=10.0,
+        precision=3,
+        description="Scene units to the model's metres for the exact camera path (0: automatic, from the "
+        "median depth of the shot's first frame)",
+    )
+
     job_id: StringProperty(name="Job", description="Server job id of the take in flight (or the last one)")
     job_status: StringProperty(name="Status", description="'' | " + " | ".join(JOB_STATES[1:]))
     progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", description="0 to 1")
@@ -110,6 +122,9 @@ class LTXShotSettings(bpy.types.PropertyGroup):
     # Display copy of the plan (written by sync_shots) so that draw() never parses plan_json.
     in_plan: BoolProperty(name="In Plan", description="The last refreshed plan has a shot of this name")
     camera: StringProperty(name="Camera")
+    lost_camera: StringProperty(
+        name="Lost Camera", description="The camera the shot was filmed through until it was deleted"
+    )
     frame_start: IntProperty(name="Start")
     frame_end: IntProperty(name="End")
     script: StringProperty(name="Motion", description="Camera motion script of the shot")
@@ -211,6 +226,7 @@ def sync_shots(scene, plan) -> list[str]:
             added.append(shot.name)
         ss.in_plan = True
         ss.camera = shot.camera
+        ss.lost_camera = shot.lost_camera
         ss.frame_start = shot.frame_start
         ss.frame_end = shot.frame_end
         ss.script = shot.script
@@ -258,7 +274,7 @@ def full_prompt(scene, ss: LTXShotSettings) -> str:
 
 def settings_dict(ss: LTXShotSettings) -> dict:
     """The shot's own generation settings as plain values (what the request and the hash read); the
-    LTX-2 switches only where moved off their defaults (``take_inputs.LTX2_SWITCHES``)."""
+    LTX-2 switches and the Pose Scale only where moved off their defaults (``take_inputs``)."""
     out = {
         "prompt": ss.prompt,
         "negative_prompt": ss.negative_prompt,
@@ -266,7 +282,10 @@ def settings_dict(ss: LTXShotSettings) -> dict:
         "steps": ss.steps,
         "guidance": ss.guidance,
     }
-    return {**out, **take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale)}
+    out.update(take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale))
+    if round(ss.pose_scale, 6) > 0:  # hashed only when set: a file from before it keeps its hashes
+        out["pose_scale"] = round(ss.pose_scale, 6)
+    return out
 
 
 def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:

@@ -259,7 +259,9 @@ def _add_demo(sub) -> None:
     p.add_argument("--out", default="out/demo", metavar="DIR", help="output folder (default: out/demo)")
     p.add_argument("--server", metavar="URL", help="use this server instead of starting the tiny one")
     p.add_argument(
-        "--model", default=None, help="the tiny model the started server runs (default: tiny-ltx2; or tiny)"
+        "--model",
+        default=None,
+        help="the tiny model the started server runs (default: tiny-ltx2; or tiny, tiny-sana-wm)",
     )
     p.set_defaults(func=cmd_demo)
 

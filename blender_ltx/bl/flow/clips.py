@@ -20,7 +20,7 @@ whose motion agrees best with the plan becomes the active one (``core/take_choic
 from __future__ import annotations
 
 from ...core import take_choice
-from ...core.takes import camera_lora_text
+from ...core.takes import camera_lora_text, camera_poses_text
 from ..addon import props
 from ..edit import vse
 from ..link import courier_link
@@ -144,8 +144,8 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
     where = vse.clip_path(scene, ss.name, run.take, 0, len(run.parts))
     parts = f" in {len(run.parts)} segments" if len(run.parts) > 1 else ""
     if len(run.takes) == 1:
-        lora = camera_lora_text(applied)
-        say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {lora}." if lora else "."))
+        what = "; ".join(t for t in (camera_lora_text(applied), camera_poses_text(applied)) if t)
+        say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {what}." if what else "."))
     else:
         first, last = run.takes[0], run.takes[-1]
         say(ss, run, f"Takes {first}-{last} imported{parts}; waiting for their motion to keep the best.")
