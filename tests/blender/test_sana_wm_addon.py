@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import props  # noqa: E402
@@ -26,15 +31,9 @@ from blender_ltx.bl.plan import scene_depth  # noqa: E402
 from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import demo_blend, registered_addon, registered_scene  # noqa: E402
+from addon_env import CheckingLayout, demo_blend, registered_scene  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    with registered_addon():
-        yield
 
 
 def quiet(_line: str) -> None:
@@ -43,8 +42,6 @@ def quiet(_line: str) -> None:
 
 def shot_panel_labels(scene, shot_name: str) -> list[str]:
     """The Shot panel's label texts, drawn against Blender's UILayout RNA (as test_addon does)."""
-    from test_addon import CheckingLayout
-
     assert bpy.context.scene == scene
     scene.ltx.active_shot_index = [ss.name for ss in scene.ltx.shots].index(shot_name)
     calls: list = []

@@ -11,7 +11,12 @@ import time
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from addon_env import demo_blend  # noqa: E402
@@ -22,7 +27,6 @@ from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from test_roundtrip import registered  # noqa: E402,F401  (add-on registered)
 
 
 @contextlib.contextmanager

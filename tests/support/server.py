@@ -189,6 +189,25 @@ def job_request(**overrides) -> dict:
     return req
 
 
+def backend_request(**overrides):
+    """A small GenerateRequest for a backend called in process (17 frames 96x64, 2 steps); override any
+    field."""
+    from server.backends.base import GenerateRequest
+
+    base = dict(
+        prompt="a red cube",
+        negative_prompt="",
+        seed=5,
+        num_frames=17,
+        width=96,
+        height=64,
+        frame_rate=24.0,
+        num_inference_steps=2,
+        guidance_scale=3.0,
+    )
+    return GenerateRequest(**{**base, **overrides})
+
+
 def dolly_in(n: int) -> dict:
     """A trajectory of ``n`` frames: a camera looking along +Y, moving forward 0.1 units a frame."""
     import numpy as np
