@@ -291,7 +291,7 @@ def _panel_labels(draw, context) -> list[str]:
     return [c[2]["text"] for c in calls if c[0] == "label" and "text" in c[2]]
 
 
-def test_panel_text_follows_the_takes_as_they_change(registered) -> None:
+def test_panel_text_follows_the_takes_as_they_change(scene) -> None:
     """Issue 15 #10: a redraw reads the takes once and parses nothing when nothing changed, and every
     change to the takes (a new take, a promote, a measurement, a rename, a deletion) shows at once."""
     import json
@@ -299,7 +299,6 @@ def test_panel_text_follows_the_takes_as_they_change(registered) -> None:
     from blender_ltx.bl.addon import compat
     from blender_ltx.bl.edit import vse
 
-    scene = registered
     props.sync_shots(scene, ShotPlan(scene.name, 24.0, [make_shot("A", 1, 10)]))
     scene.sequence_editor_create()
     scene.ltx.active_shot_index = 0
