@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--family ltx|ltx2] [--timestep-vae]`` and
+``python -m server make-tiny-model DIR [--family ltx|ltx2|look] [--timestep-vae]`` and
 ``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py)."""
 
 from __future__ import annotations
@@ -277,9 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")
-        mk.add_argument("--family", choices=("ltx", "ltx2"), default="ltx")
+        mk.add_argument("--family", choices=("ltx", "ltx2", "look"), default="ltx")
         mk.add_argument("--timestep-vae", action="store_true", help="ltx only: a timestep-aware VAE")
         a = mk.parse_args(argv[1:])
+        if a.family == "look":
+            from .backends.tiny_look import make_tiny_look_model
+
+            print(f"tiny look model written to {make_tiny_look_model(a.dir)}")
+            return 0
         if a.family == "ltx2":
             from .backends.tiny_ltx2 import make_tiny_ltx2_model
 
