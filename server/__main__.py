@@ -26,6 +26,13 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument(
         "--model", default="tiny", help="diffusers model id, local checkpoint dir, 'tiny' or 'tiny-ltx2'"
     )
+    p.add_argument(
+        "--look-model",
+        default="auto",
+        metavar="ID|DIR",
+        help="the look model (FLUX.2 klein: hub id or folder), 'tiny-look', or 'none'; auto: tiny-look "
+        "beside the tiny video models, none otherwise. It takes the GPU in turn with the video model",
+    )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument(
         "--dtype",
@@ -126,6 +133,7 @@ def parse_args(argv: list[str]) -> Settings:
         p.error(f"--max-frames must be 8k+1 (e.g. 1025) but is {a.max_frames}")
     return Settings(
         model=a.model,
+        look_model=a.look_model,
         device=a.device,
         dtype=a.dtype,
         host=a.host,
@@ -154,6 +162,22 @@ def parse_args(argv: list[str]) -> Settings:
         video_budget_gb=a.video_budget_gb,
         stall_timeout_s=a.stall_timeout,
     )
+
+
+def look_backend(settings: Settings):
+    """The look model named by --look-model, checked but not loaded (it loads on its first job)."""
+    from .backends.look import TINY_LOOK, LookBackend
+    from .backends.tiny import is_tiny_model
+
+    name = settings.look_model
+    if name == "auto":
+        tiny = settings.model in ("tiny", "tiny-ltx2") or is_tiny_model(settings.model)
+        name = TINY_LOOK if tiny else "none"
+    if name == "none":
+        return None
+    look = LookBackend(name, device=settings.device, dtype=settings.dtype, data_dir=settings.data_dir)
+    look.probe()
+    return look
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -250,10 +274,19 @@ def serve(settings: Settings) -> int:
         profile.guidance_scale,
         ", timestep-aware VAE" if profile.timestep_vae else "",
     )
+    look = None
+    if pool is not None and settings.look_model not in ("auto", "none"):
+        log.warning("--look-model is not served with --ray yet; this server makes no looks")
+    elif pool is None:
+        try:
+            look = look_backend(settings)
+        except WeightsNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
     from .queue.jobs import DataDirInUse
 
     try:
-        app = create_app(settings, backend, pool=pool)
+        app = create_app(settings, backend, pool=pool, look=look)
     except DataDirInUse as exc:
         if pool is not None:
             pool.stop()

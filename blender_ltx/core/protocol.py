@@ -75,6 +75,8 @@ REQUEST_FIELDS = (
     "audio",
     "camera_lora",
     "camera_lora_scale",
+    "look",
+    "kind",
 )
 
 

@@ -24,6 +24,9 @@ from .. import __version__
 from . import assets, schemas
 from ..queue import asset_store as asset_store_mod
 from ..queue import jobs
+from ..queue import looks as looks_runner
+from .looks import check_look_request
+from blender_ltx.core.looks import CAPABILITY_LOOK_FRAMES, CAPABILITY_REFERENCES
 from ..backends.base import Backend
 from .openapi import HeadAsGet, allowed_methods, documented_openapi
 from ..meter.job_motion import JobMotionMeter
@@ -97,8 +100,9 @@ def _has_token(request: Request, token: str) -> bool:
     return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
-def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
-    """``pool``: a started ray_pool.RayPool (--ray); its replicas get one worker each."""
+def create_app(settings: Settings, backend: Backend, pool=None, look=None) -> FastAPI:
+    """``pool``: a started ray_pool.RayPool (--ray); its replicas get one worker each. ``look``: the
+    look model (backends/look.py, loaded on its first job) or None: this server makes no looks."""
     store = jobs.JobStore(settings.data_dir)
     retried, failed = store.recover()
     if retried or failed:
@@ -133,11 +137,16 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
                 log.exception("watchdog")
 
     meter = JobMotionMeter(store)
+    share = looks_runner.device_share(backend, look, settings) if pool is None else None
     for w in worker.all:
         w.after_success = meter.submit
+        w.look, w.share = (look, share) if pool is None else (None, None)
 
     asset_store = asset_store_mod.AssetStore(settings.data_dir / "assets")
-    asset_store.sweep(asset_store_mod.referenced_by_jobs(store.requests_json()))
+    asset_store.sweep(
+        asset_store_mod.referenced_by_jobs(store.requests_json())
+        | looks_runner.still_assets(store.applied_json())
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -213,7 +222,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "backend": backend.name,
             "family": backend.family,
             # Every family chains long jobs (chain.py), so long shots are the server's, not the model's.
-            "capabilities": backend.capability_list() + ["long_shots"],
+            "capabilities": backend.capability_list()
+            + ["long_shots"]
+            + ([CAPABILITY_LOOK_FRAMES, CAPABILITY_REFERENCES] if share is not None and look else []),
             "features": backend.capabilities(),
             "loras": backend.loras(),
             # What a request that leaves num_inference_steps / guidance_scale out (or null) gets.
@@ -230,6 +241,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "auth": bool(settings.token),
             **({"replicas": _replicas()} if pool is not None else {}),
             "assets": asset_store.stats(),
+            # The look model (null: none) and how it shares the device with the video model.
+            "look": look.info() if share is not None and look else None,
+            "device_share": share.info() if share is not None else None,
         }
 
     def _replicas() -> list[dict[str, Any]]:
@@ -271,7 +285,14 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
             # The facts and the capability names (control_<kind> is only in the list, as in health).
             caps = {**backend.capabilities(), **dict.fromkeys(backend.capability_list(), True)}
-            checked = await run_in_threadpool(schemas.check_request, body, settings, asset_store, caps)
+            data = await run_in_threadpool(schemas.parse_json, body)
+            if data.get("kind") == "look":
+                offered = look if share is not None else None
+                checked = await run_in_threadpool(check_look_request, data, settings, asset_store, offered)
+                return await run_in_threadpool(
+                    looks_runner.submit_look, store, worker, checked.data, checked.images, look
+                )
+            checked = await run_in_threadpool(schemas.check_request, data, settings, asset_store, caps)
             return await run_in_threadpool(jobs.submit, store, worker, checked.data, checked.images)
         except ProtocolError as exc:
             return _unprocessable(exc)

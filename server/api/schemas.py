@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from blender_ltx.core import looks as looks_vocab
 from blender_ltx.core import protocol
 from blender_ltx.core.protocol import ProtocolError
 
@@ -85,6 +86,7 @@ class TrajectoryIn(BaseModel):
 
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    kind: Literal["video"] = Field("video", description='"video" (this shape) or "look" (LookJobRequest)')
     prompt: StrictStr = Field(max_length=10_000)
     negative_prompt: StrictStr = Field("", max_length=10_000)
     seed: StrictInt | None = Field(None, ge=0, le=MAX_SEED, description="null: the server picks one")
@@ -128,6 +130,12 @@ class JobRequest(BaseModel):
     control: dict[str, Any] | None = Field(
         None,
         description="IC-LoRA control video (LTX-2): see server/generation/control/request.py for the shape",
+    )
+    look: Literal[looks_vocab.SERVER_LOOK_MODES] = Field(
+        "previs",
+        description="where the picture comes from: 'previs' (conditions are previs renders), 'prompt' (no "
+        "picture: no conditions), 'frame' (one look frame at frame 0 is the only picture); "
+        "applied.look records what reached the model",
     )
 
     @field_validator("frame_rate")
@@ -367,12 +375,12 @@ def check_png(raw: bytes, field: str, settings: Settings) -> bytes:
 
 
 def check_request(
-    body: bytes, settings: Settings, assets: Any = None, capabilities: Any = None
+    body: bytes | dict[str, Any], settings: Settings, assets: Any = None, capabilities: Any = None
 ) -> CheckedRequest:
-    """Every rule, in the order a user would fix them; raises ProtocolError. ``assets`` (an
-    asset_store.AssetStore) resolves ``{"asset": sha256}`` references; ``capabilities`` are the backend's
-    (which control kinds it offers)."""
-    data = parse_json(body)
+    """Every rule, in the order a user would fix them; raises ProtocolError. ``body``: the raw body or
+    its parse_json result. ``assets`` (an asset_store.AssetStore) resolves ``{"asset": sha256}``
+    references; ``capabilities`` are the backend's (which control kinds it offers)."""
+    data = parse_json(body) if isinstance(body, bytes) else body
     try:
         req = JobRequest.model_validate(data)
     except ValidationError as exc:
@@ -395,6 +403,7 @@ def check_request(
         raise ProtocolError(
             "conditions", f"has {len(req.conditions)} images, above the limit of {settings.max_conditions}"
         )
+    looks_vocab.check_look_conditions(req.look, [c.model_dump() for c in req.conditions])
     images = []
     for i, cond in enumerate(req.conditions):
         protocol.check_condition_index(cond.frame_index, req.num_frames, f"conditions[{i}].frame_index")

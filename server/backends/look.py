@@ -128,6 +128,31 @@ class LookBackend:
         self.kind = "base"
 
     # -- loading ---------------------------------------------------------------------------------
+    def probe(self) -> None:
+        """Check the checkpoint is there and read its kind, without loading weights (the server starts
+        with this; the weights load on the first look job). WeightsNotFound with the sentence if not."""
+        if self.model == TINY_LOOK:
+            self.kind = "tiny"
+            return
+        source = checkpoint_source(self.model, look_weights_help)
+        index = Path(source) / "model_index.json"
+        if not index.is_file():
+            try:
+                from huggingface_hub import try_to_load_from_cache
+
+                cached = try_to_load_from_cache(source, "model_index.json")
+                index = Path(cached) if isinstance(cached, str) else index
+            except Exception:  # not a repo id either: load() will say what is wrong
+                pass
+        config = json.loads(index.read_text()) if index.is_file() else {}
+        if config and config.get("_class_name") != self.pipeline_class:
+            raise WeightsNotFound(
+                look_weights_help(
+                    self.model, f"it is a {config.get('_class_name')}, not a {self.pipeline_class}"
+                )
+            )
+        self.kind = self._kind_of(Path(source), config)
+
     def _resolve_source(self) -> str:
         if self.model == TINY_LOOK:
             from .tiny_look import make_tiny_look_model
@@ -155,16 +180,20 @@ class LookBackend:
         pipe.to(self.device)
         self.pipe = pipe
         self.model_path = source
-        self.kind = self._checkpoint_kind(Path(source))
+        self.kind = self._kind_of(Path(source), dict(pipe.config))
         self.load_s = time.perf_counter() - t0
 
-    def _checkpoint_kind(self, source: Path) -> str:
+    def _kind_of(self, source: Path, config: dict[str, Any]) -> str:
         from .tiny import MARKER
 
         marker = source / MARKER
-        if marker.is_file() and json.loads(marker.read_text()).get("family") == "look":
+        if self.model == TINY_LOOK or (
+            marker.is_file() and json.loads(marker.read_text()).get("family") == "look"
+        ):
             return "tiny"
-        return "distilled" if self.pipe.config.get("is_distilled") else "base"
+        if "is_distilled" in config:
+            return "distilled" if config["is_distilled"] else "base"
+        return "base" if "base" in self.model.lower() else "distilled"
 
     # -- facts -----------------------------------------------------------------------------------
     @property
@@ -186,6 +215,7 @@ class LookBackend:
             "device": self.device,
             "dtype": str(self.dtype).replace("torch.", ""),
             "load_s": round(self.load_s, 3),
+            "loaded": self.pipe is not None,
             "size_multiple": self.size_multiple,
             "layout_kinds": list(LAYOUT_KINDS),
             "reference_kinds": list(REFERENCE_KINDS),

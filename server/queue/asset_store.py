@@ -81,6 +81,18 @@ class AssetStore:
         os.replace(tmp, path)  # atomic: a reader never sees half an asset
         return True
 
+    def keep(self, data: bytes) -> str:
+        """Store bytes the server made itself (a look job's stills); not counted as uploaded."""
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.path(sha)
+        if path.is_file():
+            os.utime(path)
+            return sha
+        tmp = self.root / f".tmp-{secrets.token_hex(8)}"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return sha
+
     def read(self, sha: str, field: str) -> bytes:
         """The bytes of a stored asset; ProtocolError naming ``field`` when the server lacks it."""
         check_sha(sha, field)

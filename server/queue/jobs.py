@@ -11,6 +11,7 @@ Crash rule: a job found ``running`` at start was interrupted by the crash. It is
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from blender_ltx.core import protocol
 
 from ..generation import chain, conditioning
 from ..generation.chain import DEFAULT_SEGMENT_OVERLAP
+from . import looks
 from .asset_store import AssetStore
 from ..backends import profiles
 from ..backends.base import Backend, Cancelled, GenerateRequest, ReplicaLost
@@ -155,7 +157,7 @@ class JobStore:
             request.get("shot"),
             json.dumps(request.get("tags") or {}),
             json.dumps(request),
-            json.dumps({k: request.get(k) for k in _REQUEST_KEYS}),
+            json.dumps({k: request.get(k) for k in _REQUEST_KEYS} | _kind_summary(request)),
             json.dumps(applied),
         )
         try:
@@ -237,6 +239,10 @@ class JobStore:
                 "progress=0, started_at=NULL, attempts=MAX(attempts-1, 0) WHERE id=? AND status='running'",
                 (time.time(), job_id),
             )
+
+    def applied_json(self) -> list[str]:
+        """Every stored job's ``applied`` as JSON text (the sweep keeps the stills look jobs made)."""
+        return [r[0] for r in self._exec("SELECT applied FROM jobs")]
 
     def requests_json(self) -> list[str]:
         """Every stored job's request as JSON text (the asset sweep looks for what they refer to)."""
@@ -363,7 +369,7 @@ class JobStore:
             "request": shown,
             "applied": json.loads(row["applied"]),
             "video_url": f"{protocol.API_PREFIX}/jobs/{row['id']}/video"
-            if row["status"] == "succeeded"
+            if row["status"] == "succeeded" and shown.get("kind", "video") == "video"
             else None,
             "motion": json.loads(row["motion"]) if row["motion"] else None,
         }
@@ -391,8 +397,8 @@ def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
     if "out of memory" in text.lower():
         return (
             f"The device ran out of memory for {request['width']}x{request['height']}, "
-            f"{request['num_frames']} frames; try a smaller size or fewer frames, or start the server "
-            "with --vae-tiling or --cpu-offload."
+            f"{request.get('num_frames') or request.get('count')} frames; try a smaller size or fewer "
+            "frames, or start the server with --vae-tiling or --cpu-offload."
         )
     return f"Generation failed: {type(exc).__name__}: {text or 'no message'}."
 
@@ -448,6 +454,9 @@ class Worker:
         self._cancel = cancels or CancelBoard()
         #: Called with the job id once a job has succeeded (the motion meter), never for others.
         self.after_success = None
+        #: The look model and the device it shares with the video model (app.py sets them; None: no looks).
+        self.look = None
+        self.share = None
 
     @property
     def alive(self) -> bool:
@@ -531,7 +540,15 @@ class Worker:
             self.store.update(job_id, progress=round(min(max(p, 0.0), 1.0), 4))
 
         try:
+            if request.get("kind") == "look":
+                self._run_look(job_id, request, row, timings, progress, stopping, cancelled)
+                return
             gen = self._generate_request(job_id, request, row)
+            extra = {
+                "look": looks.look_record(request, self._input_shas(job_id, request), len(gen.references))
+            }
+            if self.share is not None:
+                extra["device"] = self.share.use("video")
             segments = json.loads(row["applied"]).get("segments")
             if segments:
                 clip = chain.run_chain(self.backend, gen, segments, progress, stopping)
@@ -561,7 +578,7 @@ class Worker:
                 progress=1.0,
                 finished_at=t_end,
                 timings=timings,
-                applied=_with_clip(json.loads(row["applied"]), clip),
+                applied=_with_clip(json.loads(row["applied"]), clip) | extra,
             )
             log.info(
                 "job %s succeeded in %.2f s (generate %.2f s)", job_id, t_end - t_start, timings["generate_s"]
@@ -599,6 +616,44 @@ class Worker:
             if self.store.row(job_id)["status"] in protocol.FINAL_STATUSES:
                 shutil.rmtree(self.store.inputs_dir(job_id), ignore_errors=True)
 
+    def _run_look(self, job_id, request, row, timings, progress, stopping, cancelled) -> None:
+        """A look job (queue/looks.py): its stills into the asset store, the job succeeded."""
+        from PIL import Image
+
+        if self.look is None:
+            raise RuntimeError("this server was restarted without a look model (--look-model)")
+        t_start = time.time()
+        inputs = []
+        for i in range(len(json.loads(row["applied"])["images"])):
+            with Image.open(self.store.inputs_dir(job_id) / f"{i}.png") as img:
+                inputs.append(img.convert("RGB"))
+        applied = looks.run_look(
+            self.share,
+            self.look,
+            AssetStore(self.store.root / "assets"),
+            inputs,
+            request,
+            json.loads(row["applied"]),
+            progress,
+            stopping,
+            cancelled,
+        )
+        t_end = time.time()
+        timings["generate_s"] = round(t_end - t_start, 3)
+        timings["total_s"] = round(t_end - row["created_at"], 3)
+        self.store.update(
+            job_id, status="succeeded", progress=1.0, finished_at=t_end, timings=timings, applied=applied
+        )
+        log.info("look job %s succeeded in %.2f s", job_id, t_end - t_start)
+
+    def _input_shas(self, job_id: str, request: dict[str, Any]) -> list[str]:
+        """The SHA-256 of each stored keyframe PNG, in the request's order."""
+        folder = self.store.inputs_dir(job_id)
+        return [
+            hashlib.sha256((folder / f"{i}.png").read_bytes()).hexdigest()
+            for i in range(len(request["conditions"]))
+        ]
+
     def _generate_request(self, job_id: str, request: dict[str, Any], row) -> GenerateRequest:
         from PIL import Image
 
@@ -631,7 +686,16 @@ def _with_clip(applied: dict[str, Any], clip) -> dict[str, Any]:
     return applied
 
 
+def _kind_summary(request: dict[str, Any]) -> dict[str, Any]:
+    """What a status shows of a job's kind: look jobs their count and size, video jobs their look."""
+    if request.get("kind") == "look":
+        return {"kind": "look", "count": request.get("count")}
+    return {"kind": "video", "look": request.get("look", "previs")}
+
+
 def _describe(request: dict[str, Any]) -> str:
+    if request.get("kind") == "look":
+        return f"look: {request['count']} still(s) {request['width']}x{request['height']}"
     return (
         f"{request['num_frames']} frames {request['width']}x{request['height']} "
         f"@ {request['frame_rate']:g} fps, "
