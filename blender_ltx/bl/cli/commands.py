@@ -244,6 +244,69 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 1 if result["failed"] or result["waiting"] else 0
 
 
+# --- looks -------------------------------------------------------------------------------------------
+
+
+def _add_looks(sub) -> None:
+    p = sub.add_parser(
+        "looks",
+        help="make candidate look frames of each shot on the server and put them on the Looks channel",
+        description="Render each shot's first frame through its camera (the layout), send it with the "
+        "scene's references and prompt as a look job, wait for the stills and place them as image strips "
+        "on a muted Looks channel; the first becomes the shot's look. Saves the file.",
+    )
+    p.add_argument("blend", metavar="FILE.blend", help="the saved .blend file")
+    p.add_argument("--count", type=int, default=4, help="candidate stills per shot (1 to 8; default 4)")
+    p.add_argument("--shots", metavar="A,B", help="shot names, comma separated (default: all)")
+    p.add_argument("--server", metavar="URL", help="server URL (default: the add-on preference)")
+    p.add_argument("--token", help="server token (default: the add-on preference)")
+    p.add_argument("--wait", action="store_true", help="wait for the stills (required for now)")
+    p.add_argument("--timeout", type=float, help="stop waiting for a shot's stills after this many seconds")
+    p.add_argument("--output", metavar="OUT.blend", help="save here (default: back to FILE, backup FILE1)")
+    p.add_argument("--scene", metavar="NAME", help="scene (default: the file's active scene)")
+    p.set_defaults(func=cmd_looks)
+
+
+def cmd_looks(args: argparse.Namespace) -> int:
+    import shutil
+
+    import bpy
+
+    from ...core.client import Client
+    from ...core.looks import MAX_LOOK_COUNT
+    from ...core.paths import check_writable_file
+    from ..addon.prefs import get_prefs
+    from ..flow import looks
+
+    if not args.wait:
+        raise CliError("looks runs with --wait for now (the background path comes with the panel).")
+    if not 1 <= args.count <= MAX_LOOK_COUNT:
+        raise CliError(f"--count must be 1 to {MAX_LOOK_COUNT} but is {args.count}.")
+    ensure_registered()
+    out = os.path.abspath(args.output or args.blend)
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CliError(f"The folder of --output {out} does not exist: create it or pick another path.")
+    check_writable_file(out, "--output" if args.output else "The .blend")
+    open_blend(args.blend)
+    scene = pick_scene(args.scene)
+    prefs = get_prefs()
+    client = Client(args.server or prefs.server_url, args.token or getattr(prefs, "token", None) or None)
+    shots = [s.strip() for s in args.shots.split(",") if s.strip()] if args.shots else None
+    result = looks.make_looks(
+        scene, client, count=args.count, shot_names=shots, timeout=args.timeout, report=print
+    )
+    if out == os.path.abspath(args.blend):
+        shutil.copy2(out, out + "1")
+    bpy.ops.wm.save_as_mainfile(filepath=out)
+    made = sum(len(v) for v in result["shots"].values())
+    print(
+        f"{made} look(s) for {len(result['shots'])} shot(s); {result['uploaded_bytes']} bytes uploaded "
+        f"({result['reference_bytes']} bytes of references)"
+    )
+    print(f"Saved {out}")
+    return 1 if result["failed"] else 0
+
+
 # --- demo --------------------------------------------------------------------------------------------
 
 
@@ -280,6 +343,7 @@ def build_parser(prog: str = "ltx") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_plan(sub)
     _add_generate(sub)
+    _add_looks(sub)
     _add_demo(sub)
     return parser
 
