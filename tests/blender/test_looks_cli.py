@@ -51,8 +51,9 @@ def test_looks_cli_places_muted_look_strips_and_a_rerun_uploads_nothing(server, 
     assert os.path.isfile(look_strips.look_file(chosen))
 
     other = next(s for s in strips if s.name != chosen.name)
+    other_name = other.name  # strips die with the file on reopen: keep the name
     look_strips.use_look(scene, other)
-    assert look_strips.chosen_look(scene, "SH010").name == other.name
+    assert look_strips.chosen_look(scene, "SH010").name == other_name
     bpy.ops.wm.save_mainfile()
 
     again = cli("looks", str(out), "--count", "1", "--shots", "SH010", "--server", server.url, "--wait")
@@ -61,7 +62,7 @@ def test_looks_cli_places_muted_look_strips_and_a_rerun_uploads_nothing(server, 
     assert "(0 bytes of references)" in again.stdout
     scene = reopen(out)
     assert len(look_strips.look_strips(scene, "SH010")) == 3
-    assert look_strips.chosen_look(scene, "SH010").name == other.name  # a new look does not replace it
+    assert look_strips.chosen_look(scene, "SH010").name == other_name  # a new look does not replace it
 
 
 def test_looks_cli_refuses_a_reference_of_an_unknown_kind(server, tmp_path):
