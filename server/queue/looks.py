@@ -1,5 +1,5 @@
-"""Look jobs in the job queue: queued, run, cancelled, persisted and restarted like video jobs (jobs.py
-owns the rows and the worker thread; this module plans a look job and runs its generation).
+"""Look jobs in the job queue: queued, run, cancelled, persisted and restarted like video jobs (store.py
+owns the rows, runner.py the thread; this module plans a look job and runs its generation).
 
 A look job's inputs (its layout, then its references, as PNG) are kept with the job like a video job's
 keyframes. Its stills go into the content-addressed asset store: ``applied.stills`` lists each one's
@@ -142,16 +142,6 @@ def _png(pixels) -> bytes:
     return buf.getvalue()
 
 
-def still_assets(applied_json: list[str]) -> set[str]:
-    """The stills every stored look job made (the asset sweep keeps them while their job is kept)."""
-    import json
-
-    out: set[str] = set()
-    for text in applied_json:
-        out.update(s["asset"] for s in json.loads(text).get("stills") or [])
-    return out
-
-
 def look_record(request: dict[str, Any], keyframe_shas: list[str], guides: int) -> dict[str, Any]:
     """A video job's ``applied.look``, from what reached the model at run time: the picture conditions
     (the keyframe images, each by the SHA-256 of its PNG) and the control/guide count. Refuses to run a
@@ -174,12 +164,16 @@ def look_record(request: dict[str, Any], keyframe_shas: list[str], guides: int) 
     }
 
 
-def submit_look(store, worker, request: dict[str, Any], images: list[bytes], look) -> dict[str, Any]:
-    """Queue a checked look request (seed and sampling filled in, the plan recorded)."""
+def submit_look(
+    store, runners, request: dict[str, Any], images: list[bytes], look, idempotency_key: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Queue a checked look request (seed and sampling filled in, the plan recorded): (its status, True),
+    or (the job holding ``idempotency_key``, False) with nothing stored."""
     applied = plan_look(request, images, look)
-    status = store.create(request, images, applied)
-    worker.notify()
-    return status
+    status, created = store.create(request, images, applied, idempotency_key)
+    if created:
+        runners.notify()
+    return status, created
 
 
 def device_share(video, look, settings):

@@ -27,6 +27,7 @@ from bpy.props import (
 )
 
 from ...core import take_inputs
+from ...core import control as control_rules
 from ...core.protocol import DEFAULT_MAX_FRAMES, DEFAULT_PIXEL_BUDGET
 from ...core.takes import DEFAULT_CLIP_DIR
 from . import compat
@@ -43,13 +44,8 @@ GUIDE_ENGINES = (
     (compat.EEVEE_ENGINE, "EEVEE", "Real-time renderer: lights and materials"),
     ("CYCLES", "Cycles", "Path tracer: slow, for final-looking guide frames"),
 )
-CONTROL_KINDS = (
-    ("auto", "Auto", "The strongest control the server offers: depth, then tracks, then canny"),
-    ("none", "None", "Prompt and keyframes only"),
-    ("depth", "Depth", "A depth pass of the previs through the shot's camera (IC-LoRA)"),
-    ("canny", "Edges", "Edges of the previs render (IC-LoRA; the server computes them)"),
-    ("tracks", "Tracks", "Motion tracks of the scene's points through the shot's camera (IC-LoRA)"),
-)
+#: The menu of core/control.CHOICES (the one list of control kinds).
+CONTROL_KINDS = tuple((k, *control_rules.LABELS[k]) for k in control_rules.CHOICES)
 FIRST_FRAME_SOURCES = (
     ("RENDER", "Render", "Render the first frame through the shot's camera"),
     ("IMAGE", "Image", "Use an image file as the first frame"),

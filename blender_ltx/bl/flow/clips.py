@@ -1,8 +1,9 @@
-"""Server -> clip -> strip: the worker's answers applied on the main thread.
+"""Server -> clip -> strip: the courier's answers applied on the main thread.
 
-``apply_message`` is the handler the worker calls, from the timer in a running Blender or from
-``drain()`` calls in ``generate.run_sync`` (scripts, ``blender -b``, ``python -m blender_ltx``): one code
-path for both. It writes each job's state onto its shot and imports each downloaded clip into the VSE.
+``apply_message`` is the handler the tick calls (``link/tick.py``), from the timer in a running Blender
+or from ``drain()`` calls in ``generate.run_sync`` (scripts, ``blender -b``, ``python -m blender_ltx``):
+one code path for both. It writes each job's state onto its shot and imports each downloaded clip
+into the VSE.
 
 Shots with several generation segments: one job per segment (``job_id`` holds their ids, comma
 separated, in segment order), each downloaded to ``take_N_segK.mp4`` and imported as soon as it is
@@ -80,6 +81,17 @@ def apply_message(msg: courier_link.Message) -> None:
         if msg.status == "cancelled":
             ss.progress = 0.0
         say(ss, run, prefix + msg.message)
+
+
+def fail_run(key: courier_link.Key, job_id: str, sentence: str) -> None:
+    """Applying a message for ``key`` raised (the tick logged the traceback): its run ends as a failed
+    one would, with ``sentence`` on the shot, and whatever else goes wrong, nothing waits for it any more
+    (no shot left "importing", no ``generate --wait`` waiting forever)."""
+    epoch = courier_link.get().epoch
+    try:
+        apply_message(courier_link.Failed(key, job_id, "error", sentence, epoch))
+    finally:
+        runs.pop((key[0], key[1]), None)
 
 
 def _prefix(run: Run, i: int) -> str:
