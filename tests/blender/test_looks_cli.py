@@ -24,13 +24,16 @@ def _reference_png(path, seed: int) -> str:
     return str(path)
 
 
+def _add_reference(scene, name: str, kind: str, path: str) -> None:
+    ref = scene.ltx.references.add()
+    ref.name, ref.kind, ref.image = name, kind, path
+
+
 def test_looks_cli_places_muted_look_strips_and_a_rerun_uploads_nothing(server, tmp_path):
     blend = saved_demo(tmp_path / "shot.blend")
     scene = reopen(blend)
-    scene["ltx_references"] = [
-        {"name": "Ana", "kind": "character", "path": _reference_png(tmp_path / "ana.png", 1)},
-        {"name": "the street", "kind": "set", "path": _reference_png(tmp_path / "street.png", 2)},
-    ]
+    _add_reference(scene, "Ana", "character", _reference_png(tmp_path / "ana.png", 1))
+    _add_reference(scene, "the street", "set", _reference_png(tmp_path / "street.png", 2))
     bpy.ops.wm.save_mainfile()
 
     out = tmp_path / "looks.blend"
@@ -65,10 +68,10 @@ def test_looks_cli_places_muted_look_strips_and_a_rerun_uploads_nothing(server, 
     assert look_strips.chosen_look(scene, "SH010").name == other_name  # a new look does not replace it
 
 
-def test_looks_cli_refuses_a_reference_of_an_unknown_kind(server, tmp_path):
+def test_looks_cli_refuses_a_reference_without_its_file(server, tmp_path):
     blend = saved_demo(tmp_path / "shot.blend")
     scene = reopen(blend)
-    scene["ltx_references"] = [{"name": "Rex", "kind": "dog", "path": _reference_png(tmp_path / "r.png", 3)}]
+    _add_reference(scene, "Rex", "character", str(tmp_path / "missing.png"))
     bpy.ops.wm.save_mainfile()
     run = cli("looks", str(blend), "--count", "1", "--server", server.url, "--wait")
-    assert run.returncode == 1 and "kind 'dog'; use one of character, prop, set" in run.stderr
+    assert run.returncode == 1 and "Reference 'Rex': no image file at" in run.stderr, run.stderr

@@ -169,6 +169,12 @@ def _add_generate(sub) -> None:
         help="previs control video of every shot of this run (default: each shot's setting, auto: the "
         "strongest the server offers, depth > tracks > canny)",
     )
+    p.add_argument(
+        "--look",
+        choices=("previs", "prompt", "frame"),
+        help="where the picture of this run's shots comes from, saved as their Look: previs (the render), "
+        "prompt (no picture: words and control), frame (the shot's chosen look frame or Look Image)",
+    )
     p.set_defaults(func=cmd_generate)
 
 
@@ -187,6 +193,15 @@ def ensure_registered() -> None:
         # Runs before unregister (atexit is last-in, first-out): freeing the session's data first keeps
         # Blender from printing "Error: Not freed memory blocks" at exit after renders and movie strips.
         atexit.register(bpy.ops.wm.read_factory_settings, use_empty=True)
+
+
+def _set_look(scene, shots: list[str] | None, mode: str) -> None:
+    """``generate --look``: the shots of this run (named, else all planned) get ``mode`` as their Look."""
+    from ..addon import props
+    from ..plan.scene import plan_scene
+
+    for name in shots or [s.name for s in plan_scene(scene).shots]:
+        props.shot_settings(scene, name).look_mode = mode
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -222,6 +237,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     open_blend(args.blend)
     scene = pick_scene(args.scene)
     shots = [s.strip() for s in args.shots.split(",") if s.strip()] if args.shots else None
+    if args.look:
+        _set_look(scene, shots, args.look.upper())
     try:
         result = generate.run_sync(
             scene,

@@ -81,6 +81,16 @@ def use_look(scene, strip) -> None:
     chosen = dict(scene.get(CHOSEN_KEY, {}))
     chosen[shot] = strip.name
     scene[CHOSEN_KEY] = chosen
+    # The shot panel shows it as a picture (a draw cannot load an image itself).
+    path = look_file(strip)
+    if os.path.isfile(path):
+        strip["ltx_look_image"] = bpy.data.images.load(path, check_existing=True).name
+
+
+def look_image(scene, shot_name: str):
+    """The chosen look's loaded image (for the shot panel's picture), or None."""
+    strip = chosen_look(scene, shot_name)
+    return bpy.data.images.get(strip.get("ltx_look_image", "")) if strip is not None else None
 
 
 def look_file(strip) -> str:

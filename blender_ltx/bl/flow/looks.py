@@ -2,10 +2,14 @@
 scene's references go to the server's look job; the candidate stills come back as image strips on the
 muted Looks channel (``bl/edit/look_strips.py``), the first one the shot's look until another is used.
 
-References are the scene's list (``scene["ltx_references"]``: [{name, kind, path}], kind character |
-prop | set), uploaded once as content-addressed assets: a second run sends 0 bytes of them.
-This is the synchronous path (the headless ``looks`` command); the panel's background path through
-the courier is still to come.
+References are the scene's list (``scene.ltx.references``: name, image, kind character | prop | set),
+each shot showing all but its ``hidden_references``, uploaded once as content-addressed assets: a second
+run sends 0 bytes of them. A shot that continues from the previous shot adds that shot's chosen look.
+This is the synchronous path (the ``looks`` command and the Generate Looks operator wait here); a
+background path through the courier is still to come.
+
+``take_look`` is the other half: what picture a take's request carries for the shot's look (``previs``,
+``prompt``, ``frame``, ``previous take``), the scene's Auto choosing by ``core.looks.default_look``.
 """
 
 from __future__ import annotations
@@ -20,29 +24,142 @@ from ...core.client import Client
 from ..addon import blend_paths, props
 from ..edit import look_strips, vse
 from ..plan.scene import plan_scene
-from ..render.guides import render_guides
+from ..render.guides import first_frame_from_image, render_guides
 
-REFERENCES_KEY = "ltx_references"
+#: A take's look as the server's ``look`` field names it (previous take's frame is a picture: previs).
+_SERVER_LOOK = {"PREVIS": "previs", "PROMPT": "prompt", "FRAME": "frame", "PREVIOUS_TAKE": "previs"}
 
 
-def scene_references(scene) -> list[dict[str, Any]]:
-    """The scene's references as {name, kind, png}; a missing file or a wrong kind is one sentence."""
+def _read_png(path: str, what: str) -> bytes:
+    """A reference's PNG bytes (the server takes PNG)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{what}: no image file at {path}; fix its path.")
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{what}: {path} is not a PNG file; save it as PNG.")
+    return data
+
+
+def shot_reference_names(scene, ss) -> list[str]:
+    """The scene references this shot shows: all but its hidden ones."""
+    hidden = {n.strip() for n in ss.hidden_references.splitlines() if n.strip()}
+    return [r.name for r in scene.ltx.references if r.name not in hidden]
+
+
+def scene_references(scene, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """The scene's references (those in ``names``, default all) as {name, kind, png}; a missing file or
+    an unnamed reference is one sentence."""
     out = []
-    for i, ref in enumerate(scene.get(REFERENCES_KEY, [])):
-        ref = dict(ref)
-        if ref.get("kind") not in vocab.REFERENCE_KINDS:
-            raise ValueError(
-                f"Reference {i + 1} ({ref.get('name')!r}) has kind {ref.get('kind')!r}; use one of "
-                f"{', '.join(vocab.REFERENCE_KINDS)}."
-            )
-        path = blend_paths.abspath(ref.get("path", ""))
-        if not os.path.isfile(path):
-            raise ValueError(f"Reference {ref.get('name')!r}: no image file at {path}; fix its path.")
-        with open(path, "rb") as f:
-            out.append(
-                {"name": ref.get("name") or f"reference {i + 1}", "kind": ref["kind"], "png": f.read()}
-            )
+    for i, ref in enumerate(scene.ltx.references):
+        if names is not None and ref.name not in names:
+            continue
+        if not ref.name.strip():
+            raise ValueError(f"Reference {i + 1} has no name; name it as the prompt calls it.")
+        png = _read_png(blend_paths.abspath(ref.image), f"Reference {ref.name!r}")
+        out.append({"name": ref.name, "kind": ref.kind, "png": png})
     return out
+
+
+def previous_shot(scene, shot_name: str):
+    """The shot before ``shot_name`` in the plan (by start frame), or None."""
+    shots = sorted(plan_scene(scene, pixel_budget=scene.ltx.pixel_budget).shots, key=lambda s: s.frame_start)
+    names = [s.name for s in shots]
+    i = names.index(shot_name) if shot_name in names else 0
+    return shots[i - 1] if i > 0 else None
+
+
+def continuity_reference(scene, shot_name: str) -> dict[str, Any] | None:
+    """*Continue from the previous shot*: the previous shot's chosen look as a ``set`` reference."""
+    prev = previous_shot(scene, shot_name)
+    strip = look_strips.chosen_look(scene, prev.name) if prev is not None else None
+    if strip is None:
+        where = f"shot {prev.name}" if prev is not None else "no earlier shot"
+        raise ValueError(
+            f"Shot {shot_name} continues from the previous shot, but {where} has no chosen look: make "
+            "its looks first (or untick Continue from the Previous Shot)."
+        )
+    png = _read_png(look_strips.look_file(strip), f"The look of shot {prev.name}")
+    return {"name": f"shot {prev.name}", "kind": "set", "png": png}
+
+
+def shot_references(scene, shot_name: str) -> list[dict[str, Any]]:
+    """The references a shot's look job conditions on: its scene references, and the previous shot's
+    chosen look where it continues from it."""
+    ss = props.shot_settings(scene, shot_name)
+    refs = scene_references(scene, shot_reference_names(scene, ss))
+    if ss.continue_previous:
+        refs.append(continuity_reference(scene, shot_name))
+    return refs[: vocab.MAX_LOOK_REFERENCES]
+
+
+def look_mode(scene, ss, capabilities: list[str] | None, control_kind: str = "auto") -> str:
+    """The shot's look as the enum (PREVIS, PROMPT, FRAME, PREVIOUS_TAKE): its own, else the scene's;
+    Auto picks with ``core.looks.default_look`` (a look frame where the shot has one; words where the
+    server offers control and the shot uses it; the previs render only where nothing else is offered)."""
+    mode = ss.look_mode if ss.look_mode != "SCENE" else scene.ltx.look_mode
+    if mode != "AUTO":
+        return mode
+    caps = list(capabilities or []) if control_kind != "none" else []
+    return vocab.default_look(caps, has_frame=look_frame_file(scene, ss) is not None).upper()
+
+
+def look_frame_file(scene, ss) -> str | None:
+    """The shot's look frame: its Look Image, else its chosen look strip's file; None without one."""
+    if ss.look_image:
+        return blend_paths.abspath(ss.look_image)
+    strip = look_strips.chosen_look(scene, ss.name)
+    return look_strips.look_file(strip) if strip is not None else None
+
+
+def take_look(
+    scene, part, ss, guides: list[tuple[int, str]], out_dir: str, mode: str, first: bool = True
+) -> tuple[str, list[tuple[int, str]]]:
+    """The server's ``look`` and the guides a take sends for ``mode``: ``previs`` keeps the previs guides,
+    ``prompt`` none (guides are previs pixels: the caller drops the request's conditions; the guides come
+    back unchanged), ``frame`` the look frame at frame 0 alone (later segments of a split shot: prompt)."""
+    if mode in ("PREVIS", "PREVIOUS_TAKE"):
+        return "previs", guides
+    if mode == "PROMPT" or not first:
+        return "prompt", guides
+    src = look_frame_file(scene, ss)
+    if src is None:
+        raise ValueError(
+            f"Shot {ss.name} has look Look Frame but no look: make its looks (Generate Looks), use a look "
+            "strip, or pick a Look Image."
+        )
+    w, h = part.generation.width, part.generation.height
+    if _png_size(src) == (w, h):  # a look made for this shot: its very bytes (the server has them)
+        return "frame", [(0, src)]
+    png = os.path.join(blend_paths.abspath(out_dir), "look_frame.png")
+    first_frame_from_image(src, w, h, png)
+    return "frame", [(0, png)]
+
+
+def _png_size(path: str) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header, or None for another file."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def look_sentence(scene, ss, capabilities: list[str] | None, control_kind: str = "auto") -> str:
+    """What the model will see of the shot, in words (the shot panel)."""
+    mode = look_mode(scene, ss, capabilities, control_kind)
+    engine = scene.ltx.guide_engine
+    if mode == "PREVIS":
+        grey = " (untextured Workbench shading)" if engine == "BLENDER_WORKBENCH" else ""
+        return f"The model sees the previs render{grey} as the picture."
+    if mode == "PROMPT":
+        return "The model sees no picture: the words make it, control keeps the camera and layout."
+    if mode == "PREVIOUS_TAKE":
+        return "The model starts from the last frame of the previous take of this camera."
+    src = look_frame_file(scene, ss)
+    if src is None:
+        return "Look Frame, but the shot has no look yet: Generate Looks first."
+    return f"The model starts from the look frame {os.path.basename(src)}, its only picture."
 
 
 def _wait(client: Client, job_id: str, timeout: float | None) -> dict[str, Any]:
@@ -71,11 +188,14 @@ def make_looks(
     health = client.health()
     if vocab.CAPABILITY_LOOK_FRAMES not in health.get("capabilities", []):
         raise ValueError(f"The server at {client.base_url} makes no looks; start it with --look-model.")
-    references = scene_references(scene)
-    plan = plan_scene(scene)
-    shots = [s for s in plan.shots if shot_names is None or s.name in shot_names]
+    plan = plan_scene(scene, pixel_budget=scene.ltx.pixel_budget)
+    shots = sorted(
+        (s for s in plan.shots if shot_names is None or s.name in shot_names), key=lambda s: s.frame_start
+    )
+    for shot in shots:  # every reference checked before any job is sent
+        scene_references(scene, shot_reference_names(scene, props.shot_settings(scene, shot.name)))
     # Uploaded once per run before any shot (the look requests then find them on the server).
-    reference_bytes = sum(vocab.upload_once(client, r["png"])[1] for r in references)
+    reference_bytes = sum(vocab.upload_once(client, r["png"])[1] for r in scene_references(scene))
     result: dict[str, Any] = {
         "shots": {},
         "uploaded_bytes": reference_bytes,
@@ -95,7 +215,7 @@ def make_looks(
             height=shot.generation.height,
             count=count,
             layout=("beauty", layout_png),
-            references=references,
+            references=shot_references(scene, shot.name),
             shot=shot.name,
         )
         result["uploaded_bytes"] += sent

@@ -77,10 +77,13 @@ def prepare(
     ``copy`` (a ``staged.FileCopy``: the click path) stages the control renders instead of waiting for
     them: the specs are then ``control.PendingControl``s, rendered later from that copy of the file."""
     from . import control as ctl
+    from . import looks
 
     if info is None:
         info = server_info.get(cfg.url)
     kind, scale = control_kind(ss, control, info, staged=copy is not None)
+    caps = server_info.capability_names(info) if info is not None else None
+    mode = looks.look_mode(scene, ss, caps, kind)
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
@@ -93,12 +96,16 @@ def prepare(
     run = Run(
         sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report, takes=takes, seeds=seeds,
     )  # fmt: skip
-    guides_of, part_specs = [], []
+    guides_of, looks_of, part_specs = [], [], []
     for i, part in enumerate(parts):
         guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
-        guides_of.append(render_guides(scene, part, guide_dir, first=i == 0))
+        source = "PREVIOUS_TAKE" if mode == "PREVIOUS_TAKE" else None
+        guides = render_guides(scene, part, guide_dir, first=i == 0, source=source)
+        look, guides = looks.take_look(scene, part, ss, guides, guide_dir, mode, first=i == 0)
+        guides_of.append(guides)
+        looks_of.append(look)
         previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
         if copy is None:
             part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
@@ -125,6 +132,10 @@ def prepare(
             except ProtocolError as exc:
                 raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
             request.update(ltx2_fields(ss, cfg.url))
+            if looks_of[i] != "previs":  # previs is the server's default: older servers know no look
+                request["look"] = looks_of[i]
+            if looks_of[i] == "prompt":  # no previs pixel reaches the model
+                request["conditions"] = []
             requests.append(request)
             specs.append(part_specs[i])
     return run, requests, specs
@@ -149,9 +160,12 @@ def ltx2_fields(ss, url: str) -> dict:
     )
 
 
-def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:
+def render_guides(
+    scene, part: Shot, out_dir: str, *, first: bool = True, source: str | None = None
+) -> list[tuple[int, str]]:
     """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
-    the scene's First Frame setting (a render, an image, or the previous take of the same camera)."""
+    ``source`` or else the scene's First Frame setting (a render, an image, or the previous take of the
+    same camera)."""
     from ..render import guides
 
     st = props.scene_settings(scene)
@@ -163,7 +177,7 @@ def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> lis
         every_n=st.guide_every_n,
         at_motion_changes=st.guide_at_motion_changes,
     )
-    source = st.first_frame_source if first else "RENDER"
+    source = (source or st.first_frame_source) if first else "RENDER"
     if source == "RENDER":
         return guides
     png = os.path.join(blend_paths.abspath(out_dir), "first_frame.png")
