@@ -225,3 +225,25 @@ def test_kill9_mid_look_then_restart_runs_it_again(tiny_model_dir, tiny_look_dir
             assert http.get(srv.url + still["url"]).status_code == 200
     finally:
         srv.stop()
+
+
+def test_removing_a_look_job_removes_its_stills_unless_another_job_names_them(srv):
+    http = requests.Session()
+    req, _ = _look(srv, count=2, seed=901)
+    look = wait_for(http, srv.url, http.post(srv.url + "/v1/jobs", json=req).json()["id"])
+    kept, dropped = (s["asset"] for s in look["applied"]["stills"])
+    # A video job starts from the first still: it names it, so it outlives the look job.
+    video = job_request(look="frame", conditions=[{"frame_index": 0, "image": {"asset": kept}}])
+    taken = wait_for(http, srv.url, http.post(srv.url + "/v1/jobs", json=video).json()["id"])
+    assert taken["status"] == "succeeded", taken
+    for sha in (kept, dropped):
+        assert http.head(f"{srv.url}/v1/assets/{sha}").status_code == 200
+
+    assert http.delete(f"{srv.url}/v1/jobs/{look['id']}").status_code == 200
+    assert http.get(f"{srv.url}/v1/jobs/{look['id']}").status_code == 404
+    assert http.head(f"{srv.url}/v1/assets/{dropped}").status_code == 404
+    assert http.head(f"{srv.url}/v1/assets/{kept}").status_code == 200
+
+    # The video job goes too: nothing names the still any more, but stills only go with a look job.
+    assert http.delete(f"{srv.url}/v1/jobs/{taken['id']}").status_code == 200
+    assert http.head(f"{srv.url}/v1/assets/{kept}").status_code == 200
