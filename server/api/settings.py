@@ -22,6 +22,9 @@ DEFAULT_MAX_STEPS = 200
 @dataclass
 class Settings:
     model: str = "tiny"
+    #: The look model (backends/look.py): a FLUX.2 klein folder or id, "tiny-look", "none", or "auto"
+    #: (tiny-look beside a tiny video model, none otherwise).
+    look_model: str = "auto"
     device: str = "auto"
     dtype: str | None = None  # None: bfloat16 on cuda, float32 on cpu
     host: str = "127.0.0.1"

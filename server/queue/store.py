@@ -161,7 +161,7 @@ class JobStore:
             request.get("shot"),
             json.dumps(request.get("tags") or {}),
             json.dumps(request),
-            json.dumps({k: request.get(k) for k in _REQUEST_KEYS}),
+            json.dumps({k: request.get(k) for k in _REQUEST_KEYS} | _kind_summary(request)),
             json.dumps(applied),
         )
         try:
@@ -219,15 +219,36 @@ class JobStore:
         return [self._status(r) for r in rows]
 
     def remove(self, job_id: str) -> bool:
-        """Delete a final job's row, video and inputs; False if it is not final (or not there)."""
+        """Delete a final job's row, video and inputs, and a look job's stills that no other job names;
+        False if it is not final (or not there)."""
         with self._lock:
+            found = self._db.execute(
+                "SELECT applied FROM jobs WHERE id = ? AND status IN (?, ?, ?)",
+                (job_id, *protocol.FINAL_STATUSES),
+            ).fetchone()
             gone = self._db.execute(
                 "DELETE FROM jobs WHERE id = ? AND status IN (?, ?, ?)", (job_id, *protocol.FINAL_STATUSES)
             ).rowcount
         if gone:
             self.video_path(job_id).unlink(missing_ok=True)
             shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
+            if found is not None:
+                self._remove_stills(json.loads(found[0]))
         return bool(gone)
+
+    def _remove_stills(self, applied: dict[str, Any]) -> None:
+        """A removed look job's stills go with it, unless a kept job names them (a video job's look
+        frame, another look job that made the same still)."""
+        stills = {s["asset"] for s in applied.get("stills") or []}
+        if not stills:
+            return
+        from .asset_store import asset_refs  # asset_store imports this module: import it when used
+
+        kept = set(asset_refs([json.loads(t) for t in self.requests_json()])) | still_assets(
+            self.applied_json()
+        )
+        for sha in stills - kept:
+            (self.root / "assets" / sha).unlink(missing_ok=True)
 
     def prune(self, keep_s: float | None, video_budget_bytes: int | None) -> int:
         """Retention: remove final jobs finished more than ``keep_s`` ago, then the oldest final jobs
@@ -274,6 +295,10 @@ class JobStore:
             (json.dumps(pending),),
         )
         return [r[0] for r in rows]
+
+    def applied_json(self) -> list[str]:
+        """Every stored job's ``applied`` as JSON text (the sweep keeps the stills look jobs made)."""
+        return [r[0] for r in self._exec("SELECT applied FROM jobs")]
 
     def requests_json(self) -> list[str]:
         """Every stored job's request as JSON text (the asset sweep looks for what they refer to)."""
@@ -400,7 +425,7 @@ class JobStore:
             "request": shown,
             "applied": json.loads(row["applied"]),
             "video_url": f"{protocol.API_PREFIX}/jobs/{row['id']}/video"
-            if row["status"] == "succeeded"
+            if row["status"] == "succeeded" and shown.get("kind", "video") == "video"
             else None,
             "motion": json.loads(row["motion"]) if row["motion"] else None,
         }
@@ -408,6 +433,21 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def still_assets(applied_json: list[str]) -> set[str]:
+    """The stills every stored look job made (the asset sweep keeps them while their job is kept)."""
+    out: set[str] = set()
+    for text in applied_json:
+        out.update(s["asset"] for s in json.loads(text).get("stills") or [])
+    return out
+
+
+def _kind_summary(request: dict[str, Any]) -> dict[str, Any]:
+    """What a status shows of a job's kind: look jobs their count, video jobs their look."""
+    if request.get("kind") == "look":
+        return {"kind": "look", "count": request.get("count")}
+    return {"kind": "video", "look": request.get("look", "previs")}
 
 
 def _size(path: Path) -> int:

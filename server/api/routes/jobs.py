@@ -14,6 +14,7 @@ from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
 from ...queue import planning
 from .. import schemas
+from . import looks
 from ..http_limits import read_body
 from ..state import ServerState, server_of
 
@@ -74,12 +75,16 @@ async def submit(request: Request, response: Response, idempotency_key: str | No
     advice = "send fewer or smaller keyframe images"
     body = await read_body(request, settings.max_body_bytes, settings.stall_timeout_s, advice)
     # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
-    # The facts and the capability names (control_<kind> is only in the list, as in health).
-    caps = {**srv.backend.capabilities(), **dict.fromkeys(srv.backend.capability_list(), True)}
-    checked = await run_in_threadpool(schemas.check_request, body, settings, srv.assets, caps)
-    status, created = await run_in_threadpool(
-        planning.submit, srv.store, srv.runners, checked.data, checked.images, key
-    )
+    data = await run_in_threadpool(schemas.parse_json, body)
+    if data.get("kind") == "look":
+        status, created = await looks.submit_look(srv, data, key)
+    else:
+        # The facts and the capability names (control_<kind> is only in the list, as in health).
+        caps = {**srv.backend.capabilities(), **dict.fromkeys(srv.backend.capability_list(), True)}
+        checked = await run_in_threadpool(schemas.check_request, data, settings, srv.assets, caps)
+        status, created = await run_in_threadpool(
+            planning.submit, srv.store, srv.runners, checked.data, checked.images, key
+        )
     if not created:  # the same key raced its first send
         response.status_code = 200
     return status
