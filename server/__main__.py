@@ -85,6 +85,12 @@ def parse_args(argv: list[str]) -> Settings:
         metavar="KIND=PATH_OR_ID",
         help="LTX-2: an IC-LoRA for a control kind (depth, canny, tracks); repeatable",
     )
+    p.add_argument(
+        "--latent-upsampler",
+        default=None,
+        metavar="DIR_OR_ID",
+        help="the x2 latent upsampler that finalizes drafts (default: the checkpoint's latent_upsampler/)",
+    )
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     ray = p.add_argument_group("more GPUs (Ray; pip install -e '.[server,ray]')")
@@ -140,6 +146,7 @@ def parse_args(argv: list[str]) -> Settings:
         text_encoder_offload=a.text_encoder_offload,
         camera_loras=a.camera_loras,
         ic_loras=a.ic_lora,
+        latent_upsampler=a.latent_upsampler,
         max_frames=a.max_frames,
         segment_frames=a.segment_frames,
         segment_overlap=a.segment_overlap,

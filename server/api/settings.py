@@ -40,6 +40,8 @@ class Settings:
     text_encoder_offload: bool = False
     camera_loras: str | None = None  # comma-separated folders or hub ids
     ic_loras: list[str] = field(default_factory=list)  # KIND=PATH_OR_ID
+    #: The x2 latent upsampler that finalizes drafts (folder or hub id); None: the checkpoint's own.
+    latent_upsampler: str | None = None
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES

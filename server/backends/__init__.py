@@ -42,6 +42,7 @@ def load_backend(settings) -> Backend:
         vae_tiling=settings.vae_tiling,
         cpu_offload=settings.cpu_offload,
         profile=settings.profile,
+        latent_upsampler=getattr(settings, "latent_upsampler", None),
     )
     if model_family(settings.model) == "ltx2":
         from .ltx2 import LTX2Backend
