@@ -329,7 +329,7 @@ class LTX2Backend(PipelineBackend):
         return video, audio, applied_refs
 
     def _clip(self, video, audio, applied_refs: list[dict[str, Any]], request: GenerateRequest) -> Clip:
-        """The Clip of a decoded pass (video float (1, F, H, W, 3) in [0, 1], audio (1, channels, samples))."""
+        """The Clip of a decoded pass: video float (1, F, H, W, 3) in [0, 1], audio (1, channels, samples)."""
         import torch
 
         frames = (np.asarray(video[0]) * 255.0).round().clip(0, 255).astype(np.uint8)
