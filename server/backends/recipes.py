@@ -53,9 +53,11 @@ def upsampler_source(model_source: str, flag: str | None) -> tuple[str | None, s
     else a hub id's ``latent_upsampler`` subfolder (loaded from the local cache only when tried)."""
     if flag:
         path = Path(flag).expanduser()
-        if path.is_dir() and not (path / "config.json").is_file() and (path / UPSAMPLER_FOLDER).is_dir():
-            return str(path), UPSAMPLER_FOLDER, ""
-        return (str(path) if path.is_dir() else flag), None, ""
+        if path.is_dir():
+            nested = not (path / "config.json").is_file() and (path / UPSAMPLER_FOLDER).is_dir()
+            return str(path), (UPSAMPLER_FOLDER if nested else None), ""
+        # a hub id: the upsampler repos are pipelines (vae + latent_upsampler), as is Lightricks/LTX-2
+        return flag, UPSAMPLER_FOLDER, ""
     folder = Path(model_source).expanduser()
     if folder.is_dir():
         if (folder / UPSAMPLER_FOLDER / "config.json").is_file():

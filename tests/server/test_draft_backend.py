@@ -130,3 +130,39 @@ def test_a_folder_without_an_upsampler_says_why(tiny_ltx2_dir, tmp_path):
     )
     b2.load()
     assert {"draft", "finalize"} <= set(b2.capability_list())
+
+
+def test_ltx_video_finalizes_only_with_a_latent_upsampler(tiny_model_dir, tmp_path):
+    """LTX-Video 0.9: the tiny model has no upsampler (one sentence says why); a copy given a random one of
+    LTX-Video's class drafts at half size and finalizes to the final size, the same clip twice."""
+    import shutil
+
+    from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+    from server.backends.ltx import LTXBackend
+
+    bare = LTXBackend(str(tiny_model_dir), device="cpu", data_dir=tmp_path)
+    bare.load()
+    assert "draft" not in bare.capability_list()
+    assert bare.recipe()["why_not"].startswith(
+        f"the checkpoint folder {tiny_model_dir} has no latent_upsampler/"
+    )
+    with pytest.raises(ValueError, match="cannot finalize drafts: the checkpoint folder"):
+        _run(bare.finalize, _request(), {"video": np.zeros((1, 8, 3, 2, 4), np.float32)})
+
+    copy = tmp_path / "with-upsampler"
+    shutil.copytree(tiny_model_dir, copy)
+    torch.manual_seed(0)
+    LTXLatentUpsamplerModel(in_channels=8, mid_channels=32, num_blocks_per_stage=1).save_pretrained(
+        copy / "latent_upsampler"
+    )
+    b = LTXBackend(str(copy), device="cpu", data_dir=tmp_path)
+    b.load()
+    assert {"draft", "finalize"} <= set(b.capability_list())
+    draft = _run(b.generate, _request(stage="draft"))
+    assert draft.frames.shape == (17, 64, 128, 3) and draft.latents["video"].shape == (1, 8, 3, 2, 4)
+    first = _run(b.finalize, _request(), draft.latents)
+    again = _run(b.finalize, _request(), draft.latents)
+    assert first.frames.shape == (17, 128, 256, 3)
+    np.testing.assert_array_equal(first.frames, again.frames)
+    assert [s["stage"] for s in first.applied["stages"]] == ["latent_upsample_x2", "refine"]
