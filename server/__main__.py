@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--family ltx|ltx2] [--timestep-vae]`` and
+``python -m server make-tiny-model DIR [--family ltx|ltx2|sana-wm] [--timestep-vae]`` and
 ``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py)."""
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ log = logging.getLogger("server")
 def parse_args(argv: list[str]) -> Settings:
     p = argparse.ArgumentParser(prog="python -m server", description="blender-ltx generation server")
     p.add_argument(
-        "--model", default="tiny", help="diffusers model id, local checkpoint dir, 'tiny' or 'tiny-ltx2'"
+        "--model",
+        default="tiny",
+        help="diffusers model id, local checkpoint dir, 'tiny', 'tiny-ltx2' or 'tiny-sana-wm'",
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument(
@@ -55,8 +57,9 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument(
         "--segment-frames",
         type=int,
-        default=Settings.segment_frames,
-        help="one generation's maximum (8k+1); longer jobs run as a chain of segments into one clip",
+        default=None,
+        help="one generation's maximum (8k+1); longer jobs run as a chain of segments into one clip "
+        f"(default: {Settings.segment_frames}, SANA-WM 961)",
     )
     p.add_argument(
         "--segment-overlap",
@@ -91,6 +94,11 @@ def parse_args(argv: list[str]) -> Settings:
         metavar="DIR_OR_ID",
         help="the x2 latent upsampler that finalizes drafts (default: the checkpoint's latent_upsampler/)",
     )
+    p.add_argument(
+        "--no-refiner",
+        action="store_true",
+        help="SANA-WM: skip stage 2 (the LTX-2 refiner) for speed; stage 1 is decoded directly",
+    )
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     ray = p.add_argument_group("more GPUs (Ray; pip install -e '.[server,ray]')")
@@ -124,6 +132,9 @@ def parse_args(argv: list[str]) -> Settings:
         p.error("--replicas must be 1 or more")
     from .generation.chain import segment_overlap
 
+    segment_frames_given = a.segment_frames is not None
+    if not segment_frames_given:
+        a.segment_frames = Settings.segment_frames
     try:
         segment_overlap(a.segment_frames, a.segment_overlap)
     except ValueError as exc:
@@ -149,7 +160,9 @@ def parse_args(argv: list[str]) -> Settings:
         latent_upsampler=a.latent_upsampler,
         max_frames=a.max_frames,
         segment_frames=a.segment_frames,
+        segment_frames_given=segment_frames_given,
         segment_overlap=a.segment_overlap,
+        no_refiner=a.no_refiner,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
         ray=a.ray,
@@ -243,6 +256,8 @@ def serve(settings: Settings) -> int:
         except WeightsNotFound as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
+    if not settings.segment_frames_given and getattr(backend, "segment_frames", None):
+        settings.segment_frames = backend.segment_frames  # the family's one pass (SANA-WM: a minute)
     info = backend.info()
     profile = backend.profile()
     log.info(
@@ -284,9 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")
-        mk.add_argument("--family", choices=("ltx", "ltx2"), default="ltx")
+        mk.add_argument("--family", choices=("ltx", "ltx2", "sana-wm"), default="ltx")
         mk.add_argument("--timestep-vae", action="store_true", help="ltx only: a timestep-aware VAE")
         a = mk.parse_args(argv[1:])
+        if a.family == "sana-wm":
+            from .backends.tiny_sana_wm import make_tiny_sana_wm_model
+
+            print(f"tiny SANA-WM model written to {make_tiny_sana_wm_model(a.dir)}")
+            return 0
         if a.family == "ltx2":
             from .backends.tiny_ltx2 import make_tiny_ltx2_model
 

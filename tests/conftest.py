@@ -68,3 +68,16 @@ def tiny_ltx2_dir(tmp_path_factory) -> Path:
         capture_output=True,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_sana_wm_dir(tmp_path_factory) -> Path:
+    """The tiny SANA-WM (stage 1 and its refiner), made once per session (in a subprocess)."""
+    out = tmp_path_factory.mktemp("tiny-sana-wm") / "tiny-sana-wm-model"
+    subprocess.run(
+        [SERVER_PYTHON, "-m", "server", "make-tiny-model", "--family", "sana-wm", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return out

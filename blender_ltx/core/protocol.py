@@ -11,6 +11,7 @@ Job request (``POST /v1/jobs``, JSON)::
     trajectory: {frames, matrix_world, lens_mm, sensor_width_mm, ..., camera_type, ortho_scale}
                 (as in the shot plan; optional)
     motion_prompt: bool (default true: add motion specifiers compiled from the trajectory)
+    poses: {scene_depth, metres_per_unit, scale} (optional; SANA-WM's pose scale inputs)
     shot: str (optional), tags: {str: str} (optional)
 
 Job status (``GET /v1/jobs/{id}``)::
@@ -75,6 +76,7 @@ REQUEST_FIELDS = (
     "audio",
     "camera_lora",
     "camera_lora_scale",
+    "poses",
 )
 
 

@@ -83,6 +83,20 @@ class TrajectoryIn(BaseModel):
     )
 
 
+class PosesIn(BaseModel):
+    """What the server needs to choose the translation scale of the exact camera (SANA-WM; see
+    core.poses.pose_scale). Other families ignore it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    scene_depth: float | None = Field(
+        None, gt=0.0, description="median depth of the first frame, scene units; null: nothing was hit"
+    )
+    metres_per_unit: float = Field(1.0, gt=0.0, description="the scene's unit scale (metres per unit)")
+    scale: float | None = Field(
+        None, gt=0.0, le=1e6, description="the shot's Pose Scale: overrides the chosen scale"
+    )
+
+
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     prompt: StrictStr = Field(max_length=10_000)
@@ -125,6 +139,9 @@ class JobRequest(BaseModel):
         "(GET /v1/health 'loras')",
     )
     camera_lora_scale: float = Field(1.0, ge=0.0, le=2.0)
+    poses: PosesIn | None = Field(
+        None, description="SANA-WM: the scale inputs of the exact camera path (applied.camera_poses)"
+    )
     control: dict[str, Any] | None = Field(
         None,
         description="IC-LoRA control video (LTX-2): see server/generation/control/request.py for the shape",
@@ -394,6 +411,10 @@ def check_request(
     if len(req.conditions) > settings.max_conditions:
         raise ProtocolError(
             "conditions", f"has {len(req.conditions)} images, above the limit of {settings.max_conditions}"
+        )
+    if data.get("audio") is True and capabilities is not None and not capabilities.get("audio"):
+        raise ProtocolError(
+            "audio", "is true but this server's model makes no audio; leave it out or send false"
         )
     images = []
     for i, cond in enumerate(req.conditions):

@@ -34,6 +34,8 @@ class Settings:
     profile: str = "auto"  # backends/profiles.py KINDS: sampling defaults from the model's name, or forced
     max_frames: int = protocol.DEFAULT_MAX_JOB_FRAMES  # the longest job accepted
     segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES  # one generation's maximum; longer jobs chain
+    #: --segment-frames was given; otherwise a family that proposes its own (SANA-WM) sets it at load.
+    segment_frames_given: bool = False
     segment_overlap: int = DEFAULT_SEGMENT_OVERLAP
     # LTX-2 only
     sequential_offload: bool = False
@@ -42,6 +44,8 @@ class Settings:
     ic_loras: list[str] = field(default_factory=list)  # KIND=PATH_OR_ID
     #: The x2 latent upsampler that finalizes drafts (folder or hub id); None: the checkpoint's own.
     latent_upsampler: str | None = None
+    # SANA-WM only: skip stage 2 (the LTX-2 refiner) for speed
+    no_refiner: bool = False
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES

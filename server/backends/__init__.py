@@ -9,13 +9,23 @@ from pathlib import Path
 from .base import Backend
 
 
+#: The built-in tiny models and their families.
+TINY_FAMILIES = {"tiny": "ltx-video", "tiny-ltx2": "ltx2", "tiny-sana-wm": "sana-wm"}
+
+
+def family_of_class(class_name: str) -> str:
+    """The family of a model_index.json ``_class_name``: SanaWM..., LTX2... or (else) LTX-Video."""
+    if class_name.startswith("SanaWM"):
+        return "sana-wm"
+    return "ltx2" if class_name.startswith("LTX2") else "ltx-video"
+
+
 def model_family(model: str) -> str:
-    """The family, "ltx2" or "ltx-video", from the checkpoint's model_index.json (``_class_name``
-    LTX2...): a local folder's, or a hub id's from the local Hugging Face cache; names are the last resort."""
-    if model == "tiny":
-        return "ltx-video"
-    if model == "tiny-ltx2":
-        return "ltx2"
+    """The family, "sana-wm", "ltx2" or "ltx-video", from the checkpoint's model_index.json (``_class_name``
+    SanaWM..., LTX2...): a local folder's, or a hub id's from the local Hugging Face cache; names are the
+    last resort."""
+    if model in TINY_FAMILIES:
+        return TINY_FAMILIES[model]
     index = Path(model).expanduser() / "model_index.json"
     if not index.is_file():
         index = None
@@ -27,10 +37,11 @@ def model_family(model: str) -> str:
         except Exception:  # not a valid repo id: the loader will say what is wrong with it
             index = None
     if index is not None and index.is_file():
-        return (
-            "ltx2" if json.loads(index.read_text()).get("_class_name", "").startswith("LTX2") else "ltx-video"
-        )
-    return "ltx2" if "ltx-2" in model.lower() or "ltx2" in model.lower() else "ltx-video"
+        return family_of_class(json.loads(index.read_text()).get("_class_name", ""))
+    lowered = model.lower()
+    if "sana-wm" in lowered or "sana_wm" in lowered:
+        return "sana-wm"
+    return "ltx2" if "ltx-2" in lowered or "ltx2" in lowered else "ltx-video"
 
 
 def load_backend(settings) -> Backend:
@@ -44,9 +55,21 @@ def load_backend(settings) -> Backend:
         profile=settings.profile,
         latent_upsampler=getattr(settings, "latent_upsampler", None),
     )
-    if model_family(settings.model) == "ltx2":
+    family = model_family(settings.model)
+    if family == "sana-wm":
+        from .sana_wm import SanaWMBackend
+
+        # It follows the shot's exact camera: no camera LoRAs, no IC-LoRA control.
+        _warn_ignored(
+            settings,
+            family,
+            ("--camera-loras", "--ic-lora", "--sequential-offload", "--text-encoder-offload"),
+        )
+        return SanaWMBackend(settings.model, **common, refiner=not settings.no_refiner)
+    if family == "ltx2":
         from .ltx2 import LTX2Backend
 
+        _warn_ignored(settings, family, ("--no-refiner",))
         return LTX2Backend(
             settings.model,
             **common,
@@ -57,20 +80,27 @@ def load_backend(settings) -> Backend:
         )
     from .ltx import LTXBackend
 
-    ltx2_only = [
-        flag
-        for flag, on in (
-            ("--camera-loras", settings.camera_loras),
-            ("--ic-lora", settings.ic_loras),
-            ("--sequential-offload", settings.sequential_offload),
-            ("--text-encoder-offload", settings.text_encoder_offload),
-        )
-        if on
-    ]
-    if ltx2_only:
-        logging.getLogger("server").warning(
-            "%s only apply to LTX-2 checkpoints; %s is LTX-Video, so they are ignored",
-            ", ".join(ltx2_only),
-            settings.model,
-        )
+    _warn_ignored(
+        settings,
+        family,
+        ("--camera-loras", "--ic-lora", "--sequential-offload", "--text-encoder-offload", "--no-refiner"),
+    )
     return LTXBackend(settings.model, **common)
+
+
+_FLAG_SETTINGS = {
+    "--camera-loras": "camera_loras",
+    "--ic-lora": "ic_loras",
+    "--sequential-offload": "sequential_offload",
+    "--text-encoder-offload": "text_encoder_offload",
+    "--no-refiner": "no_refiner",
+}
+
+
+def _warn_ignored(settings, family: str, flags: tuple[str, ...]) -> None:
+    """Log the given flags that are set but mean nothing to the loaded family."""
+    on = [flag for flag in flags if getattr(settings, _FLAG_SETTINGS[flag], None)]
+    if on:
+        logging.getLogger("server").warning(
+            "%s do not apply to %s (%s), so they are ignored", ", ".join(on), settings.model, family
+        )

@@ -52,6 +52,17 @@ class VideoCondition:
 
 
 @dataclass
+class CameraPoses:
+    """The shot's exact camera, one entry per clip frame (from core.poses; the generation module builds it):
+    OpenCV camera-to-world poses relative to the clip's first frame, translation already scaled."""
+
+    c2w: np.ndarray  # float (num_frames, 4, 4)
+    intrinsics: np.ndarray  # float (num_frames, 4) [fx, fy, cx, cy] in pixels of the request's frame
+    #: The request's trajectory was absent: a still camera with an assumed lens.
+    static: bool = False
+
+
+@dataclass
 class Clip:
     """What a backend returns: the video frames and, for families that make it, the audio."""
 
@@ -94,6 +105,8 @@ class GenerateRequest:
     #: "single": one pass at width x height; "draft": the recipe's first stage only, at its reduced size
     #: (recipes.draft_size of width x height, the final size), the clip's ``latents`` kept.
     stage: str = "single"
+    #: The exact camera per clip frame, for families that take it (SANA-WM); None elsewhere.
+    camera_poses: CameraPoses | None = None
 
 
 ProgressCallback = Callable[[float], None]
@@ -104,8 +117,12 @@ class Backend:
     """Loads one model once and generates clips, one at a time (the worker guarantees that)."""
 
     name = "base"
-    #: /v1/health ``family``: "ltx-video" or "ltx2".
+    #: /v1/health ``family``: "ltx-video", "ltx2" or "sana-wm".
     family = "ltx-video"
+    #: The most frames of the previous segment a chained segment can be conditioned on (None: any).
+    max_overlap: int | None = None
+    #: One generation's maximum this family proposes when --segment-frames is not given (None: the server's).
+    segment_frames: int | None = None
 
     def capabilities(self) -> dict[str, Any]:
         """The facts of the loaded model (health ``features``)."""
@@ -116,6 +133,14 @@ class Backend:
         audio, camera_lora, long_shots, control_depth, control_canny, control_tracks."""
         facts = self.capabilities()
         return [k for k in ("motion_prompt", "keyframes", "audio") if facts.get(k)]
+
+    def check_request(self, request: dict[str, Any]) -> None:
+        """Refuse (ProtocolError naming the field) what this family cannot do with a checked request."""
+
+    def camera_pose_plan(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """Families that take exact poses: the submit-time record of how they will run (frames, rate,
+        crop); None for the others."""
+        return None
 
     def condition_index(self, index: int, num_frames: int) -> int:
         """The frame a keyframe asked for at ``index`` really conditions (protocol.snap_condition_index)."""

@@ -95,12 +95,12 @@ class PipelineBackend(Backend):
             raise RuntimeError("the model is not loaded yet")
         return self._profile
 
-    def _from_pretrained(self, pipeline_class, source: str, help_text: HelpText):
+    def _from_pretrained(self, pipeline_class, source: str, help_text: HelpText, **components):
         try:
             with warnings.catch_warnings():
                 # diffusers 0.42 renamed torch_dtype to dtype; the old name works on every supported version
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipe = pipeline_class.from_pretrained(source, torch_dtype=self.dtype)
+                pipe = pipeline_class.from_pretrained(source, torch_dtype=self.dtype, **components)
         except (OSError, ValueError) as exc:
             raise WeightsNotFound(help_text(self.model, load_reason(exc))) from None
         pipe.set_progress_bar_config(disable=True)
@@ -126,10 +126,34 @@ class PipelineBackend(Backend):
         cancel through the step callback; ``output_type`` "latent" skips the decode."""
         import torch
 
-        steps = request.num_inference_steps
+        return self._run_steps(
+            request.num_inference_steps,
+            progress_cb,
+            cancel_check,
+            prompt=None,
+            width=request.width,
+            height=request.height,
+            num_frames=request.num_frames,
+            frame_rate=request.frame_rate,
+            guidance_scale=request.guidance_scale,
+            generator=torch.Generator("cpu").manual_seed(request.seed),
+            output_type=output_type,
+            **kwargs,
+        )
+
+    def _run_steps(
+        self,
+        steps: int,
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+        share: float = STEPS_SHARE,
+        **kwargs,
+    ):
+        """``self.pipe(num_inference_steps=steps, **kwargs)`` with progress (``share`` of the bar over the
+        steps) and cancel through the step callback."""
 
         def on_step_end(p, i, t, kw):
-            progress_cb(STEPS_SHARE * (i + 1) / steps)
+            progress_cb(share * (i + 1) / steps)
             if cancel_check():
                 # Raising stops at once (no VAE decode of a clip nobody wants); _interrupt alone would
                 # still skip the remaining steps and decode.
@@ -140,19 +164,7 @@ class PipelineBackend(Backend):
         if cancel_check():
             raise Cancelled()
         try:
-            return self.pipe(
-                prompt=None,
-                width=request.width,
-                height=request.height,
-                num_frames=request.num_frames,
-                frame_rate=request.frame_rate,
-                num_inference_steps=steps,
-                guidance_scale=request.guidance_scale,
-                generator=torch.Generator("cpu").manual_seed(request.seed),
-                output_type=output_type,
-                callback_on_step_end=on_step_end,
-                **kwargs,
-            )
+            return self.pipe(num_inference_steps=steps, callback_on_step_end=on_step_end, **kwargs)
         except Cancelled:
             self.pipe.maybe_free_model_hooks()
             raise

@@ -166,3 +166,26 @@ def resolve(request: dict[str, Any], profile: Profile) -> dict[str, Any]:
         "from_profile": from_profile,
         "pipeline_kwargs": profile.pipeline_kwargs(request["num_inference_steps"]),
     }
+
+
+#: SANA-WM (Efficient-Large-Model/SANA-WM_bidirectional-diffusers): the pipeline's and the model card's
+#: 60 steps at guidance 5.0; the tiny model a few steps (it is noise either way).
+_SANA_WM_STEPS = {"standard": 60, "tiny": 3}
+_SANA_WM_GUIDANCE = {"standard": 5.0, "tiny": 3.0}
+
+
+def sana_wm_profile(*, tiny: bool = False, kind: str = "auto") -> Profile:
+    """The profile of a SANA-WM checkpoint. No distilled release exists, so "distilled" is refused."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown profile {kind!r}; use one of {', '.join(KINDS)}")
+    if kind == "distilled":
+        raise ValueError("SANA-WM has no distilled checkpoint; use --profile auto, standard or tiny")
+    if kind == "auto":
+        kind = "tiny" if tiny else "standard"
+    return Profile(
+        name="tiny-sana-wm" if kind == "tiny" else "sana-wm",
+        distilled=False,
+        timestep_vae=False,
+        num_inference_steps=_SANA_WM_STEPS[kind],
+        guidance_scale=_SANA_WM_GUIDANCE[kind],
+    )

@@ -46,7 +46,7 @@ _WORDS = (
 ).split()
 
 
-def _tokenizer():
+def make_tokenizer():
     from transformers import GemmaTokenizer
 
     # Special tokens, the 256 byte fallbacks, then whole words ("▁" marks a word start); no merges.
@@ -57,7 +57,7 @@ def _tokenizer():
     return GemmaTokenizer(vocab=vocab, merges=[], model_max_length=MAX_SEQUENCE_LENGTH)
 
 
-def _text_encoder(vocab_size: int):
+def make_text_encoder(vocab_size: int):
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     config = Gemma3Config(
@@ -88,7 +88,7 @@ def _text_encoder(vocab_size: int):
     return Gemma3ForConditionalGeneration(config)
 
 
-def _transformer_kwargs() -> dict:
+def transformer_kwargs() -> dict:
     return dict(
         in_channels=LATENT_CHANNELS,
         out_channels=LATENT_CHANNELS,
@@ -111,28 +111,14 @@ def _transformer_kwargs() -> dict:
 def _transformer():
     from diffusers import LTX2VideoTransformer3DModel
 
-    return LTX2VideoTransformer3DModel(**_transformer_kwargs())
+    return LTX2VideoTransformer3DModel(**transformer_kwargs())
 
 
-def build_tiny_ltx2_pipeline():
-    """The tiny pipeline in memory (deterministic: every component is seeded)."""
-    import torch
-    from diffusers import (
-        AutoencoderKLLTX2Audio,
-        AutoencoderKLLTX2Video,
-        FlowMatchEulerDiscreteScheduler,
-        LTX2InContextPipeline,
-    )
+def text_connectors():
+    """The tiny LTX2TextConnectors for the tiny Gemma-3 (unseeded: callers seed)."""
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
-    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
-    tokenizer = _tokenizer()
-    torch.manual_seed(SEED)
-    text_encoder = _text_encoder(len(tokenizer))
-    torch.manual_seed(SEED + 1)
-    transformer = _transformer()
-    torch.manual_seed(SEED + 2)
-    connectors = LTX2TextConnectors(
+    return LTX2TextConnectors(
         caption_channels=TEXT_HIDDEN,  # == heads x head dim below
         text_proj_in_factor=TEXT_LAYERS + 1,
         video_connector_num_attention_heads=2,
@@ -146,8 +132,14 @@ def build_tiny_ltx2_pipeline():
         connector_rope_base_seq_len=32,
         rope_double_precision=False,
     )
-    torch.manual_seed(SEED + 3)
-    vae = AutoencoderKLLTX2Video(
+
+
+def video_vae():
+    """The tiny LTX-2 video VAE (8 latent channels, the real 32x spatial / 8x temporal compression;
+    unseeded: callers seed). SANA-WM decodes through the same VAE class."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    return AutoencoderKLLTX2Video(
         latent_channels=LATENT_CHANNELS,
         block_out_channels=(8, 8, 16, 16),
         decoder_block_out_channels=(8, 16, 32),
@@ -158,6 +150,23 @@ def build_tiny_ltx2_pipeline():
         spatial_compression_ratio=32,
         temporal_compression_ratio=8,
     )
+
+
+def build_tiny_ltx2_pipeline():
+    """The tiny pipeline in memory (deterministic: every component is seeded)."""
+    import torch
+    from diffusers import AutoencoderKLLTX2Audio, FlowMatchEulerDiscreteScheduler, LTX2InContextPipeline
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    tokenizer = make_tokenizer()
+    torch.manual_seed(SEED)
+    text_encoder = make_text_encoder(len(tokenizer))
+    torch.manual_seed(SEED + 1)
+    transformer = _transformer()
+    torch.manual_seed(SEED + 2)
+    connectors = text_connectors()
+    torch.manual_seed(SEED + 3)
+    vae = video_vae()
     torch.manual_seed(SEED + 4)
     # The transformer's audio_in_channels (8) is latent_channels x latent mel bins (mel_bins / 4).
     mel_bins, audio_latent = 8, 4

@@ -131,10 +131,15 @@ def split_trajectory(trajectory: dict[str, Any] | None, plan: SegmentPlan) -> di
 
 
 def segment_records(
-    request: dict[str, Any], conditions: list[dict[str, Any]], segment_frames: int, overlap: int
+    request: dict[str, Any],
+    conditions: list[dict[str, Any]],
+    segment_frames: int,
+    overlap: int,
+    motion_prompt: bool = True,
 ) -> list[dict[str, Any]] | None:
     """What ``applied.segments`` records for a job (None when it fits one generation): each segment's
-    frames, overlap, keyframes and prompt with its own motion sentence."""
+    frames, overlap, keyframes and prompt with its own motion sentence (none where ``motion_prompt`` is
+    false: a family that takes the exact camera path)."""
     from .conditioning import motion_for  # conditioning imports this module for the chain record
 
     num_frames = request["num_frames"]
@@ -145,7 +150,7 @@ def segment_records(
     records = []
     for plan, conds in zip(plans, split_conditions(conditions, plans), strict=True):
         script, sentence = "", ""
-        if request.get("motion_prompt", True):
+        if motion_prompt and request.get("motion_prompt", True):
             script, sentence = motion_for(
                 split_trajectory(request.get("trajectory"), plan), request["frame_rate"]
             )
@@ -174,8 +179,13 @@ def segment_request(
         dataclasses.replace(whole.keyframes[c["condition"]], frame_index=c["frame_index"])
         for c in record["conditions"]
     ]
+    poses = whole.camera_poses
+    if poses is not None:  # the segment's own frames; the backend takes them relative to its first
+        lo, hi = record["frame_start"], record["frame_start"] + record["num_frames"]
+        poses = dataclasses.replace(poses, c2w=poses.c2w[lo:hi], intrinsics=poses.intrinsics[lo:hi])
     return dataclasses.replace(
         whole,
+        camera_poses=poses,
         prompt=record["prompt_used"],
         # A new seed per segment: the same noise in every segment would repeat its texture.
         seed=whole.seed + index,

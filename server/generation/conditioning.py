@@ -54,11 +54,14 @@ class AppliedRecord:
     control: dict[str, Any] | None = None  # control.request.applied_control
     #: LTX-2: {name, scale, reason} of the camera LoRA; absent from the record where none was considered.
     camera_lora: dict[str, Any] | None = None
+    #: SANA-WM: the exact camera (camera_poses.record); absent for families that do not take poses.
+    camera_poses: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        if out["camera_lora"] is None:
-            del out["camera_lora"]
+        for key in ("camera_lora", "camera_poses"):
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -129,6 +132,14 @@ def apply(
     script, sentence, segments = motion_analysis(request.get("trajectory"), request["frame_rate"])
     if not request.get("motion_prompt", True):
         script, sentence = "", ""
+    poses = None
+    if backend is not None:
+        backend.check_request(request)
+        if "camera_poses" in backend.capability_list():
+            from . import camera_poses
+
+            # The exact path reaches the model as numbers: no sentence about it in the prompt.
+            poses, sentence = camera_poses.record(request, backend), ""
     camera_lora = None
     if backend is not None:
         from ..backends.loras import dominant_move
@@ -146,6 +157,8 @@ def apply(
         layers.append(protocol.LAYER_KEYFRAMES)
     if camera_lora and camera_lora.get("name"):
         layers.append("camera_lora")
+    if poses is not None:
+        layers.append("camera_poses")
     control = applied_control(request.get("control"), request)
     if control:
         layers.append(CONTROL_LAYER_PREFIX + control["kind"])
@@ -158,13 +171,20 @@ def apply(
         sampling=sampling,
         control=control,
         camera_lora=camera_lora,
+        camera_poses=poses,
     )
 
 
 def generate_request(request: dict[str, Any], applied: dict[str, Any], images: list[Any]) -> GenerateRequest:
     """What the backend is asked for: the applied prompt and condition indices, the request's grid.
     ``images`` are the decoded keyframes (PIL, RGB) in the request's order."""
+    poses = None
+    if applied.get("camera_poses"):
+        from .camera_poses import clip_poses
+
+        poses = clip_poses(request, applied["camera_poses"])
     return GenerateRequest(
+        camera_poses=poses,
         prompt=applied["prompt_used"],
         negative_prompt=applied["negative_prompt"],
         seed=request["seed"],

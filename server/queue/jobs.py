@@ -438,7 +438,9 @@ class Worker:
         self.backend = backend
         # Jobs longer than one generation run as a chain (chain.py), planned when queued.
         self.segment_frames = segment_frames
-        self.segment_overlap = chain.segment_overlap(segment_frames, segment_overlap)
+        overlap = chain.segment_overlap(segment_frames, segment_overlap)
+        # A family conditioned on fewer frames (SANA-WM: one picture) chains from that many.
+        self.segment_overlap = min(overlap, getattr(backend, "max_overlap", None) or overlap)
         self.name = name or "ltx-worker"
         self.restarts = 0
         self.job: str | None = None  # the job the thread runs now
@@ -708,7 +710,11 @@ def submit(
     sampling = profiles.resolve(request, worker.backend.profile())
     applied = conditioning.apply(request, sampling, worker.backend).to_dict()
     applied["segments"] = chain.segment_records(
-        request, applied["conditions"], worker.segment_frames, worker.segment_overlap
+        request,
+        applied["conditions"],
+        worker.segment_frames,
+        worker.segment_overlap,
+        motion_prompt="camera_poses" not in applied,
     )
     status = store.create(request, images, applied)
     worker.notify()
