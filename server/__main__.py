@@ -120,6 +120,13 @@ def parse_args(argv: list[str]) -> Settings:
         help="remove the oldest finished jobs while their videos take more than this (0: no budget)",
     )
     p.add_argument(
+        "--keep-draft-days",
+        type=float,
+        default=Settings.keep_draft_days,
+        help="remove a draft's kept latents this many days after it finished; it can no longer be "
+        "finalized (0: keep them as long as the job)",
+    )
+    p.add_argument(
         "--stall-timeout",
         type=float,
         default=Settings.stall_timeout_s,
@@ -172,6 +179,7 @@ def parse_args(argv: list[str]) -> Settings:
         max_steps=a.max_steps,
         keep_days=a.keep_days,
         video_budget_gb=a.video_budget_gb,
+        keep_draft_days=a.keep_draft_days,
         stall_timeout_s=a.stall_timeout,
     )
 

@@ -23,7 +23,7 @@ from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 from .. import __version__
 from . import assets, schemas
 from ..queue import asset_store as asset_store_mod
-from ..queue import jobs
+from ..queue import drafts, jobs
 from ..backends.base import Backend
 from .openapi import HeadAsGet, allowed_methods, documented_openapi
 from ..meter.job_motion import JobMotionMeter
@@ -113,6 +113,10 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
     def prune() -> None:
         try:
             removed = store.prune(*settings.retention())
+            drafts_days = settings.keep_draft_days
+            gone = drafts.prune_latents(store, drafts_days * 86400 if drafts_days > 0 else None)
+            if gone:
+                log.info("retention: removed the kept latents of %d draft(s)", gone)
         except (OSError, sqlite3.Error):  # a full disk must not stop the start; the next tick retries
             log.exception("retention")
             return
@@ -230,6 +234,11 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             "auth": bool(settings.token),
             **({"replicas": _replicas()} if pool is not None else {}),
             "assets": asset_store.stats(),
+            # Draft, then final: the model's recipe and how long a draft stays finalizable.
+            "recipe": backend.recipe(),
+            "drafts": drafts.retention_info(
+                settings.keep_draft_days, settings.keep_days, settings.video_budget_gb
+            ),
         }
 
     def _replicas() -> list[dict[str, Any]]:
@@ -271,6 +280,9 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
             # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
             # The facts and the capability names (control_<kind> is only in the list, as in health).
             caps = {**backend.capabilities(), **dict.fromkeys(backend.capability_list(), True)}
+            finalize = await run_in_threadpool(_finalize_request, body)
+            if finalize is not None:
+                return await run_in_threadpool(_finalize, *finalize)
             checked = await run_in_threadpool(schemas.check_request, body, settings, asset_store, caps)
             return await run_in_threadpool(jobs.submit, store, worker, checked.data, checked.images)
         except ProtocolError as exc:
@@ -278,6 +290,20 @@ def create_app(settings: Settings, backend: Backend, pool=None) -> FastAPI:
         except jobs.StorageFull as exc:
             log.error("%s", exc)
             return JSONResponse(status_code=507, content={"detail": str(exc)})
+
+    def _finalize_request(body: bytes):
+        return drafts.parse_finalize(schemas.parse_json(body))
+
+    def _finalize(draft_id: str, overrides: dict[str, Any]):
+        """POST /v1/jobs {"finalize": DRAFT_ID}: 202 and the new job; 404 / 409 with the sentence."""
+        hint = drafts.gone_hint(settings.keep_draft_days, settings.keep_days)
+        try:
+            status = drafts.submit_finalize(store, worker, draft_id, overrides, hint)
+        except drafts.DraftMissing as exc:
+            return JSONResponse(status_code=404, content={"detail": str(exc)})
+        except drafts.DraftConflict as exc:
+            return JSONResponse(status_code=409, content={"detail": str(exc)})
+        return JSONResponse(status_code=202, content=schemas.JobStatus.model_validate(status).model_dump())
 
     @app.get(f"{API_PREFIX}/jobs", response_model=schemas.JobList)
     def list_jobs(limit: int = Query(50, ge=1, le=1000)):

@@ -146,6 +146,11 @@ class JobRequest(BaseModel):
         None,
         description="IC-LoRA control video (LTX-2): see server/generation/control/request.py for the shape",
     )
+    draft: StrictBool = Field(
+        False,
+        description="true: only the model's first stage at its reduced size (GET /v1/health 'recipe'); "
+        'width and height are the final size; the latents are kept for POST /v1/jobs {"finalize": ID}',
+    )
 
     @field_validator("frame_rate")
     @classmethod

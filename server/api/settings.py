@@ -61,6 +61,8 @@ class Settings:
     keep_days: float = 30.0
     #: ... and the oldest final jobs go while their videos exceed this; 0: no budget.
     video_budget_gb: float = 50.0
+    #: A draft's kept latents go this many days after it finished (its job and video stay); 0: with the job.
+    keep_draft_days: float = 7.0
     #: A connection that sends part of a request's headers, or stops mid-body, is closed after this.
     stall_timeout_s: float = 15.0
 

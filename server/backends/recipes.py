@@ -79,29 +79,41 @@ def stage(name: str, width: int, height: int, num_frames: int, **extra: Any) -> 
 # -- kept latents ----------------------------------------------------------------------------------
 
 
-def save_latents(path: str | os.PathLike, latents: dict[str, np.ndarray], meta: dict[str, Any]) -> int:
-    """Write a draft's latents (``video`` and, where made, ``audio``) and its metadata to ``path``
-    atomically (a crash never leaves half a file under the name); returns the file's size."""
+def save_latents(
+    path: str | os.PathLike,
+    latents: dict[str, np.ndarray],
+    meta: dict[str, Any],
+    images: list[bytes] = (),
+) -> int:
+    """Write a draft's latents (``video`` and, where made, ``audio``), its keyframe images (PNG bytes, the
+    finalize conditions on them again) and its metadata to ``path`` atomically (a crash never leaves half
+    a file under the name); returns the file's size."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".tmp-{path.name}")
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in latents.items() if v is not None}
-    header = json.dumps({"format": LATENTS_FORMAT, **meta})
-    with open(tmp, "wb") as f:
-        np.savez(f, __meta__=np.frombuffer(header.encode(), dtype=np.uint8), **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    blobs = {f"image_{i}": np.frombuffer(raw, dtype=np.uint8) for i, raw in enumerate(images)}
+    header = json.dumps({"format": LATENTS_FORMAT, "images": len(blobs), **meta})
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, __meta__=np.frombuffer(header.encode(), dtype=np.uint8), **arrays, **blobs)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path.stat().st_size
 
 
-def load_latents(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """(arrays, metadata) of a file save_latents wrote. Raises ValueError when it is not one."""
+def load_latents(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any], list[bytes]]:
+    """(latents, metadata, keyframe PNGs) of a file save_latents wrote. Raises ValueError when it is
+    not one."""
     try:
         with np.load(Path(path), allow_pickle=False) as data:
             meta = json.loads(bytes(data["__meta__"]).decode())
-            arrays = {k: np.array(data[k]) for k in data.files if k != "__meta__"}
-    except (OSError, KeyError, ValueError) as exc:
+            arrays = {k: np.array(data[k]) for k in ("video", "audio") if k in data.files}
+            images = [bytes(data[f"image_{i}"]) for i in range(int(meta.get("images", 0)))]
+    except (OSError, KeyError, ValueError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable draft latents file ({exc})") from None
     if meta.get("format") != LATENTS_FORMAT or "video" not in arrays:
         raise ValueError(f"{path} is not a draft latents file of this server")
-    return arrays, meta
+    return arrays, meta, images

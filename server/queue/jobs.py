@@ -27,6 +27,7 @@ from blender_ltx.core import protocol
 
 from ..generation import chain, conditioning
 from ..generation.chain import DEFAULT_SEGMENT_OVERLAP
+from . import drafts
 from .asset_store import AssetStore
 from ..backends import profiles
 from ..backends.base import Backend, Cancelled, GenerateRequest, ReplicaLost
@@ -144,9 +145,16 @@ class JobStore:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def create(self, request: dict[str, Any], images: list[bytes], applied: dict[str, Any]) -> dict[str, Any]:
-        """Store a job: its keyframes are written to a temp folder and renamed into place before the row
-        is inserted, and both are undone if either fails (a full disk leaves nothing half-written)."""
+    def create(
+        self,
+        request: dict[str, Any],
+        images: list[bytes],
+        applied: dict[str, Any],
+        files: dict[str, bytes] | None = None,
+    ) -> dict[str, Any]:
+        """Store a job: its keyframes (and ``files``: other inputs by name, e.g. a finalize's latents) are
+        written to a temp folder and renamed into place before the row is inserted, and both are undone
+        if either fails (a full disk leaves nothing half-written)."""
         job_id = secrets.token_hex(16)
         folder = self.inputs_dir(job_id)
         row = (
@@ -159,12 +167,14 @@ class JobStore:
             json.dumps(applied),
         )
         try:
-            if images:
+            if images or files:
                 tmp = folder.with_name(f".tmp-{job_id}")
                 tmp.mkdir(parents=True)
                 try:
                     for i, raw in enumerate(images):
                         (tmp / f"{i}.png").write_bytes(raw)
+                    for name, raw in (files or {}).items():
+                        (tmp / name).write_bytes(raw)
                     os.replace(tmp, folder)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -201,6 +211,7 @@ class JobStore:
             ).rowcount
         if gone:
             self.video_path(job_id).unlink(missing_ok=True)
+            drafts.latents_path(self.root, job_id).unlink(missing_ok=True)
             shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
         return bool(gone)
 
@@ -218,7 +229,8 @@ class JobStore:
         if video_budget_bytes is not None:
             gone = set(doomed)
             kept = [r["id"] for r in final if r["id"] not in gone]
-            sizes = {i: _size(self.video_path(i)) for i in kept}
+            # a draft's kept latents count with its video
+            sizes = {i: _size(self.video_path(i)) + _size(drafts.latents_path(self.root, i)) for i in kept}
             total = sum(sizes.values())
             for job_id in kept:  # oldest first
                 if total <= video_budget_bytes:
@@ -535,9 +547,13 @@ class Worker:
         try:
             gen = self._generate_request(job_id, request, row)
             segments = json.loads(row["applied"]).get("segments")
-            if segments:
+            if request.get("finalize"):
+                clip = drafts.run_finalize(self.store, self.backend, job_id, gen, progress, stopping)
+            elif segments:
                 clip = chain.run_chain(self.backend, gen, segments, progress, stopping)
             else:
+                if request.get("draft"):
+                    gen.stage = "draft"
                 clip = self.backend.generate(gen, progress, stopping)
             t_gen = time.time()
             timings["generate_s"] = round(t_gen - t_start, 3)
@@ -553,6 +569,8 @@ class Worker:
             if cancelled():  # asked during the encode: the answer said cancelled, so no video
                 os.remove(self.store.video_path(job_id))
                 raise Cancelled()
+            if clip.latents is not None:  # a draft: kept for its finalize before it counts as done
+                drafts.keep_draft(self.store, job_id, clip, request, self.backend)
             t_end = time.time()
             timings["encode_s"] = round(t_end - t_gen, 3)
             timings["total_s"] = round(t_end - row["created_at"], 3)
@@ -707,8 +725,11 @@ def submit(
     record what conditioning will be applied."""
     if request.get("seed") is None:
         request["seed"] = secrets.randbelow(2**31)
+    draft = drafts.check_draft(request, worker.backend, worker.segment_frames)
     sampling = profiles.resolve(request, worker.backend.profile())
     applied = conditioning.apply(request, sampling, worker.backend).to_dict()
+    if draft is not None:
+        applied["draft"] = draft
     applied["segments"] = chain.segment_records(
         request,
         applied["conditions"],
