@@ -189,3 +189,17 @@ def test_an_expired_draft_is_a_409(tiny_ltx2_dir, tmp_path):
         assert r.status_code == 409
         assert r.json()["detail"].startswith(f"The latents of the draft {draft['id']} are gone")
         assert len(http.get(srv.url + "/v1/jobs").json()["jobs"]) == 1
+
+
+def test_a_draft_and_its_finalize_over_ray(tiny_ltx2_dir, tmp_path):
+    """With --ray the replica makes the draft and the finalize (the latents travel to it with the job)."""
+    pytest.importorskip("ray")
+    http = requests.Session()
+    args = ("--ray", "--replicas", "1")
+    with run_server(tmp_path / "data", str(tiny_ltx2_dir), args, env=ENV, timeout=300) as srv:
+        assert srv.health()["recipe"]["finalize"]["stages"] == ["latent_upsample_x2", "refine"]
+        draft = _finished(http, srv.url, _draft_request())
+        assert draft["status"] == "succeeded", draft
+        final = _finished(http, srv.url, {"finalize": draft["id"]})
+        assert final["status"] == "succeeded", final
+        assert _frames(http, srv.url, final).shape == (17, 128, 256, 3)
