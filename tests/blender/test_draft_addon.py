@@ -138,3 +138,19 @@ def test_headless_generate_draft_then_finalize(ltx2, tmp_path, fresh):
     assert stages == {1: "draft", 2: "final"}
     out = cli("finalize", str(blend), "--shot", "SH030", "--server", ltx2.url, "--wait")
     assert out.returncode == 1 and "Shot SH030 has no draft take to finalize" in out.stderr
+
+
+def test_best_of_two_drafts_then_finalize_the_best(ltx2, tmp_path, fresh):
+    """Takes per Shot 2 with drafts: the meter keeps the best draft active, and Finalize finalizes it."""
+    scene = draft_scene(tmp_path / "edit.blend")
+    props.scene_settings(scene).takes_per_shot = 2
+    generate.set_server(ltx2.url)
+    assert generate.run_sync(scene, ["SH030"], report=quiet, draft=True)["imported"] == ["SH030"]
+    drafts = vse.draft_takes(scene, "SH030")
+    assert [s.ltx.take for s in drafts] == [1, 2]
+    best = vse.active_take(scene, "SH030")
+    assert best.ltx.stage == "draft" and vse.take_motion(best) is not None
+    assert finalize.run_sync(scene, ["SH030"], report=quiet)["imported"] == ["SH030"]
+    final = vse.active_take(scene, "SH030")
+    assert (final.ltx.take, final.ltx.stage) == (3, "final")
+    assert (final.ltx.draft_take, final.ltx.draft_job_id) == (best.ltx.take, best.ltx.job_id)
