@@ -51,11 +51,12 @@ venvs: $(VENVS)/bl45/.installed $(VENVS)/bl50/.installed $(VENVS)/bl53/.installe
 demo: $(VENVS)/bl45/.installed
 	$(PY45) -m blender_ltx demo --out out/demo
 
+# LTX_REQUIRE: a module a venv must hold, or the run fails at once (no folder or module skipped unseen).
 test45: $(VENVS)/bl45/.installed
-	LTX_REQUIRE=bpy,torch,PIL,av $(PY45) -m pytest -q $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,torch,PIL,av,cv2,ray,schemathesis $(PY45) -m pytest -q $(PYTEST_ARGS)
 
 test50: $(VENVS)/bl50/.installed
-	LTX_REQUIRE=bpy,torch,PIL,av $(PY50) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
+	LTX_REQUIRE=bpy,torch,PIL,av,cv2,schemathesis $(PY50) -m pytest -q -m "blender or not server" $(PYTEST_ARGS)
 
 # Server-side tests import torch, which bl53 lacks: the Blender tests there talk to a server run by bl45.
 test53: $(VENVS)/bl53/.installed $(VENVS)/bl45/.installed

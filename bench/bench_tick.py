@@ -6,7 +6,7 @@
 
 Builds the demo previs (three shots), starts the real server (tiny model) on a free loopback port,
 starts async generation of every shot (``generate.start_async``: plan + guide renders + submit, on the
-main thread once), then pumps ``courier_link.drain()`` every 100 ms exactly as the ``bpy.app.timers``
+main thread once), then pumps ``tick.drain()`` every 100 ms exactly as the ``bpy.app.timers``
 callback does in a running Blender, until every take is imported. Prints per tick: the longest and
 mean main-thread time (all ticks, and ticks that applied messages), the cost per message type (the
 import of a clip as a strip is the heaviest), and for comparison the latency of one status request
@@ -44,9 +44,10 @@ import bpy  # noqa: E402
 import blender_ltx  # noqa: E402
 from blender_ltx.bl.addon import compat, props  # noqa: E402
 from blender_ltx.bl.cli import demo  # noqa: E402
-from blender_ltx.bl.flow import generate, staged  # noqa: E402
+from blender_ltx.bl.flow import clips, generate  # noqa: E402
+from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
-from blender_ltx.bl.link import courier_link  # noqa: E402
+from blender_ltx.bl.link import courier_link, tick  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -82,7 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=int, default=demo.DEMO_PIXEL_BUDGET, help="pixel budget per clip")
     ap.add_argument("--steps", type=int, default=demo.DEMO_STEPS, help="denoising steps")
-    ap.add_argument("--tick", type=float, default=courier_link.TICK_BUSY_S, help="seconds between ticks")
+    ap.add_argument("--tick", type=float, default=tick.TICK_BUSY_S, help="seconds between ticks")
     ap.add_argument("--repeats", type=int, default=15, help="idle strip creations per way (<= 60)")
     ap.add_argument("--control", default="none", help="control kind of every shot (tiny LTX-2 server)")
     args = ap.parse_args()
@@ -109,7 +110,7 @@ def main() -> None:
             generate.apply_message(message)
             per_type[type(message).__name__].append(time.perf_counter() - t)
 
-        courier_link.set_handler(timed)
+        tick.set_handler(timed, clips.fail_run)
         t0 = time.perf_counter()
         generate.start_async(bpy.context, None, force=True)
         t_start = time.perf_counter() - t0
@@ -121,15 +122,15 @@ def main() -> None:
         client = Client(srv.url)
         t_run = time.perf_counter()
         while generate.pending(scene):
-            was_staged = staged.waiting()
+            was_staged = len(session.staged)
             before = imports[0]
             t = time.perf_counter()
-            n = courier_link.drain()  # with shots staged, this tick also advances their control renders
+            n = tick.drain()  # with shots staged, this tick also advances their control renders
             ticks.append((time.perf_counter() - t, n, imports[0] > before))
             if was_staged:
                 if imports[0] == before:  # a clip's import in the same tick is counted below
                     staged_ms.append(ticks[-1][0] * 1e3)
-                if not staged.waiting():
+                if not session.staged:
                     t_sent = time.perf_counter() - t_run
             if len(ticks) % 10 == 0:  # the alternative: a status request on the main thread
                 job = scene.ltx.shots[0].job_id.split(",")[0]
@@ -143,7 +144,7 @@ def main() -> None:
         srv.stop()
         idle = idle_imports(scene, args.repeats)
     finally:
-        courier_link.set_handler(generate.apply_message)
+        tick.set_handler(generate.apply_message, clips.fail_run)
         srv.stop()
         blender_ltx.unregister()
         shutil.rmtree(work, ignore_errors=True)

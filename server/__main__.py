@@ -1,6 +1,7 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
 ``python -m server make-tiny-model DIR [--family ltx|ltx2|sana-wm] [--timestep-vae]`` and
-``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py)."""
+``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py) and
+``python -m server fit --model M [--vram GB]`` (what a checkpoint needs on a card, server/fit/cli.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,24 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument(
         "--model",
         default="tiny",
-        help="diffusers model id, local checkpoint dir, 'tiny', 'tiny-ltx2' or 'tiny-sana-wm'",
+        help="diffusers model id, local checkpoint dir, a single .safetensors file, 'tiny', 'tiny-ltx2' "
+        "or 'tiny-sana-wm'",
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    single = p.add_argument_group(
+        "single-file checkpoints (--model FILE.safetensors: LTX-2.0, LTX-Video 0.9)"
+    )
+    single.add_argument(
+        "--components",
+        default=None,
+        metavar="DIR",
+        help="a diffusers-format folder of the same family for "
+        "the parts the file lacks (text encoder, tokenizer, connectors, vocoder, scheduler) and the configs",
+    )
+    single.add_argument(
+        "--text-encoder", default=None, metavar="DIR", help="a text encoder folder to use instead"
+    )
+    single.add_argument("--vae", default=None, metavar="FILE", help="a single-file VAE to use instead")
     p.add_argument(
         "--dtype",
         default=None,
@@ -46,6 +62,15 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--port-file", type=Path, default=None, help="write the port here once listening")
     p.add_argument("--vae-tiling", action="store_true", help="decode in tiles (less GPU memory)")
     p.add_argument("--cpu-offload", action="store_true", help="keep idle components in CPU memory")
+    p.add_argument(
+        "--memory-mode",
+        default="auto",
+        help="auto (CUDA: the mode `python -m server fit` picks for the card; CPU: resident) or one of: "
+        "resident, fp8, text-encoder-cpu, fp8+text-encoder-cpu, group-offload, sequential",
+    )
+    p.add_argument(
+        "--vram", default="auto", help="the card's memory in GiB for --memory-mode auto (auto: ask it)"
+    )
     p.add_argument(
         "--profile",
         default="auto",
@@ -146,6 +171,11 @@ def parse_args(argv: list[str]) -> Settings:
         segment_overlap(a.segment_frames, a.segment_overlap)
     except ValueError as exc:
         p.error(f"--segment-frames/--segment-overlap: {exc}")
+    from .fit.modes import check_mode, check_vram
+
+    bad_memory = check_mode(a.memory_mode) or check_vram(a.vram)
+    if bad_memory:
+        p.error(bad_memory)
     if not protocol.is_valid_num_frames(a.max_frames):
         p.error(f"--max-frames must be 8k+1 (e.g. 1025) but is {a.max_frames}")
     return Settings(
@@ -159,6 +189,11 @@ def parse_args(argv: list[str]) -> Settings:
         port_file=a.port_file,
         vae_tiling=a.vae_tiling,
         cpu_offload=a.cpu_offload,
+        memory_mode=None if a.memory_mode == "auto" else a.memory_mode,
+        components=a.components,
+        text_encoder=a.text_encoder,
+        vae_file=a.vae,
+        vram=a.vram,
         profile=a.profile,
         sequential_offload=a.sequential_offload,
         text_encoder_offload=a.text_encoder_offload,
@@ -238,6 +273,19 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    from .queue.store import DataDirInUse, JobStore
+
+    try:  # before the model loads: a second server on this data dir fails in a moment, not minutes
+        store = JobStore(settings.data_dir)
+    except DataDirInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # Held (and never closed) until the process ends: a runner thread still in its last step after the
+    # shutdown's short wait may write to it until then.
+    return _load_and_serve(settings, sock, store)
+
+
+def _load_and_serve(settings: Settings, sock: socket.socket, store) -> int:
     from .api.app import create_app
     from .backends import load_backend
     from .backends.base import WeightsNotFound
@@ -280,15 +328,7 @@ def serve(settings: Settings) -> int:
         profile.guidance_scale,
         ", timestep-aware VAE" if profile.timestep_vae else "",
     )
-    from .queue.jobs import DataDirInUse
-
-    try:
-        app = create_app(settings, backend, pool=pool)
-    except DataDirInUse as exc:
-        if pool is not None:
-            pool.stop()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    app = create_app(settings, backend, pool=pool, store=store)
     try:
         asyncio.run(_serve(app, settings, sock))
     finally:
@@ -304,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         from .meter.cli import main as analyze_motion
 
         return analyze_motion(argv[1:])
+    if argv[:1] == ["fit"]:
+        from .fit.cli import main as fit
+
+        return fit(argv[1:])
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")

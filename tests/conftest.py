@@ -28,6 +28,22 @@ def pytest_sessionstart(session) -> None:
         )
 
 
+#: Folders whose conftest skips all of them where a module is missing (a venv without it runs the rest).
+FOLDER_NEEDS = {"tests/blender": "bpy", "tests/server": "PIL"}
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per folder a missing module left out, so a plain ``pytest`` never looks green over a
+    folder it did not run (``LTX_REQUIRE`` makes it a failure instead)."""
+    for folder, module in FOLDER_NEEDS.items():
+        if importlib.util.find_spec(module) is None:
+            terminalreporter.write_line(
+                f"NOT RUN: {folder} (this Python has no {module}; LTX_REQUIRE={module} makes that a failure)",
+                yellow=True,
+                bold=True,
+            )
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     session.config._ltx_exitstatus = int(exitstatus)
 

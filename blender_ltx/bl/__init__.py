@@ -2,8 +2,9 @@
 
 Order matters: props (scene data) before anything that reads ``scene.ltx``; prefs before the
 operators that read them; vse (strip metadata) before the operators that import takes; ui last of
-the classes; cli, worker, generate and server_proc hook into Blender (command line; the courier's
-timer and quit hook; the worker's handler, load and undo handlers; server_proc's quit hook).
+the classes; cli, courier_link, tick, generate and server_process hook into Blender (command line; the
+courier's quit hook; the tick's timer; the tick's message handler, load and undo handlers; the local
+server's quit hook).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ MODULES = (
     "ui.panels",
     "cli.commands",
     "link.courier_link",
+    "link.tick",
     "flow.generate",
     "link.server_process",
 )

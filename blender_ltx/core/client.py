@@ -24,6 +24,8 @@ START_HINT = "start it with `python -m server --model tiny` or set the server UR
 _CHUNK = 1 << 16
 #: Seconds one request may take before the server counts as unreachable (the preference's default).
 DEFAULT_TIMEOUT_S = 10.0
+#: The header that makes a submit safe to send again (the server makes one job per key).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def is_loopback_url(url: str) -> bool:
@@ -104,8 +106,11 @@ class Client:
     def health(self) -> dict[str, Any]:
         return self._json("GET", "/health")
 
-    def submit(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self._json("POST", "/jobs", request)
+    def submit(self, request: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Queue a job. With ``idempotency_key`` (1-128 of ``[A-Za-z0-9_-]``, one per submit) the server
+        makes one job per key: sending the same submit again answers the job the first one made."""
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
+        return self._json("POST", "/jobs", request, headers=headers)
 
     def status(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{_quote(job_id)}", job_id=job_id)
@@ -160,8 +165,15 @@ class Client:
         return sha if self.has_asset(sha) else self.put_asset(data, sha)
 
     # -- plumbing --------------------------------------------------------------------------------
-    def _json(self, method: str, path: str, body: Any = None, job_id: str | None = None) -> Any:
-        with self._open(method, path, body, job_id=job_id) as resp:
+    def _json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        job_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        with self._open(method, path, body, job_id=job_id, headers=headers) as resp:
             try:
                 raw = resp.read()
             except socket.timeout as exc:
@@ -175,10 +187,16 @@ class Client:
             ) from exc
 
     def _open(
-        self, method: str, path: str, body: Any = None, job_id: str | None = None, raw: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        job_id: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ):
         data = raw
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(headers or {})}
         if raw is not None:
             headers["Content-Type"] = "application/octet-stream"
         elif body is not None:

@@ -18,23 +18,40 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+#: The one list of control kinds: the add-on's menu, the CLI's --control, the server's accepted
+#: ``control.kind`` and its --ic-lora kinds all come from here (tests/pure/test_control_vocabulary.py).
 KINDS = ("depth", "canny", "tracks")
 CHOICES = ("auto", "none") + KINDS
 AUTO_ORDER = ("depth", "tracks", "canny")
+#: choice -> (label, description) of the add-on's menu.
+LABELS = {
+    "auto": ("Auto", "The strongest control the server offers: depth, then tracks, then canny"),
+    "none": ("None", "Prompt and keyframes only"),
+    "depth": ("Depth", "A depth pass of the previs through the shot's camera (IC-LoRA)"),
+    "canny": ("Edges", "Edges of the previs render (IC-LoRA; the server computes them)"),
+    "tracks": ("Tracks", "Motion tracks of the scene's points through the shot's camera (IC-LoRA)"),
+}
 #: The IC-LoRAs' reference downscale when the server does not say (Lightricks' ``ref0.5`` files).
 DEFAULT_DOWNSCALE = 2.0
 CAPABILITY_PREFIX = "control_"
 
 
+def has_capability(capabilities: Any, name: str) -> bool:
+    """Capabilities as a list of names (LTX-2 health) or a dict of flags (the LTX-Video backend)."""
+    if isinstance(capabilities, Mapping):
+        return bool(capabilities.get(name))
+    return name in (capabilities or ())
+
+
 def offered(capabilities: Any) -> list[str]:
     """The control kinds a server offers, in ``KINDS`` order (capabilities as a list or a dict of flags)."""
+    return [k for k in KINDS if has_capability(capabilities, CAPABILITY_PREFIX + k)]
 
-    def has(name: str) -> bool:
-        if isinstance(capabilities, Mapping):
-            return bool(capabilities.get(name))
-        return name in (capabilities or ())
 
-    return [k for k in KINDS if has(CAPABILITY_PREFIX + k)]
+def possible(has_tracks: bool, has_frames: bool = True) -> list[str]:
+    """The kinds a shot has (or will have) data for: tracks need track points, depth and canny the
+    rendered control frames. ``settle``'s ``possible`` for the click path and the courier alike."""
+    return [k for k in KINDS if (has_tracks if k == "tracks" else has_frames)]
 
 
 def choose(requested: str, capabilities: Any, possible: Sequence[str] = KINDS) -> str | None:

@@ -52,14 +52,9 @@ IDLE_WAIT_S = 0.5
 START_RETRY_S = 1.0
 
 
-def probe(cfg: ClientConfig) -> tuple[bool, str]:
-    """(ok, one sentence): the server's model, device and capabilities, or what is wrong."""
-    ok, sentence, _health = probe_health(cfg)
-    return ok, sentence
-
-
 def probe_health(cfg: ClientConfig) -> tuple[bool, str, dict[str, Any]]:
-    """``probe`` and the health answer itself (empty when the server could not be asked)."""
+    """(ok, one sentence: the server's model, device and capabilities, or what is wrong) and the health
+    answer itself (empty when the server could not be asked)."""
     try:
         client = Client(cfg.url, cfg.token or None, min(cfg.timeout, 5.0), online_access=cfg.online_access)
         info = client.health()
@@ -78,11 +73,11 @@ def probe_health(cfg: ClientConfig) -> tuple[bool, str, dict[str, Any]]:
 
 def with_control(client: Client, request: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     """``request`` with its ``control`` field: the kind chosen against the server's capabilities
-    (``core/control.choose``), its frames uploaded where the server lacks them (content-addressed, so
+    (``core/control.settle``), its frames uploaded where the server lacks them (content-addressed, so
     a retake of an unchanged previs uploads nothing). Raises ValueError (one sentence) for a kind the
     server lacks; without a kind to send, the request goes as it is."""
-    possible = [k for k in control.KINDS if spec.get("tracks" if k == "tracks" else "depth")]
-    kind = control.choose(spec["kind"], client.health().get("capabilities"), possible)
+    possible = control.possible(bool(spec.get("tracks")), bool(spec.get("depth")))
+    kind, _ = control.settle(spec["kind"], client.health(), possible)
     if kind is None:
         return request
     if kind == "tracks":
@@ -117,7 +112,7 @@ class _Pending:
 
 class Courier:
     def __init__(self, sock: socket.socket) -> None:
-        import threading  # only here, in the child: Blender imports this module for ``probe``
+        import threading  # only here, in the child: Blender imports this module for ``probe_health``
 
         self.sock = sock
         self._send_lock = threading.Lock()

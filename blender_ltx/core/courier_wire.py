@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,9 @@ class Submit:
     dest: str  # absolute path the clip is downloaded to
     #: The previs control to resolve against the server before posting (``bl/control.spec_for``).
     control: dict[str, Any] | None = None
+    #: One per submit, made with it: a courier that restarts sends the submit again with the same key,
+    #: and the server makes one job of the two (``Client.submit``).
+    idempotency_key: str = field(default_factory=lambda: secrets.token_hex(16))
 
 
 @dataclass

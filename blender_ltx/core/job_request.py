@@ -9,6 +9,7 @@ the other, so together they cover the shot's frames contiguously.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import asdict, replace
 from typing import Any, Mapping, Sequence
 
@@ -145,3 +146,21 @@ def ltx2_fields(
         if float(camera_lora_scale) != 1.0:
             out["camera_lora_scale"] = float(camera_lora_scale)
     return out
+
+
+def poses_field(scene_depth: float | None, metres_per_unit: float, pose_scale: float = 0.0) -> dict[str, Any]:
+    """The request's ``poses`` (SANA-WM's inputs for the translation scale, ``core.poses.pose_scale``):
+    the first frame's median depth in scene units (None: nothing was hit; left out), the scene's metres
+    per unit, and the shot's Pose Scale where set (0: automatic, left out)."""
+    if not (math.isfinite(metres_per_unit) and metres_per_unit > 0):
+        raise protocol.ProtocolError("poses.metres_per_unit", f"must be above 0, got {metres_per_unit!r}")
+    if not (math.isfinite(pose_scale) and pose_scale >= 0):
+        raise protocol.ProtocolError(
+            "poses.scale", f"Pose Scale must be 0 (automatic) or above, got {pose_scale!r}"
+        )
+    out: dict[str, Any] = {"metres_per_unit": float(metres_per_unit)}
+    if scene_depth is not None and math.isfinite(scene_depth) and scene_depth > 0:
+        out["scene_depth"] = float(scene_depth)
+    if pose_scale > 0:
+        out["scale"] = float(pose_scale)
+    return {"poses": out}

@@ -20,6 +20,7 @@ CAPABILITIES = {
     "control_depth": "depth control videos",
     "control_canny": "edge control videos",
     "control_tracks": "track control videos",
+    "camera_poses": "exact camera poses",
 }
 
 NOT_CHECKED = "not checked yet: Test Connection asks the server"

@@ -16,6 +16,8 @@ from .shots import Shot
 #: Per-shot LTX-2 settings that are hashed only when set off their defaults (audio on, camera LoRA
 #: "auto" at scale 1): a file made before they existed keeps its hashes.
 LTX2_SWITCHES = ("audio", "camera_lora", "camera_lora_scale")
+#: The shot's Pose Scale (SANA-WM's exact camera), hashed likewise only when set (0: automatic).
+POSE_SWITCHES = ("pose_scale",)
 
 
 def full_prompt(style_prompt: str, shot_prompt: str) -> str:
@@ -54,7 +56,7 @@ def input_hash(
         "generation": _as_dict(shot.generation),
         "guide": dict(guide),
         # LTX-2 switches, only where a shot moved them off their defaults: older takes keep their hash.
-        **{k: settings[k] for k in LTX2_SWITCHES if k in settings},
+        **{k: settings[k] for k in LTX2_SWITCHES + POSE_SWITCHES if k in settings},
     }
     text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

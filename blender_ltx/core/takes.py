@@ -81,3 +81,17 @@ def camera_lora_text(applied: dict) -> str:
         return "no camera LoRA" + (f": {reason}" if reason else "")
     scale = float(record.get("scale") or 0.0)
     return f"camera LoRA {record['name']} {scale:.1f}" + (f": {reason}" if reason else "")
+
+
+def camera_poses_text(applied: dict) -> str:
+    """What the server's ``applied.camera_poses`` record says reached the model ("camera path: exact poses,
+    scale 0.31 (median depth 7.4 m of the first frame, taken as it is)"); "" when the job has none (a
+    family that takes no exact poses)."""
+    record = applied.get("camera_poses") if isinstance(applied, dict) else None
+    if not isinstance(record, dict):
+        return ""
+    source = str(record.get("scale_source") or "")
+    if record.get("static") or record.get("scale") is None:
+        return "camera path: " + (source or "a static camera")
+    scale = float(record["scale"])
+    return f"camera path: exact poses, scale {scale:.3g}" + (f" ({source})" if source else "")

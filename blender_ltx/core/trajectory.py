@@ -134,13 +134,6 @@ def field_of_view(lens_mm, sensor_width_mm: float, sensor_height_mm: float, sens
     return hfov, vfov
 
 
-def trajectory_fov(traj: Trajectory):
-    """Per-sample (horizontal, vertical) field of view of a trajectory, radians."""
-    return field_of_view(
-        traj.lens_mm, traj.sensor_width_mm, traj.sensor_height_mm, traj.sensor_fit, traj.aspect
-    )
-
-
 def nearest_point_to_rays(origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, float]:
     """Least-squares point closest to all rays, and how well the rays pin it down: the smallest
     eigenvalue of the mean of (I - d d^T), which is about sin^2 of the rays' angular spread (0 when

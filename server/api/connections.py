@@ -1,5 +1,6 @@
 """Connection-level guard: uvicorn times out idle keep-alive connections, but one that sends part of a
-request's headers (slowloris) stays open for ever. The body half of a stall is app.py's ``_read_body``."""
+request's headers (slowloris) stays open for ever. The body half of a stall is http_limits.py's
+``read_body``."""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _REF = "#/components/schemas/{model}"
+#: An asset's name: its SHA-256, as the asset store checks it (queue/asset_store.SHA256_RE).
+SHA256_PATTERN = "^[0-9a-f]{64}$"
 
 #: Answers any route may give, besides its own (middleware and the error handlers).
 _ANY_ROUTE = {
@@ -48,6 +50,9 @@ def documented_openapi(app: FastAPI, schemas: ModuleType) -> dict[str, Any]:
         components.setdefault(name, schema)
     for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
+            for param in operation.get("parameters", ()):
+                if param.get("in") == "path" and param.get("name") == "sha256":  # what the routes check
+                    param.setdefault("schema", {})["pattern"] = SHA256_PATTERN
             responses = operation.setdefault("responses", {})
             for code, description in _ANY_ROUTE.items():
                 responses[code] = _problem(description)  # 422 replaces FastAPI's HTTPValidationError

@@ -16,14 +16,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
+    StrictFloat,
     StrictStr,
     ValidationError,
     field_validator,
 )
+from pydantic.types import Strict
 
 from blender_ltx.core import protocol
 from blender_ltx.core.protocol import ProtocolError
@@ -47,6 +49,19 @@ FRAME_RATE_RANGE = (1.0, 240.0)
 MAX_JSON_COMMAS = 250_000
 
 
+def _integral(value: Any) -> Any:
+    """JSON Schema's integer: 1136.0 is one (a whole number written with a fraction), 1136.5 is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A request integer: no strings, no booleans, a whole float taken as the integer it is.
+JsonInt = Annotated[int, BeforeValidator(_integral), Strict()]
+#: A request number: an int or a float, no strings, no booleans (true was a camera_lora_scale of 1.0).
+JsonFloat = StrictFloat
+
+
 class AssetRef(BaseModel):
     """An uploaded asset (PUT /v1/assets/{sha256}) in place of inline bytes."""
 
@@ -56,9 +71,9 @@ class AssetRef(BaseModel):
 
 class ConditionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    frame_index: StrictInt = Field(description="frame of the clip (0-based) the image should appear at")
+    frame_index: JsonInt = Field(description="frame of the clip (0-based) the image should appear at")
     image: StrictStr | AssetRef = Field(description='PNG, base64; or {"asset": sha256} of an uploaded one')
-    strength: float = Field(1.0, ge=0.0, le=1.0)
+    strength: JsonFloat = Field(1.0, ge=0.0, le=1.0)
 
 
 class TrajectoryIn(BaseModel):
@@ -66,19 +81,19 @@ class TrajectoryIn(BaseModel):
     fields a newer plan adds are tolerated and dropped, so nothing unbounded is stored."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-    frames: list[StrictInt] = Field(max_length=MAX_TRAJECTORY_SAMPLES)
-    matrix_world: list[list[float]] = Field(
+    frames: list[JsonInt] = Field(max_length=MAX_TRAJECTORY_SAMPLES)
+    matrix_world: list[list[JsonFloat]] = Field(
         max_length=MAX_TRAJECTORY_SAMPLES, description="row-major 4x4 per sample, 16 floats each"
     )
-    lens_mm: list[float] = Field(max_length=MAX_TRAJECTORY_SAMPLES)
-    sensor_width_mm: float = 36.0
-    sensor_height_mm: float = 24.0
+    lens_mm: list[JsonFloat] = Field(max_length=MAX_TRAJECTORY_SAMPLES)
+    sensor_width_mm: JsonFloat = 36.0
+    sensor_height_mm: JsonFloat = 24.0
     sensor_fit: Literal["AUTO", "HORIZONTAL", "VERTICAL"] = "AUTO"
-    shift_x: float = 0.0
-    shift_y: float = 0.0
-    aspect: float = 16 / 9
+    shift_x: JsonFloat = 0.0
+    shift_y: JsonFloat = 0.0
+    aspect: JsonFloat = 16 / 9
     camera_type: Literal[protocol.CAMERA_TYPES] = "PERSP"
-    ortho_scale: list[float] = Field(
+    ortho_scale: list[JsonFloat] = Field(
         default_factory=list, description="view size per frame (scene units); orthographic cameras only"
     )
 
@@ -88,11 +103,11 @@ class PosesIn(BaseModel):
     core.poses.pose_scale). Other families ignore it."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    scene_depth: float | None = Field(
+    scene_depth: JsonFloat | None = Field(
         None, gt=0.0, description="median depth of the first frame, scene units; null: nothing was hit"
     )
-    metres_per_unit: float = Field(1.0, gt=0.0, description="the scene's unit scale (metres per unit)")
-    scale: float | None = Field(
+    metres_per_unit: JsonFloat = Field(1.0, gt=0.0, description="the scene's unit scale (metres per unit)")
+    scale: JsonFloat | None = Field(
         None, gt=0.0, le=1e6, description="the shot's Pose Scale: overrides the chosen scale"
     )
 
@@ -101,27 +116,23 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     prompt: StrictStr = Field(max_length=10_000)
     negative_prompt: StrictStr = Field("", max_length=10_000)
-    seed: StrictInt | None = Field(None, ge=0, le=MAX_SEED, description="null: the server picks one")
+    seed: JsonInt | None = Field(None, ge=0, le=MAX_SEED, description="null: the server picks one")
     # The 8k+1 and multiple-of-32 rules are core/protocol.py's (with their sentences); the schema
     # states them for schema-driven clients.
-    num_frames: StrictInt = Field(
-        description="8k+1: 9, 17, 25, ... up to 'limits.max_frames' of GET /v1/health",
-        json_schema_extra={"minimum": 9, "x-pattern": "8k+1"},
+    num_frames: JsonInt = Field(
+        description="8k+1: 1 (a still), 9, 17, 25, ... up to 'limits.max_frames' of GET /v1/health",
+        json_schema_extra={"minimum": 1, "x-pattern": "8k+1"},
     )
-    width: StrictInt = Field(
-        description="multiple of 32", json_schema_extra={"minimum": 32, "multipleOf": 32}
-    )
-    height: StrictInt = Field(
-        description="multiple of 32", json_schema_extra={"minimum": 32, "multipleOf": 32}
-    )
-    frame_rate: float = Field(
+    width: JsonInt = Field(description="multiple of 32", json_schema_extra={"minimum": 32, "multipleOf": 32})
+    height: JsonInt = Field(description="multiple of 32", json_schema_extra={"minimum": 32, "multipleOf": 32})
+    frame_rate: JsonFloat = Field(
         description="frames per second, 1 to 240",
         json_schema_extra={"minimum": FRAME_RATE_RANGE[0], "maximum": FRAME_RATE_RANGE[1]},
     )
-    num_inference_steps: StrictInt | None = Field(
+    num_inference_steps: JsonInt | None = Field(
         None, ge=1, description="null: the model profile's default (GET /v1/health 'defaults')"
     )
-    guidance_scale: float | None = Field(
+    guidance_scale: JsonFloat | None = Field(
         None, ge=0.0, le=50.0, description="null: the model profile's default; 1.0 or less turns guidance off"
     )
     conditions: list[ConditionIn] = Field(default_factory=list)
@@ -138,7 +149,7 @@ class JobRequest(BaseModel):
         description="LTX-2: 'auto' (picked from the trajectory's dominant move), 'none', or a loaded name "
         "(GET /v1/health 'loras')",
     )
-    camera_lora_scale: float = Field(1.0, ge=0.0, le=2.0)
+    camera_lora_scale: JsonFloat = Field(1.0, ge=0.0, le=2.0)
     poses: PosesIn | None = Field(
         None, description="SANA-WM: the scale inputs of the exact camera path (applied.camera_poses)"
     )
@@ -259,9 +270,10 @@ class CheckedRequest:
     images: list[bytes]
 
 
-def _reject_constant(_name: str) -> float:
-    # Python's json accepts NaN/Infinity tokens; keep them as floats so check_finite names the field.
-    return float("nan")
+def _reject_constant(name: str) -> float:
+    # Python's json accepts NaN/Infinity tokens; keep them as the floats they say so that check_finite
+    # names the field and the value ("got inf", not "got nan").
+    return float(name)
 
 
 class _LongInteger:
@@ -388,6 +400,20 @@ def check_png(raw: bytes, field: str, settings: Settings) -> bytes:
     return raw
 
 
+def _check_min_size(width: int, height: int, capabilities: Any) -> None:
+    """The loaded model's smallest side (health ``features.min_size``: LTX-2's VAE cannot decode a
+    32-pixel side), so such a job is refused here instead of failing in the VAE."""
+    min_size = capabilities.get("min_size") if isinstance(capabilities, dict) else None
+    if not isinstance(min_size, int):
+        return
+    for name, value in (("width", width), ("height", height)):
+        if value < min_size:
+            raise ProtocolError(
+                name,
+                f"is {value} but this server's model makes no side under {min_size}: use {min_size} or more",
+            )
+
+
 def check_request(
     body: bytes, settings: Settings, assets: Any = None, capabilities: Any = None
 ) -> CheckedRequest:
@@ -401,6 +427,7 @@ def check_request(
         raise _from_validation_error(exc) from None
     protocol.check_num_frames(req.num_frames, settings.max_frames)
     protocol.check_size(req.width, req.height, settings.pixel_budget)
+    _check_min_size(req.width, req.height, capabilities)
     if req.num_inference_steps is not None and req.num_inference_steps > settings.max_steps:
         raise ProtocolError(
             "num_inference_steps", f"is {req.num_inference_steps}, above the limit of {settings.max_steps}"
@@ -434,5 +461,5 @@ def check_request(
     if req.control is not None:
         from ..generation.control.request import check_control
 
-        out["control"], _ = check_control(req.control, out, capabilities, assets)
+        out["control"], _ = check_control(req.control, out, capabilities, assets, settings.max_image_pixels)
     return CheckedRequest(data=out, images=images)

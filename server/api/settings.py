@@ -37,6 +37,13 @@ class Settings:
     #: --segment-frames was given; otherwise a family that proposes its own (SANA-WM) sets it at load.
     segment_frames_given: bool = False
     segment_overlap: int = DEFAULT_SEGMENT_OVERLAP
+    #: server/fit/modes.py: None/"auto" = resident on the CPU, fit's choice for the card on CUDA.
+    memory_mode: str | None = None
+    vram: str = "auto"  # the card's GiB for that choice; auto reads it from the card
+    #: A single-file --model (backends/single_file.py): its other parts' folder, and replacements.
+    components: str | None = None
+    text_encoder: str | None = None
+    vae_file: str | None = None
     # LTX-2 only
     sequential_offload: bool = False
     text_encoder_offload: bool = False
@@ -57,7 +64,7 @@ class Settings:
     ray_address: str | None = None
     replicas: int | None = None  # None: one per GPU, or 1 without GPUs
     gpus_per_replica: float = 1.0
-    #: Retention (jobs.JobStore.prune): final jobs older than this go, with their videos; 0 keeps them.
+    #: Retention (JobStore.prune): final jobs older than this go, with their videos; 0 keeps them.
     keep_days: float = 30.0
     #: ... and the oldest final jobs go while their videos exceed this; 0: no budget.
     video_budget_gb: float = 50.0

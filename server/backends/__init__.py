@@ -22,10 +22,14 @@ def family_of_class(class_name: str) -> str:
 
 def model_family(model: str) -> str:
     """The family, "sana-wm", "ltx2" or "ltx-video", from the checkpoint's model_index.json (``_class_name``
-    SanaWM..., LTX2...): a local folder's, or a hub id's from the local Hugging Face cache; names are the
-    last resort."""
+    SanaWM..., LTX2...): a local folder's, or a hub id's from the local Hugging Face cache; a single
+    .safetensors file's keys; names are the last resort."""
     if model in TINY_FAMILIES:
         return TINY_FAMILIES[model]
+    from .single_file import is_single_file, sniff
+
+    if is_single_file(model):
+        return "ltx2" if sniff(model).startswith("ltx2") else "ltx-video"
     index = Path(model).expanduser() / "model_index.json"
     if not index.is_file():
         index = None
@@ -54,6 +58,11 @@ def load_backend(settings) -> Backend:
         cpu_offload=settings.cpu_offload,
         profile=settings.profile,
         latent_upsampler=getattr(settings, "latent_upsampler", None),
+        memory_mode=settings.memory_mode,
+        vram=settings.vram,
+        components=settings.components,
+        text_encoder=settings.text_encoder,
+        vae_file=settings.vae_file,
     )
     family = model_family(settings.model)
     if family == "sana-wm":

@@ -1,4 +1,4 @@
-"""The small interface the worker calls. One module per model family implements it (ltx.py for
+"""The small interface the job runner calls. One module per model family implements it (ltx.py for
 LTX-Video 0.9.x; LTX-2 with audio, camera LoRAs and IC-LoRA reference videos in its own module)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class Cancelled(Exception):
 
 class ReplicaLost(Exception):
     """The process running the job died under it (a Ray replica killed, out of memory, node lost): the job
-    goes back to the queue, the attempt counted (jobs.py)."""
+    goes back to the queue, the attempt counted (queue/runner.py); a chain passes it on unwrapped."""
 
 
 class WeightsNotFound(Exception):
@@ -114,7 +114,7 @@ CancelCheck = Callable[[], bool]
 
 
 class Backend:
-    """Loads one model once and generates clips, one at a time (the worker guarantees that)."""
+    """Loads one model once and generates clips, one at a time (its job runner guarantees that)."""
 
     name = "base"
     #: /v1/health ``family``: "ltx-video", "ltx2" or "sana-wm".
@@ -166,6 +166,10 @@ class Backend:
 
     def load(self) -> None:
         raise NotImplementedError
+
+    def memory_report(self) -> dict[str, Any]:
+        """Which memory mode runs and why (health ``memory``, see server/fit/modes.py)."""
+        return {"mode": None, "why": "this backend does not report a memory mode"}
 
     def wait_ready(self, timeout: float) -> bool:
         """False while the backend cannot take a job yet (a Ray replica restarting); waits up to timeout."""

@@ -17,8 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from blender_ltx.core.control import KINDS
+
 CAMERA_NAMES = ("Dolly-In", "Dolly-Out", "Dolly-Left", "Dolly-Right", "Jib-Up", "Jib-Down", "Static")
-IC_KINDS = ("depth", "canny", "tracks")
+#: The control kinds an IC-LoRA can serve: the one list in blender_ltx.core.control.
+IC_KINDS = KINDS
 
 #: Motion analysis kind (blender_ltx.core.motion) -> official camera LoRA name. Nothing else matches.
 MOVE_TO_CAMERA_LORA = {

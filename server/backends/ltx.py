@@ -76,6 +76,7 @@ class LTXBackend(PipelineBackend):
             "condition_index": "exact",
             "frame_multiple": 8,
             "size_multiple": 32,
+            "min_size": self.min_size,  # the smallest width/height its VAE decodes (vae_min_side)
             "vae_tiling": self.vae_tiling,
             "cpu_offload": self.cpu_offload,
             "text_embedding_cache": True,
@@ -120,7 +121,9 @@ class LTXBackend(PipelineBackend):
         pipe = self._from_pretrained(LTXConditionPipeline, source, weights_help)
         if self.vae_tiling:
             pipe.vae.enable_tiling()
-        if self.cpu_offload and self.device == "cuda":
+        if self._place_by_memory_mode(pipe, source):
+            pass
+        elif self.cpu_offload and self.device == "cuda":
             pipe.enable_model_cpu_offload()
         else:
             if self.cpu_offload:
@@ -279,7 +282,7 @@ class LTXBackend(PipelineBackend):
             if not (target / "model_index.json").is_file():
                 log.info("building the tiny model into %s", target)
             return str(make_tiny_model(target))
-        return checkpoint_source(self.model, weights_help)
+        return checkpoint_source(self.model, weights_help, self.components)
 
     def _load_upsampler(self, source: str) -> None:
         """LTX-Video's x2 latent upsampler (0.9.7+): --latent-upsampler, else the checkpoint folder's
@@ -317,11 +320,13 @@ class LTXBackend(PipelineBackend):
         self.upsampler_why_not = None
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
-        return self.pipe.encode_prompt(
+        on_cpu = self._text_encoder_on_cpu()
+        out = self.pipe.encode_prompt(
             prompt=prompt,
             negative_prompt=negative,
             do_classifier_free_guidance=cfg,
             num_videos_per_prompt=1,
             max_sequence_length=256,
-            device=self.pipe._execution_device,
+            device="cpu" if on_cpu else self.pipe._execution_device,
         )
+        return tuple(t.to(self.device) if t is not None else None for t in out) if on_cpu else out

@@ -58,6 +58,21 @@ def condition_frames(num_frames: int) -> list[int]:
     return [0] + [(k - 1) * 8 + 1 for k in range(1, latents)]
 
 
+def guidance_kwargs(guidance_scale: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's guidance arguments: the profile's ``extra``, every kind of guidance off when
+    ``guidance_scale`` is 1.0 or less (one pass a step), the rest the dev checkpoint's
+    (``profiles.LTX2_DEV``, the one place those numbers live)."""
+    out = dict(extra)
+    if guidance_scale <= 1.0:
+        out.update(profiles.LTX2_NO_GUIDANCE)
+    for key, value in profiles.LTX2_DEV.items():
+        out.setdefault(key, value)
+    if out["stg_scale"] == 0.0:
+        # The default block (28) does not exist in small models; with STG off no block is used.
+        out["spatio_temporal_guidance_blocks"] = [0]
+    return out
+
+
 class LTX2Backend(PipelineBackend):
     name = "ltx2"
     family = "ltx2"
@@ -94,6 +109,7 @@ class LTX2Backend(PipelineBackend):
             "condition_index": "latent_start",
             "frame_multiple": 8,
             "size_multiple": 32,
+            "min_size": self.min_size,  # the smallest width/height its VAE decodes (vae_min_side)
             "vae_tiling": self.vae_tiling,
             "cpu_offload": self.cpu_offload,
             "sequential_offload": self.sequential_offload,
@@ -136,7 +152,8 @@ class LTX2Backend(PipelineBackend):
         self._load_loras(camera, ic)  # before offload hooks wrap the transformer
         if self.vae_tiling:
             pipe.vae.enable_tiling()
-        self._place(pipe)
+        if not self._place_by_memory_mode(pipe, str(source)):
+            self._place(pipe)
         self._load_upsampler(source)
         self._profile = profiles.ltx2_profile(
             f"{self.model} {source}", tiny=tiny, kind=self.requested_profile
@@ -284,14 +301,7 @@ class LTX2Backend(PipelineBackend):
         from diffusers.pipelines.ltx2 import LTX2ReferenceCondition, LTX2VideoCondition
         from PIL import Image
 
-        extra = self._sampling_kwargs(request)
-        if request.guidance_scale <= 1.0:  # guidance off means every kind of it (and one pass a step)
-            extra.update(profiles.LTX2_NO_GUIDANCE)
-        extra.setdefault("stg_scale", 1.0)
-        extra.setdefault("audio_guidance_scale", 7.0)
-        if extra["stg_scale"] == 0.0:
-            # The default block (28) does not exist in small models; with STG off no block is used.
-            extra["spatio_temporal_guidance_blocks"] = [0]
+        extra = guidance_kwargs(request.guidance_scale, self._sampling_kwargs(request))
         cfg = request.guidance_scale > 1.0 or extra["audio_guidance_scale"] > 1.0
         embeds = self._prompt_embeds(request.prompt, request.negative_prompt, cfg)
 
@@ -393,7 +403,7 @@ class LTX2Backend(PipelineBackend):
             if not (target / "model_index.json").is_file():
                 log.info("building the tiny LTX-2 model into %s", target)
             return str(make_tiny_ltx2_model(target)), True
-        source = checkpoint_source(self.model, weights_help)
+        source = checkpoint_source(self.model, weights_help, self.components)
         tiny = Path(source).is_dir() and is_tiny_model(source)
         if tiny:  # tiny folders written before the recipe lacked the upsampler
             from .tiny_ltx2 import ensure_tiny_latent_upsampler
@@ -473,6 +483,17 @@ class LTX2Backend(PipelineBackend):
         if any(s.usable for s in camera + ic):
             self.pipe.disable_lora()  # nothing applies until a job asks for it
 
+    def _legacy_offload(self) -> list[str]:
+        flags = (
+            ("--sequential-offload", self.sequential_offload),
+            ("--text-encoder-offload", self.text_encoder_offload),
+        )
+        return super()._legacy_offload() + [f for f, on in flags if on]
+
+    def _text_encoder_on_cpu(self) -> bool:
+        legacy = self.text_encoder_offload and not (self.cpu_offload or self.sequential_offload)
+        return super()._text_encoder_on_cpu() or (legacy and self.requested_memory_mode is None)
+
     def _place(self, pipe) -> None:
         cuda = self.device == "cuda"
         if (self.cpu_offload or self.sequential_offload) and not cuda:
@@ -542,7 +563,7 @@ class LTX2Backend(PipelineBackend):
             self.pipe.disable_lora()
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
-        offloaded = self.text_encoder_offload and not (self.cpu_offload or self.sequential_offload)
+        offloaded = self._text_encoder_on_cpu()
         device = "cpu" if offloaded else self.pipe._execution_device
         out = self.pipe.encode_prompt(
             prompt=prompt,

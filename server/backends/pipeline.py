@@ -8,6 +8,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
+from blender_ltx.core.protocol import SPATIAL_MULTIPLE
+
 from . import profiles
 from .base import Backend, Cancelled, CancelCheck, GenerateRequest, ProgressCallback, WeightsNotFound
 
@@ -28,8 +30,14 @@ def load_reason(exc: BaseException) -> str:
     return first if len(first) <= 200 else first[:197] + "..."
 
 
-def checkpoint_source(model: str, help_text: HelpText) -> str:
-    """A local checkpoint folder (checked) or a hub id, as from_pretrained takes it."""
+def checkpoint_source(model: str, help_text: HelpText, components: str | None = None) -> str:
+    """A local checkpoint folder (checked) or a hub id, as from_pretrained takes it; for a single-file
+    ``model``, the ``components`` folder its other parts come from (single_file.check says what is wrong)."""
+    from . import single_file
+
+    if single_file.is_single_file(model):
+        single_file.check(model, components)
+        return str(Path(components).expanduser())
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
@@ -39,6 +47,16 @@ def checkpoint_source(model: str, help_text: HelpText) -> str:
     if looks_like_path:
         raise WeightsNotFound(help_text(model, f"no directory {path}"))
     return model
+
+
+def vae_min_side(vae_config: Any) -> int:
+    """The smallest width or height the model's VAE can decode: one latent pixel per side, or two where
+    the decoder pads its 3x3 convolutions by reflection (LTX-2's ``decoder_spatial_padding_mode``): a
+    reflection pad of 1 needs a side longer than 1 (tried on the tiny LTX-2: 64 runs, 32 fails in
+    ``F.pad``; the tiny LTX-Video, zero-padded, runs at 32)."""
+    ratio = int(vae_config.get("spatial_compression_ratio") or SPATIAL_MULTIPLE)
+    padding = vae_config.get("decoder_spatial_padding_mode") or vae_config.get("spatial_padding_mode")
+    return ratio * (2 if padding == "reflect" else 1)
 
 
 class PipelineBackend(Backend):
@@ -56,6 +74,11 @@ class PipelineBackend(Backend):
         cpu_offload: bool = False,
         profile: str = "auto",
         latent_upsampler: str | None = None,
+        memory_mode: str | None = None,
+        vram: str = "auto",
+        components: str | None = None,
+        text_encoder: str | None = None,
+        vae_file: str | None = None,
     ):
         """What every family's backend is asked for (the server's settings); nothing loaded yet.
         ``latent_upsampler``: the x2 latent upsampler (folder or hub id) that finalizes drafts; None: the
@@ -69,7 +92,17 @@ class PipelineBackend(Backend):
         self.vae_tiling = vae_tiling
         self.cpu_offload = cpu_offload
         self.requested_profile = profile
+        self.requested_memory_mode = memory_mode
+        self.vram = vram
+        self.memory = None  # server.fit.modes.MemoryDecision once loaded
+        # A single-file --model: the diffusers-format folder for its other parts, and replacements
+        self.components = components
+        self.text_encoder_dir = text_encoder
+        self.vae_file = vae_file
         self.pipe = None
+        #: The smallest width/height the loaded model makes (health ``features.min_size``; a smaller side
+        #: is refused at submit). Known once the VAE's config is read.
+        self.min_size = SPATIAL_MULTIPLE
         self.device = ""
         self.dtype = None
         self.load_s = 0.0
@@ -90,6 +123,39 @@ class PipelineBackend(Backend):
             "load_s": round(self.load_s, 3),
         }
 
+    def memory_report(self) -> dict[str, Any]:
+        if self.memory is None:
+            return {"mode": None, "why": "the model is not loaded yet"}
+        return self.memory.to_dict()
+
+    def _legacy_offload(self) -> list[str]:
+        """The older offload flags this backend was given (they place the pipeline themselves)."""
+        return ["--cpu-offload"] if self.cpu_offload else []
+
+    def _place_by_memory_mode(self, pipe, source: str) -> bool:
+        """Place ``pipe`` in the memory mode (forced, or fit's choice on CUDA); False when the older offload
+        flags were given without --memory-mode, so the caller places it as before."""
+        from server.fit import modes
+
+        legacy = self._legacy_offload()
+        if legacy and self.requested_memory_mode is None:
+            self.memory = modes.MemoryDecision(
+                " + ".join(f.removeprefix("--") for f in legacy),
+                f"{', '.join(legacy)} asked for it",
+                forced=True,
+            )
+            return False
+        if legacy:
+            warnings.warn(
+                f"--memory-mode {self.requested_memory_mode} replaces {', '.join(legacy)}", stacklevel=2
+            )
+        self.memory = modes.decide(self.requested_memory_mode, self.vram, self.device, source)
+        modes.apply(pipe, self.memory, self.device, self.dtype)
+        return True
+
+    def _text_encoder_on_cpu(self) -> bool:
+        return self.memory is not None and self.memory.text_encoder_on_cpu
+
     def profile(self) -> profiles.Profile:
         if self._profile is None:
             raise RuntimeError("the model is not loaded yet")
@@ -100,11 +166,21 @@ class PipelineBackend(Backend):
             with warnings.catch_warnings():
                 # diffusers 0.42 renamed torch_dtype to dtype; the old name works on every supported version
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipe = pipeline_class.from_pretrained(source, torch_dtype=self.dtype, **components)
+                pipe = self._load_pipeline(pipeline_class, source, **components)
         except (OSError, ValueError) as exc:
             raise WeightsNotFound(help_text(self.model, load_reason(exc))) from None
         pipe.set_progress_bar_config(disable=True)
+        self.min_size = vae_min_side(pipe.vae.config)
         return pipe
+
+    def _load_pipeline(self, pipeline_class, source: str, **components):
+        from . import single_file
+
+        if single_file.is_single_file(self.model):
+            return single_file.load_pipeline(
+                pipeline_class, self.model, source, self.dtype, self.text_encoder_dir, self.vae_file
+            )
+        return pipeline_class.from_pretrained(source, torch_dtype=self.dtype, **components)
 
     def _sampling_kwargs(self, request: GenerateRequest) -> dict[str, Any]:
         """The profile's extra pipeline arguments recorded with the job (or the profile's now). Only the

@@ -1,7 +1,7 @@
 """Generation spread over a Ray cluster: one model replica per GPU (or per CPU slot), one job per replica.
 
 Only the generation moves. The HTTP front, validation, the SQLite store, the queue, chaining, mp4 writing
-and every job-state rule stay in the server process (jobs.py): each replica gets one ``Worker`` thread
+and every job-state rule stay in the server process (queue/): each replica gets one ``JobRunner`` thread
 there, which claims the next queued job and runs it through a :class:`ReplicaBackend`, a ``Backend``
 whose ``generate()`` is a call on that replica's Ray actor. So a queued job goes to whichever replica
 is free, N replicas run N jobs at once, and progress, cancel and the applied record work exactly as on
@@ -11,8 +11,8 @@ The actor loads the model once in its constructor (Ray restarts it, and so reloa
 process dies). It is a threaded actor: ``generate`` runs while ``progress`` and ``cancel`` calls from the
 front are answered beside it. The clip comes back through Ray's object store and the front writes the
 mp4 with the same atomic write as today. A replica that dies mid-job (killed, out of memory, node lost)
-surfaces as ``RayActorError`` on the caller's ref: the front raises :class:`ReplicaLost` and jobs.py
-puts the job back in the queue (the attempt counted), where another replica takes it.
+surfaces as ``RayActorError`` on the caller's ref: the front raises :class:`ReplicaLost` and the job
+runner puts the job back in the queue (the attempt counted), where another replica takes it.
 
 Ray is imported only when ``--ray`` is given.
 """
@@ -211,7 +211,7 @@ class RayPool:
 
 
 class ReplicaBackend(Backend):
-    """The Backend one Worker thread drives: generate() runs on this replica's actor."""
+    """The Backend one JobRunner thread drives: generate() runs on this replica's actor."""
 
     name = "ray"
 
@@ -281,7 +281,7 @@ class ReplicaBackend(Backend):
         pass
 
     def wait_ready(self, timeout: float) -> bool:
-        """False while this replica is restarting (its worker then claims no job)."""
+        """False while this replica is restarting (its job runner then claims no job)."""
         if self.state.state != "restarting":
             return True
         import ray

@@ -20,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from .loras import CAMERA_NAMES, IC_KINDS
 from .recipes import UPSAMPLER_FOLDER
 from .tiny import MARKER, write_model_atomically
 
@@ -34,8 +35,6 @@ REGISTERS = 8
 MAX_SEQUENCE_LENGTH = 64
 AUDIO_RATE = 16000
 
-CAMERA_LORA_NAMES = ("Dolly-In", "Dolly-Out", "Dolly-Left", "Dolly-Right", "Jib-Up", "Jib-Down", "Static")
-IC_LORA_KINDS = ("depth", "canny", "tracks")
 #: The downscale factor the tiny IC-LoRAs are named with (the official union control LoRA is ref0.5).
 IC_REF_SCALE = 0.5
 
@@ -226,9 +225,9 @@ def _write_random_lora(out_dir: Path, seed: int) -> None:
 
 def write_tiny_loras(root: Path) -> None:
     """Camera LoRAs under root/loras/camera/<Name>/, IC-LoRAs under root/loras/ic/<kind>_ref0.5/."""
-    for i, name in enumerate(CAMERA_LORA_NAMES):
+    for i, name in enumerate(CAMERA_NAMES):
         _write_random_lora(root / "loras" / "camera" / name, seed=100 + i)
-    for i, kind in enumerate(IC_LORA_KINDS):
+    for i, kind in enumerate(IC_KINDS):
         _write_random_lora(root / "loras" / "ic" / f"{kind}_ref{IC_REF_SCALE:g}", seed=200 + i)
     for role in ("camera", "ic"):  # loras.FAMILY_FILE: the LoRAs only apply to this model
         (root / "loras" / role / "family.json").write_text(json.dumps({"family": FAMILY}) + "\n")

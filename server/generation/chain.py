@@ -24,6 +24,7 @@ from ..backends.base import (
     Clip,
     GenerateRequest,
     ProgressCallback,
+    ReplicaLost,
     VideoCondition,
 )
 
@@ -255,7 +256,7 @@ def run_chain(
         request = segment_request(whole, r, i, clips[-1] if clips else None)
         try:
             clips.append(backend.generate(request, report, cancel_check))
-        except Cancelled:
+        except (Cancelled, ReplicaLost):  # not the segment's fault: the queue stops or requeues the job
             raise
         except Exception as exc:
             raise SegmentFailed(i, len(records), exc, r["num_frames"]) from exc

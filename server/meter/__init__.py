@@ -18,6 +18,7 @@ camera that covers a tenth of its distance to the subject.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import asdict
@@ -83,7 +84,7 @@ def measure(
     plan: Trajectory | None = None,
 ) -> tuple[dict[str, Any], Trajectory | None]:
     """``measure_clip``'s result and the estimated trajectory (None when not measurable)."""
-    if not lens_mm > 0 or not sensor_width_mm > 0:
+    if not all(math.isfinite(v) and v > 0 for v in (lens_mm, sensor_width_mm)):
         raise ValueError(
             f"lens and sensor width must be positive millimetres, got {lens_mm!r} and {sensor_width_mm!r}"
         )

@@ -46,6 +46,10 @@ PARALLAX_HYSTERESIS = 0.5
 #: Frames between the two pictures of a pair, in seconds (at least two frames): long enough for a
 #: slow dolly to show parallax, short enough that a change of move is not averaged away.
 BASELINE_S = 0.3
+#: The most a picture may zoom between two frames a baseline apart (either way) for the turn-and-zoom
+#: model to count: beyond it the points fit no camera (a tiny LTX-2's noise sent Gauss-Newton to
+#: exp(1000), an OverflowError), and the pair is left unmeasured.
+MAX_PAIR_ZOOM = 8.0
 
 _FLIP = np.diag([1.0, -1.0, -1.0])  # Blender camera axes <-> OpenCV camera axes
 
@@ -104,12 +108,17 @@ def _rotation_zoom(p1: np.ndarray, p2: np.ndarray, k: np.ndarray):
     hn = kinv @ h @ k
     hn = hn / (np.linalg.norm(hn[2]) * np.sign(hn[2, 2] or 1.0))
     zoom = 0.5 * (np.linalg.norm(hn[0]) + np.linalg.norm(hn[1]))
+    if not (np.isfinite(hn).all() and 1.0 / MAX_PAIR_ZOOM <= zoom <= MAX_PAIR_ZOOM):
+        return None
     rot = _nearest_rotation(np.diag([1.0 / zoom, 1.0 / zoom, 1.0]) @ hn)
     # The reduction above is exact only for a noise-free homography; a few Gauss-Newton steps on the
     # four parameters (a rotation, the log zoom) fit the model itself to the homography's inliers.
     x1 = p1 @ kinv[:2, :2].T + kinv[:2, 2]  # normalised image coordinates (z = 1)
     inl = mask.ravel() > 0
-    rot, log_zoom = _refine(rot, math.log(zoom), x1[inl], p2[inl], k)
+    refined = _refine(rot, math.log(zoom), x1[inl], p2[inl], k)
+    if refined is None:
+        return None
+    rot, log_zoom = refined
     pred = _project(rot, log_zoom, x1, k)
     flow = float(np.median(np.linalg.norm(p2 - p1, axis=1)))
     return rot, math.exp(log_zoom), float(np.median(np.linalg.norm(pred - p2, axis=1))), flow
@@ -128,7 +137,8 @@ def _project(rot: np.ndarray, log_zoom: float, x1: np.ndarray, k: np.ndarray) ->
 
 def _refine(rot, log_zoom, x1, p2, k, steps: int = 5):
     """Gauss-Newton on (rotation, log zoom) with the analytic Jacobian: the rotation is updated on the
-    left by a small turn d (b -> b + d x b), the zoom by its log."""
+    left by a small turn d (b -> b + d x b), the zoom by its log. None where the zoom leaves
+    ``MAX_PAIR_ZOOM`` (the points fit no turn and zoom)."""
     import cv2
 
     if len(x1) < 4:
@@ -156,6 +166,8 @@ def _refine(rot, log_zoom, x1, p2, k, steps: int = 5):
             break
         rot = cv2.Rodrigues(delta[:3])[0] @ rot
         log_zoom += float(delta[3])
+        if abs(log_zoom) > math.log(MAX_PAIR_ZOOM):
+            return None
         if np.abs(delta).max() < 1e-9:
             break
     return rot, log_zoom
@@ -214,12 +226,6 @@ def _pair_motion(fit, moving: bool) -> PairMotion:
         rot_t, t, depth, _ = rt
         return PairMotion(rot_t, t / depth, 1.0, points, residual)
     return PairMotion(rot, np.zeros(3), zoom, points, residual)
-
-
-def pair_motion(p1: np.ndarray, p2: np.ndarray, k: np.ndarray) -> PairMotion | None:
-    """The camera's motion from the frame of ``p1`` to the frame of ``p2`` (pixel points, N x 2)."""
-    fit = _fit_pair(p1, p2, k)
-    return None if fit is None else _pair_motion(fit, _moves(fit))
 
 
 def _fraction(pair: PairMotion, g: int) -> tuple[np.ndarray, np.ndarray, float]:

@@ -22,6 +22,8 @@ from typing import Any, Iterable
 
 from blender_ltx.core.protocol import ProtocolError
 
+from .store import StorageFull, is_storage_full, storage_full_sentence
+
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 #: An asset no job refers to is kept this long after its upload before a sweep may remove it.
 GRACE_S = 24 * 3600.0
@@ -62,24 +64,35 @@ class AssetStore:
         return self.path(sha).is_file()
 
     def put(self, sha: str, data: bytes) -> bool:
-        """Store ``data`` as ``sha``; True when new. Raises ProtocolError when the hash does not match."""
+        """Store ``data`` as ``sha``; True when new. Raises ProtocolError when the hash does not match, and
+        StorageFull (nothing left behind) when the disk refuses the write. Only accepted uploads count."""
         path = self.path(sha)
-        with self._lock:
-            self.uploaded_bytes += len(data)
-            self.uploads += 1
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha:
             raise ProtocolError(
                 "sha256",
                 f"does not match the uploaded bytes (their SHA-256 is {actual}): send the right bytes",
             )
-        if path.is_file():
+        created = not path.is_file()
+        if created:
+            self._write(path, data)
+        else:
             os.utime(path)  # a fresh upload restarts the grace period
-            return False
+        with self._lock:
+            self.uploaded_bytes += len(data)
+            self.uploads += 1
+        return created
+
+    def _write(self, path: Path, data: bytes) -> None:
         tmp = self.root / f".tmp-{secrets.token_hex(8)}"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # atomic: a reader never sees half an asset
-        return True
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # atomic: a reader never sees half an asset
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # a half-written temp file would hold the disk full for ever
+            if is_storage_full(exc):
+                raise StorageFull(storage_full_sentence(self.root.parent)) from exc
+            raise
 
     def read(self, sha: str, field: str) -> bytes:
         """The bytes of a stored asset; ProtocolError naming ``field`` when the server lacks it."""

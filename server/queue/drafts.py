@@ -35,10 +35,6 @@ class DraftConflict(Exception):
     """The job is not a finished draft, or its latents are gone: 409."""
 
 
-def latents_path(root: Path, job_id: str) -> Path:
-    return Path(root) / "videos" / f"{job_id}.draft.npz"
-
-
 # -- submitting ------------------------------------------------------------------------------------
 
 
@@ -97,10 +93,16 @@ def parse_finalize(data: Any) -> tuple[str, dict[str, Any]] | None:
 
 
 def submit_finalize(
-    store, worker, draft_id: str, overrides: dict[str, Any], gone_hint: str
+    store,
+    worker,
+    draft_id: str,
+    overrides: dict[str, Any],
+    gone_hint: str,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Queue the finalize of ``draft_id``. Raises DraftMissing / DraftConflict with the sentence;
-    ``gone_hint`` says how long latents are kept (for the sentence when they are gone)."""
+    ``gone_hint`` says how long latents are kept (for the sentence when they are gone). A key a job
+    already holds answers that job (the submit idempotency contract)."""
     row = store.row(draft_id)
     if row is None:
         raise DraftMissing(
@@ -120,7 +122,7 @@ def submit_finalize(
     if "finalize" not in backend.capability_list():
         why = backend.recipe().get("why_not") or "its model has no two-stage recipe"
         raise DraftConflict(f"This server cannot finalize drafts: {why}.")
-    path = latents_path(store.root, draft_id)
+    path = store.latents_path(draft_id)
     try:
         raw = path.read_bytes()
         _, meta, images = recipes.load_latents(path)
@@ -141,7 +143,7 @@ def submit_finalize(
     applied = conditioning.apply(final, draft_applied.get("sampling"), backend).to_dict()
     applied["segments"] = None
     applied["finalize"] = {"draft": draft_id, **(draft_applied.get("draft") or {})}
-    status = store.create(final, images, applied, files={LATENTS_INPUT: raw})
+    status, _ = store.create(final, images, applied, idempotency_key, files={LATENTS_INPUT: raw})
     worker.notify()
     return status
 
@@ -168,7 +170,7 @@ def keep_draft(store, job_id: str, clip, request: dict[str, Any], backend) -> No
         "final_height": request["height"],
         "made_at": time.time(),
     }
-    recipes.save_latents(latents_path(store.root, job_id), clip.latents, meta, images)
+    recipes.save_latents(store.latents_path(job_id), clip.latents, meta, images)
 
 
 # -- retention -------------------------------------------------------------------------------------

@@ -51,18 +51,15 @@ def registered_addon() -> Iterator[None]:
 
 @contextlib.contextmanager
 def no_jobs_in_flight() -> Iterator[None]:
-    """No job of an earlier test followed, no server override; the same again afterwards."""
-    from blender_ltx.bl.flow import generate
-    from blender_ltx.bl.link import courier_link
+    """No job of an earlier test followed, nothing staged, no server override and nothing known of any
+    server: the session's one reset (``flow/session.py``), before and after."""
+    from blender_ltx.bl.flow import session
 
-    courier_link.get().reset()
-    generate.forget()
+    session.reset(servers=True)
     try:
         yield
     finally:
-        generate.set_server(None)
-        courier_link.get().reset()
-        generate.forget()
+        session.reset(servers=True)
 
 
 @contextlib.contextmanager

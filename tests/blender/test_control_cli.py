@@ -15,9 +15,8 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.flow import generate, session  # noqa: E402
 from blender_ltx.bl.edit import previs_strip, vse  # noqa: E402
-from blender_ltx.bl.link import courier_link  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
 from addon_env import demo_blend  # noqa: E402
@@ -33,11 +32,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def reopen(path: Path):
-    courier_link.get().reset()
-    generate.forget()
     bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
-    courier_link.get().reset()  # this process only inspects the file
-    generate.forget()
+    session.reset()  # this process only inspects the file
     return bpy.context.scene
 
 

@@ -22,8 +22,9 @@ bpy = pytest.importorskip("bpy")
 from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
-from blender_ltx.bl.link import courier_link  # noqa: E402
+from blender_ltx.bl.link import courier_link, tick  # noqa: E402
 from blender_ltx.core import courier_wire  # noqa: E402
+from blender_ltx.core.client import Client  # noqa: E402
 from addon_env import demo_blend, registered_addon  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def _gone(pid: int) -> bool:
 def _pump_until(done, what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not done():
-        courier_link.drain()  # what the timer does in a running Blender
+        tick.drain()  # what the timer does in a running Blender
         assert not _ours(), f"threads of ours in Blender's process: {_ours()}"
         assert time.monotonic() < deadline, what
         time.sleep(0.02)
@@ -83,7 +84,7 @@ def _notes(monkeypatch) -> list[str]:
             seen.append(message.message)
         generate.apply_message(message)
 
-    monkeypatch.setattr(courier_link, "_handler", handler)
+    monkeypatch.setattr(tick.state, "handler", handler)
     return seen
 
 
@@ -198,7 +199,7 @@ def test_undo_after_a_background_import_takes_out_that_take_only(server, tmp_pat
     assert ss.job_id == job and ss.job_status in ("queued", "running")  # put back: still followed
     deadline = time.monotonic() + 120
     while ss.job_status != "imported":
-        courier_link._tick()  # what Blender's timer calls
+        tick.on_timer()  # what Blender's timer calls
         assert ss.job_status not in ("failed", "error"), ss.message
         assert time.monotonic() < deadline, ss.message
         time.sleep(0.02)
@@ -243,30 +244,62 @@ def test_a_loaded_file_keeps_job_ids_and_takes_but_not_live_progress(tmp_path, f
     assert (first.progress, first.message, second.progress, second.message) == (0.0, "", 1.0, "")
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="POSIX signals")
+def test_a_submit_cut_off_by_a_courier_kill_is_sent_again_and_lands_once(
+    server, tmp_path, fresh, monkeypatch
+):
+    notes = _notes(monkeypatch)
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    client = Client(server.url)
+    before = len(client.list_jobs())
+    link = courier_link.get()
+    link.probe(courier_wire.ClientConfig(server.url))  # the courier is up, as after any earlier click
+    _pump_until(lambda: link.pid and not link.busy(), "the courier never answered", 30)
+    old = link.pid
+    # The server takes the connection (the kernel does) and answers nothing: the courier is inside the
+    # submit when it dies, and whether the server made the job is not known to anyone.
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    try:
+        assert generate.start_async(bpy.context, ["SH010"])["submitted"] == ["SH010"]
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            link.pump()  # the submit goes out to the courier, which posts it
+            time.sleep(0.02)
+        os.kill(old, signal.SIGKILL)
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    ss = props.shot_settings(scene, "SH010")
+    _pump_until(lambda: ss.job_status == "imported", f"not imported after the kill: {ss.message}")
+    assert link.pid not in (0, old) and any("sends this submit again" in n for n in notes), notes
+    assert len(client.list_jobs()) == before + 1  # the server made one job of the two posts
+    assert [s.ltx.job_id for s in vse.takes(scene, "SH010")] == [ss.job_id]
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
-def test_a_submit_cut_off_by_a_courier_crash_fails_with_a_sentence():
-    # A server that accepts and never answers: the courier is inside the submit when it is killed.
-    with socket.socket() as hung:
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(1)
-        link = courier_link.CourierLink()  # its own courier: the add-on's is not disturbed
-        try:
-            cfg = courier_wire.ClientConfig(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=60.0)
-            link.send(courier_link.Submit((1, "SH010", 0), cfg, {"prompt": "x"}, "/nonexistent/take_1.mp4"))
-            deadline = time.monotonic() + 30
-            while not link.pid:
-                link.pump()
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            time.sleep(0.5)  # most likely inside the submit; either way it has no answer: never re-sent
-            os.kill(link.pid, signal.SIGKILL)
-            while not link.inbox:
-                link.pump()
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            (failed,) = link.inbox
-            assert isinstance(failed, courier_link.Failed) and failed.key == (1, "SH010", 0)
-            assert "generate the shot again" in failed.message
-            assert len(link.restarts) == 1
-        finally:
-            link.close()
+def test_a_submit_the_server_took_before_the_courier_died_is_not_made_twice(
+    server, tmp_path, fresh, monkeypatch
+):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    client = Client(server.url)
+    before = len(client.list_jobs())
+    link = courier_link.get()
+    link.probe(courier_wire.ClientConfig(server.url))
+    _pump_until(lambda: link.pid and not link.busy(), "the courier never answered", 30)
+    old = link.pid
+    assert generate.start_async(bpy.context, ["SH010"])["submitted"] == ["SH010"]  # sent to the courier
+    deadline = time.monotonic() + 30
+    while len(client.list_jobs()) == before:  # Blender reads nothing meanwhile: the answer waits
+        assert time.monotonic() < deadline, "the courier never posted the submit"
+        time.sleep(0.02)
+    os.kill(old, signal.SIGKILL)
+    while not _gone(old):
+        time.sleep(0.02)
+    # The courier died before its answer reached Blender (here: the answer is dropped unread with the
+    # dead courier's socket). The submit is sent again; the server answers with the job it made.
+    link._restart("was killed")
+    ss = props.shot_settings(scene, "SH010")
+    _pump_until(lambda: ss.job_status == "imported", f"not imported after the kill: {ss.message}")
+    assert len(client.list_jobs()) == before + 1
+    assert [s.ltx.job_id for s in vse.takes(scene, "SH010")] == [ss.job_id]

@@ -14,9 +14,9 @@ import pytest
 pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.flow import generate, session  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
-from blender_ltx.bl.link import server_process, courier_link  # noqa: E402
+from blender_ltx.bl.link import server_process  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.addon.prefs import DEFAULTS  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
@@ -40,11 +40,8 @@ def saved_demo(path: Path) -> Path:
 
 
 def reopen(path: Path):
-    courier_link.get().reset()
-    generate.forget()
     bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
-    courier_link.get().reset()  # this process only inspects the file: no re-attaching here
-    generate.forget()
+    session.reset()  # this process only inspects the file: no re-attaching here
     return bpy.context.scene
 
 

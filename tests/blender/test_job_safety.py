@@ -9,7 +9,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
-from blender_ltx.bl.link import courier_link  # noqa: E402
+from blender_ltx.bl.link import courier_link, tick  # noqa: E402
 
 from addon_env import demo_blend, no_jobs_in_flight, registered_scene  # noqa: E402
 from support.server import free_port  # noqa: E402
@@ -22,8 +22,8 @@ def scene():
 
 
 def _no_timer() -> None:
-    if bpy.app.timers.is_registered(courier_link._tick):
-        bpy.app.timers.unregister(courier_link._tick)
+    if bpy.app.timers.is_registered(tick.on_timer):
+        bpy.app.timers.unregister(tick.on_timer)
 
 
 def test_a_shot_that_cannot_be_written_stops_the_run_before_anything_is_sent(scene, tmp_path) -> None:

@@ -10,7 +10,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import compat, props  # noqa: E402
-from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.flow import generate, session  # noqa: E402
 from blender_ltx.bl.ui import ops  # noqa: E402
 from blender_ltx.bl.link import server_process  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
@@ -306,7 +306,7 @@ def test_a_local_server_that_dies_at_start_fails_the_shot_at_once_with_its_reaso
             assert took < 120
         finally:
             server_process.stop()
-            generate.forget()
+            session.reset()
 
 
 def test_toggle_previs_shows_and_hides_the_shots_previs_strip(scene, tmp_path):

@@ -17,9 +17,10 @@ import scenes  # noqa: E402
 from addon_env import demo_blend  # noqa: E402
 
 from blender_ltx.bl.flow import generate, staged  # noqa: E402
+from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.edit import previs_strip, vse  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
-from blender_ltx.bl.link import courier_link  # noqa: E402
+from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from test_roundtrip import registered, user_render_state  # noqa: E402,F401  (add-on registered)
@@ -30,7 +31,7 @@ def _layers(strip) -> list[str]:
 
 
 def _pending_renders():
-    return [p for entry in staged._staged for p in entry.pending()]
+    return [p for entry in session.staged for p in entry.pending()]
 
 
 def _click_depth(srv, tmp_path):
@@ -49,7 +50,7 @@ def _until_rendering(pending) -> None:
     """Tick until the render has started (the server is asked first)."""
     deadline = time.monotonic() + 60
     while pending.render is None:
-        courier_link.drain()
+        tick.drain()
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
@@ -67,26 +68,26 @@ def test_a_click_returns_before_the_render_and_sends_once_the_frames_are_in(ltx2
     # The click returned with the take staged: nothing rendered or sent yet, the shot shows as queued.
     assert out["submitted"] == ["SH010"]
     ss = props.shot_settings(scene, "SH010")
-    assert staged.waiting() == 1 and ss.job_status == "queued" and ss.job_id == ""
+    assert len(session.staged) == 1 and ss.job_status == "queued" and ss.job_id == ""
     assert generate.pending(scene) == ["SH010"]
-    assert staged.poll in courier_link._hooks and bpy.app.timers.is_registered(courier_link._tick)
+    assert staged.poll in tick.state.hooks and bpy.app.timers.is_registered(tick.on_timer)
     (pending,) = _pending_renders()
     assert pending.render is None  # started by the timer, not by the click
-    copy = staged._staged[0].copy.path()
+    copy = session.staged[0].copy.path()
     assert os.path.isfile(copy) and not os.path.samefile(copy, bpy.data.filepath)
     assert len(Client(ltx2.url).list_jobs()) == jobs_before
     assert user_render_state(scene) == before
 
     # A second click on Generate All while it renders does not stage the shot twice.
     again = generate.start_async(bpy.context, None, force=True)
-    assert "SH010" in again["attached"] and staged.waiting() == 3  # SH020 and SH030 join it
+    assert "SH010" in again["attached"] and len(session.staged) == 3  # SH020 and SH030 join it
 
     staged.cancel((scene.session_uid, "SH020"))
     staged.cancel((scene.session_uid, "SH030"))
     seen_progress = []
     deadline = time.monotonic() + 600
     while generate.pending(scene, ["SH010"]):
-        courier_link.drain()  # what the timer does: the courier's answers and the staged renders
+        tick.drain()  # what the timer does: the courier's answers and the staged renders
         seen_progress.append(ss.message)
         assert ss.job_status not in ("error", "failed"), ss.message
         assert time.monotonic() < deadline, ss.message
@@ -97,7 +98,7 @@ def test_a_click_returns_before_the_render_and_sends_once_the_frames_are_in(ltx2
     assert "control_depth" in _layers(take)
     (previs,) = previs_strip.previs_strips(scene, "SH010")
     assert previs.mute and previs.channel < take.channel
-    assert staged.waiting() == 0 and not os.path.exists(copy)  # the copy went with its last run
+    assert len(session.staged) == 0 and not os.path.exists(copy)  # the copy went with its last run
     assert user_render_state(scene) == before
 
 
@@ -109,7 +110,7 @@ def test_auto_on_a_server_not_asked_yet_is_chosen_by_the_courier_after_the_rende
 
     generate.start_async(bpy.context, ["SH010"])
 
-    assert staged.waiting() == 1  # rendered in the background although the kind is not known yet
+    assert len(session.staged) == 1  # rendered in the background although the kind is not known yet
     assert not generate.wait(scene, ["SH010"], timeout=600)
     ss = props.shot_settings(scene, "SH010")
     assert ss.job_status == "imported", ss.message
@@ -128,8 +129,8 @@ def test_cancel_while_rendering_stops_the_render_and_sends_nothing(ltx2, tmp_pat
     assert proc.poll() is not None  # the background Blender was stopped
     ss = props.shot_settings(scene, "SH010")
     assert ss.job_status == "cancelled" and "nothing was sent" in ss.message
-    assert staged.waiting() == 0 and generate.pending(scene) == []
-    courier_link.drain()
+    assert len(session.staged) == 0 and generate.pending(scene) == []
+    tick.drain()
     assert len(Client(ltx2.url).list_jobs()) == jobs_before
     assert vse.takes(scene, "SH010") == []
 
@@ -153,19 +154,19 @@ def test_a_failed_render_marks_the_shot_with_its_sentence_and_sends_nothing(ltx2
     assert ss.job_status == "error"
     assert ss.message.startswith(f"Shot {ss.name}: The control render failed:")
     assert "hits nothing" in ss.message
-    assert staged.waiting() == 0
+    assert len(session.staged) == 0
     assert len(Client(ltx2.url).list_jobs()) == jobs_before
 
 
 def test_loading_another_file_stops_staged_renders(ltx2, tmp_path, fresh):
     _scene, pending, _jobs = _click_depth(ltx2, tmp_path)
     _until_rendering(pending)
-    copy = staged._staged[0].copy.path()
+    copy = session.staged[0].copy.path()
 
     bpy.ops.wm.read_factory_settings(use_empty=True)  # load_pre runs: the file's renders end
 
     assert pending.render.proc.poll() is not None
-    assert staged.waiting() == 0 and not os.path.exists(copy)
+    assert len(session.staged) == 0 and not os.path.exists(copy)
 
 
 def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(server, tmp_path, fresh):
@@ -187,7 +188,7 @@ def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(serv
     assert server_info.get(server.url) is not None  # learned: the next click decides at once
 
     generate.start_async(bpy.context, ["SH010"])
-    assert staged.waiting() == 0  # sent straight away, no control to render
+    assert len(session.staged) == 0  # sent straight away, no control to render
     assert not generate.wait(scene, ["SH010"], timeout=300)
 
 
@@ -211,7 +212,7 @@ def test_best_of_two_takes_share_one_staged_render(ltx2, tmp_path, fresh):
 
     generate.start_async(bpy.context, ["SH010"])
 
-    (entry,) = staged._staged
+    (entry,) = session.staged
     assert len(entry.requests) == 2 and len(entry.pending()) == 1  # two takes' jobs, one render
     assert not generate.wait(scene, ["SH010"], timeout=600)
     ss = props.shot_settings(scene, "SH010")

@@ -6,9 +6,9 @@ through its cameras, the VSE, the courier and the local server) above ``addon`` 
 properties, preferences, version shims) above ``core`` (no bpy). The server: ``api`` (HTTP) above
 ``queue`` (the store and the job runner: the only owner of job state) above ``generation``
 (conditioning, chaining, clips, control) above ``backends`` and ``meter`` (model families; what a take
-did) above ``blender_ltx.core``. A module may import its own package and any lower floor, never a
-higher floor nor a sibling on its own floor: an upward import is a circle waiting to happen, a
-sideways one a step hidden in the wrong room.
+did) above ``fit`` (what a checkpoint needs on a card; the memory modes) above ``blender_ltx.core``.
+A module may import its own package and any lower floor, never a higher floor nor a sibling on its own
+floor: an upward import is a circle waiting to happen, a sideways one a step hidden in the wrong room.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ ADDON_FLOORS = {
     "ui": 4,
     "cli": 4,
 }
-SERVER_FLOORS = {"core": 0, "backends": 1, "meter": 1, "generation": 2, "queue": 3, "api": 4}
+SERVER_FLOORS = {"core": 0, "fit": 1, "backends": 2, "meter": 2, "generation": 3, "queue": 4, "api": 5}
 
 
 def _imported_modules(path: Path, package: list[str]) -> list[tuple[int, list[str]]]:

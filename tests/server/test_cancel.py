@@ -29,7 +29,7 @@ def test_cancel_queued_and_running(server, http):
         r = http.get(f"{server.url}/v1/jobs/{job['id']}/video")
         assert r.status_code == 409 and "cancelled" in r.json()["detail"]
 
-    # The worker is free again: the next job runs.
+    # The job runner is free again: the next job runs.
     after = http.post(server.url + "/v1/jobs", json=job_request()).json()
     assert wait_for(http, server.url, after["id"])["status"] == "succeeded"
 

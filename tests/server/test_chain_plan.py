@@ -150,7 +150,7 @@ def test_stitch_trims_overlaps_and_tiles_audio_exactly():
 
 
 def test_a_segment_failure_names_the_segment():
-    from server.queue.jobs import failure_sentence
+    from server.queue.runner import failure_sentence
 
     request = {"width": 64, "height": 64, "num_frames": 41}
     err = chain.SegmentFailed(1, 3, RuntimeError("boom"), 17)

@@ -184,3 +184,151 @@ def test_png_frames_of_different_sizes_are_refused(assets):
     with pytest.raises(ProtocolError) as err:
         _check(req, assets)
     assert err.value.field == f"control.video.frames[{N - 1}]" and "unlike frame 0" in err.value.message
+
+
+# -- memory: a control video is measured from its header before anything decodes (issue 15 item 12) ----
+
+
+def _black_mp4(n: int, width: int, height: int, fmt: str = "mp4") -> bytes:
+    """``n`` black frames, small on disk at any size: one encoded frame, then one skip frame repeated."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format=fmt) as box:
+        stream = box.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "bframes": "0"}
+        frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+        packets = []
+        for pts in range(2):
+            frame.pts = pts
+            packets += list(stream.encode(frame))
+        packets += list(stream.encode())
+        key, skip = packets[0], bytes(packets[1])
+        box.mux(key)
+        for pts in range(1, n):
+            packet = av.Packet(skip)
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, pts, pts, key.time_base
+            box.mux(packet)
+    return out.getvalue()
+
+
+def _refusal(control: dict, width: int, height: int, max_pixels: int | None = None):
+    """(the ProtocolError, peak bytes numpy allocated while checking): numpy reports its arrays to
+    tracemalloc, so the peak says how much was decoded."""
+    import tracemalloc
+
+    req = {**job_request(num_frames=N, width=width, height=height), "control": control}
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError) as err:
+            check_control(control, req, ALL, None, max_pixels)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return err.value, peak
+
+
+FRAME_1088P = 1920 * 1088 * 3  # one decoded RGB frame of the clip below
+
+
+def test_a_long_control_video_is_refused_from_its_header():
+    data = _black_mp4(200, 1920, 1088)
+    assert len(data) < 100_000  # small on disk; 200 decoded frames would be 1.25 GB
+    control = {"kind": "depth", "video": base64.b64encode(data).decode()}
+    err, peak = _refusal(control, 1920, 1088)
+    assert err.field == "control.video" and err.message == "has 200 frames but the clip has 9"
+    assert peak < FRAME_1088P  # not one frame was converted
+
+
+def test_a_long_video_without_a_frame_count_stops_decoding_past_the_clip():
+    data = _black_mp4(60, 1920, 1088, fmt="h264")  # a raw stream: its header has no frame count
+    control = {"kind": "depth", "video": base64.b64encode(data).decode()}
+    err, peak = _refusal(control, 1920, 1088)
+    assert err.field == "control.video" and err.message == "has more than 9 frames but the clip has 9"
+    assert peak < (N + 3) * FRAME_1088P  # the clip's frames at most, not all 60
+
+
+def test_a_control_video_larger_than_the_clip_is_refused_before_decoding():
+    data = _black_mp4(N, 1920, 1088)
+    err, peak = _refusal({"kind": "depth", "video": base64.b64encode(data).decode()}, 64, 64)
+    assert err.field == "control.video"
+    assert err.message == "is 1920x1088, larger than the 64x64 clip: send it at the clip's size or smaller"
+    assert peak < FRAME_1088P
+
+
+def _huge_png(side: int = 6000) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("1", (side, side)).save(buf, format="PNG")  # 1 bit a pixel: quick to write, small on disk
+    return buf.getvalue()
+
+
+def test_huge_png_control_frames_are_held_to_the_picture_limit():
+    from server.api.schemas import check_request
+    from server.api.settings import Settings
+
+    png = base64.b64encode(_huge_png()).decode()
+    assert len(png) < 200_000
+    settings = Settings()
+    body = {**job_request(), "control": {"kind": "depth", "video": {"frames": [png] * N}}}
+    import json
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError) as err:
+            check_request(json.dumps(body).encode(), settings, None, ALL)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.field == "control.video.frames[0]"
+    assert err.value.message == (
+        f"is 6000x6000, above the image limit of {settings.max_image_pixels} pixels: "
+        "send it at the clip's size"
+    )
+    assert peak < 6000 * 6000  # the 36 Mpx frame was never decoded (not even at 1 byte a pixel)
+
+
+def test_png_control_frames_larger_than_the_clip_are_refused():
+    png = base64.b64encode(_png(_depth_frames(n=1, w=256, h=128)[0])).decode()
+    err, _ = _refusal({"kind": "depth", "video": {"frames": [png] * N}}, W, H)
+    assert err.field == "control.video.frames[0]" and "larger than the 128x64 clip" in err.message
+
+
+def test_png_control_frames_of_the_wrong_count_are_refused_before_decoding():
+    png = base64.b64encode(_huge_png(2000)).decode()
+    err, peak = _refusal({"kind": "depth", "video": {"frames": [png] * 200}}, W, H)
+    assert err.field == "control.video.frames" and err.message == "has 200 frames but the clip has 9"
+    assert peak < 2000 * 2000
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: _png(_depth_frames(n=1)[0]),
+            'is a PNG image, not a video: send an mp4, or PNG frames as {"frames": [...]}',
+        ),
+        (lambda: b"\x00\x00\x00\x18ftypmp42" + bytes(200), "is not a video PyAV can read"),
+    ],
+)
+def test_a_file_that_is_not_a_video_is_named_so(make, message):
+    err, _ = _refusal({"kind": "depth", "video": base64.b64encode(make()).decode()}, W, H)
+    assert err.field == "control.video" and err.message.startswith(message), err.message
+
+
+def test_an_audio_only_file_has_no_video_stream():
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as box:
+        stream = box.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            box.mux(packet)
+    err, _ = _refusal({"kind": "depth", "video": base64.b64encode(out.getvalue()).decode()}, W, H)
+    assert err.field == "control.video"
+    assert err.message == "has no video stream (audio only?): send an mp4 of the control frames"

@@ -1,11 +1,15 @@
 """What the HTTP layer promises: HEAD where GET answers, a 405 naming every method, an OpenAPI document
-whose references resolve and whose errors are the real ones, stalled connections closed."""
+whose references resolve and whose errors are the real ones, stalled connections closed (408), clients
+that leave mid-body logged as nothing."""
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import time
+
+import pytest
 
 from support.server import SHARED_STALL_S as STALL_S
 from support.server import job_request, wait_for
@@ -103,3 +107,38 @@ def test_half_sent_body_is_closed(server, http):
         answer = _read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert time.monotonic() - t0 < STALL_S * 4
+
+
+def test_half_sent_asset_upload_is_408(server, http):
+    # The asset route reads its body through the same limits as a submit: a stall is 408, not a 500.
+    sha = "ab" * 32
+    head = (
+        f"PUT /v1/assets/{sha} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    ).encode()
+    t0 = time.monotonic()
+    with _raw(server, head + b"\0" * 100) as sock:
+        answer = _read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert b"stopped arriving" in answer
+    assert time.monotonic() - t0 < STALL_S * 4
+    assert http.head(f"{server.url}/v1/assets/{sha}").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", f"/v1/assets/{'cd' * 32}"])
+def test_client_gone_mid_body_logs_no_traceback(server, http, path):
+    method = "POST" if path == "/v1/jobs" else "PUT"
+    before = len(server.log())
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n".encode()
+    with _raw(server, head + b'{"prompt": "a') as sock:
+        time.sleep(0.3)  # the route is reading the body when the client leaves
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset, not a FIN
+    time.sleep(0.5)
+    assert http.get(server.url + "/v1/health").status_code == 200
+    with _raw(server, head + b'{"prompt": "a') as sock:
+        time.sleep(0.3)
+        sock.shutdown(socket.SHUT_WR)  # a FIN mid-body
+        time.sleep(0.5)
+    time.sleep(0.5)
+    new = server.log()[before:]
+    assert "Traceback" not in new and "Exception in ASGI application" not in new, new[-3000:]

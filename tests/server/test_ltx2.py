@@ -163,6 +163,23 @@ def test_bad_ltx2_fields_answer_422_naming_the_field(ltx2_server, http, field, v
     assert r.json()["field"] == field and r.json()["detail"].startswith(field)
 
 
+@pytest.mark.parametrize(("width", "height", "field"), [(32, 64, "width"), (96, 32, "height")])
+def test_a_side_the_ltx2_vae_cannot_decode_is_refused_at_submit(ltx2_server, http, width, height, field):
+    """LTX-2's VAE pads by reflection: a 32-pixel side (one latent pixel) failed in the decoder after the
+    whole job ran (issue 15 item 14). Health says the family's smallest side; a submit under it is a 422."""
+    assert ltx2_server.health()["features"]["min_size"] == 64
+    r = http.post(ltx2_server.url + "/v1/jobs", json=_request(width=width, height=height))
+    assert r.status_code == 422, r.text
+    assert r.json() == {
+        "field": field,
+        "detail": f"{field}: is 32 but this server's model makes no side under 64: use 64 or more",
+    }
+
+
+def test_ltx_video_makes_32_pixel_sides(server):
+    assert server.health()["features"]["min_size"] == 32
+
+
 def test_camera_lora_name_on_ltx_video_is_refused(server, http):
     r = http.post(server.url + "/v1/jobs", json=job_request(camera_lora="Dolly-In"))
     assert r.status_code == 422 and r.json()["field"] == "camera_lora"

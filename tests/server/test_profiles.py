@@ -197,3 +197,35 @@ def test_decode_settings_reach_the_pipeline(tvae_model_dir):
     assert with_profile.shape == plain.shape == (9, 64, 64, 3)
     assert not np.array_equal(with_profile, plain)
     assert np.array_equal(with_profile, run(backend.profile().pipeline_kwargs(2)))
+
+
+def test_ltx2_guidance_defaults_come_from_the_dev_profile(monkeypatch):
+    """The LTX-2 backend fills guidance the request's profile left out from profiles.LTX2_DEV, the one
+    place those numbers live (issue 15 item 6: ltx2.py had its own copies)."""
+    from server.backends import ltx2
+
+    changed = {
+        "stg_scale": 0.5,
+        "audio_guidance_scale": 4.0,
+        "modality_scale": 2.0,
+        "audio_modality_scale": 2.5,
+    }
+    monkeypatch.setattr(profiles, "LTX2_DEV", changed)
+    assert ltx2.guidance_kwargs(3.0, {}) == changed
+    off = ltx2.guidance_kwargs(1.0, {})  # guidance off: every kind of it, and no STG block
+    assert {k: off[k] for k in changed} == profiles.LTX2_NO_GUIDANCE
+    assert off["spatio_temporal_guidance_blocks"] == [0]
+    assert ltx2.guidance_kwargs(3.0, {"stg_scale": 2.0})["stg_scale"] == 2.0  # the profile's own wins
+
+
+def test_the_smallest_side_follows_the_vae_config(tiny_ltx2_dir, tiny_model_dir):
+    """vae_min_side from the saved configs: the tiny LTX-2's decoder pads by reflection (64, as tried:
+    32 fails in F.pad), the tiny LTX-Video's by zeros (32 runs)."""
+    import json
+
+    from server.backends.pipeline import vae_min_side
+
+    ltx2 = json.loads((tiny_ltx2_dir / "vae" / "config.json").read_text())
+    ltx = json.loads((tiny_model_dir / "vae" / "config.json").read_text())
+    assert vae_min_side(ltx2) == 64 and vae_min_side(ltx) == 32
+    assert vae_min_side({**ltx2, "spatial_compression_ratio": 16}) == 32

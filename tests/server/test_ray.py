@@ -86,6 +86,27 @@ def test_killed_replica_job_runs_again(ray_server):
     assert victim["pid"] not in pids and len(pids) == 2, replicas
 
 
+def test_killed_replica_chained_job_runs_again(tmp_path, tiny_model_dir):
+    # A long shot runs as a chain of segments; a replica dying under segment 2 is the replica's loss, not
+    # the segment's failure: the job is queued again (attempt counted) and then succeeds as one clip.
+    args = ["--ray", "--replicas", "1", "--segment-frames", "17", "--segment-overlap", "9"]
+    with run_server(tmp_path / "srv", str(tiny_model_dir), args, timeout=300) as srv, requests.Session() as s:
+        chained = {**LONG, "num_frames": 41, "num_inference_steps": 40}
+        job_id = s.post(f"{srv.url}/v1/jobs", json=job_request(seed=3, **chained)).json()["id"]
+        status = s.get(f"{srv.url}/v1/jobs/{job_id}").json()
+        assert len(status["applied"]["segments"]) >= 2, status["applied"]["segments"]
+        deadline = time.monotonic() + 300
+        while (status := s.get(f"{srv.url}/v1/jobs/{job_id}").json())["progress"] < 0.4:  # in segment 2
+            assert status["status"] in ("queued", "running") and time.monotonic() < deadline, status
+            time.sleep(0.05)
+        victim = next(r for r in srv.health()["replicas"] if r["job"] == job_id)
+        os.kill(victim["pid"], signal.SIGKILL)
+        done = wait_for(s, srv.url, job_id, timeout=600)
+        assert done["status"] == "succeeded", done
+        assert done["attempts"] == 2 and done["error"] is None
+        assert "replica" in srv.log().lower()
+
+
 def test_cancel_reaches_the_replica(ray_server):
     s = requests.Session()
     job_id = s.post(f"{ray_server.url}/v1/jobs", json=job_request(seed=9, **NEVER_ENDING)).json()["id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import subprocess
 
 import pytest
@@ -28,7 +29,7 @@ def test_token_required_on_every_route_but_health(tiny_model_dir, tmp_path):
             "auth": True,
         }
         full = http.get(srv.url + "/v1/health", headers=srv.headers).json()
-        assert full["auth"] is True and "queue_length" in full and full["worker"]["alive"] is True
+        assert full["auth"] is True and "queue_length" in full and full["runner"]["alive"] is True
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             for method, path in [
                 ("get", "/v1/jobs"),
@@ -95,9 +96,15 @@ def test_second_server_on_same_data_dir_refuses(tiny_model_dir, tmp_path):
     with run_server(tmp_path / "srv", str(tiny_model_dir)) as srv, requests.Session() as http:
         second = server_command(tmp_path / "srv", str(tiny_model_dir))
         second[second.index("--port-file") + 1] = str(tmp_path / "port2")
+        t0 = time.monotonic()
         proc = _run(second)
+        took = time.monotonic() - t0
         assert proc.returncode == 2, proc.stderr
         assert "--data-dir" in proc.stderr and "Traceback" not in proc.stderr
+        # Refused before the model loads (the lock is the first thing taken), so in a moment.
+        assert "loaded" not in proc.stderr and "Loading pipeline" not in proc.stderr, proc.stderr
+        print(f"second server refused in {took:.2f} s")
+        assert took < 10.0
         assert not (tmp_path / "port2").exists()
         # The first one is untouched.
         r = http.post(srv.url + "/v1/jobs", json=job_request())

@@ -41,7 +41,7 @@ CASES = {
     "frames_not_8k1": ({"num_frames": 16}, "num_frames", "8k+1"),
     "frames_above_max": ({"num_frames": 1033}, "num_frames", "maximum of 1025"),
     "frames_string": ({"num_frames": "9"}, "num_frames", "integer"),
-    "frames_float": ({"num_frames": 9.0}, "num_frames", "integer"),
+    "frames_float": ({"num_frames": 9.5}, "num_frames", "integer"),  # 9.0 is the integer 9
     "width_not_32": ({"width": 100}, "width", "multiple of 32"),
     "height_zero": ({"height": 0}, "height", "multiple of 32"),
     "over_budget": ({"width": 1280, "height": 768}, "width", "pixel budget"),
@@ -247,3 +247,65 @@ def test_openapi_documents_the_request(server, http):
     ref = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     body = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert body["additionalProperties"] is False and "num_frames" in body["required"]
+
+
+# -- the document and the validator agree (issue 15 item 17) -------------------------------------------
+
+
+def _checked(**overrides):
+    from server.api.schemas import check_request
+    from server.api.settings import Settings
+
+    return check_request(json.dumps(job_request(**overrides)).encode(), Settings())
+
+
+@pytest.mark.parametrize("value", [True, "1", None])
+def test_camera_lora_scale_is_a_number_as_audio_is_a_boolean(value):
+    from blender_ltx.core.protocol import ProtocolError
+
+    with pytest.raises(ProtocolError) as err:
+        _checked(camera_lora_scale=value)
+    assert err.value.field == "camera_lora_scale"
+    assert _checked(camera_lora_scale=1).data["camera_lora_scale"] == 1.0  # an integer is a number
+
+
+def test_a_whole_number_written_with_a_fraction_is_an_integer():
+    checked = _checked(width=1152.0, height=640.0, num_frames=9.0, seed=7.0)
+    assert (checked.data["width"], checked.data["height"], checked.data["num_frames"]) == (1152, 640, 9)
+    assert type(checked.data["width"]) is int
+    from blender_ltx.core.protocol import ProtocolError
+
+    with pytest.raises(ProtocolError) as err:
+        _checked(width=1152.5)
+    assert err.value.field == "width"
+
+
+@pytest.mark.parametrize(("token", "shown"), [("Infinity", "inf"), ("-Infinity", "-inf"), ("NaN", "nan")])
+def test_a_non_finite_token_is_reported_as_itself(token, shown):
+    from blender_ltx.core.protocol import ProtocolError
+    from server.api.schemas import parse_json
+
+    with pytest.raises(ProtocolError) as err:
+        parse_json(b'{"guidance_scale": %s}' % token.encode())
+    assert (err.value.field, err.value.message) == ("guidance_scale", f"must be a finite number, got {shown}")
+
+
+def test_num_frames_minimum_is_what_the_validator_accepts():
+    from server.api.schemas import JobRequest
+
+    schema = JobRequest.model_json_schema()["properties"]["num_frames"]
+    assert schema["minimum"] == 1
+    assert _checked(num_frames=1).data["num_frames"] == 1  # a still: 8k+1 with k = 0
+
+
+def test_the_asset_path_parameter_has_the_stores_pattern(server, http):
+    import re
+
+    doc = http.get(server.url + "/openapi.json").json()
+    for path, operations in doc["paths"].items():
+        if "{sha256}" not in path:
+            continue
+        for operation in operations.values():
+            [param] = [p for p in operation["parameters"] if p["name"] == "sha256"]
+            pattern = re.compile(param["schema"]["pattern"])
+            assert pattern.match("0" * 64) and not pattern.match("0" * 63) and not pattern.match("A" * 64)

@@ -79,11 +79,6 @@ def new_effect(sed, name: str, effect_type: str, channel: int, frame_start: int,
     return strips(sed).new_effect(name=name, type=effect_type, channel=channel, frame_start=frame_start, **kw)
 
 
-def effect_input(strip):
-    """The first input of an effect strip (``input_1`` 4.4+, ``seq1`` before), or None."""
-    return getattr(strip, "input_1", None) if hasattr(strip, "input_1") else getattr(strip, "seq1", None)
-
-
 def channel_locked(sed, channel: int) -> bool:
     """Whether the user locked this VSE channel (per-channel settings exist from 3.3)."""
     chans = getattr(sed, "channels", None)

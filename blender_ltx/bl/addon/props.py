@@ -27,6 +27,7 @@ from bpy.props import (
 )
 
 from ...core import take_inputs
+from ...core import control as control_rules
 from ...core.protocol import DEFAULT_MAX_FRAMES, DEFAULT_PIXEL_BUDGET
 from ...core.takes import DEFAULT_CLIP_DIR
 from . import compat
@@ -43,13 +44,8 @@ GUIDE_ENGINES = (
     (compat.EEVEE_ENGINE, "EEVEE", "Real-time renderer: lights and materials"),
     ("CYCLES", "Cycles", "Path tracer: slow, for final-looking guide frames"),
 )
-CONTROL_KINDS = (
-    ("auto", "Auto", "The strongest control the server offers: depth, then tracks, then canny"),
-    ("none", "None", "Prompt and keyframes only"),
-    ("depth", "Depth", "A depth pass of the previs through the shot's camera (IC-LoRA)"),
-    ("canny", "Edges", "Edges of the previs render (IC-LoRA; the server computes them)"),
-    ("tracks", "Tracks", "Motion tracks of the scene's points through the shot's camera (IC-LoRA)"),
-)
+#: The menu of core/control.CHOICES (the one list of control kinds).
+CONTROL_KINDS = tuple((k, *control_rules.LABELS[k]) for k in control_rules.CHOICES)
 FIRST_FRAME_SOURCES = (
     ("RENDER", "Render", "Render the first frame through the shot's camera"),
     ("IMAGE", "Image", "Use an image file as the first frame"),
@@ -98,6 +94,18 @@ class LTXShotSettings(bpy.types.PropertyGroup):
     )
     camera_lora_scale: FloatProperty(
         name="LoRA Scale", default=1.0, min=0.0, max=2.0, precision=2, description="Camera LoRA strength"
+    )
+
+    # SANA-WM (greyed out in the panel where the server takes no exact camera poses).
+    pose_scale: FloatProperty(
+        name="Pose Scale",
+        default=0.0,
+        min=0.0,
+        max=1000.0,
+        soft_max=10.0,
+        precision=3,
+        description="Scene units to the model's metres for the exact camera path (0: automatic, from the "
+        "median depth of the shot's first frame)",
     )
 
     job_id: StringProperty(name="Job", description="Server job id of the take in flight (or the last one)")
@@ -262,7 +270,7 @@ def full_prompt(scene, ss: LTXShotSettings) -> str:
 
 def settings_dict(ss: LTXShotSettings) -> dict:
     """The shot's own generation settings as plain values (what the request and the hash read); the
-    LTX-2 switches only where moved off their defaults (``take_inputs.LTX2_SWITCHES``)."""
+    LTX-2 switches and the Pose Scale only where moved off their defaults (``take_inputs``)."""
     out = {
         "prompt": ss.prompt,
         "negative_prompt": ss.negative_prompt,
@@ -270,7 +278,10 @@ def settings_dict(ss: LTXShotSettings) -> dict:
         "steps": ss.steps,
         "guidance": ss.guidance,
     }
-    return {**out, **take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale)}
+    out.update(take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale))
+    if round(ss.pose_scale, 6) > 0:  # hashed only when set: a file from before it keeps its hashes
+        out["pose_scale"] = round(ss.pose_scale, 6)
+    return out
 
 
 def resolve_seed(ss: LTXShotSettings, rng: random.Random | None = None) -> int:

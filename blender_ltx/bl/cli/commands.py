@@ -18,6 +18,8 @@ import os
 import sys
 from typing import Sequence
 
+from ...core import control as control_rules
+
 #: Blender's command id: ``blender -c ltx ...``.
 CLI_ID = "ltx"
 
@@ -163,7 +165,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--scene", metavar="NAME", help="scene to generate (default: the file's active scene)")
     p.add_argument(
         "--control",
-        choices=("auto", "none", "depth", "canny", "tracks"),
+        choices=control_rules.CHOICES,
         help="previs control video of every shot of this run (default: each shot's setting, auto: the "
         "strongest the server offers, depth > tracks > canny)",
     )
@@ -317,7 +319,9 @@ def _add_demo(sub) -> None:
     p.add_argument("--out", default="out/demo", metavar="DIR", help="output folder (default: out/demo)")
     p.add_argument("--server", metavar="URL", help="use this server instead of starting the tiny one")
     p.add_argument(
-        "--model", default=None, help="the tiny model the started server runs (default: tiny-ltx2; or tiny)"
+        "--model",
+        default=None,
+        help="the tiny model the started server runs (default: tiny-ltx2; or tiny, tiny-sana-wm)",
     )
     p.set_defaults(func=cmd_demo)
 

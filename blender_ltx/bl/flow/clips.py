@@ -1,8 +1,9 @@
-"""Server -> clip -> strip: the worker's answers applied on the main thread.
+"""Server -> clip -> strip: the courier's answers applied on the main thread.
 
-``apply_message`` is the handler the worker calls, from the timer in a running Blender or from
-``drain()`` calls in ``generate.run_sync`` (scripts, ``blender -b``, ``python -m blender_ltx``): one code
-path for both. It writes each job's state onto its shot and imports each downloaded clip into the VSE.
+``apply_message`` is the handler the tick calls (``link/tick.py``), from the timer in a running Blender
+or from ``drain()`` calls in ``generate.run_sync`` (scripts, ``blender -b``, ``python -m blender_ltx``):
+one code path for both. It writes each job's state onto its shot and imports each downloaded clip
+into the VSE.
 
 Shots with several generation segments: one job per segment (``job_id`` holds their ids, comma
 separated, in segment order), each downloaded to ``take_N_segK.mp4`` and imported as soon as it is
@@ -19,7 +20,7 @@ whose motion agrees best with the plan becomes the active one (``core/take_choic
 from __future__ import annotations
 
 from ...core import take_choice
-from ...core.takes import camera_lora_text
+from ...core.takes import camera_lora_text, camera_poses_text
 from ..addon import props
 from ..edit import vse
 from ..link import courier_link
@@ -85,6 +86,17 @@ def apply_message(msg: courier_link.Message) -> None:
         say(ss, run, prefix + msg.message)
 
 
+def fail_run(key: courier_link.Key, job_id: str, sentence: str) -> None:
+    """Applying a message for ``key`` raised (the tick logged the traceback): its run ends as a failed
+    one would, with ``sentence`` on the shot, and whatever else goes wrong, nothing waits for it any more
+    (no shot left "importing", no ``generate --wait`` waiting forever)."""
+    epoch = courier_link.get().epoch
+    try:
+        apply_message(courier_link.Failed(key, job_id, "error", sentence, epoch))
+    finally:
+        runs.pop((key[0], key[1]), None)
+
+
 def _prefix(run: Run, i: int) -> str:
     """Which job a sentence is about: "part 2/3: ", "take 4: ", "take 4 part 2/3: " or nothing."""
     take = f"take {run.take_of(i)}" if len(run.takes) > 1 else ""
@@ -138,8 +150,8 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
     where = vse.clip_path(scene, ss.name, run.take, 0, len(run.parts))
     parts = f" in {len(run.parts)} segments" if len(run.parts) > 1 else ""
     if len(run.takes) == 1:
-        lora = camera_lora_text(applied)
-        say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {lora}." if lora else "."))
+        what = "; ".join(t for t in (camera_lora_text(applied), camera_poses_text(applied)) if t)
+        say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {what}." if what else "."))
     else:
         first, last = run.takes[0], run.takes[-1]
         say(ss, run, f"Takes {first}-{last} imported{parts}; waiting for their motion to keep the best.")

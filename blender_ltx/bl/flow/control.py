@@ -100,8 +100,7 @@ class PendingControl:
         if info is None:
             return
         try:
-            possible = [k for k in rules.KINDS if k != "tracks" or "tracks" in self.spec]
-            kind, scale = rules.settle(self.spec["kind"], info, possible)
+            kind, scale = rules.settle(self.spec["kind"], info, rules.possible("tracks" in self.spec))
         except ValueError as exc:
             raise ValueError(f"Shot {self.part.name}: {exc}") from None
         if kind is None:

@@ -2,14 +2,15 @@
 
 The flow, one file per step: scene -> plan (``plan.py``) -> request (``request.py``: checks, guide
 frames, job requests) -> server (``submit.py`` sends; on a click, a shot with control first waits in
-``staged.py`` for its background control render; ``courier_link.py`` hands the network to the courier, a
-child process) -> clip (``clips.py`` applies the answers) -> strip (``vse.py``). ``connection.py`` says
-which server; ``runs.py`` holds the takes in flight.
+``staged.py`` for its background control render; ``link/courier_link.py`` hands the network to the
+courier, a child process, and ``link/tick.py`` pumps it on the main thread) -> clip (``clips.py``
+applies the answers) -> strip (``vse.py``). ``connection.py`` says which server; ``runs.py`` holds the
+takes in flight.
 
-``register()`` installs ``clips.apply_message`` as the worker's handler, the load handlers that drop
-this session's jobs (runs and the courier's, ``courier_link.get().reset()``) when another .blend is opened
-and re-attach that file's jobs once it is in, and the undo/redo handlers that put in-flight runs back
-on their shots (``runs.after_undo``). The worker imports nothing of the flow, and these are the only
+``register()`` installs ``clips.apply_message`` as the tick's handler, the load handlers that drop
+this session's jobs (``session.reset``: runs, control renders, the courier's) when another .blend is
+opened and re-attach that file's jobs once it is in, and the undo/redo handlers that put in-flight runs back
+on their shots (``runs.after_undo``). The link imports nothing of the flow, and these are the only
 load handlers.
 """
 
@@ -24,10 +25,11 @@ from bpy.app.handlers import persistent
 from ...core import status
 from ..addon import props
 from . import staged
-from ..link import courier_link
-from .clips import apply_message
+from ..link import courier_link, tick
+from .clips import apply_message, fail_run
 from ..link.connection import client_config, connection_probe, set_server, test_connection
-from .runs import ATTACH_STATES, Report, after_undo, forget, pending, reset_live_state, runs, sid
+from . import session
+from .runs import ATTACH_STATES, Report, after_undo, pending, reset_live_state, runs, sid
 from .submit import cancel, reattach_all, refresh_plan, submit
 
 #: After ``timeout`` runs out, how long a run still waits for its jobs' ids (never a job the file loses).
@@ -40,7 +42,6 @@ __all__ = [
     "cancel",
     "client_config",
     "connection_probe",
-    "forget",
     "pending",
     "reattach_all",
     "refresh_plan",
@@ -54,11 +55,11 @@ __all__ = [
 
 
 def wait(scene, shot_names: list[str] | None = None, *, timeout: float | None = None, submitted_only=False):
-    """Pump the worker's messages (as the timer would) until the shots are done, or only submitted.
+    """Pump the courier's messages (as the timer would) until the shots are done, or only submitted.
     Returns the shots still in flight (empty when all are done)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        courier_link.drain(0.05)
+        tick.drain(0.05)
         mine = sid(scene)
         left = [n for n in pending(scene, shot_names) if not (submitted_only and runs[(mine, n)].submitted)]
         if not left or (deadline is not None and time.monotonic() > deadline):
@@ -152,9 +153,7 @@ def start_async(context, shot_names: list[str] | None, *, force: bool = False, d
 # -- hooks into Blender ------------------------------------------------------------------------------
 @persistent
 def _on_load_pre(*_args) -> None:
-    staged.drop_all()  # control renders of the file being closed
-    courier_link.get().reset()  # answers still on their way belong to the file being closed
-    forget()
+    session.reset()  # the closing file's runs, control renders and jobs in the courier
 
 
 @persistent
@@ -179,7 +178,7 @@ def _handlers():
 
 
 def register() -> None:
-    courier_link.set_handler(apply_message)
+    tick.set_handler(apply_message, fail_run)
     staged.register()
     for handlers, fn in _handlers():
         handlers.append(fn)
@@ -190,6 +189,7 @@ def unregister() -> None:
     for handlers, fn in _handlers():
         while fn in handlers:
             handlers.remove(fn)
-    # The worker's handler is left installed: clearing it here made ``python -m blender_ltx generate``
+    session.reset(servers=True)
+    # The tick's handler is left installed: clearing it here made ``python -m blender_ltx generate``
     # hang at exit after a take was imported (bpy 4.5, 2 of 2 runs; the cause is in Blender's exit,
     # not found), and a handler with nothing in flight does nothing.

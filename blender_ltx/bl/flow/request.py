@@ -81,6 +81,8 @@ def prepare(
     if info is None:
         info = server_info.get(cfg.url)
     kind, scale = control_kind(ss, control, info, staged=copy is not None)
+    poses = poses_fields(scene, shot, ss, cfg.url)  # once per shot: every segment keeps its scale
+    keyframes = server_info.capability(cfg.url, "keyframes")[0]
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
@@ -98,7 +100,7 @@ def prepare(
         guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
-        guides_of.append(render_guides(scene, part, guide_dir, first=i == 0))
+        guides_of.append(render_guides(scene, part, guide_dir, first=i == 0, keyframes=keyframes))
         previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
         if copy is None:
             part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
@@ -125,6 +127,7 @@ def prepare(
             except ProtocolError as exc:
                 raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
             request.update(ltx2_fields(ss, cfg.url))
+            request.update(poses)
             requests.append(request)
             specs.append(part_specs[i])
     return run, requests, specs
@@ -149,9 +152,35 @@ def ltx2_fields(ss, url: str) -> dict:
     )
 
 
-def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> list[tuple[int, str]]:
+def poses_fields(scene, shot: Shot, ss, url: str) -> dict:
+    """The request's ``poses`` (``core.job_request.poses_field``) for a server that takes the exact
+    camera path (SANA-WM), or was not asked yet (other families ignore it): the median depth of the
+    shot's first frame (a grid of ray casts), the scene's unit scale and the shot's Pose Scale. A camera
+    such a server cannot take (orthographic) raises ValueError before anything is rendered."""
+    from ...core import poses as core_poses
+    from ..plan import scene_depth
+
+    if not server_info.capability(url, "camera_poses")[0]:
+        return {}
+    if server_info.get(url) is not None:
+        try:
+            core_poses.camera_poses(shot.trajectory, shot.generation.width, shot.generation.height)
+        except ValueError as exc:
+            raise ValueError(f"Shot {shot.name} cannot be sent: {exc}") from None
+    camera = bpy.data.objects[shot.camera]
+    depth = scene_depth.first_frame_depth(scene, camera, shot.frame_start)
+    try:
+        return job_request.poses_field(depth, scene_depth.metres_per_unit(scene), ss.pose_scale)
+    except ProtocolError as exc:
+        raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
+
+
+def render_guides(
+    scene, part: Shot, out_dir: str, *, first: bool = True, keyframes: bool = True
+) -> list[tuple[int, str]]:
     """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
-    the scene's First Frame setting (a render, an image, or the previous take of the same camera)."""
+    the scene's First Frame setting (a render, an image, or the previous take of the same camera).
+    Without ``keyframes`` (a server that takes the picture at frame 0 only) only that one is made."""
     from ..render import guides
 
     st = props.scene_settings(scene)
@@ -160,8 +189,8 @@ def render_guides(scene, part: Shot, out_dir: str, *, first: bool = True) -> lis
         part,
         out_dir,
         engine=st.guide_engine,
-        every_n=st.guide_every_n,
-        at_motion_changes=st.guide_at_motion_changes,
+        every_n=st.guide_every_n if keyframes else 0,
+        at_motion_changes=st.guide_at_motion_changes and keyframes,
     )
     source = st.first_frame_source if first else "RENDER"
     if source == "RENDER":

@@ -19,6 +19,7 @@ from ...core.shots import Shot
 from ..addon import props
 from ..edit import vse
 from ...core.courier_wire import ClientConfig
+from .session import session
 
 Report = Callable[[str], None]
 
@@ -82,8 +83,8 @@ class Run:
         return all(self.job_ids)
 
 
-#: (scene session_uid, shot name) -> its take in flight.
-runs: dict[tuple[int, str], Run] = {}
+#: (scene session_uid, shot name) -> its take in flight: the session's (``session.py`` resets it).
+runs: dict[tuple[int, str], Run] = session.runs
 
 
 def sid(scene) -> int:
@@ -108,11 +109,6 @@ def pending(scene, shot_names: list[str] | None = None) -> list[str]:
     """Shots of ``scene`` whose take is still in flight in this session."""
     mine = sid(scene)
     return [n for (s, n) in runs if s == mine and (shot_names is None or n in shot_names)]
-
-
-def forget() -> None:
-    """Drop the in-flight runs (another .blend is being loaded; its own jobs re-attach after)."""
-    runs.clear()
 
 
 def unstick(ss) -> None:

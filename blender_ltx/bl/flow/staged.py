@@ -4,8 +4,8 @@ A click must not wait for a render (about 10 s for a demo shot). So ``submit`` d
 only what fixes the take as the scene is now: the checks, the guide frames, the requests, the track
 numbers, and ONE copy of the file (``control_frames.save_copy``) that every control render of the click
 reads. It registers the run (the shot shows as queued, Cancel and undo see it) and leaves the requests
-here. ``poll()`` runs on the courier's timer tick (``courier_link.add_hook``; scripts pump it with
-``courier_link.drain``/``generate.wait``). Where this session has not asked the server yet, it first asks
+here. ``poll()`` runs on the courier's timer tick (``tick.add_hook``; scripts pump it with
+``tick.drain``/``generate.wait``). Where this session has not asked the server yet, it first asks
 (through the courier, up to ``PROBE_WAIT_S``) so that ``auto`` renders nothing for a server without
 control and a kind the server lacks fails before any render. Then it starts the background renders
 (``MAX_RENDERS`` at a time), reads their progress files, and sends a run's jobs through the courier
@@ -28,9 +28,10 @@ from typing import Callable
 from ...core import server_info
 from ..render import control_frames
 from ..addon import props
-from ..link import courier_link
+from ..link import courier_link, tick
 from .control import PendingControl
 from .runs import Run, runs, say, scene_of, sid
+from .session import session
 
 #: Background renders at once (each is a Blender process; more would only share the same cores).
 MAX_RENDERS = 2
@@ -90,44 +91,41 @@ class Staged:
         for p in self.pending():
             p.cancel()
 
-
-_staged: list[Staged] = []
+    def stop(self) -> None:
+        """Stop its renders and remove its file copy (every run is being dropped: ``session.reset``)."""
+        self.cancel()
+        self.copy.discard()
 
 
 def stage(scene, ss, run: Run, requests: list[dict], specs: list, copy: FileCopy, send) -> None:
     """Hold ``run`` until its control frames are rendered; the shot shows as queued meanwhile."""
     key = (sid(scene), run.shot.name)
     runs[key] = run
-    _staged.append(Staged(key, run, requests, specs, copy, send))
+    session.staged.append(Staged(key, run, requests, specs, copy, send))
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
     say(ss, run, "Rendering the previs control frames in the background.")
-    courier_link.add_hook(poll)
+    tick.add_hook(poll, fail_all)
 
 
 def is_staged(key: tuple[int, str]) -> bool:
-    return any(s.key == key for s in _staged)
-
-
-def waiting() -> int:
-    """Runs still waiting for their control frames."""
-    return len(_staged)
+    return any(s.key == key for s in session.staged)
 
 
 def _end(entry: Staged) -> None:
     """Take ``entry`` off the list, stopping its renders still running (none once it is sent); its
     file copy goes once no other run renders from it."""
     entry.cancel()
-    _staged.remove(entry)
-    if not any(s.copy is entry.copy for s in _staged):
+    session.staged.remove(entry)
+    if not any(s.copy is entry.copy for s in session.staged):
         entry.copy.discard()
 
 
 def cancel(key: tuple[int, str]) -> bool:
     """Cancel a staged run: its renders stop, nothing reaches the server. False when ``key`` is not
     staged (its jobs, if any, are on the server: ``submit.cancel`` cancels them there)."""
-    entry = next((s for s in _staged if s.key == key), None)
+    entry = next((s for s in session.staged if s.key == key), None)
     if entry is None:
         return False
     _end(entry)
@@ -141,16 +139,23 @@ def cancel(key: tuple[int, str]) -> bool:
     return True
 
 
-def drop_all() -> None:
-    """Stop every staged render (another file loads, or the add-on is disabled)."""
-    for entry in list(_staged):
+def fail_all(sentence: str) -> None:
+    """``poll`` raised (the tick logged the traceback): every staged run ends with ``sentence``."""
+    for entry in list(session.staged):
         _end(entry)
+        if runs.get(entry.key) is entry.run:
+            del runs[entry.key]
+        scene = scene_of(entry.key[0])
+        ss = props.shot_settings(scene, entry.key[1], create=False) if scene is not None else None
+        if ss is not None:
+            ss.job_status = "error"
+            say(ss, entry.run, sentence)
 
 
 def poll() -> int:
     """One pass over the staged runs: start renders where slots are free, fail or send finished ones.
     Returns how many runs still wait."""
-    for entry in list(_staged):
+    for entry in list(session.staged):
         scene = scene_of(entry.key[0])
         ss = props.shot_settings(scene, entry.key[1], create=False) if scene is not None else None
         if runs.get(entry.key) is not entry.run or ss is None:  # forgotten (a file load) or gone
@@ -174,8 +179,8 @@ def poll() -> int:
             continue
         _end(entry)
         entry.send(scene, entry.run, entry.requests, ss, specs)
-        courier_link.ensure_timer()  # the courier's answers for the jobs just sent
-    return len(_staged)
+        tick.ensure_timer()  # the courier's answers for the jobs just sent
+    return len(session.staged)
 
 
 def _advance(entry: Staged) -> list | None:
@@ -201,13 +206,12 @@ def _advance(entry: Staged) -> list | None:
 
 
 def _running() -> int:
-    return sum(p.running for s in _staged for p in s.pending())
+    return sum(p.running for s in session.staged for p in s.pending())
 
 
 def register() -> None:
-    atexit.register(drop_all)  # Blender quits with renders running: stop them, remove the copies
+    atexit.register(session.drop_staged)  # Blender quits with renders running: stop them, drop the copies
 
 
 def unregister() -> None:
-    atexit.unregister(drop_all)
-    drop_all()
+    atexit.unregister(session.drop_staged)

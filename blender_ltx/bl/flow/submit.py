@@ -20,7 +20,7 @@ from ...core.shots import ShotPlan
 from ..addon import props
 from . import staged
 from ..edit import vse
-from ..link import courier_link
+from ..link import courier_link, tick
 from .control import PendingControl
 from ..link.connection import client_config, with_local_server
 from .request import check_shot, job_max_frames, prepare
@@ -117,7 +117,7 @@ def submit(
         else:
             _send(scene, run, requests, ss, specs)
         out["submitted"].append(ss.name)
-    courier_link.ensure_timer()
+    tick.ensure_timer()
     return out
 
 
@@ -208,7 +208,7 @@ def reattach_all(cfg: ClientConfig | None = None) -> list[str]:
             elif ss.job_status in props.ACTIVE_STATES:
                 unstick(ss)
     if attached:
-        courier_link.ensure_timer()
+        tick.ensure_timer()
     return attached
 
 
@@ -234,4 +234,4 @@ def cancel(scene, shot_names: list[str]) -> None:
             if job_id:
                 courier_link.get().send(courier_link.Cancel((sid(scene), name, i), run.cfg, job_id))
         say(ss, run, "Cancelling.")
-    courier_link.ensure_timer()
+    tick.ensure_timer()

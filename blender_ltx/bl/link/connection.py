@@ -4,15 +4,16 @@ server this Blender starts when asked to, and the one-sentence connection test."
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import bpy
 
 from ...core import courier, server_info
-from ...core.client import Client, is_loopback_url
-from ...core.protocol import ServerError
-from ..addon.prefs import get_prefs
+from ...core.client import is_loopback_url
 from ...core.courier_wire import ClientConfig
+from ..addon.prefs import DEFAULTS, get_prefs
+from . import courier_link, server_process, tick
 
 #: How long a submit waits for a local server that this Blender has just started (model loading).
 LOCAL_START_WAIT_S = 300.0
@@ -41,20 +42,38 @@ def client_config(context=None) -> ClientConfig:
 
 def with_local_server(cfg: ClientConfig, context=None) -> ClientConfig:
     """With "Start Local Server" on and the URL on this computer, start the server if this Blender has
-    not yet (it keeps running across generations); submits then wait for it to come up."""
-    from . import server_process
+    not yet (it keeps running across generations); submits then wait for it to come up.
 
+    Never waits: whether someone else's server already answers there is the courier's question (as
+    for Test Connection); the tick starts ours once it says no. The settings are checked here, so a
+    wrong Server Python is still refused in the click with its sentence."""
     prefs = get_prefs(context)
     wanted = getattr(prefs, "start_local_server", False) and "url" not in _server_override
     if not wanted or not is_loopback_url(cfg.url):
         return cfg
     if not server_process.is_running():
-        try:
-            Client(cfg.url, timeout=1.0).health()
-            return cfg  # someone else's server already answers there
-        except ServerError:
-            server_process.start(prefs)
+        spec = SimpleNamespace(**{k: getattr(prefs, k) for k in DEFAULTS})  # as they are at the click
+        server_process.check(spec)
+        _start_unless_answered(cfg, spec)
     return replace(cfg, start_wait_s=LOCAL_START_WAIT_S)
+
+
+def _start_unless_answered(cfg: ClientConfig, spec) -> None:
+    link = courier_link.get()
+    probe_id = link.probe(cfg)
+
+    def start_local_server() -> int:
+        answer = link.probe_answer(probe_id)
+        if answer is None:
+            return 1  # asked, not answered yet
+        if not answer[0] and not server_process.is_running():
+            server_process.start(spec)  # nobody answers there: ours
+        return 0
+
+    def failed(sentence: str) -> None:
+        link.server_gone(sentence)  # the submits waiting for it fail with why
+
+    tick.add_hook(start_local_server, failed)
 
 
 def test_connection(context=None) -> tuple[bool, str]:
@@ -65,7 +84,7 @@ def test_connection(context=None) -> tuple[bool, str]:
 def connection_probe(context=None) -> Callable[[], tuple[bool, str]]:
     """The connection test as a call that touches no bpy: the settings are read here (main thread), the
     returned function asks the server from wherever it runs. The Test Connection click does not call it
-    in Blender: it hands the same question to the courier (``worker.get().probe``) and waits on a modal
+    in Blender: it hands the same question to the courier (``courier_link.get().probe``) and waits on a modal
     timer, so a hung server never freezes Blender."""
     cfg = client_config(context)
     return lambda: _probe(cfg)
@@ -104,8 +123,3 @@ def draw_capability(layout, context, name: str):
 def server_loras(context=None, role: str | None = None) -> list[dict]:
     """The usable LoRAs the server generation talks to has loaded ("camera" or "ic" when ``role``)."""
     return server_info.loras(server_url(context), role)
-
-
-def server_health(context=None) -> dict | None:
-    """The last health answer of the server generation talks to (None: not asked yet this session)."""
-    return server_info.get(server_url(context))

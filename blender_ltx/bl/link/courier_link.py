@@ -14,15 +14,14 @@ sockets but not for pipes, and ``multiprocessing.connection`` sends and receives
 blocking calls: a multi-megabyte submit to a stopped child would freeze Blender). Unsent bytes wait in
 a buffer that each tick flushes as far as the socket takes them.
 
-A ``bpy.app.timers`` callback drains the socket on the main thread with a time cap and hands each
-message to the handler ``generate.py`` installs (which writes scene props and imports clips). Timers
-never fire with bpy as a module, so ``drain()`` is also called directly by ``generate.run_sync``, tests
-and benchmarks: the same code path either way.
+``tick.py`` pumps this link on Blender's main thread (a ``bpy.app.timers`` callback, or ``tick.drain``
+called directly where timers never fire) and applies what it received.
 
 The child dies with Blender (its socket reads EOF when Blender quits or crashes). A child that exits or
 stops sending its heartbeat for ``HANG_S`` is killed and started again; every job already on the server
 is tracked again by the new one and its shot says so in a sentence, so nothing is lost. A submit that
-was in flight has no job id to follow: its shot says to generate it again.
+was in flight is sent again with its idempotency key (``Submit.idempotency_key``): a server that
+already took it answers with that job instead of making a second one.
 
 Every message carries the courier's *epoch*; loading another .blend bumps it (``reset``, called by
 generate's load_pre handler), so an answer that was in flight for the previous file is dropped instead
@@ -40,10 +39,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable
-
-import bpy
 
 from ...core import courier_wire, server_info
 from ...core.courier_wire import (  # noqa: F401  (the messages are this module's public API)
@@ -67,11 +62,7 @@ from ...core.courier_wire import (  # noqa: F401  (the messages are this module'
     decode,
     encode,
 )
-from . import server_process
 
-#: Main-thread budget per timer tick, and how often the timer runs while there is work.
-DRAIN_BUDGET_S = 0.003
-TICK_BUSY_S = 0.1
 #: A courier silent this long (no heartbeat; it beats every ``core.courier.BEAT_S``) is hung: restarted.
 HANG_S = 10.0
 #: Time a new courier has to start its Python and connect before it counts as hung.
@@ -329,18 +320,13 @@ class CourierLink:
         for job_id, track in tracked.items():
             self.inbox.append(Note(track.key, job_id, f"{said} follows job {job_id} again.", self.epoch))
             self._resend(track)
+        followed = {track.key for track in tracked.values()}
         for command in unfinished.values():
-            if isinstance(command, Submit):
-                self.inbox.append(
-                    Failed(
-                        command.key,
-                        "",
-                        "error",
-                        f"{said} runs, but this submit may not have reached "
-                        "the server: generate the shot again.",
-                        self.epoch,
-                    )  # fmt: skip
-                )
+            if isinstance(command, Submit) and command.key not in followed:
+                # Sent again with its idempotency key: a submit the server already took is answered
+                # with that job, never made twice.
+                self.inbox.append(Note(command.key, "", f"{said} sends this submit again.", self.epoch))
+                self._resend(command)
             elif isinstance(command, (Cancel, Probe)):
                 self._resend(command)
 
@@ -366,131 +352,11 @@ class CourierLink:
 
 
 _link = CourierLink()
-_handler: Callable[[Message], None] | None = None
-_told_server_gone = False
-#: Work of the flow that each tick also advances (``staged.poll``): returns how much is left.
-_hooks: list[Callable[[], int]] = []
-_hook_work = 0
 
 
 def get() -> CourierLink:
+    """The add-on's one courier link (it lives as long as Blender; ``reset`` forgets a file's jobs)."""
     return _link
-
-
-def set_handler(handler: Callable[[Message], None]) -> None:
-    """``handler(message)`` applies one message on the main thread (generate.py installs it)."""
-    global _handler
-    _handler = handler
-
-
-def add_hook(hook: Callable[[], int]) -> None:
-    """Run ``hook()`` on every tick (and every ``drain``) while it returns work left (> 0); the timer
-    keeps ticking for it. The flow's other main-thread waits (``staged.py``) use this one timer."""
-    if hook not in _hooks:
-        _hooks.append(hook)
-    ensure_timer()
-
-
-def _run_hooks() -> None:
-    global _hook_work
-    work = 0
-    for hook in list(_hooks):
-        try:
-            left = hook()
-        except Exception as exc:  # a bug in one hook must not stop the timer for the courier's answers
-            print(f"blender_ltx: tick hook {getattr(hook, '__name__', hook)} failed: {exc!r}")
-            left = 0
-        if left:
-            work += left
-        else:
-            _hooks.remove(hook)
-    _hook_work = work
-
-
-@dataclass
-class TickStats:
-    """Main-thread time spent per drain call (for the benchmark and the issue)."""
-
-    ticks: int = 0
-    total_s: float = 0.0
-    longest_s: float = 0.0
-
-    def add(self, seconds: float) -> None:
-        self.ticks += 1
-        self.total_s += seconds
-        self.longest_s = max(self.longest_s, seconds)
-
-
-stats = TickStats()
-
-
-def _check_local_server() -> None:
-    global _told_server_gone
-    if server_process.exited() and not _told_server_gone:
-        _told_server_gone = True
-        _link.server_gone(server_process.exit_sentence())
-    elif server_process.is_running():
-        _told_server_gone = False
-
-
-def drain(max_seconds: float = DRAIN_BUDGET_S, *, undo: bool = False) -> int:
-    """Read the courier and apply waiting messages on the main thread until none is left or
-    ``max_seconds`` is used.
-
-    At least one message is applied per call (a slow one must not starve the queue). Messages from a
-    previous file (older epoch) are dropped. With ``undo`` (the timer in a running Blender), each
-    imported clip becomes its own undo step. Returns how many were applied.
-    """
-    start = time.perf_counter()
-    _check_local_server()
-    _link.pump()
-    _run_hooks()
-    applied = 0
-    inbox = _link.inbox
-    while inbox:
-        message = inbox.popleft()
-        if message.epoch != _link.epoch:
-            continue
-        if _handler is not None:
-            # Ctrl+Z after a background import undoes that import and nothing else: a step for the
-            # state just before it (progress, job ids), and one with the imported take.
-            importing = undo and isinstance(message, Downloaded)
-            if importing:
-                _undo_push(f"LTX: {message.key[1]} generated")
-            try:
-                _handler(message)
-            except Exception as exc:  # a bug in applying one message must not stop the timer for all
-                print(f"blender_ltx: could not apply {type(message).__name__}: {exc!r}")
-            if importing:
-                _undo_push(f"LTX: import {message.key[1]}")
-        applied += 1
-        if time.perf_counter() - start >= max_seconds:
-            break
-    stats.add(time.perf_counter() - start)
-    return applied
-
-
-def _undo_push(message: str) -> bool:
-    """Make what was just applied its own undo step, where Blender has a window to hold the undo stack
-    (not with bpy as a module or in background mode: there the poll fails and nothing is pushed)."""
-    try:
-        if bpy.ops.ed.undo_push.poll():
-            bpy.ops.ed.undo_push(message=message)
-            return True
-    except RuntimeError:
-        pass
-    return False
-
-
-# -- the timer (a running Blender; with bpy as a module nothing fires and callers pump drain()) -------
-def _tick() -> float | None:
-    drain(undo=True)
-    return TICK_BUSY_S if _link.busy() or _hook_work else None
-
-
-def ensure_timer() -> None:
-    if not bpy.app.timers.is_registered(_tick):
-        bpy.app.timers.register(_tick, first_interval=TICK_BUSY_S, persistent=True)
 
 
 def register() -> None:
@@ -498,8 +364,6 @@ def register() -> None:
 
 
 def unregister() -> None:
-    if bpy.app.timers.is_registered(_tick):
-        bpy.app.timers.unregister(_tick)
     atexit.unregister(_link.close)
     _link.close()
     _link.reset()

@@ -5,11 +5,17 @@ diffusers live there, never in Blender's Python): ``PY -m server --model M --dev
 --port P``. It is started on request, watched through ``/v1/health`` and stopped when Blender quits
 (atexit) or the add-on is disabled. Loading another .blend keeps it running: its jobs belong to the
 server, and the next file may re-attach to them.
+
+Stopping never blocks Blender's main thread: ``stop`` asks the server to stop (SIGTERM, which lets it
+end the step it is in) and returns at once; ``watch_stopping``, on the tick and on a timer of its own,
+reaps it once it is gone or kills it when ``STOP_GRACE_S`` is over. Only at quit does Blender wait, for
+at most ``QUIT_WAIT_S`` in all, before it kills what is left.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import subprocess
@@ -20,9 +26,18 @@ import urllib.parse
 from ...core.client import Client, is_loopback_url, normalize_url
 from ...core.protocol import DEFAULT_PORT, ServerError
 
+#: A stopping server gets this long to end its step before it is killed.
+STOP_GRACE_S = 45.0
+#: At quit, how long Blender waits in all for stopping servers before it kills them.
+QUIT_WAIT_S = 3.0
+#: How often the stopping watch looks while a server is stopping.
+WATCH_S = 0.25
+
 _proc: subprocess.Popen | None = None
 _url = ""
 _log_path = ""
+#: Servers asked to stop and not yet gone: the process -> when it is killed (monotonic).
+_stopping: dict[subprocess.Popen, float] = {}
 
 
 def server_python(prefs) -> str:
@@ -77,6 +92,19 @@ def url() -> str:
     return _url if is_running() else ""
 
 
+def check(prefs) -> str:
+    """The base URL a local server would listen on; ValueError (one sentence) for settings it cannot
+    start with (checked before anything waits on it)."""
+    base = normalize_url(getattr(prefs, "server_url", "") or f"http://127.0.0.1:{DEFAULT_PORT}")
+    if not is_loopback_url(base):
+        raise ValueError(
+            f"The server URL {base} is not on this computer; a local server listens on 127.0.0.1: "
+            "set the URL to http://127.0.0.1:8765 to use it."
+        )
+    server_python(prefs)
+    return base
+
+
 def start(prefs, *, port: int | None = None, wait_s: float = 0.0) -> str:
     """Start the server (no-op when ours already runs) and return its URL.
 
@@ -85,11 +113,10 @@ def start(prefs, *, port: int | None = None, wait_s: float = 0.0) -> str:
     global _proc, _url, _log_path
     if is_running():
         return _url
-    base = normalize_url(getattr(prefs, "server_url", "") or f"http://127.0.0.1:{DEFAULT_PORT}")
-    if not is_loopback_url(base):
+    base = check(prefs)
+    if watch_stopping():
         raise ValueError(
-            f"The server URL {base} is not on this computer; a local server listens on 127.0.0.1: "
-            "set the URL to http://127.0.0.1:8765 to use it."
+            "The local server is still stopping (it ends the step it is in): start it again in a moment."
         )
     if port is None:
         port = urllib.parse.urlsplit(base).port or DEFAULT_PORT
@@ -149,23 +176,63 @@ def _log_tail(lines: int = 5) -> str:
 
 
 def stop() -> None:
-    """Stop the server this process started (politely, then for good)."""
+    """Ask the server this process started to stop (SIGTERM) and return at once; ``watch_stopping``
+    sees it go, or kills it after ``STOP_GRACE_S``."""
     global _proc
     proc, _proc = _proc, None
     if proc is None or proc.poll() is not None:
         return
     proc.terminate()
+    _stopping[proc] = time.monotonic() + STOP_GRACE_S
+    _arm_watch()
+
+
+def watch_stopping() -> bool:
+    """Reap the stopped servers and kill those past their grace (never waits); True while any is still
+    stopping."""
+    now = time.monotonic()
+    for proc, kill_at in list(_stopping.items()):
+        if proc.poll() is not None:
+            del _stopping[proc]
+        elif now >= kill_at:
+            proc.kill()  # reaped by the next look
+    return bool(_stopping)
+
+
+def _on_timer() -> float | None:
+    return WATCH_S if watch_stopping() else None
+
+
+def _arm_watch() -> None:
+    """A timer of its own, so a server stopped as the add-on is disabled is still seen to the end (with
+    bpy as a module timers never fire: the tick's ``drain`` and the quit hook look instead)."""
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+        import bpy
+    except ImportError:
+        return
+    if not bpy.app.timers.is_registered(_on_timer):
+        bpy.app.timers.register(_on_timer, first_interval=WATCH_S, persistent=True)
+
+
+def stop_at_quit(wait_s: float | None = None) -> None:
+    """Blender quits: stop ours, wait at most ``wait_s`` (``QUIT_WAIT_S``) in all for every stopping
+    server, then kill what is left."""
+    stop()
+    deadline = time.monotonic() + (QUIT_WAIT_S if wait_s is None else wait_s)
+    for proc in list(_stopping):
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)  # SIGKILL is not refused: the reap is at once
+        _stopping.pop(proc, None)
 
 
 def register() -> None:
-    atexit.register(stop)
+    atexit.unregister(stop_at_quit)
+    atexit.register(stop_at_quit)
 
 
 def unregister() -> None:
-    stop()
-    atexit.unregister(stop)
+    stop()  # the quit hook stays: it sees the server go if Blender quits before it has

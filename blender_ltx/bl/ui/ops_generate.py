@@ -250,8 +250,8 @@ class LTX_OT_stop_server(bpy.types.Operator):
     def execute(self, context):
         from ..link import server_process
 
-        server_process.stop()
-        self.report({"INFO"}, "Local server stopped")
+        server_process.stop()  # asks it to stop and returns: the tick sees it go
+        self.report({"INFO"}, "Local server stopping")
         return {"FINISHED"}
 
 

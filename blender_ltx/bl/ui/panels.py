@@ -116,6 +116,7 @@ def draw_shot(layout, context) -> None:
     if ss.steps == 0 or ss.guidance == 0.0:
         col.label(text="0 = the server model's default", icon="INFO")
     draw_ltx2_switches(col, context, ss)
+    draw_pose_scale(col, context, ss)
     draw_control(col, context, ss)
 
     box = layout.box()
@@ -157,20 +158,46 @@ def draw_ltx2_switches(layout, context, ss) -> None:
         layout.label(text=text.capitalize(), icon="CAMERA_DATA")
 
 
-def active_take_camera_lora(scene, shot_name: str) -> str:
-    """The active take's ``applied.camera_lora`` in a few words ("" when none)."""
+def draw_pose_scale(layout, context, ss) -> None:
+    """The shot's Pose Scale (SANA-WM's exact camera path), greyed out (with the reason) where the server
+    takes no exact poses, and what reached the model for the active take."""
+    from ..link import connection
+
+    sub = connection.draw_capability(layout, context, "camera_poses")
+    sub.prop(ss, "pose_scale", text="Pose Scale (0: automatic)")
+    text = active_take_camera_poses(context.scene, ss.name)
+    if text:
+        layout.label(text=text[:1].upper() + text[1:], icon="CAMERA_DATA")
+
+
+def _active_take_applied(scene, shot_name: str) -> dict:
+    """The active take's ``applied`` record (what the server did), {} without a take."""
     import json
 
-    from ...core.takes import camera_lora_text
     from ..edit import vse
 
     strip = vse.active_take(scene, shot_name) if scene.sequence_editor else None
     if strip is None:
-        return ""
+        return {}
     try:
-        return camera_lora_text(json.loads(strip.ltx.applied or "{}"))
+        applied = json.loads(strip.ltx.applied or "{}")
     except ValueError:
-        return ""
+        return {}
+    return applied if isinstance(applied, dict) else {}
+
+
+def active_take_camera_lora(scene, shot_name: str) -> str:
+    """The active take's ``applied.camera_lora`` in a few words ("" when none)."""
+    from ...core.takes import camera_lora_text
+
+    return camera_lora_text(_active_take_applied(scene, shot_name))
+
+
+def active_take_camera_poses(scene, shot_name: str) -> str:
+    """The active take's ``applied.camera_poses`` in a few words ("" when none: another family)."""
+    from ...core.takes import camera_poses_text
+
+    return camera_poses_text(_active_take_applied(scene, shot_name))
 
 
 def control_available(context, kind: str) -> tuple[bool, str]:

@@ -26,23 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from blender_ltx.core.control import CAPABILITY_PREFIX, KINDS, offered
 from blender_ltx.core.protocol import ProtocolError
 
 from ...backends.base import Reference
 
-KINDS = ("depth", "canny", "tracks")
-VIDEO_KINDS = ("depth", "canny")
 MAX_TRACKS = 256
 #: How far the reference video's aspect may be from the clip's (relative), e.g. a grid rounded to 32.
 ASPECT_TOLERANCE = 0.05
-LAYER_PREFIX = "control_"
-
-
-def has_capability(capabilities: Any, name: str) -> bool:
-    """Capabilities as a list of names (LTX-2 health) or a dict of flags (the LTX-Video backend)."""
-    if isinstance(capabilities, dict):
-        return bool(capabilities.get(name))
-    return name in (capabilities or ())
+#: A layer name in ``applied.layers`` and a capability name: ``control_<kind>``.
+LAYER_PREFIX = CAPABILITY_PREFIX
 
 
 def ic_lora_name(capabilities: Any, kind: str) -> str | None:
@@ -52,44 +45,117 @@ def ic_lora_name(capabilities: Any, kind: str) -> str | None:
     return loras.get(kind) if isinstance(loras, dict) else None
 
 
-def _offered(capabilities: Any) -> list[str]:
-    return [k for k in KINDS if has_capability(capabilities, LAYER_PREFIX + k)]
+def check_frame_size(vw: int, vh: int, field: str, clip: tuple[int, int], max_pixels: int | None) -> None:
+    """A reference picture's size against the clip's (an IC-LoRA reference is the clip's size or smaller,
+    with its shape) and the server's picture limit; checked from the header, before anything decodes."""
+    w, h = clip
+    if vw <= 0 or vh <= 0:
+        raise ProtocolError(
+            field, f"has no picture size ({vw}x{vh}): send frames of the {w}x{h} clip's shape"
+        )
+    if max_pixels is not None and vw * vh > max_pixels:
+        raise ProtocolError(
+            field, f"is {vw}x{vh}, above the image limit of {max_pixels} pixels: send it at the clip's size"
+        )
+    if vw > w or vh > h:
+        raise ProtocolError(
+            field, f"is {vw}x{vh}, larger than the {w}x{h} clip: send it at the clip's size or smaller"
+        )
+    if abs((vw / vh) / (w / h) - 1.0) > ASPECT_TOLERANCE:
+        raise ProtocolError(field, f"is {vw}x{vh}, not the shape of the {w}x{h} clip")
 
 
-def decode_video(data: bytes, field: str) -> np.ndarray:
-    """Frames (n, h, w, 3) uint8 RGB of an mp4 (or any container PyAV reads)."""
+def decode_video(
+    data: bytes, field: str, num_frames: int, clip: tuple[int, int], max_pixels: int | None = None
+) -> np.ndarray:
+    """Frames (n, h, w, 3) uint8 RGB of an mp4 (or any container PyAV reads). The frame count and size
+    come from the header first, and no more than ``num_frames`` frames are converted, so a long or
+    huge video is refused before it costs memory."""
     import av
 
     try:
-        with av.open(io.BytesIO(data)) as box:
-            frames = [f.to_ndarray(format="rgb24") for f in box.decode(video=0)]
+        box = av.open(io.BytesIO(data))
     except Exception as exc:  # PyAV raises many types for broken files; all mean the same to a user
-        raise ProtocolError(field, f"does not decode as a video ({str(exc)[:120]})") from None
-    if not frames:
-        raise ProtocolError(field, "has no video frames")
+        raise ProtocolError(field, f"is not a video PyAV can read ({str(exc)[:100]}): send an mp4") from None
+    with box:
+        fmt = box.format.name
+        if fmt.endswith("_pipe") or fmt.startswith("image2"):
+            image = fmt.split("_")[0].upper()
+            raise ProtocolError(
+                field, f'is a {image} image, not a video: send an mp4, or PNG frames as {{"frames": [...]}}'
+            )
+        if not box.streams.video:
+            raise ProtocolError(field, "has no video stream (audio only?): send an mp4 of the control frames")
+        stream = box.streams.video[0]
+        size = (stream.codec_context.width, stream.codec_context.height)
+        check_frame_size(*size, field, clip, max_pixels)
+        if stream.frames and stream.frames != num_frames:
+            raise ProtocolError(field, f"has {stream.frames} frames but the clip has {num_frames}")
+        frames: list[np.ndarray] = []
+        try:
+            for frame in box.decode(stream):
+                if len(frames) == num_frames:
+                    raise ProtocolError(
+                        field, f"has more than {num_frames} frames but the clip has {num_frames}"
+                    )
+                if (frame.width, frame.height) != size:
+                    raise ProtocolError(
+                        field, f"changes size at frame {len(frames)}: send every frame at {size[0]}x{size[1]}"
+                    )
+                frames.append(frame.to_ndarray(format="rgb24"))
+        except ProtocolError:
+            raise
+        except Exception as exc:  # a broken stream inside a readable container
+            raise ProtocolError(
+                field, f"does not decode as a video ({str(exc)[:100]}): send an mp4"
+            ) from None
+    if len(frames) != num_frames:
+        raise ProtocolError(field, f"has {len(frames)} frames but the clip has {num_frames}")
     return np.stack(frames)
 
 
-def _png_frames(frames: Any, field: str, assets: Any) -> tuple[np.ndarray, list[dict[str, str]]]:
-    """Decoded PNG frames (n, h, w, 3) and their asset references (inline ones are stored)."""
+def _png_frames(
+    frames: Any, field: str, assets: Any, num_frames: int, clip: tuple[int, int], max_pixels: int | None
+) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Decoded PNG frames (n, h, w, 3) and their asset references (inline ones are stored). Every
+    frame's count and size is checked from its header before any decodes; a repeated frame decodes once."""
     from PIL import Image
 
     if not isinstance(frames, list) or not frames:
         raise ProtocolError(field, 'must be a list of PNG frames ({"asset": sha} or base64)')
-    decoded, refs = [], []
+    if len(frames) != num_frames:
+        raise ProtocolError(field, f"has {len(frames)} frames but the clip has {num_frames}")
+    raws: dict[str, bytes] = {}
+    refs = []
+    size = None
     for i, item in enumerate(frames):
         raw, sha = _video_bytes(item, f"{field}[{i}]", assets)
+        if sha not in raws:
+            try:
+                with Image.open(io.BytesIO(raw)) as img:  # reads the header only
+                    frame_size = img.size
+            except Exception as exc:  # PIL raises many types for broken files; all mean the same to a user
+                raise ProtocolError(
+                    f"{field}[{i}]", f"does not decode as an image ({str(exc)[:80]})"
+                ) from None
+            if size is None:
+                check_frame_size(*frame_size, f"{field}[{i}]", clip, max_pixels)
+                size = frame_size
+            elif frame_size != size:
+                raise ProtocolError(f"{field}[{i}]", f"is {frame_size[0]}x{frame_size[1]}, unlike frame 0")
+            raws[sha] = raw
+        refs.append({"asset": sha})
+    decoded: dict[str, np.ndarray] = {}
+    for i, ref in enumerate(refs):
+        sha = ref["asset"]
+        if sha in decoded:
+            continue
         try:
-            with Image.open(io.BytesIO(raw)) as img:
-                decoded.append(np.asarray(img.convert("RGB")))
+            with Image.open(io.BytesIO(raws.pop(sha))) as img:
+                decoded[sha] = np.asarray(img.convert("RGB"))
         except Exception as exc:  # PIL raises many types for broken files; all mean the same to a user
             raise ProtocolError(f"{field}[{i}]", f"does not decode as an image ({str(exc)[:80]})") from None
-        if decoded[-1].shape != decoded[0].shape:
-            raise ProtocolError(
-                f"{field}[{i}]", f"is {decoded[-1].shape[1]}x{decoded[-1].shape[0]}, unlike frame 0"
-            )
-        refs.append({"asset": sha})
-    return np.stack(decoded), refs
+    return np.stack([decoded[r["asset"]] for r in refs]), refs
 
 
 def _video_bytes(video: Any, field: str, assets: Any) -> tuple[bytes, str]:
@@ -140,10 +206,11 @@ def _check_tracks(tracks: Any, num_frames: int, width: int, height: int) -> None
 
 
 def check_control(
-    control: Any, request: dict[str, Any], capabilities: Any, assets: Any
+    control: Any, request: dict[str, Any], capabilities: Any, assets: Any, max_pixels: int | None = None
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """The checked ``control`` for the queued record (a video as ``{"asset": sha}``) and the decoded
-    video frames (None for tracks). Raises ProtocolError naming the field."""
+    video frames (None for tracks). Raises ProtocolError naming the field. ``max_pixels``: the server's
+    picture limit (``max_image_pixels``), which control frames are held to like keyframes."""
     if not isinstance(control, dict):
         raise ProtocolError("control", 'must be an object like {"kind": "depth", "video": {"asset": ...}}')
     unknown = set(control) - {"kind", "strength", "video", "tracks"}
@@ -154,9 +221,9 @@ def check_control(
     kind = control.get("kind")
     if kind not in KINDS:
         raise ProtocolError("control.kind", f"must be one of {', '.join(KINDS)}, got {kind!r:.40}")
-    offered = _offered(capabilities)
-    if kind not in offered:
-        what = f"offers {', '.join(offered)}" if offered else "offers no control kinds"
+    have = offered(capabilities)
+    if kind not in have:
+        what = f"offers {', '.join(have)}" if have else "offers no control kinds"
         raise ProtocolError(
             "control.kind", f"is {kind!r} but this server {what}: start it with an IC-LoRA for {kind}"
         )
@@ -177,17 +244,14 @@ def check_control(
     if "video" not in control:
         raise ProtocolError("control.video", f"is required for kind {kind!r}")
     video = control["video"]
+    clip = (w, h)
     if isinstance(video, dict) and set(video) == {"frames"}:
-        frames, refs = _png_frames(video["frames"], "control.video.frames", assets)
+        frames, refs = _png_frames(video["frames"], "control.video.frames", assets, n, clip, max_pixels)
         record: dict[str, Any] = {"frames": refs}
     else:
         raw, sha = _video_bytes(video, "control.video", assets)
-        frames, record = decode_video(raw, "control.video"), {"asset": sha}
-    if len(frames) != n:
-        raise ProtocolError("control.video", f"has {len(frames)} frames but the clip has {n}")
+        frames, record = decode_video(raw, "control.video", n, clip, max_pixels), {"asset": sha}
     vh, vw = frames.shape[1:3]
-    if abs((vw / vh) / (w / h) - 1.0) > ASPECT_TOLERANCE:
-        raise ProtocolError("control.video", f"is {vw}x{vh}, not the shape of the {w}x{h} clip")
     out.update(width=vw, height=vh, video=record)
     return out, frames
 
@@ -204,10 +268,11 @@ def reference_frames(control: dict[str, Any], request: dict[str, Any], assets: A
         )
         return draw_tracks(tracks, request["width"], request["height"])
     video = control["video"]
+    n, clip = request["num_frames"], (request["width"], request["height"])
     if "frames" in video:
-        frames, _ = _png_frames(video["frames"], "control.video.frames", assets)
+        frames, _ = _png_frames(video["frames"], "control.video.frames", assets, n, clip, None)
     else:
-        frames = decode_video(assets.read(video["asset"], "control.video.asset"), "control.video")
+        frames = decode_video(assets.read(video["asset"], "control.video.asset"), "control.video", n, clip)
     if kind == "canny":
         from .edges import canny_video
 

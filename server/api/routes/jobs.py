@@ -1,0 +1,153 @@
+"""The job routes: submit (``POST /v1/jobs``), list, status, video, and cancel or remove (``DELETE``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from blender_ltx.core import protocol
+from blender_ltx.core.protocol import API_PREFIX, ProtocolError
+
+from ...queue import drafts, planning
+from .. import schemas
+from ..http_limits import read_body
+from ..state import ServerState, server_of
+
+router = APIRouter()
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_IDEMPOTENCY_KEY = Header(
+    None,
+    alias="Idempotency-Key",
+    description="1 to 128 letters, digits, '-' or '_', one per submit: a later POST with the same key "
+    "(any body) creates nothing and answers that job's status with 200, for as long as the job exists",
+    json_schema_extra={"pattern": IDEMPOTENCY_KEY_RE.pattern, "minLength": 1, "maxLength": 128},
+)
+
+
+def _job_or_404(srv: ServerState, job_id: str) -> dict[str, Any]:
+    status = srv.store.get(job_id)
+    if status is None:
+        raise HTTPException(404, f"No job with id {job_id!r} on this server.")
+    return status
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is not None and not IDEMPOTENCY_KEY_RE.match(key):
+        raise ProtocolError(
+            "Idempotency-Key",
+            f"must be 1 to 128 letters, digits, '-' or '_' but is {key[:140]!r}; send a key like a UUID",
+        )
+    return key
+
+
+@router.post(
+    f"{API_PREFIX}/jobs",
+    status_code=202,
+    response_model=schemas.JobStatus,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}}},
+        }
+    },
+    responses={
+        200: {
+            "model": schemas.JobStatus,
+            "description": "a job with this Idempotency-Key exists: its status",
+        },
+        408: {"model": schemas.Problem, "description": "the body stopped arriving"},
+        413: {"model": schemas.Problem, "description": "body too large"},
+    },
+)
+async def submit(request: Request, response: Response, idempotency_key: str | None = _IDEMPOTENCY_KEY):
+    srv = server_of(request)
+    key = check_idempotency_key(idempotency_key)
+    if key is not None and (held := await run_in_threadpool(srv.store.by_idempotency_key, key)):
+        response.status_code = 200  # a re-send: nothing new, the body is not even read
+        return held
+    settings = srv.settings
+    advice = "send fewer or smaller keyframe images"
+    body = await read_body(request, settings.max_body_bytes, settings.stall_timeout_s, advice)
+    # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
+    # The facts and the capability names (control_<kind> is only in the list, as in health).
+    caps = {**srv.backend.capabilities(), **dict.fromkeys(srv.backend.capability_list(), True)}
+    finalize = await run_in_threadpool(_finalize_request, body)
+    if finalize is not None:
+        return await run_in_threadpool(_finalize, srv, *finalize, key)
+    checked = await run_in_threadpool(schemas.check_request, body, settings, srv.assets, caps)
+    status, created = await run_in_threadpool(
+        planning.submit, srv.store, srv.runners, checked.data, checked.images, key
+    )
+    if not created:  # the same key raced its first send
+        response.status_code = 200
+    return status
+
+
+def _finalize_request(body: bytes):
+    """(draft id, overrides) of a ``{"finalize": ID}`` body; None for a job request."""
+    return drafts.parse_finalize(schemas.parse_json(body))
+
+
+def _finalize(srv: ServerState, draft_id: str, overrides: dict[str, Any], key: str | None):
+    """``POST /v1/jobs {"finalize": DRAFT_ID}``: 202 and the new job; 404 / 409 with the sentence."""
+    hint = drafts.gone_hint(srv.settings.keep_draft_days, srv.settings.keep_days)
+    try:
+        return drafts.submit_finalize(srv.store, srv.runners, draft_id, overrides, hint, key)
+    except drafts.DraftMissing as exc:
+        raise HTTPException(404, str(exc)) from None
+    except drafts.DraftConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.get(f"{API_PREFIX}/jobs", response_model=schemas.JobList)
+def list_jobs(request: Request, limit: int = Query(50, ge=1, le=1000)):
+    return {"jobs": server_of(request).store.list(limit)}
+
+
+@router.get(f"{API_PREFIX}/jobs/{{job_id}}", response_model=schemas.JobStatus)
+def job_status(job_id: str, request: Request):
+    return _job_or_404(server_of(request), job_id)
+
+
+@router.get(
+    f"{API_PREFIX}/jobs/{{job_id}}/video",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+        409: {"model": schemas.Problem, "description": "not ready"},
+    },
+)
+def job_video(job_id: str, request: Request):
+    srv = server_of(request)
+    status = _job_or_404(srv, job_id)
+    path = srv.store.video_path(status["id"])
+    if status["status"] != "succeeded" or not path.is_file():
+        raise HTTPException(409, f"The job is {status['status']}; its video exists once it has succeeded.")
+    return FileResponse(path, media_type="video/mp4", filename=f"{status['id']}.mp4")
+
+
+@router.delete(f"{API_PREFIX}/jobs/{{job_id}}", response_model=schemas.JobStatus)
+def cancel_job(
+    job_id: str,
+    request: Request,
+    keep_finished: bool = Query(
+        False,
+        description="true: only cancel; a job that already ended is left as it is (a client's cancel "
+        "that crosses the job's end never removes the video)",
+    ),
+):
+    """Queued or running: cancel it. Finished: remove it, its video and inputs (answers its last
+    status; the job is then 404), unless ``keep_finished``."""
+    srv = server_of(request)
+    status = _job_or_404(srv, job_id)
+    if status["status"] in protocol.FINAL_STATUSES:
+        if not keep_finished:
+            srv.store.remove(status["id"])
+        return status
+    srv.runners.cancel(job_id)
+    return srv.store.get(job_id)

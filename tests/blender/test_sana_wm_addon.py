@@ -1,0 +1,203 @@
+"""The add-on against the tiny SANA-WM on a real server over loopback: a shot goes with its exact camera
+path's scale inputs (the first frame's median depth, the scene's unit scale, the shot's Pose Scale), only
+its frame-0 picture (no later guides, no control, camera LoRA or audio), the take lands with
+``applied.camera_poses`` on its strip, in the shot's message and in the Shot panel's words, its measured
+motion arrives like any take's, and ``python -m blender_ltx demo --model tiny-sana-wm`` runs on it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+bpy = pytest.importorskip("bpy")
+
+from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.edit import vse  # noqa: E402
+from blender_ltx.bl.flow import generate, request  # noqa: E402
+from blender_ltx.bl.link import connection  # noqa: E402
+from blender_ltx.bl.plan import scene_depth  # noqa: E402
+from blender_ltx.bl.ui import panels  # noqa: E402
+from blender_ltx.core import server_info  # noqa: E402
+from blender_ltx.core.client import Client  # noqa: E402
+from addon_env import demo_blend, registered_addon, registered_scene  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    with registered_addon():
+        yield
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def shot_panel_labels(scene, shot_name: str) -> list[str]:
+    """The Shot panel's label texts, drawn against Blender's UILayout RNA (as test_addon does)."""
+    from test_addon import CheckingLayout
+
+    assert bpy.context.scene == scene
+    scene.ltx.active_shot_index = [ss.name for ss in scene.ltx.shots].index(shot_name)
+    calls: list = []
+    panels.draw_shot(CheckingLayout(calls), bpy.context)
+    return [c[2]["text"] for c in calls if c[0] == "label" and "text" in c[2]]
+
+
+def guide_pngs(scene, shot_name: str, take: int) -> list[str]:
+    folder = Path(bpy.path.abspath(f"{vse.shot_dir(scene, shot_name)}/guides/take_{take}"))
+    return sorted(p.name for p in folder.rglob("*.png"))
+
+
+def test_a_take_lands_with_its_exact_camera_path_and_its_motion(sana_wm, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(sana_wm.url)
+    st = props.scene_settings(scene)
+    st.guide_every_n = 8  # a family without keyframes gets the frame-0 picture only (else a 422)
+    ss = props.shot_settings(scene, "SH010")
+    ss.camera_lora, ss.control_kind = "Dolly-In", "auto"  # neither goes to a server without them
+    camera = bpy.data.objects["CamDolly"]
+    depth = scene_depth.first_frame_depth(scene, camera, 1)
+    assert depth is not None and 5.0 < depth < 20.0, depth
+
+    result = generate.run_sync(scene, ["SH010"], report=quiet)
+    assert result["imported"] == ["SH010"], (result["shots"], sana_wm.log()[-3000:])
+    assert server_info.get(sana_wm.url)["family"] == "sana-wm"
+    assert guide_pngs(scene, "SH010", 1) == ["guide_0000.png"]
+    job = Client(sana_wm.url).status(ss.job_id)
+    applied = job["applied"]
+    assert "camera_poses" in applied["layers"] and "camera_lora" not in applied
+    assert not applied.get("control") and not applied.get("audio")
+    assert not [layer for layer in applied["layers"] if layer.startswith("control")]
+    assert [c["frame_index"] for c in applied["conditions"]] == [0]
+    poses = applied["camera_poses"]
+    # The depth the add-on measured (scene units are metres here) chose the scale on the server.
+    assert (
+        poses["static"] is False and f"median depth {depth:.3g} m of the first frame" in poses["scale_source"]
+    )
+    assert poses["frames"] == job["request"]["num_frames"] == 49
+
+    (strip,) = vse.takes(scene, "SH010")
+    assert json.loads(strip.ltx.applied)["camera_poses"] == poses
+    said = f"exact poses, scale {poses['scale']:.3g} ({poses['scale_source']})"
+    assert f"camera path: {said}" in ss.message
+    assert f"Camera path: {said}" in shot_panel_labels(scene, "SH010")
+    # The motion meter read the SANA-WM take like any other: its record is on the strip.
+    motion = Client(sana_wm.url).status(strip.ltx.job_id)["motion"]
+    assert isinstance(motion, dict) and "measurable" in motion, motion
+    assert json.loads(strip.ltx.motion) == motion == vse.take_motion(strip)
+    assert panels.motion_text(scene, "SH010")[0].startswith("Take 1 ")
+
+
+def test_the_shots_pose_scale_reaches_the_model_and_marks_the_shot_changed(sana_wm, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(sana_wm.url)
+    plan = generate.refresh_plan(scene)
+    ss = props.shot_settings(scene, "SH030")
+    before = props.input_hash(scene, plan.shot("SH030"), ss)
+    ss.pose_scale = 0.31
+    assert props.input_hash(scene, plan.shot("SH030"), ss) != before
+
+    assert generate.run_sync(scene, ["SH030"], report=quiet)["imported"] == ["SH030"]
+    poses = Client(sana_wm.url).status(ss.job_id)["applied"]["camera_poses"]
+    assert (poses["scale"], poses["scale_source"]) == (0.31, "set on the shot")
+    assert "Camera path: exact poses, scale 0.31 (set on the shot)" in shot_panel_labels(scene, "SH030")
+
+
+def test_what_sana_wm_lacks_is_greyed_with_the_reason_and_pose_scale_is_not(sana_wm, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(sana_wm.url)
+    assert connection.capability(bpy.context, "camera_poses") == (True, server_info.NOT_CHECKED)
+    assert generate.learn_server(generate.client_config())
+    assert connection.capability(bpy.context, "camera_poses") == (True, "")
+    reasons = []
+    for name in ("audio", "camera_lora", "control_depth", "control_tracks", "keyframes"):
+        ok, reason = connection.capability(bpy.context, name)
+        assert not ok and "(sana-wm)" in reason and sana_wm.url in reason, (name, reason)
+        reasons.append(reason)
+    generate.refresh_plan(scene)
+    labels = shot_panel_labels(scene, "SH010")
+    assert reasons[0] in labels and reasons[1] in labels  # audio and camera LoRA switches say why
+    assert not any("exact camera poses" in text for text in labels)
+    # A control kind the family lacks is refused with a sentence before anything is rendered.
+    props.shot_settings(scene, "SH010").control_kind = "depth"
+    with pytest.raises(ValueError, match="SH010"):
+        generate.run_sync(scene, ["SH010"], report=quiet)
+
+
+def test_an_orthographic_camera_is_refused_before_anything_is_rendered(sana_wm, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    bpy.data.objects["CamDolly"].data.type = "ORTHO"
+    generate.set_server(sana_wm.url)
+    with pytest.raises(ValueError, match="SH010 cannot be sent: .*orthographic.*Perspective"):
+        generate.run_sync(scene, ["SH010"], report=quiet)
+    assert guide_pngs(scene, "SH010", 1) == []
+
+
+def test_a_server_without_exact_poses_gets_no_poses_and_greys_pose_scale(server, tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    cfg = generate.client_config()
+    assert generate.learn_server(cfg)
+    ok, reason = connection.capability(bpy.context, "camera_poses")
+    assert not ok and reason.endswith("(ltx-video), which has no exact camera poses.")
+    plan = generate.refresh_plan(scene)
+    ss = props.shot_settings(scene, "SH010")
+    ss.pose_scale = 2.0
+    st = props.scene_settings(scene)
+    st.guide_every_n = 16  # this family takes later keyframes: they are still rendered and sent
+    _run, requests, _specs = request.prepare(scene, plan.shot("SH010"), ss, cfg, None, control="none")
+    assert [r.get("poses") for r in requests] == [None]
+    assert [c["frame_index"] for c in requests[0]["conditions"]] == [0, 16, 32]
+    assert reason in shot_panel_labels(scene, "SH010")
+
+
+def test_a_server_not_asked_yet_gets_the_poses_inputs(tmp_path, fresh):
+    scene = demo_blend(tmp_path / "edit.blend")
+    scene.unit_settings.scale_length = 0.5
+    generate.set_server("http://127.0.0.1:9")  # never asked: it may take them (others ignore them)
+    cfg = generate.client_config()
+    plan = generate.refresh_plan(scene)
+    ss = props.shot_settings(scene, "SH020")
+    _run, requests, _specs = request.prepare(scene, plan.shot("SH020"), ss, cfg, None, control="none")
+    depth = scene_depth.first_frame_depth(scene, bpy.data.objects["CamOrbit"], 49)
+    assert requests[0]["poses"] == {"metres_per_unit": 0.5, "scene_depth": pytest.approx(depth)}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="the demo starts the server from this interpreter, which has no torch here",
+)
+def test_the_demo_runs_on_the_tiny_sana_wm(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "blender_ltx", "demo", "--model", "tiny-sana-wm", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "Starting the tiny-sana-wm server" in proc.stdout
+    with registered_scene():
+        bpy.ops.wm.open_mainfile(filepath=str(out / "demo.blend"))
+        scene = bpy.context.scene
+        for ss in (s for s in scene.ltx.shots if s.in_plan):
+            strip = vse.active_take(scene, ss.name)
+            assert strip is not None and strip.ltx.take == 1, ss.name
+            assert (strip.frame_final_start, strip.frame_final_end - 1) == (ss.frame_start, ss.frame_end)
+            poses = json.loads(strip.ltx.applied)["camera_poses"]
+            assert poses["static"] is False and poses["frames"] >= ss.frame_end - ss.frame_start + 1
+            roles = [s.ltx.role for s in vse._shot_strips(scene.sequence_editor, ss.name)]
+            assert vse.ROLE_SOUND not in roles  # the family makes no audio
+    assert (out / "preview.mp4").stat().st_size > 0
