@@ -56,6 +56,14 @@ def check_draft(request: dict[str, Any], backend, segment_frames: int) -> dict[s
         width, height = backend.draft_size(request["width"], request["height"])
     except ValueError as exc:
         raise ProtocolError("width", str(exc)) from None
+    smallest = backend.capabilities().get("min_size")
+    for name, side in (("width", width), ("height", height)):
+        if isinstance(smallest, int) and side < smallest:
+            raise ProtocolError(
+                name,
+                f"is {request[name]}, so its half-size draft would be {side}, under the {smallest} this "
+                f"model decodes; make the final {name} at least {2 * smallest}",
+            )
     return {
         "width": width,
         "height": height,

@@ -136,6 +136,21 @@ def test_a_draft_the_recipe_cannot_halve_is_a_422(srv, http):
     assert "multiples of 64; 224x128 is not (use 256x128)" in r.json()["detail"]
 
 
+def test_a_draft_too_small_to_decode_is_a_422(srv, http):
+    r = http.post(srv.url + "/v1/jobs", json=_draft_request(width=256, height=64))
+    assert r.status_code == 422 and r.json()["field"] == "height"
+    assert "its half-size draft would be 32, under the 64 this model decodes" in r.json()["detail"]
+
+
+def test_a_finalize_sent_twice_with_one_key_is_one_job(srv, http, draft):
+    key = {"Idempotency-Key": "finalize-once-1"}
+    first = http.post(srv.url + "/v1/jobs", json={"finalize": draft["id"]}, headers=key)
+    again = http.post(srv.url + "/v1/jobs", json={"finalize": draft["id"]}, headers=key)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert wait_for(http, srv.url, first.json()["id"])["status"] == "succeeded"
+
+
 def test_cancel_during_a_finalize_keeps_the_draft_finalizable(srv, http):
     big = _finished(http, srv.url, _draft_request(num_frames=97, width=512, height=256, seed=8))
     assert big["status"] == "succeeded", big
