@@ -3,10 +3,12 @@
     .venvs/bl45/bin/python bench/bench_tick.py
     .venvs/bl50/bin/python bench/bench_tick.py --budget 393216 --steps 4   # default-size clips
     .venvs/bl45/bin/python bench/bench_tick.py --control depth   # the click with control (tiny LTX-2)
+    .venvs/bl45/bin/python bench/bench_tick.py --shots 48 --budget 393216 --click-only   # the click alone
 
-Builds the demo previs (three shots), starts the real server (tiny model) on a free loopback port,
-starts async generation of every shot (``generate.start_async``: plan + guide renders + submit, on the
-main thread once), then pumps ``tick.drain()`` every 100 ms exactly as the ``bpy.app.timers``
+Builds the demo previs (three shots, or ``--shots N``: the three repeated), starts the real server
+(tiny model) on a free loopback port, starts async generation of every shot (``generate.start_async``,
+the click: plan, checks, requests and one copy of the file on the main thread; the guide renders run in
+the background since issue 15 #20), then pumps ``tick.drain()`` every 100 ms exactly as the ``bpy.app.timers``
 callback does in a running Blender, until every take is imported. Prints per tick: the longest and
 mean main-thread time (all ticks, and ticks that applied messages), the cost per message type (the
 import of a clip as a strip is the heaviest), and for comparison the latency of one status request
@@ -79,6 +81,21 @@ def idle_imports(scene, repeats: int) -> dict[str, list[float]]:
     return out
 
 
+def more_shots(scene, count: int) -> None:
+    """Repeat the demo's three shots (48 frames each, same cameras and prompts) up to ``count`` shots."""
+    from blender_ltx.bl.addon import props
+
+    markers = sorted(scene.timeline_markers, key=lambda m: m.frame)
+    base = [(m.camera, props.shot_settings(scene, m.name).prompt) for m in markers]
+    for i in range(len(markers), count):
+        cam, prompt = base[i % len(base)]
+        name = f"SH{(i + 1) * 10:03d}"
+        scene.timeline_markers.new(name, frame=1 + 48 * i).camera = cam
+        ss = props.shot_settings(scene, name)
+        ss.prompt, ss.steps = prompt, props.shot_settings(scene, markers[0].name).steps
+    scene.frame_end = max(scene.frame_end, 48 * count)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=int, default=demo.DEMO_PIXEL_BUDGET, help="pixel budget per clip")
@@ -86,6 +103,10 @@ def main() -> None:
     ap.add_argument("--tick", type=float, default=tick.TICK_BUSY_S, help="seconds between ticks")
     ap.add_argument("--repeats", type=int, default=15, help="idle strip creations per way (<= 60)")
     ap.add_argument("--control", default="none", help="control kind of every shot (tiny LTX-2 server)")
+    ap.add_argument("--shots", type=int, default=3, help="shots in the edit (the demo's three, repeated)")
+    ap.add_argument(
+        "--click-only", action="store_true", help="time the Generate All click, cancel, and stop there"
+    )
     args = ap.parse_args()
 
     blender_ltx.register()
@@ -94,6 +115,7 @@ def main() -> None:
     try:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         scene = demo.build_scene(bpy.context.scene, pixel_budget=args.budget, steps=args.steps)
+        more_shots(scene, args.shots)
         bpy.ops.wm.save_as_mainfile(filepath=str(work / "bench.blend"))
         scene = bpy.context.scene
         for shot in generate.refresh_plan(scene).shots:
@@ -114,6 +136,12 @@ def main() -> None:
         t0 = time.perf_counter()
         generate.start_async(bpy.context, None, force=True)
         t_start = time.perf_counter() - t0
+        if args.click_only:
+            r = scene.render
+            size = f"render {r.resolution_x}x{r.resolution_y}, budget {args.budget} px"
+            print(f"bpy {bpy.app.version_string}; {args.shots} shots, {size}: click {t_start * 1e3:.0f} ms")
+            generate.cancel(scene, [ss.name for ss in scene.ltx.shots])
+            return
 
         ticks: list[tuple[float, int]] = []
         staged_ms: list[float] = []

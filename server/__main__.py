@@ -173,7 +173,7 @@ def parse_args(argv: list[str]) -> Settings:
         p.error(f"--segment-frames/--segment-overlap: {exc}")
     from .fit.modes import check_mode, check_vram
 
-    bad_memory = check_mode(a.memory_mode) or check_vram(a.vram)
+    bad_memory = check_mode(a.memory_mode, a.model) or check_vram(a.vram)
     if bad_memory:
         p.error(bad_memory)
     if not protocol.is_valid_num_frames(a.max_frames):

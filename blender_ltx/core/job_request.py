@@ -75,14 +75,24 @@ def encode_png(path: str) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def conditions(guides: Sequence[tuple[int, str]], num_frames: int) -> list[dict[str, Any]]:
-    """``[(frame_index, png_path), ...]`` -> the request's ``conditions`` (first frame at full strength)."""
+def conditions(
+    guides: Sequence[tuple[int, str]], num_frames: int, encode: bool = True
+) -> list[dict[str, Any]]:
+    """``[(frame_index, png_path), ...]`` -> the request's ``conditions`` (first frame at full strength).
+    ``encode=False`` leaves each image's path in place of the PNG (``embed_images`` reads them later)."""
     out = []
     for i, (index, path) in enumerate(sorted(guides)):
         protocol.check_condition_index(index, num_frames, f"conditions[{i}].frame_index")
         strength = FIRST_FRAME_STRENGTH if index == 0 else KEYFRAME_STRENGTH
-        out.append({"frame_index": int(index), "image": encode_png(path), "strength": strength})
+        image = encode_png(path) if encode else path
+        out.append({"frame_index": int(index), "image": image, "strength": strength})
     return out
+
+
+def embed_images(request: dict[str, Any]) -> dict[str, Any]:
+    """A request built with ``encode=False`` with its guide images read in (once they are rendered)."""
+    conds = [{**c, "image": encode_png(c["image"])} for c in request["conditions"]]
+    return {**request, "conditions": conds}
 
 
 def build_request(
@@ -95,8 +105,10 @@ def build_request(
     tags: Mapping[str, str] | None = None,
     max_frames: int = protocol.DEFAULT_MAX_FRAMES,
     pixel_budget: int = protocol.DEFAULT_PIXEL_BUDGET,
+    encode: bool = True,
 ) -> dict[str, Any]:
     """The ``POST /v1/jobs`` body for one (segment) shot, validated with the protocol's own rules.
+    ``encode=False``: everything checked, the guide images still to be read (``embed_images``).
 
     ``settings`` holds the shot's ``prompt``, ``negative_prompt``, ``seed``, ``steps`` and ``guidance``
     (the names of ``LTXShotSettings``); ``prompt`` (the full prompt, style prompt included, from
@@ -120,7 +132,7 @@ def build_request(
         # 0 (the shot settings' default) sends null: the server uses its model's profile (GET /v1/health).
         "num_inference_steps": int(settings.get("steps", 0)) or None,
         "guidance_scale": float(settings.get("guidance", 0.0)) or None,
-        "conditions": conditions(guides, grid.num_frames),
+        "conditions": conditions(guides, grid.num_frames, encode),
         "trajectory": traj,
         "shot": shot.name,
         "tags": {str(k): str(v) for k, v in (tags or {}).items()},

@@ -143,6 +143,10 @@ class Shot:
     trajectory: Trajectory
     motion: list[MotionSegment] = field(default_factory=list)
     script: str = ""
+    #: The camera the shot's own marker binds ("" when unbound); kept after that camera is deleted.
+    marker_camera: str = ""
+    #: The camera the shot was filmed through until it was deleted ("" normally; ``core/cuts.py``).
+    lost_camera: str = ""
 
     @property
     def length(self) -> int:

@@ -14,8 +14,9 @@ _LISTS = ("submitted", "attached", "unchanged", "imported")
 
 
 def summary(result: Mapping[str, Any]) -> str:
-    """``result`` has lists of shot names (submitted, attached, unchanged, imported, failed, waiting)
-    and, per shot, its last message under ``shots[name]["message"]``."""
+    """``result`` has lists of shot names (submitted, attached, unchanged, imported, failed, waiting),
+    per shot its last message under ``shots[name]["message"]``, and ``warnings``: sentences about
+    shots that went all the same (a camera deleted since the last plan), said after the rest."""
     failed = list(result.get("failed") or [])
     parts = []
     for key in _LISTS:
@@ -32,7 +33,8 @@ def summary(result: Mapping[str, Any]) -> str:
             f"not imported yet: {', '.join(waiting)} (their jobs are saved in the file: generate again "
             "with --wait, or open it in Blender, to bring the clips in)"
         )
-    return "; ".join(parts) + "." if parts else NOTHING_TO_DO
+    line = "; ".join(parts) + "." if parts else NOTHING_TO_DO
+    return " ".join([line, *(result.get("warnings") or [])])
 
 
 def failed(result: Mapping[str, Any]) -> bool:

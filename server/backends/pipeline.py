@@ -149,7 +149,12 @@ class PipelineBackend(Backend):
             warnings.warn(
                 f"--memory-mode {self.requested_memory_mode} replaces {', '.join(legacy)}", stacklevel=2
             )
-        self.memory = modes.decide(self.requested_memory_mode, self.vram, self.device, source)
+        if self.components and modes.files.is_single_file(self.model):  # plan the file itself
+            self.memory = modes.decide(
+                self.requested_memory_mode, self.vram, self.device, self.model, self.components
+            )
+        else:
+            self.memory = modes.decide(self.requested_memory_mode, self.vram, self.device, source)
         modes.apply(pipe, self.memory, self.device, self.dtype)
         return True
 

@@ -92,6 +92,7 @@ class _Replica:
             "profile": self.backend.profile(),
             "extra": self.backend.health_extra() if hasattr(self.backend, "health_extra") else {},
             "recipe": self.backend.recipe(),
+            "memory": self.backend.memory_report(),
         }
 
     def generate(self, call: str, request: GenerateRequest, latents=None) -> tuple[str, Clip | None]:
@@ -276,6 +277,10 @@ class ReplicaBackend(Backend):
         cancel_check: CancelCheck,
     ) -> Clip:
         return self._run(request, progress_cb, cancel_check, latents)
+
+    def memory_report(self) -> dict[str, Any]:
+        """The memory mode the replicas run in (each decides alike: same settings, same kind of device)."""
+        return {**self.pool.first["memory"], "replicas": len(self.pool.replicas)}
 
     def load(self) -> None:  # the pool loads every replica
         pass

@@ -1,8 +1,11 @@
-"""Single-file checkpoints (``--model FILE.safetensors``, Lightricks' and ComfyUI's key layout) through
-diffusers' ``from_single_file``, for the families diffusers 0.42 converts: LTX-2.0 (transformer, video VAE,
-audio VAE) and LTX-Video 0.9.x (transformer, VAE). The parts a single file lacks (text encoder, tokenizer,
-connectors, vocoder, scheduler) and every configuration come from ``--components DIR``, a diffusers-format
-checkpoint of the same family; ``--text-encoder DIR`` and ``--vae FILE`` replace those parts.
+"""Single-file checkpoints (``--model FILE.safetensors`` or ``FILE.gguf``, Lightricks' and ComfyUI's key
+layout) through diffusers' ``from_single_file``, for the families diffusers 0.42 converts: LTX-2.0
+(transformer, video VAE, audio VAE) and LTX-Video 0.9.x (transformer, VAE). A GGUF file (ComfyUI-GGUF's
+quantized transformers: Q8_0, Q4_K, ...) loads through diffusers' GGUF quantizer: its Linear weights stay
+quantized in memory and are dequantized one layer at a time to the compute dtype. The parts a single file
+lacks (text encoder, tokenizer, connectors, vocoder, scheduler) and every configuration come from
+``--components DIR``, a diffusers-format checkpoint of the same family;
+``--text-encoder DIR`` and ``--vae FILE`` replace those parts.
 
 The file's layout is read from its key names before anything loads (``sniff``): LTX-2.3 and later files
 (``prompt_adaln_single``, 8-layer connectors) are not converted by diffusers 0.42, and are refused with the
@@ -14,9 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from server.fit import files
+
 from .base import WeightsNotFound
 
-PREFIX = "model.diffusion_model."
+PREFIX = files.PREFIX
 
 #: family -> (transformer class, video VAE class, audio VAE class or None)
 CLASSES = {
@@ -29,28 +34,22 @@ DIFFUSERS_RELEASE = {
 
 
 def is_single_file(model: str) -> bool:
-    return model.endswith((".safetensors", ".sft")) and Path(model).expanduser().is_file()
+    return files.is_single_file(model)
 
 
 def file_keys(path: str | Path) -> list[str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return list(f.keys())
+    try:
+        return list(files.read_tensors(path))
+    except ValueError as exc:
+        raise WeightsNotFound(
+            f"{exc}; pass an LTX-2 or LTX-Video single file or a checkpoint folder."
+        ) from None
 
 
 def sniff(path: str | Path) -> str:
     """The layout of a single file from its key names: "ltx2" (2.0), "ltx2.3" (2.3 and later),
     "ltx-video", or "unknown"."""
-    keys = file_keys(path)
-    bare = [k.removeprefix(PREFIX) for k in keys]
-    if any("prompt_adaln_single" in k for k in bare):
-        return "ltx2.3"
-    if any(k.startswith("av_ca_a2v_gate_adaln_single.") for k in bare):
-        return "ltx2"
-    if any(k.startswith("patchify_proj.") for k in bare):
-        return "ltx-video"
-    return "unknown"
+    return files.layout(file_keys(path))
 
 
 def check(model: str, components: str | None) -> str:
@@ -91,10 +90,13 @@ def load_pipeline(
     keys = file_keys(model)
     has = {part: any(k.startswith(f"{part}.") for k in keys) for part in ("vae", "audio_vae")}
 
-    def from_file(cls, path: str, subfolder: str):
-        return cls.from_single_file(path, config=components, subfolder=subfolder, torch_dtype=dtype)
+    def from_file(cls, path: str, subfolder: str, **kw):
+        return cls.from_single_file(path, config=components, subfolder=subfolder, torch_dtype=dtype, **kw)
 
-    parts: dict[str, Any] = {"transformer": from_file(transformer_cls, model, "transformer")}
+    quantized = {}
+    if files.is_gguf(model):
+        quantized["quantization_config"] = diffusers.GGUFQuantizationConfig(compute_dtype=dtype)
+    parts: dict[str, Any] = {"transformer": from_file(transformer_cls, model, "transformer", **quantized)}
     if vae or has["vae"]:
         parts["vae"] = from_file(vae_cls, vae or model, "vae")
     if audio_cls is not None and has["audio_vae"]:

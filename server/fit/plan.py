@@ -16,6 +16,10 @@ The peak is predicted per phase of one job, and the job's peak is the largest of
       group-offload     per component: what lives outside its block list + 2 blocks (the one running, the one
                         prefetched on a CUDA stream)
       sequential        the largest single leaf module (accelerate moves one at a time)
+    a GGUF transformer (``--model FILE.gguf``): its Linear weights at the quantization's bytes per parameter
+                        (Q8_0 34/32, Q4_K 144/256, ...), the rest bf16; no fp8 mode on top of it. For a bf16
+                        checkpoint whose best mode offloads, fit also names the first GGUF quantization
+                        (Q8_0, Q6_K, Q5_K, Q4_K) that fits resident or with the text encoder on the CPU.
     transformer working set = guidance batch x latent tokens x hidden x 2 bytes x (6 + ff multiple)
                               (one block's hidden states in and out, q, k, v, attention out, feed-forward;
                               attention itself through SDPA, no tokens^2 matrix)
@@ -37,6 +41,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from . import files
 
 CONFIGS = Path(__file__).with_name("configs")
 GIB = 2**30
@@ -66,7 +72,19 @@ class Component:
     fp8_bytes: int = 0  # under layerwise casting (transformer only; else = bf16_bytes)
     offload_bytes: int = 0  # resident under group offload: outside the block list + 2 blocks
     largest_leaf_bytes: int = 0
+    linear_params: int = 0  # weights of its Linear layers (what GGUF quantizes)
     dims: dict[str, Any] = field(default_factory=dict)
+    stored: dict[str, dict[str, int]] = field(default_factory=dict)  # a single file's: dtype -> params, bytes
+    quant: str | None = None  # the GGUF quantization it is stored and kept in
+    quant_bytes: int = 0  # its bytes on the device when kept in ``quant``
+
+    def bytes_in(self, quant: str | None) -> int:
+        """Bytes with its Linear weights at ``quant``'s bytes per parameter (bf16 when None)."""
+        if quant is None:
+            return self.bf16_bytes
+        return int(
+            self.bf16_bytes - 2 * self.linear_params + self.linear_params * files.BYTES_PER_PARAM[quant]
+        )
 
 
 @dataclass
@@ -83,6 +101,15 @@ class Checkpoint:
 
     def total_params(self) -> int:
         return sum(c.params for c in self.components.values())
+
+    @property
+    def quant(self) -> str | None:
+        tr = self.components.get("transformer")
+        return tr.quant if tr is not None else None
+
+    def modes(self) -> tuple[str, ...]:
+        """The modes that apply: no fp8 casting on top of a GGUF-quantized transformer."""
+        return tuple(m for m in MODES if not (self.quant and m.startswith("fp8")))
 
 
 # -- reading a checkpoint ---------------------------------------------------------------------------
@@ -130,7 +157,11 @@ def _from_hf_cache(model: str) -> Path | None:
     return Path(hit).parent if isinstance(hit, str) else None
 
 
-def load_checkpoint(model: str) -> Checkpoint:
+def load_checkpoint(model: str, components: str | None = None) -> Checkpoint:
+    """The checkpoint at ``model`` counted on the meta device; a single file's own tensors are counted from
+    its header (other parts from ``components``, or the family's known release)."""
+    if files.is_single_file(model):
+        return _single_file_checkpoint(model, components)
     folder, release, source = resolve(model)
     index = json.loads((folder / "model_index.json").read_text())
     components: dict[str, Component] = {}
@@ -158,6 +189,52 @@ def load_checkpoint(model: str) -> Checkpoint:
         notes=notes,
         published=(release or {}).get("published", {}),
     )
+
+
+#: The known release whose configuration stands in for a single file's other parts, by its layout.
+_LAYOUT_RELEASE = {"ltx2": "ltx-2-19b", "ltx2.3": "ltx-2.3-22b", "ltx-video": "ltx-video-0.9.7-13b"}
+
+
+def _single_file_checkpoint(path: str, components: str | None) -> Checkpoint:
+    try:
+        tensors = files.read_tensors(path)
+    except ValueError as exc:
+        raise FitError(str(exc)) from None
+    layout = files.layout(tensors)
+    if layout not in _LAYOUT_RELEASE:
+        raise FitError(f"{path} has none of the LTX-2 or LTX-Video key names; give a checkpoint folder.")
+    ckpt = load_checkpoint(components or _LAYOUT_RELEASE[layout])
+    parts: dict[str, dict[str, files.Tensor]] = {}
+    for key, t in tensors.items():
+        parts.setdefault(files.part_of(key), {})[key] = t
+    for name, held in parts.items():
+        comp = ckpt.components.get(name)
+        if comp is None:
+            ckpt.notes.append(f"{name}: in the file but not in the configuration, so it is not counted")
+            continue
+        counted = comp.params
+        comp.params = sum(t.params for t in held.values())
+        if counted and abs(comp.params - counted) > 0.05 * counted:
+            ckpt.notes.append(
+                f"{name}: the file holds {comp.params:,} parameters but {components or ckpt.name}'s "
+                f"configuration {counted:,}; pass the folder of the file's own release as --components"
+            )
+        comp.stored = files.summary(held)
+        scale = comp.params / counted if counted else 1.0
+        comp.bf16_bytes = 2 * comp.params
+        comp.linear_params = int(comp.linear_params * scale)
+        comp.quant = files.quantization(held)
+        if comp.quant:
+            # Quantized tensors stay as stored; the rest are held in the compute dtype (bf16).
+            plain = sum(t.params for t in held.values() if t.dtype in files.PLAIN)
+            comp.quant_bytes = sum(t.nbytes for t in held.values() if t.dtype not in files.PLAIN) + 2 * plain
+    ckpt.notes.insert(
+        0,
+        f"counted from {Path(path).name}'s header: {', '.join(sorted(parts))}; the other parts and every "
+        f"configuration from {components or ckpt.name}",
+    )
+    ckpt.name, ckpt.source = Path(path).name, f"{path} (single file, {layout} layout)"
+    return ckpt
 
 
 def _family_of(pipeline: str) -> str:
@@ -221,6 +298,7 @@ def measure(name: str, library: str, cls: str, config: dict[str, Any]) -> Compon
             params += p.numel()
     comp = Component(name, library, cls, params=params, bf16_bytes=2 * params)
     comp.fp8_bytes = _fp8_bytes(model) if name == "transformer" else comp.bf16_bytes
+    comp.linear_params = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     comp.offload_bytes = _offload_bytes(model, comp.bf16_bytes)
     comp.largest_leaf_bytes = max(
         (2 * sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules()), default=0
@@ -319,27 +397,34 @@ def working_sets(ckpt: Checkpoint, frames: int, width: int, height: int, vae_til
     return {"encode": encode, "denoise": denoise, "decode": decode, "latent_tokens": tokens}
 
 
-def gpu_weights(ckpt: Checkpoint, mode: str) -> dict[str, int]:
-    """Bytes of each component on the GPU during a job in ``mode`` (0: kept on the CPU)."""
+def gpu_weights(ckpt: Checkpoint, mode: str, quant: str | None = None) -> dict[str, int]:
+    """Bytes of each component on the GPU during a job in ``mode`` (0: kept on the CPU); ``quant``: as if
+    the transformer were a GGUF file of that quantization."""
     out = {}
     for name, c in ckpt.components.items():
+        full = c.bf16_bytes
+        if name == "transformer" and (quant or c.quant):
+            full = c.bytes_in(quant) if quant else c.quant_bytes
+        shrink = full / c.bf16_bytes if c.bf16_bytes else 1.0
         if mode == "sequential":
-            out[name] = c.largest_leaf_bytes
+            out[name] = int(c.largest_leaf_bytes * shrink)
         elif mode == "group-offload":
-            out[name] = c.offload_bytes
+            out[name] = int(c.offload_bytes * shrink)
         elif name == "text_encoder" and "text-encoder-cpu" in mode:
             out[name] = 0
         elif name == "transformer" and mode.startswith("fp8"):
             out[name] = c.fp8_bytes
         else:
-            out[name] = c.bf16_bytes
+            out[name] = full
     if mode == "sequential":  # one leaf at a time across the whole pipeline
         return {k: (v if v == max(out.values()) else 0) for k, v in out.items()}
     return out
 
 
-def predict_peak(ckpt: Checkpoint, mode: str, job: dict[str, int], vae_tiling: bool) -> dict[str, float]:
-    weights = sum(gpu_weights(ckpt, mode).values())
+def predict_peak(
+    ckpt: Checkpoint, mode: str, job: dict[str, int], vae_tiling: bool, quant: str | None = None
+) -> dict[str, float]:
+    weights = sum(gpu_weights(ckpt, mode, quant).values())
     ws = working_sets(ckpt, job["frames"], job["width"], job["height"], vae_tiling)
     encode = 0 if "text-encoder-cpu" in mode else ws["encode"]
     phases = {"encode": encode, "denoise": ws["denoise"], "decode": ws["decode"]}
@@ -356,7 +441,7 @@ def choose_mode(ckpt: Checkpoint, vram_gib: float, job: dict[str, int] | None = 
     """The first mode (MODES order; without VAE tiling, then with it) whose predicted peak fits the card."""
     job = job or dict(PUBLISHED_JOB)
     tried = []
-    for mode in MODES:
+    for mode in ckpt.modes():
         for tiling in (False, True):
             peak = predict_peak(ckpt, mode, job, tiling)
             tried.append((mode, tiling, peak["peak_gib"]))
@@ -368,6 +453,7 @@ def choose_mode(ckpt: Checkpoint, vram_gib: float, job: dict[str, int] | None = 
                     "fits": True,
                     **peak,
                     "why": _why(mode, tiling, vram_gib, peak["peak_gib"], tried),
+                    "gguf": None if mode in _NO_OFFLOAD else gguf_choice(ckpt, vram_gib, job),
                 }
     mode, tiling, peak_gib = tried[-1]
     return {
@@ -378,7 +464,28 @@ def choose_mode(ckpt: Checkpoint, vram_gib: float, job: dict[str, int] | None = 
         **predict_peak(ckpt, "sequential", job, True),
         "why": f"even sequential offload with VAE tiling needs about {peak_gib:.1f} GiB, more than "
         f"{vram_gib:g} GiB; use a smaller size or fewer frames.",
+        "gguf": gguf_choice(ckpt, vram_gib, job),
     }
+
+
+#: Modes that keep every weight it uses on the GPU (no offload): a GGUF file is worth suggesting only
+#: where the bf16 checkpoint needs more than these.
+_NO_OFFLOAD = ("resident", "fp8", "text-encoder-cpu", "fp8+text-encoder-cpu")
+
+
+def gguf_choice(ckpt: Checkpoint, vram_gib: float, job: dict[str, int]) -> dict[str, Any] | None:
+    """The best GGUF quantization of the transformer (files.GGUF_CHOICES order) that runs without offload
+    (resident, else the text encoder on the CPU; VAE tiling where needed) on the card; None when the
+    checkpoint is already quantized or none fits."""
+    if ckpt.quant or "transformer" not in ckpt.components:
+        return None
+    for quant in files.GGUF_CHOICES:
+        for mode in ("resident", "text-encoder-cpu"):
+            for tiling in (False, True):
+                peak = predict_peak(ckpt, mode, job, tiling, quant)
+                if peak["peak_gib"] <= vram_gib:
+                    return {"quant": quant, "mode": mode, "vae_tiling": tiling, "peak_gib": peak["peak_gib"]}
+    return None
 
 
 def _why(mode: str, tiling: bool, vram: float, peak: float, tried: list) -> str:
@@ -389,9 +496,9 @@ def _why(mode: str, tiling: bool, vram: float, peak: float, tried: list) -> str:
     return head + (f" (needed, GiB: {'; '.join(before)})" if before else "")
 
 
-def plan(model: str, cards: tuple[float, ...] = CARDS_GIB) -> dict[str, Any]:
+def plan(model: str, cards: tuple[float, ...] = CARDS_GIB, components: str | None = None) -> dict[str, Any]:
     """Everything ``fit`` prints, as a dict (also what --json writes)."""
-    ckpt = load_checkpoint(model)
+    ckpt = load_checkpoint(model, components)
     jobs = {"published": dict(PUBLISHED_JOB), "default": dict(ckpt.default_job)}
     if ckpt.family == "flux2":  # a still model: one picture at the published size
         jobs["published"]["frames"] = 1
@@ -400,6 +507,7 @@ def plan(model: str, cards: tuple[float, ...] = CARDS_GIB) -> dict[str, Any]:
         "source": ckpt.source,
         "pipeline": ckpt.pipeline,
         "family": ckpt.family,
+        "quantization": ckpt.quant,
         "components": {n: asdict(c) for n, c in ckpt.components.items()},
         "total_params": ckpt.total_params(),
         "published": ckpt.published,

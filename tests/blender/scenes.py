@@ -322,3 +322,21 @@ def evaluated_camera_data(scene, camera, frames, prop: str) -> list:
         out.append(getattr(camera.evaluated_get(bpy.context.evaluated_depsgraph_get()).data, prop))
     scene.frame_set(cur)
     return out
+
+
+def grey_box(scene, *, sky_shot: bool = False, size: float = 200.0):
+    """The plainest grey-box set: one big ground plane (four vertices, all far outside the frame) and
+    shot "GROUND" (frames 1-24) of a camera at rest pitched down at it, trucking right. With
+    ``sky_shot``, also shot "SKY" (frames 25-48) of a camera looking steeply up: nothing in view."""
+    set_range(scene, 1, 48 if sky_shot else 24)
+    mesh = bpy.data.meshes.new("Ground")
+    h = size / 2
+    mesh.from_pydata([(-h, -h, 0.0), (h, -h, 0.0), (h, h, 0.0), (-h, h, 0.0)], [], [(0, 1, 2, 3)])
+    mesh.update()
+    scene.collection.objects.link(bpy.data.objects.new("Ground", mesh))
+    ground = add_camera(scene, "GroundCam", pitch=-20.0)
+    add_move(ground, "truck_right", 1, 24)
+    add_marker(scene, "GROUND", 1, ground)
+    if sky_shot:
+        add_marker(scene, "SKY", 25, add_camera(scene, "SkyCam", pitch=60.0))
+    return scene

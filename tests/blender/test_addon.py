@@ -298,6 +298,70 @@ def test_take_rows_from_the_vse(registered, tmp_path) -> None:
     assert panels.take_rows(scene, "A") == [(2, "A take 2", False), (1, "A take 1", True)]
 
 
+def _panel_labels(draw, context) -> list[str]:
+    calls: list = []
+    draw(CheckingLayout(calls), context)
+    return [c[2]["text"] for c in calls if c[0] == "label" and "text" in c[2]]
+
+
+def test_panel_text_follows_the_takes_as_they_change(registered) -> None:
+    """Issue 15 #10: a redraw reads the takes once and parses nothing when nothing changed, and every
+    change to the takes (a new take, a promote, a measurement, a rename, a deletion) shows at once."""
+    import json
+
+    from blender_ltx.bl.addon import compat
+    from blender_ltx.bl.edit import vse
+
+    scene = registered
+    props.sync_shots(scene, ShotPlan(scene.name, 24.0, [make_shot("A", 1, 10)]))
+    scene.sequence_editor_create()
+    scene.ltx.active_shot_index = 0
+
+    def add_take(take: int, score: float):
+        strip = vse_new_color(scene, f"A take {take}", channel=take)
+        strip.ltx.role, strip.ltx.shot, strip.ltx.take, strip.ltx.job_id = (
+            vse.ROLE_TAKE,
+            "A",
+            take,
+            f"j{take}",
+        )
+        strip.ltx.motion = json.dumps(
+            {"measurable": True, "kinds": ["dolly_in"], "agreement": {"score": score}}
+        )
+        strip.ltx.applied = json.dumps({"camera_lora": {"name": f"Lora{take}", "scale": 1.0}})
+        return strip
+
+    def shown():
+        shot = [t for t in _panel_labels(panels.draw_shot, bpy.context) if t.startswith(("Camera", "Take"))]
+        return shot, _panel_labels(panels.draw_takes, bpy.context)
+
+    add_take(1, 0.91)
+    assert shown() == (
+        ["Camera lora lora1 1.0", "Take 1 follows the plan 0.91: dolly in"],
+        ["A take 1  (0.91)"],
+    )
+    assert panels.take_view(scene, "A") is panels.take_view(scene, "A")  # nothing changed: the same words
+
+    two = add_take(2, 0.42)  # imported: the new take is active, the older one muted
+    compat.strips_all(scene.sequence_editor)["A take 1"].mute = True
+    assert shown() == (
+        ["Camera lora lora2 1.0", "Take 2 off the plan 0.42: dolly in"],
+        ["A take 2  (0.42)", "A take 1  (0.91)"],
+    )
+    vse.promote_take(scene, "A", 1)
+    assert shown()[0] == ["Camera lora lora1 1.0", "Take 1 follows the plan 0.91: dolly in"]
+    vse.set_motion(
+        scene, "A", two.ltx.job_id, {"measurable": True, "kinds": ["pan_left"], "agreement": {"score": 0.77}}
+    )
+    assert shown()[1] == ["A take 2  (0.77)", "A take 1  (0.91)"]
+    two.name = "A take 2 (kept)"
+    assert shown()[1] == ["A take 2 (kept)  (0.77)", "A take 1  (0.91)"]
+    compat.strips(scene.sequence_editor).remove(compat.strips_all(scene.sequence_editor)["A take 1"])
+    assert shown() == ([], ["A take 2 (kept)  (0.77)"])  # the active take is gone, take 2 still muted
+    two.mute = False
+    assert shown()[0] == ["Camera lora lora2 1.0", "Take 2 follows the plan 0.77: pan left"]
+
+
 def vse_new_color(scene, name: str, channel: int):
     from blender_ltx.bl.addon import compat
 

@@ -135,3 +135,32 @@ def test_the_control_kind_and_track_points_are_inputs_of_a_take(tmp_path):
     scene.ltx.track_collection = "Markers"
     assert props.input_hash(scene, shot, ss) != depth
     bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_tracks_on_a_grey_box_set_and_a_shot_with_nothing_to_track_fails_alone(ltx2, tmp_path):
+    """Issue 15 #11: a shot that sees only a big ground plane is tracked (points on the plane), and a
+    shot looking at the empty sky fails alone, with its sentence, while the other one is generated."""
+    import scenes
+    from addon_env import TEST_PIXEL_BUDGET
+
+    from blender_ltx.bl.addon import props
+
+    blend = tmp_path / "grey.blend"
+    scene = scenes.grey_box(scenes.reset(), sky_shot=True)
+    props.scene_settings(scene).pixel_budget = TEST_PIXEL_BUDGET
+    for name in ("GROUND", "SKY"):
+        props.shot_settings(scene, name).steps = 1
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    before = len(Client(ltx2.url).list_jobs())
+
+    out = cli("generate", str(blend), "--server", ltx2.url, "--wait", "--control", "tracks", "--force")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr + out.stdout
+    assert "failed SKY (Shot SKY: no surface or point to track is in view on its first frame" in out.stdout
+    assert len(Client(ltx2.url).list_jobs()) == before + 1  # GROUND's job, and only that
+    scene = reopen(blend)
+    (take,) = vse.takes(scene, "GROUND")
+    assert "control_tracks" in applied_layers(take)
+    assert vse.takes(scene, "SKY") == []
+    assert props.shot_settings(scene, "SKY").job_status == "error"  # its sentence went to the report
+    bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -250,3 +250,45 @@ def test_an_extreme_render_aspect_is_warned_not_silently_squashed(scene):
     assert "400:1" in warning and f"{g.width}x{g.height}" in warning and "render resolution" in warning
     scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
     assert not [w for w in plan_scene(scene).warnings if "aspect" in w]
+
+
+def test_deleting_a_markers_camera_is_said_on_the_shot_until_the_marker_is_bound_again():
+    """Issue 15 #19: the marker loses its camera with the camera, and the shot used to render through the
+    previous marker's camera without a word."""
+    from addon_env import registered_scene
+
+    from blender_ltx.bl.addon import props
+    from blender_ltx.bl.ui.panels import lost_camera_line
+
+    with registered_scene() as scene:
+        scenes.set_range(scene, 1, 60)
+        a = scenes.add_camera(scene, "CamA")
+        b = scenes.add_camera(scene, "CamB", location=(5, -10, 1.5))
+        scenes.add_marker(scene, "SH010", 1, a)
+        scenes.add_marker(scene, "SH020", 20, b)
+        scenes.add_marker(scene, "SH025", 40)  # follows CamB
+        props.sync_shots(scene, plan_scene(scene))
+        assert props.shot_settings(scene, "SH020").lost_camera == ""
+
+        bpy.data.objects.remove(b)  # what Delete does: the marker's pointer is cleared with it
+        assert scene.timeline_markers["SH020"].camera is None
+        for _refresh in range(2):  # said again on the next refresh: the marker is still unbound
+            plan = plan_scene(scene)
+            assert _cuts(plan)[1:] == [("SH020", "CamA", 20, 39), ("SH025", "CamA", 40, 60)]
+            assert [s.lost_camera for s in plan.shots] == ["", "CamB", "CamB"]
+            said = [w for w in plan.warnings if "CamB" in w]
+            assert said[0] == (
+                "Shot SH020 was filmed through camera 'CamB', which is no longer in the file, so it now "
+                "renders through 'CamA': bind the marker at frame 20 to the camera it should use ('CamA' "
+                "to keep this one)."
+            )
+            assert len(said) == 2 and "marker at frame 40" in said[1]
+            props.sync_shots(scene, plan)
+            ss = props.shot_settings(scene, "SH020")
+            assert ss.lost_camera == "CamB" and lost_camera_line(ss) == said[0]
+
+        scene.timeline_markers["SH020"].camera = a  # the user's choice: no more warning
+        plan = plan_scene(scene)
+        assert [s.lost_camera for s in plan.shots] == ["", "", ""] and plan.warnings == []
+        props.sync_shots(scene, plan)
+        assert props.shot_settings(scene, "SH025").lost_camera == ""

@@ -144,6 +144,23 @@ def test_server_absent_leaves_a_sentence_and_nothing_else(tmp_path, fresh):
     assert "SH010" in generate.run_sync(scene, None, report=lambda _l: None)["failed"]  # still "changed"
 
 
+def test_a_shot_whose_camera_was_deleted_goes_and_the_report_says_so(server, tmp_path, fresh):
+    """Issue 15 #19: the take is made through the camera now in effect, and the run's report says which
+    camera was lost and what to change."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(server.url)
+    generate.refresh_plan(scene)
+    cam = scene.timeline_markers["SH020"].camera
+    name, now = cam.name, scene.timeline_markers["SH010"].camera.name
+    bpy.data.objects.remove(cam)
+    result = generate.run_sync(scene, ["SH020"], report=lambda _l: None)
+    assert result["imported"] == ["SH020"], result
+    said = f"Shot SH020 was filmed through camera '{name}', which is no longer in the file, so it now renders"
+    assert said in result["message"] and "bind the marker at frame " in result["message"]
+    ss = props.shot_settings(scene, "SH020")
+    assert (ss.lost_camera, ss.camera) == (name, now)
+
+
 def test_server_killed_mid_job_and_restarted(tmp_path, tiny_model_dir, fresh):
     data = tmp_path / "srv"
     srv = start_server(data, model=str(tiny_model_dir))

@@ -154,7 +154,9 @@ def test_a_server_without_exact_poses_gets_no_poses_and_greys_pose_scale(server,
     ss.pose_scale = 2.0
     st = props.scene_settings(scene)
     st.guide_every_n = 16  # this family takes later keyframes: they are still rendered and sent
-    _run, requests, _specs = request.prepare(scene, plan.shot("SH010"), ss, cfg, None, control="none")
+    _run, requests, _specs, _pending = request.prepare(
+        scene, plan.shot("SH010"), ss, cfg, None, control="none"
+    )
     assert [r.get("poses") for r in requests] == [None]
     assert [c["frame_index"] for c in requests[0]["conditions"]] == [0, 16, 32]
     assert reason in shot_panel_labels(scene, "SH010")
@@ -167,7 +169,9 @@ def test_a_server_not_asked_yet_gets_the_poses_inputs(tmp_path, fresh):
     cfg = generate.client_config()
     plan = generate.refresh_plan(scene)
     ss = props.shot_settings(scene, "SH020")
-    _run, requests, _specs = request.prepare(scene, plan.shot("SH020"), ss, cfg, None, control="none")
+    _run, requests, _specs, _pending = request.prepare(
+        scene, plan.shot("SH020"), ss, cfg, None, control="none"
+    )
     depth = scene_depth.first_frame_depth(scene, bpy.data.objects["CamOrbit"], 49)
     assert requests[0]["poses"] == {"metres_per_unit": 0.5, "scene_depth": pytest.approx(depth)}
 

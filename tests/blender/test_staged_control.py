@@ -188,7 +188,8 @@ def test_auto_on_a_server_without_control_renders_nothing_and_sends_at_once(serv
     assert server_info.get(server.url) is not None  # learned: the next click decides at once
 
     generate.start_async(bpy.context, ["SH010"])
-    assert len(session.staged) == 0  # sent straight away, no control to render
+    (entry,) = session.staged  # only its guide frames to render: no control render
+    assert entry.pending() == [] and len(entry.guides) == 1
     assert not generate.wait(scene, ["SH010"], timeout=300)
 
 

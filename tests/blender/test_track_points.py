@@ -1,4 +1,5 @@
-"""Track points from the scene: visible mesh vertices (occluded ones left out) or a collection's empties."""
+"""Track points from the scene: points on the surfaces in view (rays through the first frame), visible
+mesh vertices (occluded ones left out), or a collection's empties."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import scenes
 
 from blender_ltx import plan_scene
 from blender_ltx.bl.render.track_points import candidate_points, shot_tracks
-from blender_ltx.core.tracks import to_json_tracks
+from blender_ltx.core.tracks import in_frame, project_points, to_json_tracks
 
 
 def _scene(scene):
@@ -60,3 +61,24 @@ def test_empties_of_a_named_collection(scene):
         coll.objects.link(empty)
     pts = candidate_points(scene, shot, collection="Tracks")
     np.testing.assert_allclose(sorted(pts.tolist()), [[0.0, 0.0, 1.0], [1.0, 2.0, 2.0]])
+
+
+def test_a_ground_plane_filling_the_frame_gives_points_on_it(scene):
+    """Issue 15 #11: four vertices, all outside the frame, used to leave nothing to track."""
+    scenes.grey_box(scene)
+    shot = plan_scene(scene).shots[0]
+    pts = candidate_points(scene, shot)
+    g = shot.generation
+    np.testing.assert_allclose(pts[:, 2], 0.0, atol=1e-4)  # all on the plane
+    px = project_points(shot.trajectory.slice(shot.frame_start, shot.frame_start), pts, g.width, g.height)[0]
+    assert in_frame(px, g.width, g.height).sum() >= 50  # most of the 16 x 9 rays meet the ground
+    tracks = shot_tracks(scene, shot)
+    assert tracks.shape[1] >= 16 and np.isfinite(tracks[0]).all()
+    live = np.isfinite(tracks[shot.length - 1, :, 0])  # trucking right: the ground slides left
+    assert live.any() and (tracks[shot.length - 1, live, 0] < tracks[0, live, 0]).all()
+
+
+def test_a_surface_hidden_from_render_gives_no_points(scene):
+    scenes.grey_box(scene)
+    bpy.data.objects["Ground"].hide_render = True
+    assert len(candidate_points(scene, plan_scene(scene).shots[0])) == 0

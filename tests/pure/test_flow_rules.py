@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from blender_ltx.core import job_request, status, take_inputs, takes
-from blender_ltx.core.cuts import MarkerInfo, cuts, unique_name
+from blender_ltx.core.cuts import LastPlanned, MarkerInfo, cuts, lost_cameras, marker_camera, unique_name
 from blender_ltx.core.paths import check_writable_dir, check_writable_file
 from blender_ltx.core.shots import GenerationGrid, MotionSegment, Shot, Trajectory
 
@@ -51,6 +51,39 @@ def test_two_markers_on_one_frame_drop_the_later_with_a_warning():
     shots, warnings = cuts([MarkerInfo(1, "P", A), MarkerInfo(1, "Q", B)], None, 1, 9)
     assert [c.name for c in shots] == ["P"]
     assert len(warnings) == 1 and "'Q'" in warnings[0] and "dropped" in warnings[0]
+
+
+def test_a_deleted_marker_camera_is_named_on_its_shot_and_the_shots_that_followed_it():
+    """Issue 15 #19: deleting CamB unbinds marker SH020 (Blender clears the pointer), and SH020 and the
+    unbound SH025 after it fall back to CamA without a word."""
+    before, _ = cuts(
+        [MarkerInfo(1, "SH010", A), MarkerInfo(20, "SH020", B), MarkerInfo(40, "SH025", None)], None, 1, 60
+    )
+    assert [c.bound for c in before] == [True, True, False]
+    last = {c.name: LastPlanned(c.camera.name, marker_camera(c, None, "")) for c in before}
+    assert last["SH020"].marker_camera == "CamB" and last["SH025"].marker_camera == ""
+    markers = [MarkerInfo(1, "SH010", A), MarkerInfo(20, "SH020", None), MarkerInfo(40, "SH025", None)]
+    after, _ = cuts(markers, None, 1, 60)
+    assert lost_cameras(after, last, lambda n: n == "CamA") == {"SH020": "CamB", "SH025": "CamB"}
+    assert lost_cameras(after, last, lambda n: True) == {}  # CamB is back (an undo): nothing lost
+
+    # The next plan still says it (the marker stays unbound), until the marker is bound again.
+    lost = lost_cameras(after, last, lambda n: n == "CamA")
+    again = {c.name: LastPlanned(c.camera.name, marker_camera(c, last[c.name], lost.get(c.name, "")),
+                                 lost.get(c.name, "")) for c in after}  # fmt: skip
+    assert again["SH020"].marker_camera == "CamB"
+    assert lost_cameras(after, again, lambda n: n == "CamA") == {"SH020": "CamB", "SH025": "CamB"}
+    markers[1] = MarkerInfo(20, "SH020", A)  # bound to the camera now in effect: the user keeps it
+    rebound, _ = cuts(markers, None, 1, 60)
+    assert lost_cameras(rebound, again, lambda n: n == "CamA") == {}
+
+
+def test_a_renamed_camera_is_not_taken_for_a_deleted_one():
+    before, _ = cuts([MarkerInfo(1, "SH010", A), MarkerInfo(20, "SH015", None)], None, 1, 60)
+    last = {c.name: LastPlanned(c.camera.name, marker_camera(c, None, "")) for c in before}
+    renamed = SimpleNamespace(name="CamA.v2")  # the marker keeps its (renamed) camera
+    after, _ = cuts([MarkerInfo(1, "SH010", renamed), MarkerInfo(20, "SH015", None)], None, 1, 60)
+    assert lost_cameras(after, last, lambda n: n == "CamA.v2") == {}
 
 
 # -- takes ---------------------------------------------------------------------------------------------
@@ -143,6 +176,8 @@ def test_shots_not_in_when_the_wait_ends_are_named():
     assert status.failed({"waiting": ["B"]}) and not status.failed({"imported": ["A"], "waiting": []})
     assert status.summary({"submitted": [], "unchanged": []}) == status.NOTHING_TO_DO
     assert status.summary({"unchanged": ["A"]}) == "unchanged A."
+    said = "Shot A was filmed through camera 'CamB', which is no longer in the file, so ..."
+    assert status.summary({"submitted": ["A"], "warnings": [said]}) == f"submitted A. {said}"
 
 
 # -- paths ---------------------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ def test_health_lists_the_replicas(ray_server):
     pids = {r["pid"] for r in replicas}
     assert len(pids) == 2 and ray_server.proc.pid not in pids
     assert all(r["device"] == "cpu" and r["node"] for r in replicas)
+    memory = ray_server.health()["memory"]  # the replicas' mode, not the front's "no memory mode"
+    assert memory["mode"] == "resident" and "cpu" in memory["why"] and memory["replicas"] == 2
 
 
 def test_two_jobs_run_at_once(ray_server):

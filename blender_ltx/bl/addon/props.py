@@ -122,6 +122,9 @@ class LTXShotSettings(bpy.types.PropertyGroup):
     # Display copy of the plan (written by sync_shots) so that draw() never parses plan_json.
     in_plan: BoolProperty(name="In Plan", description="The last refreshed plan has a shot of this name")
     camera: StringProperty(name="Camera")
+    lost_camera: StringProperty(
+        name="Lost Camera", description="The camera the shot was filmed through until it was deleted"
+    )
     frame_start: IntProperty(name="Start")
     frame_end: IntProperty(name="End")
     script: StringProperty(name="Motion", description="Camera motion script of the shot")
@@ -223,6 +226,7 @@ def sync_shots(scene, plan) -> list[str]:
             added.append(shot.name)
         ss.in_plan = True
         ss.camera = shot.camera
+        ss.lost_camera = shot.lost_camera
         ss.frame_start = shot.frame_start
         ss.frame_end = shot.frame_end
         ss.script = shot.script

@@ -179,7 +179,8 @@ def take_strips(scene, shot_name: str, take: int | None = None) -> list:
 
 
 def takes(scene, shot_name: str) -> list:
-    """One strip per complete take of a shot (its first segment), ordered by take number."""
+    """One strip per complete take of a shot (its first segment), ordered by take number, in one pass
+    over the VSE."""
     units = _take_units(_shot_strips(scene.sequence_editor, shot_name))
     return [units[t][0] for t in sorted(units) if _complete(units[t])]
 
@@ -414,7 +415,11 @@ def set_motion(scene, shot_name: str, job_id: str, motion: dict[str, Any]) -> li
 
 def take_motion(strip) -> dict[str, Any] | None:
     """The motion stored on a take's strip (None: not measured yet)."""
-    text = getattr(getattr(strip, "ltx", None), "motion", "")
+    return parse_motion(getattr(getattr(strip, "ltx", None), "motion", ""))
+
+
+def parse_motion(text: str) -> dict[str, Any] | None:
+    """A strip's ``ltx.motion`` text as the motion it stores (None: empty or unreadable)."""
     try:
         return json.loads(text) if text else None
     except ValueError:

@@ -22,15 +22,15 @@ def previs_dir(scene, shot_name: str) -> str:
     return f"{vse.shot_dir(scene, shot_name)}/previs"
 
 
-def spec_for(
-    scene, part, kind: str, out_dir: str, scale: float = control_frames.DEFAULT_SCALE
-) -> dict | None:
-    """The courier's control spec for one (segment) shot, None for ``none``. Waits for the background
-    render (``control_frames.render_control_frames``): scripts and ``execute()``. A click stages the
-    render instead (``PendingControl``, ``staged.py``) and returns at once."""
-    spec = base_spec(scene, part, kind)
-    if spec is None:
-        return None
+class NothingToTrack(ValueError):
+    """``tracks`` control for a shot whose first frame sees nothing to track: that shot cannot be
+    generated as asked, the others of the run still can (``submit`` fails it alone)."""
+
+
+def spec_for(scene, part, spec: dict, out_dir: str, scale: float = control_frames.DEFAULT_SCALE) -> dict:
+    """The courier's control spec for one (segment) shot from its checked ``base_spec``. Waits for the
+    background render (``control_frames.render_control_frames``): scripts and ``execute()``. A click
+    stages the render instead (``stage_spec``, ``staged.py``) and returns at once."""
     try:
         result = control_frames.render_control_frames(scene, part, blend_paths.abspath(out_dir), scale)
     except RuntimeError as exc:
@@ -45,8 +45,9 @@ def with_frames(spec: dict, result: dict) -> dict:
 
 def base_spec(scene, part, kind: str) -> dict | None:
     """What the spec holds apart from the rendered frames: kind, strength and, for ``tracks``/``auto``,
-    the track numbers (computed from the scene now). Raises ValueError (one sentence) for a bad kind,
-    a missing Track Points collection, or ``tracks`` with no point in view; None for ``none``."""
+    the track numbers (computed from the scene now). Raises ValueError (one sentence) for a bad kind
+    or a missing Track Points collection, NothingToTrack for ``tracks`` with no point in view; None
+    for ``none``."""
     if kind not in rules.CHOICES:
         raise ValueError(f"Control {kind!r} is not a control kind: use one of {', '.join(rules.CHOICES)}.")
     if kind == "none":
@@ -68,9 +69,9 @@ def base_spec(scene, part, kind: str) -> dict | None:
         if tracks and tracks[0]:
             spec["tracks"] = tracks
         elif kind == "tracks":  # auto then picks among the other kinds
-            raise ValueError(
-                f"Shot {part.name}: no point to track is in view on its first frame; add meshes in front "
-                "of the camera or empties to the Track Points collection."
+            raise NothingToTrack(
+                f"Shot {part.name}: no surface or point to track is in view on its first frame; point its "
+                "camera at the set, add empties to the Track Points collection, or pick another control."
             )
     return spec
 

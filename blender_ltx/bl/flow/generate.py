@@ -96,7 +96,7 @@ def collect(scene, out: dict, *, wait_for_clips: bool = True, timeout: float | N
     left = wait(scene, names, timeout=timeout, submitted_only=not wait_for_clips)
     if left:  # out of time: still see every job onto the server, so the saved file records its id
         wait(scene, left, timeout=SUBMIT_GRACE_S, submitted_only=True)
-    result: dict[str, Any] = {**out, "imported": [], "failed": [], "waiting": left, "shots": {}}
+    result: dict[str, Any] = {**out, "imported": [], "waiting": left}
     for name in names:
         ss = props.shot_settings(scene, name, create=False)
         result["shots"][name] = {

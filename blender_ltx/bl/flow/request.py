@@ -68,21 +68,23 @@ def prepare(
     control: str | None = None,
     info=None,
     copy=None,
-) -> tuple[Run, list[dict], list]:
+) -> tuple[Run, list[dict], list, list]:
     """Guides rendered and requests built for a new take of ``shot`` (nothing sent yet), with each
     request's control spec for the courier (``bl/flow/control.py``; None without control); with Takes per
     Shot N > 1, for N takes with the seeds seed, seed + 1... (one guide and control render serves all).
     ``info``: the server's health (default: what this session learned of it, ``core.server_info``).
 
-    ``copy`` (a ``staged.FileCopy``: the click path) stages the control renders instead of waiting for
-    them: the specs are then ``control.PendingControl``s, rendered later from that copy of the file."""
+    ``copy`` (a ``staged.FileCopy``: the click path) renders nothing here: the guide frames and control
+    frames are rendered later from that copy of the file, in the background. The specs are then
+    ``control.PendingControl``s, the requests are checked but wait for their guide images
+    (``job_request.embed_images``), and the last item lists the ``guides.PendingGuides``, one per
+    segment ([] without ``copy``)."""
     from . import control as ctl
+    from ..render import guides
 
     if info is None:
         info = server_info.get(cfg.url)
     kind, scale = control_kind(ss, control, info, staged=copy is not None)
-    poses = poses_fields(scene, shot, ss, cfg.url)  # once per shot: every segment keeps its scale
-    keyframes = server_info.capability(cfg.url, "keyframes")[0]
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
@@ -95,20 +97,31 @@ def prepare(
     run = Run(
         sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report, takes=takes, seeds=seeds,
     )  # fmt: skip
-    guides_of, part_specs = [], []
+    part_specs = [ctl.base_spec(scene, part, kind) for part in parts]  # checked before any render
+    poses = poses_fields(scene, shot, ss, cfg.url)  # once per shot: every segment keeps its scale
+    keyframes = server_info.capability(cfg.url, "keyframes")[0]
+    guides_of, pending = [], []
     for i, part in enumerate(parts):
         guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
-        guides_of.append(render_guides(scene, part, guide_dir, first=i == 0, keyframes=keyframes))
-        previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
+        options = guide_options(scene, part, first=i == 0, keyframes=keyframes)
         if copy is None:
-            part_specs.append(ctl.spec_for(scene, part, kind, previs, scale))
+            guides_of.append(guides.shot_guides(scene, part, guide_dir, **options))
         else:
-            spec = ctl.base_spec(scene, part, kind)  # checked before the copy is written
-            if spec is not None:
-                spec = ctl.stage_spec(scene, part, spec, previs, copy.path(), scale)
-            part_specs.append(spec)
+            planned = guides.planned_guides(
+                part, guide_dir, options["every_n"], options["at_motion_changes"], options["first"][0]
+            )
+            job = guides.guide_job(scene, part, guide_dir, copy.path(), **options)
+            pending.append(guides.PendingGuides(shot.name, job, planned))
+            guides_of.append(planned)
+        previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
+        if part_specs[i] is None:
+            continue
+        if copy is None:
+            part_specs[i] = ctl.spec_for(scene, part, part_specs[i], previs, scale)
+        else:
+            part_specs[i] = ctl.stage_spec(scene, part, part_specs[i], previs, copy.path(), scale)
     requests, specs = [], []
     for t, take_seed in zip(takes, seeds, strict=True):
         for i, part in enumerate(parts):
@@ -123,6 +136,7 @@ def prepare(
                     tags=tags,
                     max_frames=job_max_frames(scene, cfg.url),
                     pixel_budget=st.pixel_budget,
+                    encode=copy is None,
                 )
             except ProtocolError as exc:
                 raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
@@ -130,7 +144,7 @@ def prepare(
             request.update(poses)
             requests.append(request)
             specs.append(part_specs[i])
-    return run, requests, specs
+    return run, requests, specs, pending
 
 
 def job_max_frames(scene, url: str) -> int:
@@ -175,35 +189,33 @@ def poses_fields(scene, shot: Shot, ss, url: str) -> dict:
         raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
 
 
-def render_guides(
-    scene, part: Shot, out_dir: str, *, first: bool = True, keyframes: bool = True
-) -> list[tuple[int, str]]:
-    """The guide frames of one (segment) shot; the first frame of the shot's first segment comes from
-    the scene's First Frame setting (a render, an image, or the previous take of the same camera).
-    Without ``keyframes`` (a server that takes the picture at frame 0 only) only that one is made."""
-    from ..render import guides
-
+def guide_options(scene, part: Shot, *, first: bool = True, keyframes: bool = True) -> dict:
+    """``guides.shot_guides``' options for one (segment) shot from the scene's settings; the first frame
+    of the shot's first segment comes from the First Frame setting (a render, an image, or the previous
+    take of the same camera), checked here (a missing image or take raises, one sentence). Without
+    ``keyframes`` (a server that takes the picture at frame 0 only) only that one is made."""
     st = props.scene_settings(scene)
-    guides = guides.render_guides(
-        scene,
-        part,
-        out_dir,
-        engine=st.guide_engine,
-        every_n=st.guide_every_n if keyframes else 0,
-        at_motion_changes=st.guide_at_motion_changes and keyframes,
-    )
     source = st.first_frame_source if first else "RENDER"
-    if source == "RENDER":
-        return guides
-    png = os.path.join(blend_paths.abspath(out_dir), "first_frame.png")
-    w, h = part.generation.width, part.generation.height
+    src = ""
     if source == "IMAGE":
         if not st.first_frame_image:
             raise ValueError("First Frame is set to Image but no image is chosen: pick one or use Render.")
-        guides.first_frame_from_image(st.first_frame_image, w, h, png)
-    else:
-        guides.last_frame_of_clip(_previous_take_clip(scene, part), png)
-    return [(0, png)] + [g for g in guides if g[0] != 0]
+        src = blend_paths.abspath(st.first_frame_image)
+        if not os.path.isfile(src):
+            raise FileNotFoundError(
+                f"The first-frame image {st.first_frame_image!r} does not exist; pick another image."
+            )
+    elif source != "RENDER":
+        clip = _previous_take_clip(scene, part)
+        src = blend_paths.abspath(clip)
+        if not os.path.isfile(src):
+            raise FileNotFoundError(f"The clip {clip!r} does not exist; generate that take again.")
+    return {
+        "engine": st.guide_engine,
+        "every_n": st.guide_every_n if keyframes else 0,
+        "at_motion_changes": st.guide_at_motion_changes and keyframes,
+        "first": (source, src),
+    }
 
 
 def _previous_take_clip(scene, shot: Shot) -> str:

@@ -1,18 +1,24 @@
-"""Takes that wait for their control frames before they are sent: the click path's control render.
+"""Takes that wait for their frames before they are sent: the click path's background renders.
 
-A click must not wait for a render (about 10 s for a demo shot). So ``submit`` does on the main thread
-only what fixes the take as the scene is now: the checks, the guide frames, the requests, the track
-numbers, and ONE copy of the file (``control_frames.save_copy``) that every control render of the click
-reads. It registers the run (the shot shows as queued, Cancel and undo see it) and leaves the requests
-here. ``poll()`` runs on the courier's timer tick (``tick.add_hook``; scripts pump it with
-``tick.drain``/``generate.wait``). Where this session has not asked the server yet, it first asks
-(through the courier, up to ``PROBE_WAIT_S``) so that ``auto`` renders nothing for a server without
-control and a kind the server lacks fails before any render. Then it starts the background renders
-(``MAX_RENDERS`` at a time), reads their progress files, and sends a run's jobs through the courier
-(``submit._send``) once all its frames are in. A tick reads a few small files; the only longer
-main-thread moment is the copy, once per click.
+A click must not wait for a render: guide frames cost 240 to 360 ms a shot at the default clip size
+(a 48-shot Generate All held Blender 11.5 s) and control frames about 10 s a shot. So ``submit`` does
+on the main thread only what fixes the take as the scene is now: the checks, the requests (their guide
+images still to be read: ``job_request.embed_images``), the track numbers, and ONE copy of the file
+(``control_frames.save_copy``) that every render of the click reads. It registers the run (the shot
+shows as queued, Cancel and undo see it) and leaves the requests here.
 
-Scripts and ``execute()`` render synchronously instead (``control.spec_for``): they wait anyway.
+``poll()`` runs on the courier's timer tick (``tick.add_hook``; scripts pump it with
+``tick.drain``/``generate.wait``). It starts the background renders (``MAX_RENDERS`` at a time): first
+the guide frames of each run (``guides.PendingGuides``), then its control frames
+(``control.PendingControl``). Where this session has not asked the server yet, the control renders
+first wait for its answer (through the courier, up to ``PROBE_WAIT_S``) so that ``auto`` renders
+nothing for a server without control and a kind the server lacks fails before any render. A tick
+reads the renders' progress files, says per shot how far they are, and sends a run's jobs through the
+courier (``submit._send``) once all its frames are in; a failed render fails its shot alone. The only
+longer main-thread moment is the copy, once per click, whatever the number of shots.
+
+Scripts and ``execute()`` render synchronously instead (``guides.shot_guides``, ``control.spec_for``):
+they wait anyway.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import atexit
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ...core import server_info
+from ...core import job_request, server_info
+from ...core.protocol import ProtocolError
 from ..render import control_frames
+from ..render.guides import PendingGuides
 from ..addon import props
 from ..link import courier_link, tick
 from .control import PendingControl
@@ -60,8 +68,8 @@ class FileCopy:
 
 @dataclass
 class Staged:
-    """One run waiting for its control frames: its requests and, per request, a spec (dict), a
-    ``PendingControl`` (shared by the takes of one segment), or None."""
+    """One run waiting for its frames: its requests, per request a spec (dict), a ``PendingControl``
+    (shared by the takes of one segment) or None, and its segments' guide renders."""
 
     key: tuple[int, str]
     run: Run
@@ -69,6 +77,7 @@ class Staged:
     specs: list
     copy: FileCopy
     send: Callable[[object, Run, list[dict], object, list], None]
+    guides: list[PendingGuides] = field(default_factory=list)
     probe_id: int | None = None
     probe_deadline: float = 0.0
 
@@ -87,8 +96,12 @@ class Staged:
                 seen.setdefault(id(spec), spec)
         return list(seen.values())
 
+    def renders(self) -> list:
+        """Every background render of the run: its guides', then its control frames'."""
+        return [*self.guides, *self.pending()]
+
     def cancel(self) -> None:
-        for p in self.pending():
+        for p in self.renders():
             p.cancel()
 
     def stop(self) -> None:
@@ -97,15 +110,16 @@ class Staged:
         self.copy.discard()
 
 
-def stage(scene, ss, run: Run, requests: list[dict], specs: list, copy: FileCopy, send) -> None:
-    """Hold ``run`` until its control frames are rendered; the shot shows as queued meanwhile."""
+def stage(scene, ss, run: Run, requests: list[dict], specs: list, copy: FileCopy, send, guides=()) -> None:
+    """Hold ``run`` until its guide and control frames are rendered; the shot shows as queued."""
     key = (sid(scene), run.shot.name)
     runs[key] = run
-    session.staged.append(Staged(key, run, requests, specs, copy, send))
+    session.staged.append(Staged(key, run, requests, specs, copy, send, list(guides)))
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
-    say(ss, run, "Rendering the previs control frames in the background.")
+    what = "guide frames" if guides else "previs control frames"
+    say(ss, run, f"Rendering the {what} in the background.")
     tick.add_hook(poll, fail_all)
 
 
@@ -135,7 +149,7 @@ def cancel(key: tuple[int, str]) -> bool:
     ss = props.shot_settings(scene, key[1], create=False) if scene is not None else None
     if ss is not None:
         ss.job_status = "cancelled"
-        say(ss, entry.run, "Cancelled while its control frames rendered; nothing was sent.")
+        say(ss, entry.run, "Cancelled while its frames rendered; nothing was sent.")
     return True
 
 
@@ -164,29 +178,51 @@ def poll() -> int:
         try:
             specs = _advance(entry)
         except ValueError as exc:
-            _end(entry)
-            del runs[entry.key]
-            ss.job_status = "error"
-            say(ss, entry.run, str(exc))
+            _fail(entry, ss, str(exc))
             continue
         if specs is None:
-            pending = entry.pending()
-            if not all(p.chosen for p in pending):
-                say(ss, entry.run, f"Asking {entry.run.cfg.url} which control videos it takes.")
-            else:
-                pct = round(100.0 * sum(p.progress() for p in pending) / max(1, len(pending)))
-                say(ss, entry.run, f"Rendering the previs control frames: {pct} %.")
+            say(ss, entry.run, _progress_text(entry))
+            continue
+        try:
+            requests = [job_request.embed_images(r) for r in entry.requests]
+        except (OSError, ProtocolError) as exc:
+            _fail(entry, ss, f"Shot {entry.key[1]}: a guide frame cannot be read ({exc}): generate it again.")
             continue
         _end(entry)
-        entry.send(scene, entry.run, entry.requests, ss, specs)
+        entry.send(scene, entry.run, requests, ss, specs)
         tick.ensure_timer()  # the courier's answers for the jobs just sent
     return len(session.staged)
 
 
+def _fail(entry: Staged, ss, sentence: str) -> None:
+    """This run alone ends with ``sentence`` (its renders stop; the others go on)."""
+    _end(entry)
+    del runs[entry.key]
+    ss.job_status = "error"
+    say(ss, entry.run, sentence)
+
+
+def _progress_text(entry: Staged) -> str:
+    """What the shot says while it waits: which frames render and how far they are."""
+    guides = entry.guides
+    if not all(g.finished for g in guides):
+        pct = round(100.0 * sum(g.progress() for g in guides) / len(guides))
+        return f"Rendering the guide frames: {pct} %."
+    pending = entry.pending()
+    if not all(p.chosen for p in pending):
+        return f"Asking {entry.run.cfg.url} which control videos it takes."
+    pct = round(100.0 * sum(p.progress() for p in pending) / max(1, len(pending)))
+    return f"Rendering the previs control frames: {pct} %."
+
+
 def _advance(entry: Staged) -> list | None:
-    """Settle the kinds, start this run's renders where slots are free; its final specs (a dict or
-    None each) once every render is done. ValueError (one sentence) for a kind the server lacks or a
-    failed render."""
+    """Start this run's guide renders where slots are free, settle the control kinds, start its
+    control renders; its final specs (a dict or None each) once every render is done. ValueError (one
+    sentence) for a kind the server lacks or a failed render."""
+    for g in entry.guides:
+        if not g.finished and g.render is None and _running() < MAX_RENDERS:
+            g.start()
+        g.poll()
     pending = entry.pending()
     unchosen = [p for p in pending if not p.chosen]
     if unchosen:
@@ -200,13 +236,13 @@ def _advance(entry: Staged) -> list | None:
         if not p.finished and p.render is None and _running() < MAX_RENDERS:
             p.start()
         p.poll()
-    if not all(p.finished for p in pending):
+    if not all(p.finished for p in [*entry.guides, *pending]):
         return None
     return [s.result if isinstance(s, PendingControl) else s for s in entry.specs]
 
 
 def _running() -> int:
-    return sum(p.running for s in session.staged for p in s.pending())
+    return sum(p.running for s in session.staged for p in s.renders())
 
 
 def register() -> None:

@@ -1,8 +1,10 @@
 """Requests -> server: send new takes, watch jobs already on the server again, cancel.
 
 Everything is checked before anything is sent: every shot to generate is checked (camera, clip
-folder), its guides rendered and its requests built first, and only then are the jobs sent. So a bad
-shot after a good one leaves nothing running on the server that no file records.
+folder), its guides rendered (a click: planned, rendered later in the background, ``staged.py``) and
+its requests built first, and only then are the jobs sent. So a bad shot after a good one leaves
+nothing running on the server that no file records. The exception is a shot whose ``tracks`` control
+has nothing to track: it fails alone and the others go.
 
 The network work is the courier's, a child process reached through ``courier_link.get().send``; its answers
 come back through ``clips.py``.
@@ -15,13 +17,14 @@ from dataclasses import replace
 import bpy
 
 from ...core import job_request
+from ...core.cuts import lost_camera_text
 from ...core.drafts import final_size
 from ...core.shots import ShotPlan
 from ..addon import props
 from . import staged
 from ..edit import vse
 from ..link import courier_link, tick
-from .control import PendingControl
+from .control import NothingToTrack, PendingControl
 from ..link.connection import client_config, with_local_server
 from .request import check_shot, job_max_frames, prepare
 from .runs import ATTACH_STATES, Report, Run, runs, say, sid, unstick
@@ -56,19 +59,21 @@ def submit(
     info: dict | None = None,
     stage: bool = False,
     draft: bool = False,
-) -> dict[str, list[str]]:
+) -> dict:
     """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
 
     ``shot_names`` None means every shot of the plan whose inputs changed since its last take (all with
     ``force``); named shots are always generated. A shot whose job is still running is re-attached,
     never submitted twice. Raises ValueError (one sentence) with nothing sent when any shot to
-    generate cannot be.
+    generate cannot be, except a shot whose ``tracks`` control has nothing to track: that one fails
+    alone (listed under ``failed``, its sentence in ``shots[name]["message"]``) and the others go.
 
     ``control`` overrides every shot's control kind for this run; ``info`` is the server's health
     where the caller has it (``auto`` is then chosen here, else by the courier). ``stage`` (a click)
-    renders control frames in the background and sends those shots when they are in (``staged.py``)
-    instead of waiting for the renders here. ``draft``: each take is a draft (the model's first stage at
-    half size, finalized later with ``finalize.py``).
+    renders nothing here: the guide and control frames render in the background from one copy of the
+    file, and each shot is sent when its frames are in (``staged.py``); the click's own cost does not
+    grow with the frames to render. ``draft``: each take is a draft (the model's first stage at half size,
+    finalized later with ``finalize.py``).
     """
     _check_clip_dir(scene)
     cfg = with_local_server(cfg or client_config())
@@ -78,7 +83,13 @@ def submit(
     unknown = [n for n in wanted if n not in names]
     if unknown:
         raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
-    out: dict[str, list[str]] = {"submitted": [], "attached": [], "unchanged": []}
+    out: dict = {"submitted": [], "attached": [], "unchanged": [], "failed": [], "shots": {}}
+    # A shot whose camera was deleted still goes (through the camera in effect now), with the sentence.
+    out["warnings"] = [
+        lost_camera_text(s.name, s.frame_start, s.lost_camera, s.camera)
+        for s in plan.shots
+        if s.lost_camera and s.name in wanted
+    ]
     to_attach, to_make = [], []
     for name in wanted:
         shot, ss = plan.shot(name), props.shot_settings(scene, name)
@@ -99,6 +110,11 @@ def submit(
     for shot, ss in to_make:
         try:
             prepared.append((ss, *prepare(scene, shot, ss, cfg, report, control, info, copy)))
+        except NothingToTrack as exc:  # this shot alone cannot be made as asked: the others go
+            ss.job_status = "error"
+            say(ss, None, str(exc))
+            out["failed"].append(ss.name)
+            out["shots"][ss.name] = {"status": "error", "message": str(exc)}
         except ValueError as exc:
             ss.job_status = "error"
             say(ss, None, str(exc))
@@ -108,12 +124,12 @@ def submit(
     for ss in to_attach:
         if attach(scene, ss, cfg, report):
             out["attached"].append(ss.name)
-    for _ss, _run, requests, _specs in prepared if draft else ():
+    for _ss, _run, requests, _specs, _guides in prepared if draft else ():
         for request in requests:
             request["draft"] = True
-    for ss, run, requests, specs in prepared:
-        if any(isinstance(s, PendingControl) for s in specs):
-            staged.stage(scene, ss, run, requests, specs, copy, _send)
+    for ss, run, requests, specs, guides in prepared:
+        if guides or any(isinstance(s, PendingControl) for s in specs):
+            staged.stage(scene, ss, run, requests, specs, copy, _send, guides)
         else:
             _send(scene, run, requests, ss, specs)
         out["submitted"].append(ss.name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.cuts import MarkerInfo, cuts
+from ...core.cuts import LastPlanned, MarkerInfo, cuts, lost_camera_text, lost_cameras, marker_camera
 from ...core.grid import generation_grid, size_within_tolerance
 from ...core.motion import analyze_motion, shot_script
 from ...core.protocol import DEFAULT_MAX_FRAMES, DEFAULT_PIXEL_BUDGET
@@ -36,6 +36,19 @@ def markers_of(scene) -> tuple[list[MarkerInfo], list[str]]:
             cam = None
         out.append(MarkerInfo(int(m.frame), m.name, cam))
     return out, warnings
+
+
+def last_planned(scene) -> dict[str, LastPlanned]:
+    """What the scene's last refreshed plan (``scene.ltx.plan_json``, written by ``sync_shots``) said
+    of each shot's camera; empty where the add-on is not registered or the scene never planned."""
+    text = getattr(getattr(scene, "ltx", None), "plan_json", "")
+    if not text:
+        return {}
+    try:
+        shots = ShotPlan.from_json(text).shots
+    except (ValueError, KeyError, TypeError):  # a plan of an older add-on: nothing to compare with
+        return {}
+    return {s.name: LastPlanned(s.camera, s.marker_camera, s.lost_camera) for s in shots}
 
 
 def frame_range(scene, use_preview_range: bool = True) -> tuple[int, int]:
@@ -109,6 +122,8 @@ def plan_scene(
 
     ``sampling`` picks how cameras are read ("auto", or for tests and benchmarks "fcurves", "isolated",
     "scene"; see ``sampling.py``). Raises PlanError when a shot has no camera or a panoramic one.
+    A shot whose camera was deleted since the scene's last refreshed plan is named in the warnings
+    (and its ``lost_camera`` set; ``core.cuts.lost_cameras``).
     """
     start, end = frame_range(scene, use_preview_range)
     if end < start:
@@ -128,6 +143,14 @@ def plan_scene(
             warnings.append(
                 f"Object {cam.name!r} is used as the camera but is not a camera: its lens is taken as 50 mm."
             )
+
+    import bpy
+
+    last = last_planned(scene)
+    lost = lost_cameras(shot_cuts, last, lambda name: name in bpy.data.objects)
+    for cut in shot_cuts:
+        if cut.name in lost:
+            warnings.append(lost_camera_text(cut.name, cut.frame_start, lost[cut.name], cut.camera.name))
 
     fps = compat.scene_fps(scene)
     aspect = render_aspect(scene)
@@ -156,6 +179,8 @@ def plan_scene(
                 trajectory=traj,
                 motion=motion,
                 script=script,
+                marker_camera=marker_camera(cut, last.get(cut.name), lost.get(cut.name, "")),
+                lost_camera=lost.get(cut.name, ""),
             )
         )
     if shots and not size_within_tolerance(shots[0].generation.width, shots[0].generation.height, aspect):

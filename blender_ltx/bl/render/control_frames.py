@@ -78,7 +78,7 @@ class ControlRender:
             log = Path(self.out_dir, "render.log")
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
             raise RuntimeError(
-                f"The control render stopped (exit code {self.proc.returncode}) without a result: "
+                f"The background render stopped (exit code {self.proc.returncode}) without a result: "
                 f"{tail[0] if tail else 'see ' + str(log)}."
             )
         return json.loads(result.read_text())
@@ -144,7 +144,7 @@ def launch(job: dict) -> ControlRender:
             cwd=out,
             env=env,
         )
-    return ControlRender(proc=proc, out_dir=out, frames=len(job["frames"]))
+    return ControlRender(proc=proc, out_dir=out, frames=len(job.get("frames", ())))
 
 
 def start_control_render(scene, shot, out_dir: str, scale: float = DEFAULT_SCALE) -> ControlRender:

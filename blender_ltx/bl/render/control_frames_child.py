@@ -1,4 +1,5 @@
-"""Runs in the background Blender process that control_render.py starts (never in the user's session).
+"""Runs in the background Blender process that control_frames.py starts (never in the user's session):
+a shot's control frames, or (a job with ``"task": "guides"``) a click's guide frames (``guides.py``).
 
     blender -b COPY.blend --python control_frames_child.py -- JOB.json      (a Blender binary)
     python control_frames_child.py JOB.json                                 (bpy as a Python module)
@@ -126,15 +127,26 @@ def run(job: dict) -> dict:
     }
 
 
+def run_guides(job: dict) -> dict:
+    """A click's guide frames (``guides.guide_job``), rendered here instead of in the user's session."""
+    from blender_ltx.bl.render import guides
+
+    if os.path.abspath(bpy.data.filepath or "") != os.path.abspath(job["blend"]):
+        bpy.ops.wm.open_mainfile(filepath=job["blend"])
+    progress = Path(job["out_dir"], "progress")
+    return guides.run_job(job, lambda done: progress.write_text(f"{done:.4f}"))
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(Path(_job_path(argv)).read_text())
+    what = "guide" if job.get("task") == "guides" else "control"
     try:
-        result = run(job)
+        result = run_guides(job) if what == "guide" else run(job)
     except Exception as exc:  # the session shows this sentence; the traceback goes to the log
         import traceback
 
         traceback.print_exc()
-        Path(job["out_dir"], "error.txt").write_text(f"The control render failed: {exc}")
+        Path(job["out_dir"], "error.txt").write_text(f"The {what} render failed: {exc}")
         return 1
     tmp = Path(job["out_dir"], "result.json.tmp")
     tmp.write_text(json.dumps(result))

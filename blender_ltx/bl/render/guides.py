@@ -4,14 +4,22 @@
 keyframes along the shot at the generation size, then puts back every render setting it touched, the
 scene camera and the current frame, also when a render fails. The alternatives for the first frame are
 an image the user picked (``first_frame_from_image``) and the last frame of a previous take
-(``last_frame_of_clip``). All image and movie reading goes through Blender itself (no extra libraries).
+(``last_frame_of_clip``); ``shot_guides`` does either. All image and movie reading goes through Blender
+itself (no extra libraries).
+
+Scripts render the guides here and wait (they wait for the take anyway). A click must not: the same
+``shot_guides`` then runs in a background process on the file copy the click saves (``guide_job``,
+``PendingGuides``; the process is ``control_frames_child.py``), and the paths it will write are known
+up front (``planned_guides``), so the click checks and builds the requests without rendering.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import bpy
 import numpy as np
@@ -119,10 +127,12 @@ def render_guides(
     engine: str = "BLENDER_WORKBENCH",
     every_n: int = 0,
     at_motion_changes: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> list[tuple[int, str]]:
     """Render guide frames of ``shot`` (a :class:`~blender_ltx.core.shots.Shot`) into ``out_dir`` as
     ``guide_NNNN.png`` at ``shot.generation`` width x height. Returns ``[(clip frame index, path)]``,
-    index 0 first. The user's render settings, scene camera and current frame are restored."""
+    index 0 first. The user's render settings, scene camera and current frame are restored.
+    ``progress`` is called with the fraction done after each frame."""
     cam = _camera(shot)
     indices = keyframe_indices(shot, every_n, at_motion_changes)
     out_dir = abspath(out_dir)
@@ -146,7 +156,136 @@ def render_guides(
             path = os.path.join(out_dir, f"guide_{idx:04d}.png")
             _render_still(scene, path)
             results.append((idx, path))
+            if progress is not None:
+                progress(len(results) / len(indices))
     return results
+
+
+#: Where the first frame comes from: rendered, the user's image, the last frame of a previous take.
+FIRST_FRAME_SOURCES = ("RENDER", "IMAGE", "PREVIOUS_TAKE")
+
+
+def planned_guides(
+    shot, out_dir: str, every_n: int = 0, at_motion_changes: bool = False, first: str = "RENDER"
+) -> list[tuple[int, str]]:
+    """What ``shot_guides`` returns for these settings, without rendering anything: ``[(index, path)]``
+    index 0 first (``out_dir`` absolute)."""
+    indices = keyframe_indices(shot, every_n, at_motion_changes)
+    guides = [(i, os.path.join(out_dir, f"guide_{i:04d}.png")) for i in indices]
+    if first == "RENDER":
+        return guides
+    return [(0, os.path.join(out_dir, "first_frame.png"))] + [g for g in guides if g[0] != 0]
+
+
+def shot_guides(
+    scene,
+    shot,
+    out_dir: str,
+    *,
+    engine: str = "BLENDER_WORKBENCH",
+    every_n: int = 0,
+    at_motion_changes: bool = False,
+    first: tuple[str, str] = ("RENDER", ""),
+    progress: Callable[[float], None] | None = None,
+) -> list[tuple[int, str]]:
+    """The guide frames of a take of ``shot``: ``render_guides``, with the first frame taken from
+    ``first`` = (source, absolute path): ("RENDER", ""), ("IMAGE", the image) or ("PREVIOUS_TAKE", the
+    clip whose last frame continues)."""
+    out_dir = abspath(out_dir)
+    guides = render_guides(
+        scene, shot, out_dir, engine=engine, every_n=every_n, at_motion_changes=at_motion_changes,
+        progress=progress,
+    )  # fmt: skip
+    source, src = first
+    if source == "RENDER":
+        return guides
+    png = os.path.join(out_dir, "first_frame.png")
+    if source == "IMAGE":
+        first_frame_from_image(src, shot.generation.width, shot.generation.height, png)
+    else:
+        last_frame_of_clip(src, png)
+    return [(0, png)] + [g for g in guides if g[0] != 0]
+
+
+# --- in the background (the click) -------------------------------------------------------------------
+
+
+def guide_job(scene, shot, out_dir: str, blend: str, **options) -> dict:
+    """The background process's job for ``shot_guides(scene, shot, out_dir, **options)`` on the saved
+    copy ``blend`` (written to ``out_dir/job.json``, stale results there removed); checked first, so a
+    click fails with the sentence a script would get."""
+    from . import control_frames
+
+    _camera(shot)
+    out = abspath(out_dir)
+    os.makedirs(out, exist_ok=True)
+    for stale in ("result.json", "error.txt", "progress"):
+        Path(out, stale).unlink(missing_ok=True)
+    # The shot as its fields, written by json (``vars``): asdict's deep copy of the trajectory cost
+    # about 10 ms a shot on the click.
+    shot_fields = json.loads(json.dumps(shot, default=vars))
+    job = {"task": "guides", "blend": blend, "scene": scene.name, "shot": shot_fields, "out_dir": out}
+    job["options"] = {**options, "first": list(options.get("first", ("RENDER", "")))}
+    control_frames.write_job(job)
+    return job
+
+
+def run_job(job: dict, progress: Callable[[float], None]) -> dict:
+    """In the background process: render a ``guide_job`` (the copy is open). Returns the result."""
+    from ...core.shots import Shot
+
+    shot = Shot.from_dict(job["shot"])
+    options = {**job["options"], "first": tuple(job["options"]["first"])}
+    guides = shot_guides(bpy.data.scenes[job["scene"]], shot, job["out_dir"], progress=progress, **options)
+    return {"guides": [[i, p] for i, p in guides]}
+
+
+class PendingGuides:
+    """A (segment) shot's guide frames rendering in the background from the click's file copy:
+    ``start`` launches the process, ``poll`` follows it (``finished`` once every planned frame is in),
+    ``progress`` reads its progress file. Raises ValueError (one sentence) when the render failed."""
+
+    def __init__(self, shot_name: str, job: dict, planned: list[tuple[int, str]]) -> None:
+        self.shot_name, self.job, self.planned = shot_name, job, planned
+        self.render = None
+        self.finished = False
+
+    @property
+    def running(self) -> bool:
+        return self.render is not None and not self.finished
+
+    def start(self) -> None:
+        from . import control_frames
+
+        self.render = control_frames.launch(self.job)
+
+    def progress(self) -> float:
+        if self.finished:
+            return 1.0
+        return self.render.progress() if self.render is not None else 0.0
+
+    def poll(self) -> None:
+        if self.finished or self.render is None:
+            return
+        try:
+            done = self.render.poll()
+        except RuntimeError as exc:
+            raise ValueError(f"Shot {self.shot_name}: {exc}") from None
+        if done is None:
+            return
+        got = [(int(i), p) for i, p in done["guides"]]
+        missing = [p for _i, p in self.planned if not os.path.isfile(p)]
+        if sorted(got) != sorted(self.planned) or missing:
+            raise ValueError(
+                f"Shot {self.shot_name}: the guide render wrote {len(got)} frames, not the "
+                f"{len(self.planned)} planned ({json.dumps(missing[:1])[1:-1] or 'others'} missing): "
+                "generate it again."
+            )
+        self.finished = True
+
+    def cancel(self) -> None:
+        if self.render is not None and not self.finished:
+            self.render.cancel()
 
 
 # --- first frames from elsewhere ---------------------------------------------------------------------

@@ -1,6 +1,10 @@
-"""Which scene points become Motion-Track tracks: vertices of the meshes the shot's first frame sees,
-or the empties of a collection the user names. The projection and the choice among candidates are
-pure (core/tracks.py); this module only reads the scene.
+"""Which scene points become Motion-Track tracks: points on the surfaces the shot's first frame sees
+(rays cast through a grid over the frame) and the vertices of the meshes it sees, or the empties of a
+collection the user names. The projection and the choice among candidates are pure (core/tracks.py);
+this module only reads the scene.
+
+The rays are what make a grey-box set trackable: a ground plane or a wall filling the frame has four
+vertices, all outside the frame, but every ray that meets it gives a point on it.
 
 Points are taken where they are on the shot's first frame and stay fixed in the world: the tracks
 describe the camera's motion over the set (animated objects would need per-frame positions).
@@ -15,6 +19,8 @@ from .guides import preserved_render_state
 
 #: Vertices per object considered at most (evenly strided), so a dense mesh costs little.
 MAX_VERTS_PER_OBJECT = 4000
+#: Rays cast through the first frame (columns, rows), one through each cell's centre: 144 casts.
+RAY_GRID = (16, 9)
 
 
 def _mesh_vertices(scene, depsgraph) -> np.ndarray:
@@ -45,6 +51,44 @@ def _empties(collection) -> np.ndarray:
     return np.array(locs) if locs else np.zeros((0, 3))
 
 
+def _frame_rays(camera, scene, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(origins, directions), (N, 3) each in camera space, of rays through the centres of a ``grid``
+    of cells over the camera's frame (Blender's own frame: sensor fit, shift and aspect included)."""
+    corners = np.array([tuple(v) for v in camera.data.view_frame(scene=scene)], dtype=float)
+    top_right, bottom_right, bottom_left, top_left = corners
+    nx, ny = grid
+    fx = (np.arange(nx) + 0.5) / nx
+    fy = (np.arange(ny) + 0.5) / ny
+    u, v = np.meshgrid(fx, fy)  # u: left to right, v: top to bottom
+    u, v = u.reshape(-1, 1), v.reshape(-1, 1)
+    top = top_left + u * (top_right - top_left)
+    bottom = bottom_left + u * (bottom_right - bottom_left)
+    on_frame = top + v * (bottom - top)
+    if camera.data.type == "ORTHO":  # parallel rays from the frame's plane
+        origins = on_frame * np.array([1.0, 1.0, 0.0])
+        return origins, np.repeat([[0.0, 0.0, -1.0]], len(on_frame), axis=0)
+    return np.zeros_like(on_frame), on_frame / np.linalg.norm(on_frame, axis=1, keepdims=True)
+
+
+def _surface_points(scene, depsgraph, camera, matrix: np.ndarray, grid=RAY_GRID) -> np.ndarray:
+    """The first rendered surface along each ray through ``grid`` over the frame of ``camera`` posed
+    at ``matrix`` (4x4 world): (N, 3) world points, none where a ray meets nothing."""
+    from mathutils import Vector
+
+    if camera is None or camera.type != "CAMERA":
+        return np.zeros((0, 3))
+    rot = matrix[:3, :3] / np.linalg.norm(matrix[:3, :3], axis=0)  # the camera's axes; scale is no zoom
+    origins, dirs = _frame_rays(camera, scene, grid)
+    origins = origins @ matrix[:3, :3].T + matrix[:3, 3]
+    dirs = dirs @ rot.T
+    pts = []
+    for o, d in zip(origins, dirs, strict=True):
+        hit, loc, _normal, _index, obj, _m = scene.ray_cast(depsgraph, Vector(o), Vector(d))
+        if hit and not getattr(obj, "original", obj).hide_render:
+            pts.append(tuple(loc))
+    return np.array(pts, dtype=float).reshape(-1, 3)
+
+
 def _unoccluded(scene, depsgraph, origin: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Mask of points the camera at ``origin`` sees: the first surface along the ray is the point's own."""
     from mathutils import Vector
@@ -63,24 +107,26 @@ def _unoccluded(scene, depsgraph, origin: np.ndarray, pts: np.ndarray) -> np.nda
 
 def candidate_points(scene, shot, collection: str | None = None) -> np.ndarray:
     """World points (N, 3) to choose tracks from, on the shot's first frame: the empties of
-    ``collection`` when named, else the vertices of renderable meshes that the camera sees there."""
+    ``collection`` when named, else points on the surfaces the camera sees there (``RAY_GRID``) and
+    the vertices of renderable meshes that it sees."""
+    import bpy
+
     with preserved_render_state(scene):
         scene.frame_set(shot.frame_start)
         depsgraph = _depsgraph(scene)
         if collection:
-            import bpy
-
             coll = bpy.data.collections.get(collection)
             if coll is None:
                 raise ValueError(
                     f"There is no collection {collection!r} for the track points: name one holding empties."
                 )
             return _empties(coll)
-        pts = _mesh_vertices(scene, depsgraph)
-        if len(pts) == 0:
-            return pts
-        origin = np.array(shot.trajectory.matrix_world[0], dtype=float).reshape(4, 4)[:3, 3]
-        return pts[_unoccluded(scene, depsgraph, origin, pts)]
+        matrix = np.array(shot.trajectory.matrix_world[0], dtype=float).reshape(4, 4)
+        surface = _surface_points(scene, depsgraph, bpy.data.objects.get(shot.camera), matrix)
+        verts = _mesh_vertices(scene, depsgraph)
+        if len(verts):
+            verts = verts[_unoccluded(scene, depsgraph, matrix[:3, 3], verts)]
+        return np.concatenate([verts, surface])
 
 
 def _depsgraph(scene):

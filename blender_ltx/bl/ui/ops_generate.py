@@ -23,7 +23,8 @@ FAILURES = (ValueError, OSError, RuntimeError, ServerError)
 
 def summary(result: dict) -> tuple[str, str]:
     """(report level, one line) for a ``generate.run_sync`` / ``start_async`` result dict."""
-    return ("WARNING" if status.failed(result) else "INFO"), result["message"]
+    warn = status.failed(result) or result.get("warnings")
+    return ("WARNING" if warn else "INFO"), result["message"]
 
 
 class _GenerateBase:

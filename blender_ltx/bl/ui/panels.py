@@ -1,10 +1,17 @@
 """N-panels: tab "LTX" in the 3D View and in the Sequencer (same drawing code in both).
 
 draw() only reads properties already on the scene (``sync_shots`` copies what the list shows out of
-the plan), so a redraw never parses the plan, touches the disk or the network.
+the plan), so a redraw never parses the plan, touches the disk or the network. What the panels show
+of the selected shot's takes (the rows, the active take's motion and camera LoRA) comes from one pass
+over the VSE (``take_view``): the pass reads the shot's complete takes' names, mute flags and stored
+texts, and the words made of them (JSON parsed, agreement scores) are cached on exactly those values,
+so a redraw parses nothing unless a take changed.
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
 
 import bpy
 
@@ -41,6 +48,13 @@ def status_text(ss) -> str:
     if ss.message:
         text += f" - {ss.message}"
     return text
+
+
+def lost_camera_line(ss) -> str:
+    """The sentence for a shot whose camera was deleted (``core.cuts.lost_camera_text``)."""
+    from ...core.cuts import lost_camera_text
+
+    return lost_camera_text(ss.name, ss.frame_start, ss.lost_camera, ss.camera)
 
 
 def shows_progress(ss) -> bool:
@@ -101,6 +115,8 @@ def draw_shot(layout, context) -> None:
         return
     col = layout.column()
     col.label(text=f"{ss.name}: frames {frames_text(ss)}, camera {ss.camera}", icon="SEQUENCE")
+    if ss.lost_camera:
+        col.label(text=lost_camera_line(ss), icon="ERROR")
     if ss.script:
         col.label(text=ss.script, icon="CON_CAMERASOLVER")
     if scene.ltx.style_prompt:
@@ -115,8 +131,9 @@ def draw_shot(layout, context) -> None:
     row.prop(ss, "guidance")
     if ss.steps == 0 or ss.guidance == 0.0:
         col.label(text="0 = the server model's default", icon="INFO")
-    draw_ltx2_switches(col, context, ss)
-    draw_pose_scale(col, context, ss)
+    view = take_view(scene, ss.name)
+    draw_ltx2_switches(col, context, ss, view)
+    draw_pose_scale(col, context, ss, view)
     draw_control(col, context, ss)
 
     box = layout.box()
@@ -124,7 +141,7 @@ def draw_shot(layout, context) -> None:
         compat.layout_progress(box, ss.progress, status_text(ss))
     else:
         box.label(text=status_text(ss), icon=status_icon(ss.job_status))
-    for i, line in enumerate(motion_text(scene, ss.name) if scene.sequence_editor else []):
+    for i, line in enumerate(view.motion):
         box.label(text=line, icon="CON_CAMERASOLVER" if i == 0 else "ERROR")
     row = layout.row(align=True)
     row.operator("ltx.cancel", icon="CANCEL").all = False
@@ -132,7 +149,7 @@ def draw_shot(layout, context) -> None:
     row.operator("ltx.goto_shot", text="", icon="VIEW_CAMERA")
 
 
-def draw_ltx2_switches(layout, context, ss) -> None:
+def draw_ltx2_switches(layout, context, ss, view: TakeView | None = None) -> None:
     """Audio and camera LoRA of the shot, greyed out (with the reason) where the server lacks them."""
     from ..link import connection
     from ..addon.prefs import get_prefs
@@ -153,51 +170,21 @@ def draw_ltx2_switches(layout, context, ss) -> None:
         for name in ["auto", "none", *names]:
             op = row.operator("ltx.set_camera_lora", text=name, depress=ss.camera_lora == name)
             op.shot, op.lora = ss.name, name
-    text = active_take_camera_lora(context.scene, ss.name)
+    text = (view or take_view(context.scene, ss.name)).camera_lora
     if text:
         layout.label(text=text.capitalize(), icon="CAMERA_DATA")
 
 
-def draw_pose_scale(layout, context, ss) -> None:
+def draw_pose_scale(layout, context, ss, view: TakeView | None = None) -> None:
     """The shot's Pose Scale (SANA-WM's exact camera path), greyed out (with the reason) where the server
     takes no exact poses, and what reached the model for the active take."""
     from ..link import connection
 
     sub = connection.draw_capability(layout, context, "camera_poses")
     sub.prop(ss, "pose_scale", text="Pose Scale (0: automatic)")
-    text = active_take_camera_poses(context.scene, ss.name)
+    text = (view or take_view(context.scene, ss.name)).camera_poses
     if text:
         layout.label(text=text[:1].upper() + text[1:], icon="CAMERA_DATA")
-
-
-def _active_take_applied(scene, shot_name: str) -> dict:
-    """The active take's ``applied`` record (what the server did), {} without a take."""
-    import json
-
-    from ..edit import vse
-
-    strip = vse.active_take(scene, shot_name) if scene.sequence_editor else None
-    if strip is None:
-        return {}
-    try:
-        applied = json.loads(strip.ltx.applied or "{}")
-    except ValueError:
-        return {}
-    return applied if isinstance(applied, dict) else {}
-
-
-def active_take_camera_lora(scene, shot_name: str) -> str:
-    """The active take's ``applied.camera_lora`` in a few words ("" when none)."""
-    from ...core.takes import camera_lora_text
-
-    return camera_lora_text(_active_take_applied(scene, shot_name))
-
-
-def active_take_camera_poses(scene, shot_name: str) -> str:
-    """The active take's ``applied.camera_poses`` in a few words ("" when none: another family)."""
-    from ...core.takes import camera_poses_text
-
-    return camera_poses_text(_active_take_applied(scene, shot_name))
 
 
 def control_available(context, kind: str) -> tuple[bool, str]:
@@ -238,33 +225,89 @@ def draw_settings(layout, context) -> None:
         col.operator("ltx.remove_stale_shots", icon="TRASH")
 
 
+@dataclass(frozen=True)
+class TakeView:
+    """What the panels show of one shot's takes (made by ``take_view``)."""
+
+    rows: tuple[tuple[int, str, bool], ...] = ()  # (take, name with its agreement, muted), newest first
+    motion: tuple[str, ...] = ()  # the active take's measured motion in words
+    camera_lora: str = ""  # the active take's applied camera LoRA in a few words
+    camera_poses: str = ""  # the active take's exact camera path (SANA-WM) in a few words
+
+
+NO_TAKES = TakeView()
+#: The views made, by the values they were made of (a handful of shots are looked at in a session).
+_views: dict[tuple, TakeView] = {}
+_MAX_VIEWS = 64
+
+
+def take_view(scene, shot_name: str) -> TakeView:
+    """The shot's ``TakeView``: one pass over the VSE reads its complete takes' first strips; the view
+    is made (JSON parsed, scores computed) only when one of the values read differs from every view
+    made before, so strips added, removed, renamed, muted or measured show at the next redraw."""
+    from ..edit import vse
+
+    if scene.sequence_editor is None:
+        return NO_TAKES
+    key = tuple(
+        (s.ltx.take, s.name, s.mute, s.ltx.motion, s.ltx.applied) for s in vse.takes(scene, shot_name)
+    )
+    view = _views.get(key)
+    if view is None:
+        if len(_views) >= _MAX_VIEWS:
+            _views.clear()
+        view = _views[key] = _make_view(key)
+    return view
+
+
+def _make_view(takes: tuple) -> TakeView:
+    from ...core import take_choice
+    from ...core.takes import camera_lora_text, camera_poses_text
+    from ..edit.vse import parse_motion
+
+    rows = []
+    for take, name, muted, motion, _applied in takes:
+        score = take_choice.score(parse_motion(motion))
+        rows.append((take, name if score is None else f"{name}  ({score:.2f})", muted))
+    active = next((t for t in reversed(takes) if not t[2]), None)
+    if active is None:
+        return TakeView(rows=tuple(sorted(rows, reverse=True)))
+    take, _name, _muted, motion, applied = active
+    first, *rest = take_choice.motion_lines(parse_motion(motion))
+    try:
+        record = json.loads(applied or "{}")
+    except ValueError:
+        record = {}
+    record = record if isinstance(record, dict) else {}
+    return TakeView(
+        tuple(sorted(rows, reverse=True)),
+        (f"Take {take} {first}", *rest),
+        camera_lora_text(record),
+        camera_poses_text(record),
+    )
+
+
 def motion_text(scene, shot_name: str) -> list[str]:
     """The active take's measured camera motion in words: "Take 2 follows the plan 0.91: dolly in, pan
     left", then the mismatch ("planned dolly in, measured zoom in") when there is one; [] without a take.
     """
-    from ...core.take_choice import motion_lines
-    from ..edit import vse
-
-    strip = vse.active_take(scene, shot_name)
-    if strip is None:
-        return []
-    first, *rest = motion_lines(vse.take_motion(strip))
-    return [f"Take {strip.ltx.take} {first}", *rest]
+    return list(take_view(scene, shot_name).motion)
 
 
 def take_rows(scene, shot_name: str) -> list[tuple[int, str, bool]]:
     """(take number, strip name with its agreement, muted) for each take of ``shot_name`` in the VSE,
     newest first."""
-    from ...core import take_choice
-    from ..edit import vse
+    return list(take_view(scene, shot_name).rows)
 
-    rows = []
-    for strip in vse.takes(scene, shot_name):
-        meta = getattr(strip, "ltx", None)
-        take = getattr(meta, "take", 0) if meta is not None else 0
-        score = take_choice.score(vse.take_motion(strip))
-        rows.append((take, strip.name if score is None else f"{strip.name}  ({score:.2f})", strip.mute))
-    return sorted(rows, reverse=True)
+
+def active_take_camera_lora(scene, shot_name: str) -> str:
+    """The active take's ``applied.camera_lora`` in a few words ("" when none)."""
+    return take_view(scene, shot_name).camera_lora
+
+
+def active_take_camera_poses(scene, shot_name: str) -> str:
+    """The active take's ``applied.camera_poses`` in a few words ("" when none: another family)."""
+    return take_view(scene, shot_name).camera_poses
 
 
 def draw_takes(layout, context) -> None:
@@ -273,7 +316,7 @@ def draw_takes(layout, context) -> None:
     if ss is None:
         layout.label(text="Select a shot", icon="INFO")
         return
-    rows = take_rows(scene, ss.name) if scene.sequence_editor else []
+    rows = take_view(scene, ss.name).rows
     if not rows:
         layout.label(text="No takes yet", icon="INFO")
         return
