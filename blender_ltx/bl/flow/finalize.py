@@ -19,7 +19,7 @@ from typing import Any
 from ...core import job_request
 from ..addon import props
 from ..edit import vse
-from ..link import courier_link
+from ..link import courier_link, tick
 from ..link.connection import client_config, with_local_server
 from .clips import DRAFT_KEY
 from .runs import Report, Run, runs, say, sid
@@ -59,7 +59,7 @@ def finalize(
     *,
     report: Report | None = print,
     cfg: ClientConfig | None = None,
-) -> dict[str, list[str]]:
+) -> dict[str, Any]:
     """Send the finalize of each shot's active draft (returns at once; the courier's answers import the
     finals). ``shot_names`` None: every planned shot whose active take is a draft. Raises ValueError (one
     sentence) with nothing sent when a named shot cannot be finalized."""
@@ -70,7 +70,7 @@ def finalize(
     unknown = [n for n in wanted if n not in names]
     if unknown:
         raise ValueError(f"No shot named {', '.join(unknown)} in the plan; the shots are {', '.join(names)}.")
-    out: dict[str, list[str]] = {"submitted": [], "attached": [], "unchanged": []}
+    out: dict[str, Any] = {"submitted": [], "attached": [], "unchanged": [], "failed": [], "shots": {}}
     todo = []
     for name in wanted:
         ss = props.shot_settings(scene, name)
@@ -98,7 +98,7 @@ def finalize(
     for ss, shot, parts, strips in todo:
         _send(scene, ss, shot, parts, strips, cfg, report)
         out["submitted"].append(ss.name)
-    courier_link.ensure_timer()
+    tick.ensure_timer()
     return out
 
 
