@@ -121,6 +121,12 @@ def parse_args(argv: list[str]) -> Settings:
         help="LTX-2: an IC-LoRA for a control kind (depth, canny, tracks); repeatable",
     )
     p.add_argument(
+        "--latent-upsampler",
+        default=None,
+        metavar="DIR_OR_ID",
+        help="the x2 latent upsampler that finalizes drafts (default: the checkpoint's latent_upsampler/)",
+    )
+    p.add_argument(
         "--no-refiner",
         action="store_true",
         help="SANA-WM: skip stage 2 (the LTX-2 refiner) for speed; stage 1 is decoded directly",
@@ -144,6 +150,13 @@ def parse_args(argv: list[str]) -> Settings:
         type=float,
         default=Settings.video_budget_gb,
         help="remove the oldest finished jobs while their videos take more than this (0: no budget)",
+    )
+    p.add_argument(
+        "--keep-draft-days",
+        type=float,
+        default=Settings.keep_draft_days,
+        help="remove a draft's kept latents this many days after it finished; it can no longer be "
+        "finalized (0: keep them as long as the job)",
     )
     p.add_argument(
         "--stall-timeout",
@@ -194,6 +207,7 @@ def parse_args(argv: list[str]) -> Settings:
         text_encoder_offload=a.text_encoder_offload,
         camera_loras=a.camera_loras,
         ic_loras=a.ic_lora,
+        latent_upsampler=a.latent_upsampler,
         max_frames=a.max_frames,
         segment_frames=a.segment_frames,
         segment_frames_given=segment_frames_given,
@@ -208,6 +222,7 @@ def parse_args(argv: list[str]) -> Settings:
         max_steps=a.max_steps,
         keep_days=a.keep_days,
         video_budget_gb=a.video_budget_gb,
+        keep_draft_days=a.keep_draft_days,
         stall_timeout_s=a.stall_timeout,
     )
 

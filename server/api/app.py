@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..backends.base import Backend
+from ..queue import drafts
 from ..queue.asset_store import AssetStore, referenced_by_jobs
 from ..queue.looks import device_share
 from ..queue.motion import MotionMeasurements
@@ -43,11 +44,15 @@ def _recover(store: JobStore) -> None:
 def _prune(srv: ServerState) -> None:
     try:
         removed = srv.store.prune(*srv.settings.retention())
+        days = srv.settings.keep_draft_days
+        latents = drafts.prune_latents(srv.store, days * 86400 if days > 0 else None)
     except (OSError, sqlite3.Error):  # a full disk must not stop the start; the next tick retries
         log.exception("retention")
         return
     if removed:
         log.info("retention: removed %d finished job(s) and their files", removed)
+    if latents:
+        log.info("retention: removed the kept latents of %d draft(s)", latents)
 
 
 async def _watchdog(srv: ServerState) -> None:

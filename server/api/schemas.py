@@ -165,6 +165,11 @@ class JobRequest(BaseModel):
         "picture: no conditions), 'frame' (one look frame at frame 0 is the only picture); "
         "applied.look records what reached the model",
     )
+    draft: StrictBool = Field(
+        False,
+        description="true: only the model's first stage at its reduced size (GET /v1/health 'recipe'); "
+        'width and height are the final size; the latents are kept for POST /v1/jobs {"finalize": ID}',
+    )
 
     @field_validator("frame_rate")
     @classmethod

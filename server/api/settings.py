@@ -52,6 +52,8 @@ class Settings:
     text_encoder_offload: bool = False
     camera_loras: str | None = None  # comma-separated folders or hub ids
     ic_loras: list[str] = field(default_factory=list)  # KIND=PATH_OR_ID
+    #: The x2 latent upsampler that finalizes drafts (folder or hub id); None: the checkpoint's own.
+    latent_upsampler: str | None = None
     # SANA-WM only: skip stage 2 (the LTX-2 refiner) for speed
     no_refiner: bool = False
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
@@ -69,6 +71,8 @@ class Settings:
     keep_days: float = 30.0
     #: ... and the oldest final jobs go while their videos exceed this; 0: no budget.
     video_budget_gb: float = 50.0
+    #: A draft's kept latents go this many days after it finished (its job and video stay); 0: with the job.
+    keep_draft_days: float = 7.0
     #: A connection that sends part of a request's headers, or stops mid-body, is closed after this.
     stall_timeout_s: float = 15.0
 

@@ -26,6 +26,7 @@ from ..generation.chain import DEFAULT_SEGMENT_OVERLAP
 from ..generation.control.request import references_for
 from ..generation.video import write_mp4
 from . import looks
+from . import drafts
 from .asset_store import AssetStore
 from .cancels import CancelBoard
 from .store import JobStore, is_storage_full
@@ -200,6 +201,8 @@ class JobRunner:
                 return
             clip = self._generate(run)
             self._write_video(run, clip)
+            if clip.latents is not None:  # a draft: kept for its finalize before it counts as done
+                drafts.keep_draft(self.store, run.id, clip, run.request, self.backend)
             self._succeed(run, clip)
         except ReplicaLost as exc:
             status = self.store.requeue_lost(run.id, str(exc))
@@ -230,9 +233,13 @@ class JobRunner:
         if self.share is not None:
             run.applied["device"] = self.share.use("video")
         segments = run.applied.get("segments")
-        if segments:
+        if run.request.get("finalize"):
+            clip = drafts.run_finalize(self.store, self.backend, run.id, gen, progress, stopping)
+        elif segments:
             clip = chain.run_chain(self.backend, gen, segments, progress, stopping)
         else:
+            if run.request.get("draft"):
+                gen.stage = "draft"
             clip = self.backend.generate(gen, progress, stopping)
         run.timings["generate_s"] = round(time.time() - run.started, 3)
         if self._cancelled(run.id):  # asked during the VAE decode, after the last step callback

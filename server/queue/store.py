@@ -134,6 +134,10 @@ class JobStore:
     def video_path(self, job_id: str) -> Path:
         return self.root / "videos" / f"{job_id}.mp4"
 
+    def latents_path(self, job_id: str) -> Path:
+        """A draft's kept latents and keyframes (queue/drafts.py), beside its video."""
+        return self.root / "videos" / f"{job_id}.draft.npz"
+
     def inputs_dir(self, job_id: str) -> Path:
         return self.root / "inputs" / job_id
 
@@ -148,11 +152,12 @@ class JobStore:
         images: list[bytes],
         applied: dict[str, Any],
         idempotency_key: str | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Store a job and answer (its status, True); with a key some job already holds, store nothing and
-        answer (that job's status, False). Keyframes are written to a temp folder and renamed into place
-        before the row is inserted, and both are undone if either fails (a full disk leaves nothing
-        half-written)."""
+        answer (that job's status, False). Keyframes (and ``files``: other inputs by name, e.g. a
+        finalize's latents) are written to a temp folder and renamed into place before the row is
+        inserted, and both are undone if either fails (a full disk leaves nothing half-written)."""
         job_id = secrets.token_hex(16)
         folder = self.inputs_dir(job_id)
         row = (
@@ -165,12 +170,14 @@ class JobStore:
             json.dumps(applied),
         )
         try:
-            if images:
+            if images or files:
                 tmp = folder.with_name(f".tmp-{job_id}")
                 tmp.mkdir(parents=True)
                 try:
                     for i, raw in enumerate(images):
                         (tmp / f"{i}.png").write_bytes(raw)
+                    for name, raw in (files or {}).items():
+                        (tmp / name).write_bytes(raw)
                     os.replace(tmp, folder)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -231,6 +238,7 @@ class JobStore:
             ).rowcount
         if gone:
             self.video_path(job_id).unlink(missing_ok=True)
+            self.latents_path(job_id).unlink(missing_ok=True)
             shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
             if found is not None:
                 self._remove_stills(json.loads(found[0]))
@@ -264,7 +272,8 @@ class JobStore:
         if video_budget_bytes is not None:
             gone = set(doomed)
             kept = [r["id"] for r in final if r["id"] not in gone]
-            sizes = {i: _size(self.video_path(i)) for i in kept}
+            # a draft's kept latents count with its video
+            sizes = {i: _size(self.video_path(i)) + _size(self.latents_path(i)) for i in kept}
             total = sum(sizes.values())
             for job_id in kept:  # oldest first
                 if total <= video_budget_bytes:

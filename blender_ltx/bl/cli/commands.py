@@ -175,6 +175,11 @@ def _add_generate(sub) -> None:
         help="where the picture of this run's shots comes from, saved as their Look: previs (the render), "
         "prompt (no picture: words and control), frame (the shot's chosen look frame or Look Image)",
     )
+    p.add_argument(
+        "--draft",
+        action="store_true",
+        help="make draft takes: the model's first stage at half size, fast; `finalize` makes them final",
+    )
     p.set_defaults(func=cmd_generate)
 
 
@@ -205,10 +210,6 @@ def _set_look(scene, shots: list[str] | None, mode: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import shutil
-
-    import bpy
-
     from ...core.paths import check_writable_file
     from ..flow import generate
     from ..link import server_process
@@ -248,10 +249,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
             wait_for_clips=args.wait,
             timeout=args.timeout,
             control=args.control,
+            draft=args.draft,
         )
     finally:
         if args.start_server:
             server_process.stop()
+    return _save(args, out, result)
+
+
+def _save(args: argparse.Namespace, out: str, result: dict) -> int:
+    """Save the edit (the user's file kept as FILE.blend1 when saved over) and say what happened."""
+    import shutil
+
+    import bpy
+
     if out == os.path.abspath(args.blend):
         shutil.copy2(out, out + "1")  # never lose the user's file: the previous version stays as FILE.blend1
     bpy.ops.wm.save_as_mainfile(filepath=out)
@@ -326,6 +337,55 @@ def cmd_looks(args: argparse.Namespace) -> int:
     return 1 if result["failed"] else 0
 
 
+# --- finalize ----------------------------------------------------------------------------------------
+
+
+def _add_finalize(sub) -> None:
+    p = sub.add_parser(
+        "finalize",
+        help="finalize the draft takes of a .blend's shots on the LTX server",
+        description="Finalize each shot's active draft take (made with `generate --draft`): the server "
+        "refines it into the final size with the draft's seed and conditions; with --wait the finals are "
+        "imported as new takes above their drafts, and the file is saved.",
+    )
+    p.add_argument("blend", metavar="FILE.blend", help="the saved .blend file")
+    p.add_argument(
+        "--shot",
+        action="append",
+        metavar="NAME",
+        help="a shot to finalize (repeatable; default: every shot whose active take is a draft)",
+    )
+    p.add_argument("--server", metavar="URL", help="server URL (default: the add-on preference)")
+    p.add_argument("--token", help="server token (default: the add-on preference)")
+    p.add_argument("--wait", action="store_true", help="wait for the finals and import them")
+    p.add_argument("--timeout", type=float, help="with --wait: stop waiting after this many seconds")
+    p.add_argument("--output", metavar="OUT.blend", help="save here (default: back to FILE, backup FILE1)")
+    p.add_argument("--scene", metavar="NAME", help="scene to finalize (default: the file's active scene)")
+    p.set_defaults(func=cmd_finalize)
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from ...core.paths import check_writable_file
+    from ..flow import finalize, generate
+
+    ensure_registered()
+    out = os.path.abspath(args.output or args.blend)
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CliError(f"The folder of --output {out} does not exist: create it or pick another path.")
+    check_writable_file(out, "--output" if args.output else "The .blend")
+    generate.set_server(args.server, args.token)
+    open_blend(args.blend)
+    scene = pick_scene(args.scene)
+    result = finalize.run_sync(
+        scene,
+        args.shot,
+        report=lambda line: print(line, flush=True),
+        wait_for_clips=args.wait,
+        timeout=args.timeout,
+    )
+    return _save(args, out, result)
+
+
 # --- demo --------------------------------------------------------------------------------------------
 
 
@@ -364,6 +424,7 @@ def build_parser(prog: str = "ltx") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_plan(sub)
     _add_generate(sub)
+    _add_finalize(sub)
     _add_looks(sub)
     _add_demo(sub)
     return parser

@@ -99,6 +99,12 @@ def draw_main(layout, context) -> None:
     row = layout.row(align=True)
     row.operator("ltx.generate_all", text="Force All", icon="FILE_REFRESH").force = True
     row.operator("ltx.cancel", text="Cancel All", icon="CANCEL").all = True
+    row = layout.row(align=True)  # draft, then final
+    row.operator("ltx.generate_draft", icon="IMAGE_REFERENCE")
+    row.operator("ltx.finalize", icon="CHECKMARK")
+    row = layout.row(align=True)
+    row.operator("ltx.generate_draft", text="Draft All", icon="IMAGE_REFERENCE").all = True
+    row.operator("ltx.finalize", text="Finalize All", icon="CHECKMARK").all = True
 
 
 def draw_shot(layout, context) -> None:

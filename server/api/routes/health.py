@@ -10,6 +10,7 @@ from blender_ltx.core.looks import CAPABILITY_LOOK_FRAMES, CAPABILITY_REFERENCES
 from blender_ltx.core.protocol import API_PREFIX
 
 from ... import __version__
+from ...queue import drafts
 from ..access import has_token
 from ..state import ServerState, server_of
 
@@ -53,6 +54,11 @@ def health(request: Request) -> dict[str, Any]:
         # The look model (null: none) and how it shares the device with the video model.
         "look": srv.look.info() if srv.look is not None else None,
         "device_share": srv.share.info() if srv.share is not None else None,
+        # Draft, then final: the model's recipe and how long a draft stays finalizable.
+        "recipe": backend.recipe(),
+        "drafts": drafts.retention_info(
+            settings.keep_draft_days, settings.keep_days, settings.video_budget_gb
+        ),
     }
 
 
