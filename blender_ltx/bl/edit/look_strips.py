@@ -50,7 +50,11 @@ def place_looks(scene, shot, stills: list[dict[str, Any]], job_id: str) -> list:
         channel = vse.find_channels(sed, start, start + length, 1, lowest=lowest)
         name = f"{shot.name}.look.{job_id[:6]}.{i}"
         strip = compat.strips(sed).new_image(
-            name=name, filepath=bpy.path.relpath(still["path"]), channel=channel, frame_start=start
+            name=name,
+            filepath=bpy.path.relpath(still["path"]),
+            channel=channel,
+            frame_start=start,
+            fit_method="FIT",  # shown (unmuted) as large as the takes beside it
         )
         compat.set_strip_length(strip, length)
         strip.mute = True
