@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--family ltx|ltx2|sana-wm] [--timestep-vae]`` and
+``python -m server make-tiny-model DIR [--family ltx|ltx2|sana-wm|look] [--timestep-vae]`` and
 ``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py) and
 ``python -m server fit --model M [--vram GB]`` (what a checkpoint needs on a card, server/fit/cli.py)."""
 
@@ -29,6 +29,13 @@ def parse_args(argv: list[str]) -> Settings:
         default="tiny",
         help="diffusers model id, local checkpoint dir, a single .safetensors file, 'tiny', 'tiny-ltx2' "
         "or 'tiny-sana-wm'",
+    )
+    p.add_argument(
+        "--look-model",
+        default="auto",
+        metavar="ID|DIR",
+        help="the look model (FLUX.2 klein: hub id or folder), 'tiny-look', or 'none'; auto: tiny-look "
+        "beside the tiny video models, none otherwise. It takes the GPU in turn with the video model",
     )
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     single = p.add_argument_group(
@@ -114,6 +121,12 @@ def parse_args(argv: list[str]) -> Settings:
         help="LTX-2: an IC-LoRA for a control kind (depth, canny, tracks); repeatable",
     )
     p.add_argument(
+        "--latent-upsampler",
+        default=None,
+        metavar="DIR_OR_ID",
+        help="the x2 latent upsampler that finalizes drafts (default: the checkpoint's latent_upsampler/)",
+    )
+    p.add_argument(
         "--no-refiner",
         action="store_true",
         help="SANA-WM: skip stage 2 (the LTX-2 refiner) for speed; stage 1 is decoded directly",
@@ -137,6 +150,13 @@ def parse_args(argv: list[str]) -> Settings:
         type=float,
         default=Settings.video_budget_gb,
         help="remove the oldest finished jobs while their videos take more than this (0: no budget)",
+    )
+    p.add_argument(
+        "--keep-draft-days",
+        type=float,
+        default=Settings.keep_draft_days,
+        help="remove a draft's kept latents this many days after it finished; it can no longer be "
+        "finalized (0: keep them as long as the job)",
     )
     p.add_argument(
         "--stall-timeout",
@@ -167,6 +187,7 @@ def parse_args(argv: list[str]) -> Settings:
         p.error(f"--max-frames must be 8k+1 (e.g. 1025) but is {a.max_frames}")
     return Settings(
         model=a.model,
+        look_model=a.look_model,
         device=a.device,
         dtype=a.dtype,
         host=a.host,
@@ -186,6 +207,7 @@ def parse_args(argv: list[str]) -> Settings:
         text_encoder_offload=a.text_encoder_offload,
         camera_loras=a.camera_loras,
         ic_loras=a.ic_lora,
+        latent_upsampler=a.latent_upsampler,
         max_frames=a.max_frames,
         segment_frames=a.segment_frames,
         segment_frames_given=segment_frames_given,
@@ -200,8 +222,25 @@ def parse_args(argv: list[str]) -> Settings:
         max_steps=a.max_steps,
         keep_days=a.keep_days,
         video_budget_gb=a.video_budget_gb,
+        keep_draft_days=a.keep_draft_days,
         stall_timeout_s=a.stall_timeout,
     )
+
+
+def look_backend(settings: Settings):
+    """The look model named by --look-model, checked but not loaded (it loads on its first job)."""
+    from .backends.look import TINY_LOOK, LookBackend
+    from .backends.tiny import is_tiny_model
+
+    name = settings.look_model
+    if name == "auto":
+        tiny = settings.model in ("tiny", "tiny-ltx2", "tiny-sana-wm") or is_tiny_model(settings.model)
+        name = TINY_LOOK if tiny else "none"
+    if name == "none":
+        return None
+    look = LookBackend(name, device=settings.device, dtype=settings.dtype, data_dir=settings.data_dir)
+    look.probe()
+    return look
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -313,7 +352,16 @@ def _load_and_serve(settings: Settings, sock: socket.socket, store) -> int:
         profile.guidance_scale,
         ", timestep-aware VAE" if profile.timestep_vae else "",
     )
-    app = create_app(settings, backend, pool=pool, store=store)
+    look = None
+    if pool is not None and settings.look_model not in ("auto", "none"):
+        log.warning("--look-model is not served with --ray yet; this server makes no looks")
+    elif pool is None:
+        try:
+            look = look_backend(settings)
+        except WeightsNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+    app = create_app(settings, backend, pool=pool, store=store, look=look)
     try:
         asyncio.run(_serve(app, settings, sock))
     finally:
@@ -336,9 +384,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")
-        mk.add_argument("--family", choices=("ltx", "ltx2", "sana-wm"), default="ltx")
+        mk.add_argument("--family", choices=("ltx", "ltx2", "sana-wm", "look"), default="ltx")
         mk.add_argument("--timestep-vae", action="store_true", help="ltx only: a timestep-aware VAE")
         a = mk.parse_args(argv[1:])
+        if a.family == "look":
+            from .backends.tiny_look import make_tiny_look_model
+
+            print(f"tiny look model written to {make_tiny_look_model(a.dir)}")
+            return 0
         if a.family == "sana-wm":
             from .backends.tiny_sana_wm import make_tiny_sana_wm_model
 

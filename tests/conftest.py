@@ -97,3 +97,16 @@ def tiny_sana_wm_dir(tmp_path_factory) -> Path:
         capture_output=True,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_look_dir(tmp_path_factory) -> Path:
+    """The tiny look model (FLUX.2 klein classes, random weights), made once per session (in a subprocess)."""
+    out = tmp_path_factory.mktemp("tiny-look") / "tiny-look-model"
+    subprocess.run(
+        [SERVER_PYTHON, "-m", "server", "make-tiny-model", "--family", "look", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return out

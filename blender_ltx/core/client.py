@@ -159,6 +159,14 @@ class Client:
             resp.read()
         return sha
 
+    def get_asset(self, sha256: str) -> bytes:
+        """The bytes of a stored asset (a look job's still), checked against their hash."""
+        with self._open("GET", f"/assets/{_quote(sha256)}") as resp:
+            data = resp.read()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ServerError(f"The server sent other bytes for asset {sha256[:12]}...; try again.")
+        return data
+
     def ensure_asset(self, data: bytes) -> str:
         """The asset's hash, uploading ``data`` only when the server does not have it yet."""
         sha = hashlib.sha256(data).hexdigest()

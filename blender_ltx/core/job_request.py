@@ -106,9 +106,12 @@ def build_request(
     max_frames: int = protocol.DEFAULT_MAX_FRAMES,
     pixel_budget: int = protocol.DEFAULT_PIXEL_BUDGET,
     encode: bool = True,
+    look: str = "previs",
 ) -> dict[str, Any]:
     """The ``POST /v1/jobs`` body for one (segment) shot, validated with the protocol's own rules.
     ``encode=False``: everything checked, the guide images still to be read (``embed_images``).
+    ``look`` (``core.looks``): ``previs`` (the server's default, not sent: older servers know no look)
+    needs a first-frame guide; ``frame`` sends its one picture at index 0; ``prompt`` sends no picture.
 
     ``settings`` holds the shot's ``prompt``, ``negative_prompt``, ``seed``, ``steps`` and ``guidance``
     (the names of ``LTXShotSettings``); ``prompt`` (the full prompt, style prompt included, from
@@ -117,7 +120,9 @@ def build_request(
     grid = shot.generation
     protocol.check_num_frames(grid.num_frames, max_frames)
     protocol.check_size(grid.width, grid.height, pixel_budget)
-    if not any(index == 0 for index, _ in guides):
+    if look == "prompt" and guides:
+        raise protocol.ProtocolError("conditions", f"shot {shot.name} has look prompt: it sends no picture")
+    if look != "prompt" and not any(index == 0 for index, _ in guides):
         raise protocol.ProtocolError("conditions", f"shot {shot.name} has no first-frame guide (index 0)")
     traj = asdict(shot.trajectory) if len(shot.trajectory) else None
     protocol.check_trajectory(traj)
@@ -137,6 +142,8 @@ def build_request(
         "shot": shot.name,
         "tags": {str(k): str(v) for k, v in (tags or {}).items()},
     }
+    if look != "previs":
+        request["look"] = look
     protocol.check_finite(request["guidance_scale"], "guidance_scale")
     return request
 

@@ -77,6 +77,8 @@ REQUEST_FIELDS = (
     "camera_lora",
     "camera_lora_scale",
     "poses",
+    "look",
+    "kind",
 )
 
 

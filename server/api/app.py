@@ -15,10 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..backends.base import Backend
+from ..queue import drafts
 from ..queue.asset_store import AssetStore, referenced_by_jobs
+from ..queue.looks import device_share
 from ..queue.motion import MotionMeasurements
 from ..queue.runner import JobRunners
-from ..queue.store import JobStore
+from ..queue.store import JobStore, still_assets
 from . import errors, schemas
 from .access import refusal
 from .openapi import HeadAsGet, documented_openapi
@@ -42,11 +44,15 @@ def _recover(store: JobStore) -> None:
 def _prune(srv: ServerState) -> None:
     try:
         removed = srv.store.prune(*srv.settings.retention())
+        days = srv.settings.keep_draft_days
+        latents = drafts.prune_latents(srv.store, days * 86400 if days > 0 else None)
     except (OSError, sqlite3.Error):  # a full disk must not stop the start; the next tick retries
         log.exception("retention")
         return
     if removed:
         log.info("retention: removed %d finished job(s) and their files", removed)
+    if latents:
+        log.info("retention: removed the kept latents of %d draft(s)", latents)
 
 
 async def _watchdog(srv: ServerState) -> None:
@@ -64,28 +70,38 @@ async def _watchdog(srv: ServerState) -> None:
             log.exception("watchdog")
 
 
-def _server_state(settings: Settings, backend: Backend, pool, store: JobStore | None) -> ServerState:
+def _server_state(
+    settings: Settings, backend: Backend, pool, store: JobStore | None, look=None
+) -> ServerState:
     store = store or JobStore(settings.data_dir)
     _recover(store)
+    # The look model takes the one local device in turn with the video model (not served with --ray).
+    look = look if pool is None else None
+    share = device_share(backend, look, settings)
     runners = JobRunners(
         store,
         pool.replicas if pool is not None else [backend],
         settings.segment_frames,
         settings.segment_overlap,
+        look=look,
+        share=share,
     )
     meter = MotionMeasurements(store)
     for runner in runners.all:
         runner.after_success = meter.submit
     asset_store = AssetStore(settings.data_dir / "assets")
-    asset_store.sweep(referenced_by_jobs(store.requests_json()))
-    return ServerState(settings, backend, store, runners, asset_store, meter, pool)
+    asset_store.sweep(referenced_by_jobs(store.requests_json()) | still_assets(store.applied_json()))
+    return ServerState(settings, backend, store, runners, asset_store, meter, pool, look, share)
 
 
-def create_app(settings: Settings, backend: Backend, pool=None, store: JobStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, backend: Backend, pool=None, store: JobStore | None = None, look=None
+) -> FastAPI:
     """``pool``: a started ray_pool.RayPool (--ray); its replicas get one job runner each. ``store``: the
     job store if the caller opened it already (``python -m server`` opens it, and so takes the data dir's
-    lock, before it loads the model)."""
-    srv = _server_state(settings, backend, pool, store)
+    lock, before it loads the model). ``look``: the look model (backends/look.py, loaded on its first
+    job) or None: this server makes no looks."""
+    srv = _server_state(settings, backend, pool, store, look)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic.types import Strict
 
+from blender_ltx.core import looks as looks_vocab
 from blender_ltx.core import protocol
 from blender_ltx.core.protocol import ProtocolError
 
@@ -114,6 +115,7 @@ class PosesIn(BaseModel):
 
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    kind: Literal["video"] = Field("video", description='"video" (this shape) or "look" (LookJobRequest)')
     prompt: StrictStr = Field(max_length=10_000)
     negative_prompt: StrictStr = Field("", max_length=10_000)
     seed: JsonInt | None = Field(None, ge=0, le=MAX_SEED, description="null: the server picks one")
@@ -156,6 +158,17 @@ class JobRequest(BaseModel):
     control: dict[str, Any] | None = Field(
         None,
         description="IC-LoRA control video (LTX-2): see server/generation/control/request.py for the shape",
+    )
+    look: Literal[looks_vocab.SERVER_LOOK_MODES] = Field(
+        "previs",
+        description="where the picture comes from: 'previs' (conditions are previs renders), 'prompt' (no "
+        "picture: no conditions), 'frame' (one look frame at frame 0 is the only picture); "
+        "applied.look records what reached the model",
+    )
+    draft: StrictBool = Field(
+        False,
+        description="true: only the model's first stage at its reduced size (GET /v1/health 'recipe'); "
+        'width and height are the final size; the latents are kept for POST /v1/jobs {"finalize": ID}',
     )
 
     @field_validator("frame_rate")
@@ -410,12 +423,12 @@ def _check_min_size(width: int, height: int, capabilities: Any) -> None:
 
 
 def check_request(
-    body: bytes, settings: Settings, assets: Any = None, capabilities: Any = None
+    body: bytes | dict[str, Any], settings: Settings, assets: Any = None, capabilities: Any = None
 ) -> CheckedRequest:
-    """Every rule, in the order a user would fix them; raises ProtocolError. ``assets`` (an
-    asset_store.AssetStore) resolves ``{"asset": sha256}`` references; ``capabilities`` are the backend's
-    (which control kinds it offers)."""
-    data = parse_json(body)
+    """Every rule, in the order a user would fix them; raises ProtocolError. ``body``: the raw body or
+    its parse_json result. ``assets`` (an asset_store.AssetStore) resolves ``{"asset": sha256}``
+    references; ``capabilities`` are the backend's (which control kinds it offers)."""
+    data = parse_json(body) if isinstance(body, bytes) else body
     try:
         req = JobRequest.model_validate(data)
     except ValidationError as exc:
@@ -443,6 +456,7 @@ def check_request(
         raise ProtocolError(
             "audio", "is true but this server's model makes no audio; leave it out or send false"
         )
+    looks_vocab.check_look_conditions(req.look, [c.model_dump() for c in req.conditions])
     images = []
     for i, cond in enumerate(req.conditions):
         protocol.check_condition_index(cond.frame_index, req.num_frames, f"conditions[{i}].frame_index")

@@ -22,6 +22,9 @@ DEFAULT_MAX_STEPS = 200
 @dataclass
 class Settings:
     model: str = "tiny"
+    #: The look model (backends/look.py): a FLUX.2 klein folder or id, "tiny-look", "none", or "auto"
+    #: (tiny-look beside a tiny video model, none otherwise).
+    look_model: str = "auto"
     device: str = "auto"
     dtype: str | None = None  # None: bfloat16 on cuda, float32 on cpu
     host: str = "127.0.0.1"
@@ -49,6 +52,8 @@ class Settings:
     text_encoder_offload: bool = False
     camera_loras: str | None = None  # comma-separated folders or hub ids
     ic_loras: list[str] = field(default_factory=list)  # KIND=PATH_OR_ID
+    #: The x2 latent upsampler that finalizes drafts (folder or hub id); None: the checkpoint's own.
+    latent_upsampler: str | None = None
     # SANA-WM only: skip stage 2 (the LTX-2 refiner) for speed
     no_refiner: bool = False
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
@@ -66,6 +71,8 @@ class Settings:
     keep_days: float = 30.0
     #: ... and the oldest final jobs go while their videos exceed this; 0: no budget.
     video_budget_gb: float = 50.0
+    #: A draft's kept latents go this many days after it finished (its job and video stay); 0: with the job.
+    keep_draft_days: float = 7.0
     #: A connection that sends part of a request's headers, or stops mid-body, is closed after this.
     stall_timeout_s: float = 15.0
 

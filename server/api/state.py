@@ -24,6 +24,8 @@ class ServerState:
     assets: AssetStore
     meter: MotionMeasurements
     pool: Any = None  # a started ray_pool.RayPool (--ray), else None
+    look: Any = None  # the look model (backends/look.py), else None: this server makes no looks
+    share: Any = None  # backends/device_share.DeviceShare: the video and look models take the device in turn
 
 
 def server_of(request: Request) -> ServerState:

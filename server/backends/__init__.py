@@ -57,6 +57,7 @@ def load_backend(settings) -> Backend:
         vae_tiling=settings.vae_tiling,
         cpu_offload=settings.cpu_offload,
         profile=settings.profile,
+        latent_upsampler=getattr(settings, "latent_upsampler", None),
         memory_mode=settings.memory_mode,
         vram=settings.vram,
         components=settings.components,

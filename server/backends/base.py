@@ -73,6 +73,9 @@ class Clip:
     peak_gpu_mb: float | None = None
     #: What the backend applied beyond the request's record (e.g. "references"), for the job's ``applied``.
     applied: dict[str, Any] = field(default_factory=dict)
+    #: A draft's latents to keep for its finalize: float32 ``video`` (1, C, F, h, w) and, where the model
+    #: makes audio, ``audio``; the raw (not normalized) VAE latents. None for other stages.
+    latents: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -99,6 +102,9 @@ class GenerateRequest:
     references: list[Reference] = field(default_factory=list)
     #: Multi-frame conditions (long shots: the end of the previous segment at index 0).
     video_conditions: list[VideoCondition] = field(default_factory=list)
+    #: "single": one pass at width x height; "draft": the recipe's first stage only, at its reduced size
+    #: (recipes.draft_size of width x height, the final size), the clip's ``latents`` kept.
+    stage: str = "single"
     #: The exact camera per clip frame, for families that take it (SANA-WM); None elsewhere.
     camera_poses: CameraPoses | None = None
 
@@ -179,3 +185,26 @@ class Backend:
         """The clip (frames uint8 (num_frames, height, width, 3), audio where made). Raises Cancelled
         when cancel_check() says so."""
         raise NotImplementedError
+
+    def recipe(self) -> dict[str, Any]:
+        """The loaded model's draft-then-final recipe (health ``recipe``): ``draft`` (the reduced size rule),
+        ``finalize`` (the stages, or None) and ``why_not``: the sentence saying why a draft cannot be
+        finalized here, or None."""
+        return {"draft": None, "finalize": None, "why_not": "this model has no two-stage recipe"}
+
+    def draft_size(self, width: int, height: int) -> tuple[int, int]:
+        """The draft's size for a final of width x height (ValueError with the sentence when it has none)."""
+        from . import recipes
+
+        return recipes.draft_size(width, height, int(self.capabilities().get("size_multiple", 32)))
+
+    def finalize(
+        self,
+        request: GenerateRequest,
+        latents: dict[str, Any],
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+    ) -> Clip:
+        """The rest of the recipe on a draft's kept ``latents``: ``request`` is the draft's own (seed,
+        conditions, frames) at the final width x height. The clip's ``applied["stages"]`` says what ran."""
+        raise ValueError(self.recipe()["why_not"] or "this model cannot finalize a draft")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from . import profiles
-from .base import CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
-from .pipeline import PipelineBackend, checkpoint_source
+from . import profiles, recipes
+from .base import Cancelled, CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
+from .pipeline import PipelineBackend, checkpoint_source, load_reason
 
 log = logging.getLogger("server.ltx")
 
@@ -47,6 +48,10 @@ def weights_help(model: str, reason: str) -> str:
     )
 
 
+def _uint8(frames) -> np.ndarray:
+    return (np.asarray(frames) * 255.0).round().clip(0, 255).astype(np.uint8)
+
+
 def _pil_frames(frames: np.ndarray) -> list:
     from PIL import Image
 
@@ -75,6 +80,34 @@ class LTXBackend(PipelineBackend):
             "vae_tiling": self.vae_tiling,
             "cpu_offload": self.cpu_offload,
             "text_embedding_cache": True,
+            "latent_upsampler": self.upsampler_source or None,
+        }
+
+    def capability_list(self) -> list[str]:
+        out = super().capability_list()
+        if self.upsampler is not None:
+            out += ["draft", "finalize"]
+        return out
+
+    def recipe(self) -> dict[str, Any]:
+        """LTX-Video 0.9.7's: half size, the latents upsampled x2, a partial denoise at the final size;
+        only where the checkpoint folder (or --latent-upsampler) has the upsampler."""
+        if self.upsampler is None:
+            return {"draft": None, "finalize": None, "why_not": self.upsampler_why_not}
+        multiple = 32 * recipes.DRAFT_DIVISOR
+        return {
+            "draft": {
+                "divisor": recipes.DRAFT_DIVISOR,
+                "size_multiple": multiple,
+                "rule": f"half the final width and height; the final must be a multiple of {multiple}",
+            },
+            "finalize": {
+                "stages": ["latent_upsample_x2", "refine"],
+                "latent_upsampler": self.upsampler_source,
+                "refine_steps": recipes.LTX_REFINE_STEPS,
+                "refine_denoise_strength": recipes.LTX_REFINE_STRENGTH,
+            },
+            "why_not": None,
         }
 
     def load(self) -> None:
@@ -98,6 +131,7 @@ class LTXBackend(PipelineBackend):
             pipe.to(self.device)
         self.pipe = pipe
         self.model_path = str(source)
+        self._load_upsampler(source)
         from .tiny import is_tiny_model
 
         self._profile = profiles.ltx_profile(
@@ -111,6 +145,70 @@ class LTXBackend(PipelineBackend):
     def generate(
         self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck
     ) -> Clip:
+        if request.stage == "draft":
+            return self._draft(request, progress_cb, cancel_check)
+        out = self._pass(request, progress_cb, cancel_check)
+        return Clip(frames=_uint8(out.frames[0]))
+
+    def finalize(
+        self,
+        request: GenerateRequest,
+        latents: dict[str, Any],
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+    ) -> Clip:
+        """The draft's latents upsampled x2 (AdaIN towards the draft's statistics), then denoised from
+        part-way (strength 0.4 of 10 steps) at the final size with the draft's seed and conditions."""
+        import torch
+
+        if self.upsampler is None:
+            raise ValueError(f"This server cannot finalize drafts: {self.upsampler_why_not}.")
+        dw, dh = self.draft_size(request.width, request.height)
+        video = np.asarray(latents["video"], dtype=np.float32)
+        expected = ((request.num_frames - 1) // 8 + 1, dh // 32, dw // 32)
+        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
+            raise ValueError(
+                f"The kept draft latents have shape {tuple(video.shape)}, not the {expected} (frames, rows, "
+                f"columns) of a {dw}x{dh} draft of {request.num_frames} frames; make the draft again."
+            )
+        if cancel_check():
+            raise Cancelled()
+        with torch.no_grad():
+            upsampled = self.upsampler(
+                latents=torch.from_numpy(video).to(self.device),
+                width=request.width,
+                height=request.height,
+                adain_factor=1.0,
+                output_type="latent",
+                return_dict=False,
+            )[0]
+        steps = recipes.LTX_REFINE_STEPS
+        refine = replace(request, stage="single", num_inference_steps=steps)
+        progress_cb(0.05)
+        out = self._pass(
+            refine,
+            lambda p: progress_cb(0.05 + 0.95 * p),
+            cancel_check,
+            latents=upsampled,
+            denoise_strength=recipes.LTX_REFINE_STRENGTH,
+        )
+        n, w, h = request.num_frames, request.width, request.height
+        clip = Clip(frames=_uint8(out.frames[0]))
+        clip.applied["stages"] = [
+            recipes.stage("latent_upsample_x2", w, h, n, source=self.upsampler_source),
+            recipes.stage("refine", w, h, n, steps=steps, denoise_strength=recipes.LTX_REFINE_STRENGTH),
+        ]
+        return clip
+
+    # -- the passes ------------------------------------------------------------------------------
+    def _pass(
+        self,
+        request: GenerateRequest,
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+        output_type: str = "np",
+        **extra: Any,
+    ):
         from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
         embeds = self._prompt_embeds(request.prompt, request.negative_prompt, request.guidance_scale > 1.0)
@@ -121,16 +219,59 @@ class LTXBackend(PipelineBackend):
             LTXVideoCondition(video=_pil_frames(v.frames), frame_index=v.frame_index, strength=v.strength)
             for v in request.video_conditions
         ]
-        out = self._call_pipeline(
+        return self._call_pipeline(
             request,
             progress_cb,
             cancel_check,
+            output_type=output_type,
             conditions=conditions or None,
             **embeds,
             **self._sampling_kwargs(request),
+            **extra,
         )
-        frames = np.asarray(out.frames[0])
-        return Clip(frames=(frames * 255.0).round().clip(0, 255).astype(np.uint8))
+
+    def _draft(self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck):
+        """The first stage at the draft size; its (normalized) latents kept and decoded here."""
+        import torch
+
+        if self.upsampler is None:
+            raise ValueError(f"This server cannot make drafts to finalize: {self.upsampler_why_not}.")
+        dw, dh = self.draft_size(request.width, request.height)
+        small = replace(request, width=dw, height=dh, stage="single")
+        out = self._pass(small, lambda p: progress_cb(0.95 * p), cancel_check, output_type="latent")
+        latents = out.frames
+        with torch.no_grad():
+            frames = self._decode(latents, small)
+        clip = Clip(frames=_uint8(frames[0]), latents={"video": latents.float().cpu().numpy()})
+        clip.applied["stages"] = [
+            recipes.stage("draft", dw, dh, request.num_frames, steps=request.num_inference_steps)
+        ]
+        return clip
+
+    def _decode(self, latents, request: GenerateRequest):
+        """The pipeline's decode: denormalize, and for a timestep-aware VAE the decode timestep and noise
+        (the noise from a generator of the request's seed)."""
+        import torch
+        from diffusers.utils.torch_utils import randn_tensor
+
+        pipe = self.pipe
+        vae = pipe.vae
+        latents = pipe._denormalize_latents(
+            latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+        )
+        timestep = None
+        if vae.config.timestep_conditioning:
+            sampling = self._sampling_kwargs(request)
+            t = float(sampling.get("decode_timestep", 0.0))
+            scale = float(sampling.get("decode_noise_scale", t))
+            generator = torch.Generator("cpu").manual_seed(request.seed)
+            noise = randn_tensor(
+                latents.shape, generator=generator, device=latents.device, dtype=latents.dtype
+            )
+            latents = (1 - scale) * latents + scale * noise
+            timestep = torch.tensor([t], device=latents.device, dtype=latents.dtype)
+        video = vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]
+        return pipe.video_processor.postprocess_video(video, output_type="np")
 
     # -- helpers ---------------------------------------------------------------------------------
     def _resolve_source(self) -> str:
@@ -142,6 +283,41 @@ class LTXBackend(PipelineBackend):
                 log.info("building the tiny model into %s", target)
             return str(make_tiny_model(target))
         return checkpoint_source(self.model, weights_help, self.components)
+
+    def _load_upsampler(self, source: str) -> None:
+        """LTX-Video's x2 latent upsampler (0.9.7+): --latent-upsampler, else the checkpoint folder's
+        ``latent_upsampler/``; without one drafts are off and recipe() says why."""
+        from diffusers import LTXLatentUpsamplePipeline
+        from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+
+        where, subfolder, why = recipes.upsampler_source(source, self.latent_upsampler_arg)
+        if where is None:
+            self.upsampler_why_not = why.replace(
+                "was given", "was given (LTX-Video 0.9.7+ ships one: Lightricks/ltxv-spatial-upscaler-0.9.7)"
+            )
+            return
+        kwargs = {"subfolder": subfolder} if subfolder else {}
+        try:
+            model = LTXLatentUpsamplerModel.from_pretrained(where, torch_dtype=self.dtype, **kwargs)
+        except (OSError, ValueError) as exc:
+            reason = load_reason(exc)
+            if self.latent_upsampler_arg:
+                raise WeightsNotFound(
+                    f"Could not load the latent upsampler {self.latent_upsampler_arg!r} ({reason}); point "
+                    "--latent-upsampler at a folder with the upsampler's config.json (e.g. "
+                    "Lightricks/ltxv-spatial-upscaler-0.9.7)."
+                ) from None
+            self.upsampler_why_not = (
+                f"the checkpoint has no loadable {recipes.UPSAMPLER_FOLDER} ({reason}); pass "
+                "--latent-upsampler DIR (e.g. Lightricks/ltxv-spatial-upscaler-0.9.7) to finalize drafts"
+            )
+            return
+        model.to(self.device)
+        pipe = LTXLatentUpsamplePipeline(vae=self.pipe.vae, latent_upsampler=model)
+        pipe.set_progress_bar_config(disable=True)
+        self.upsampler = pipe
+        self.upsampler_source = f"{where}/{subfolder}" if subfolder else where
+        self.upsampler_why_not = None
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
         on_cpu = self._text_encoder_on_cpu()

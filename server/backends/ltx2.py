@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import numpy as np
 
 from blender_ltx.core.protocol import ProtocolError
 
-from . import loras, profiles
-from .base import CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
+from . import loras, profiles, recipes
+from .base import Cancelled, CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
 from .ltx import resolve_device, resolve_dtype
 from .pipeline import PipelineBackend, checkpoint_source, load_reason
 
@@ -115,10 +116,13 @@ class LTX2Backend(PipelineBackend):
             "text_encoder_offload": self.text_encoder_offload,
             "text_embedding_cache": True,
             "video_conditions": True,
+            "latent_upsampler": self.upsampler_source or None,
         }
 
     def capability_list(self) -> list[str]:
         out = ["motion_prompt", "keyframes", "audio"]
+        if self.upsampler is not None:
+            out += ["draft", "finalize"]
         if any(s.usable for s in self.camera.values()):
             out.append("camera_lora")
         out += [f"control_{kind}" for kind in loras.IC_KINDS if kind in self.ic and self.ic[kind].usable]
@@ -150,6 +154,7 @@ class LTX2Backend(PipelineBackend):
             pipe.vae.enable_tiling()
         if not self._place_by_memory_mode(pipe, str(source)):
             self._place(pipe)
+        self._load_upsampler(source)
         self._profile = profiles.ltx2_profile(
             f"{self.model} {source}", tiny=tiny, kind=self.requested_profile
         )
@@ -196,6 +201,102 @@ class LTX2Backend(PipelineBackend):
     def generate(
         self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck
     ) -> Clip:
+        if request.stage == "draft":
+            return self._draft(request, progress_cb, cancel_check)
+        return self._clip(*self._pass(request, progress_cb, cancel_check), request)
+
+    def recipe(self) -> dict[str, Any]:
+        """Half size, then the latents upsampled x2 and refined on the distilled schedule's tail."""
+        multiple = 32 * recipes.DRAFT_DIVISOR
+        draft = {
+            "divisor": recipes.DRAFT_DIVISOR,
+            "size_multiple": multiple,
+            "rule": f"half the final width and height; the final must be a multiple of {multiple}",
+        }
+        if self.upsampler is None:
+            return {"draft": None, "finalize": None, "why_not": self.upsampler_why_not}
+        finalize = {
+            "stages": ["latent_upsample_x2", "refine"],
+            "latent_upsampler": self.upsampler_source,
+            "refine_steps": len(recipes.LTX2_REFINE_SIGMAS),
+            "refine_sigmas": list(recipes.LTX2_REFINE_SIGMAS),
+            "refine_guidance": "off (distilled tail of the schedule)",
+        }
+        return {"draft": draft, "finalize": finalize, "why_not": None}
+
+    def finalize(
+        self,
+        request: GenerateRequest,
+        latents: dict[str, Any],
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+    ) -> Clip:
+        """The draft's latents upsampled x2, then refined at the final size with the draft's seed and
+        conditions (audio latents refined alongside)."""
+        import torch
+
+        if self.upsampler is None:
+            raise ValueError(f"This server cannot finalize drafts: {self.upsampler_why_not}.")
+        dw, dh = self.draft_size(request.width, request.height)
+        video = np.asarray(latents["video"], dtype=np.float32)
+        expected = ((request.num_frames - 1) // 8 + 1, dh // 32, dw // 32)
+        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
+            raise ValueError(
+                f"The kept draft latents have shape {tuple(video.shape)}, not the {expected} (frames, rows, "
+                f"columns) of a {dw}x{dh} draft of {request.num_frames} frames; make the draft again."
+            )
+        if cancel_check():
+            raise Cancelled()
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        with torch.no_grad():
+            upsampled = self.upsampler(
+                latents=torch.from_numpy(video).to(self.device),
+                width=dw,
+                height=dh,
+                num_frames=request.num_frames,
+                output_type="latent",
+                return_dict=False,
+            )[0]
+        audio = latents.get("audio")
+        audio_latents = torch.from_numpy(np.asarray(audio, dtype=np.float32)) if audio is not None else None
+        sigmas = list(recipes.LTX2_REFINE_SIGMAS)
+        refine = replace(
+            request,
+            stage="single",
+            num_inference_steps=len(sigmas),
+            guidance_scale=1.0,
+            sampling={"sigmas": sigmas, **profiles.LTX2_NO_GUIDANCE},
+        )
+        progress_cb(0.05)
+        result = self._pass(
+            refine,
+            lambda p: progress_cb(0.05 + 0.95 * p),
+            cancel_check,
+            latents=upsampled.to(self.device),
+            audio_latents=audio_latents.to(self.device) if audio_latents is not None else None,
+        )
+        clip = self._clip(*result, request)
+        n = request.num_frames
+        clip.applied["stages"] = [
+            recipes.stage(
+                "latent_upsample_x2", request.width, request.height, n, source=self.upsampler_source
+            ),
+            recipes.stage("refine", request.width, request.height, n, steps=len(sigmas), sigmas=sigmas),
+        ]
+        return clip
+
+    # -- the passes ------------------------------------------------------------------------------
+    def _pass(
+        self,
+        request: GenerateRequest,
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+        output_type: str = "np",
+        **latents: Any,
+    ) -> tuple[Any, Any, list[dict[str, Any]]]:
+        """One pipeline call on the request: (video, audio, applied references); ``latents``: the
+        ``latents``/``audio_latents`` a refine starts from."""
         import torch
         from diffusers.pipelines.ltx2 import LTX2ReferenceCondition, LTX2VideoCondition
         from PIL import Image
@@ -220,28 +321,76 @@ class LTX2Backend(PipelineBackend):
         refs = [LTX2ReferenceCondition(frames=frames, strength=1.0) for frames in references]
         self._activate_adapters(request, applied_refs)
 
-        cuda = self.device == "cuda"
-        if cuda:
+        if self.device == "cuda" and not latents:
             torch.cuda.reset_peak_memory_stats()
         video, audio = self._call_pipeline(
             request,
             progress_cb,
             cancel_check,
+            output_type=output_type,
             **embeds,
             conditions=conditions or None,
             reference_conditions=refs or None,
             reference_downscale_factor=downscale,
             **extra,
+            **{k: v for k, v in latents.items() if v is not None},
             return_dict=False,
         )
+        return video, audio, applied_refs
+
+    def _clip(self, video, audio, applied_refs: list[dict[str, Any]], request: GenerateRequest) -> Clip:
+        """The Clip of a decoded pass: video float (1, F, H, W, 3) in [0, 1], audio (1, channels, samples)."""
+        import torch
+
         frames = (np.asarray(video[0]) * 255.0).round().clip(0, 255).astype(np.uint8)
         clip = Clip(frames=frames, applied={"references": applied_refs} if applied_refs else {})
-        if cuda:
+        if self.device == "cuda":
             clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         if request.audio and audio is not None:
             clip.audio = audio[0].float().cpu().numpy().astype(np.float32)
             clip.audio_rate = int(self.pipe.vocoder.config.output_sampling_rate)
         return clip
+
+    def _draft(self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck):
+        """The first stage at the draft size: its latents kept, decoded here (the pipeline's own decode
+        would not hand them back)."""
+        import torch
+
+        if self.upsampler is None:
+            raise ValueError(f"This server cannot make drafts to finalize: {self.upsampler_why_not}.")
+        dw, dh = self.draft_size(request.width, request.height)
+        small = replace(request, width=dw, height=dh, stage="single")
+        video_latents, audio_latents, refs = self._pass(
+            small, lambda p: progress_cb(0.95 * p), cancel_check, output_type="latent"
+        )
+        with torch.no_grad():
+            video, audio = self._decode(video_latents, audio_latents)
+        clip = self._clip(video, audio, refs, small)
+        clip.latents = {"video": video_latents.float().cpu().numpy()}
+        if audio_latents is not None:
+            clip.latents["audio"] = audio_latents.float().cpu().numpy()
+        clip.applied["stages"] = [
+            recipes.stage("draft", dw, dh, request.num_frames, steps=request.num_inference_steps)
+        ]
+        return clip
+
+    def _decode(self, video_latents, audio_latents):
+        """What the pipeline's decode does with its default decode settings (decode timestep 0, no decode
+        noise): raw latents -> video frames in [0, 1] and the vocoder's waveform."""
+        import torch
+
+        pipe = self.pipe
+        vae = pipe.vae
+        timestep = None
+        if vae.config.timestep_conditioning:
+            timestep = torch.zeros(video_latents.shape[0], device=video_latents.device, dtype=vae.dtype)
+        video = vae.decode(video_latents.to(vae.dtype), timestep, return_dict=False)[0]
+        video = pipe.video_processor.postprocess_video(video, output_type="np")
+        audio = None
+        if audio_latents is not None:
+            mel = pipe.audio_vae.decode(audio_latents.to(pipe.audio_vae.dtype), return_dict=False)[0]
+            audio = pipe.vocoder(mel)
+        return video, audio
 
     # -- helpers ---------------------------------------------------------------------------------
     def _resolve_source(self) -> tuple[str, bool]:
@@ -255,7 +404,46 @@ class LTX2Backend(PipelineBackend):
                 log.info("building the tiny LTX-2 model into %s", target)
             return str(make_tiny_ltx2_model(target)), True
         source = checkpoint_source(self.model, weights_help, self.components)
-        return source, Path(source).is_dir() and is_tiny_model(source)
+        tiny = Path(source).is_dir() and is_tiny_model(source)
+        if tiny:  # tiny folders written before the recipe lacked the upsampler
+            from .tiny_ltx2 import ensure_tiny_latent_upsampler
+
+            ensure_tiny_latent_upsampler(Path(source))
+        return source, tiny
+
+    def _load_upsampler(self, source: str) -> None:
+        """The x2 latent upsampler: --latent-upsampler, else the checkpoint's ``latent_upsampler/``. An
+        explicit one that does not load stops the server; a missing implicit one only turns drafts off."""
+        from diffusers import LTX2LatentUpsamplePipeline
+        from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+        where, subfolder, why = recipes.upsampler_source(source, self.latent_upsampler_arg)
+        if where is None:
+            self.upsampler_why_not = why
+            return
+        kwargs = {"subfolder": subfolder} if subfolder else {}
+        try:
+            model = LTX2LatentUpsamplerModel.from_pretrained(where, torch_dtype=self.dtype, **kwargs)
+        except (OSError, ValueError) as exc:
+            reason = load_reason(exc)
+            if self.latent_upsampler_arg:
+                raise WeightsNotFound(
+                    f"Could not load the latent upsampler {self.latent_upsampler_arg!r} ({reason}); point "
+                    "--latent-upsampler at a folder with the upsampler's config.json (e.g. the "
+                    "latent_upsampler/ of Lightricks/LTX-2)."
+                ) from None
+            self.upsampler_why_not = (
+                f"the checkpoint's {recipes.UPSAMPLER_FOLDER} could not be loaded ({reason}); pass "
+                "--latent-upsampler DIR to finalize drafts"
+            )
+            log.warning("drafts are off: %s", self.upsampler_why_not)
+            return
+        model.to(self.device)
+        pipe = LTX2LatentUpsamplePipeline(vae=self.pipe.vae, latent_upsampler=model)
+        pipe.set_progress_bar_config(disable=True)
+        self.upsampler = pipe
+        self.upsampler_source = f"{where}/{subfolder}" if subfolder else where
+        self.upsampler_why_not = None
 
     def _lora_specs(self, source: str, tiny: bool) -> tuple[list[loras.LoraSpec], list[loras.LoraSpec]]:
         try:

@@ -73,13 +73,16 @@ class PipelineBackend(Backend):
         vae_tiling: bool = False,
         cpu_offload: bool = False,
         profile: str = "auto",
+        latent_upsampler: str | None = None,
         memory_mode: str | None = None,
         vram: str = "auto",
         components: str | None = None,
         text_encoder: str | None = None,
         vae_file: str | None = None,
     ):
-        """What every family's backend is asked for (the server's settings); nothing loaded yet."""
+        """What every family's backend is asked for (the server's settings); nothing loaded yet.
+        ``latent_upsampler``: the x2 latent upsampler (folder or hub id) that finalizes drafts; None: the
+        checkpoint folder's own ``latent_upsampler/``."""
         if profile not in profiles.KINDS:
             raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(profiles.KINDS)}")
         self.model = model
@@ -106,6 +109,10 @@ class PipelineBackend(Backend):
         self.model_path = ""
         self._profile: profiles.Profile | None = None
         self._embeds: OrderedDict[tuple, Any] = OrderedDict()  # (prompt, negative, cfg) -> embeddings
+        self.latent_upsampler_arg = latent_upsampler
+        self.upsampler = None  # the family's latent upsample pipeline sharing the VAE, once loaded
+        self.upsampler_source = ""
+        self.upsampler_why_not: str | None = "the model is not loaded yet"
 
     def info(self) -> dict[str, Any]:
         return {
@@ -189,10 +196,15 @@ class PipelineBackend(Backend):
         return {k: v for k, v in sampling.items() if k in profiles.PIPELINE_KEYS}
 
     def _call_pipeline(
-        self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck, **kwargs
+        self,
+        request: GenerateRequest,
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+        output_type: str = "np",
+        **kwargs,
     ):
         """The pipeline on the request's grid, seed, steps and guidance plus ``kwargs``, with progress and
-        cancel through the step callback."""
+        cancel through the step callback; ``output_type`` "latent" skips the decode."""
         import torch
 
         return self._run_steps(
@@ -206,7 +218,7 @@ class PipelineBackend(Backend):
             frame_rate=request.frame_rate,
             guidance_scale=request.guidance_scale,
             generator=torch.Generator("cpu").manual_seed(request.seed),
-            output_type="np",
+            output_type=output_type,
             **kwargs,
         )
 

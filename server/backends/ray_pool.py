@@ -91,10 +91,12 @@ class _Replica:
             "loras": self.backend.loras(),
             "profile": self.backend.profile(),
             "extra": self.backend.health_extra() if hasattr(self.backend, "health_extra") else {},
+            "recipe": self.backend.recipe(),
             "memory": self.backend.memory_report(),
         }
 
-    def generate(self, call: str, request: GenerateRequest) -> tuple[str, Clip | None]:
+    def generate(self, call: str, request: GenerateRequest, latents=None) -> tuple[str, Clip | None]:
+        """The job's clip; with ``latents`` (a draft's) the finalize of them."""
         with self._lock:
             self._call, self._progress = call, 0.0
 
@@ -105,6 +107,8 @@ class _Replica:
             return call in self._cancel
 
         try:
+            if latents is not None:
+                return "ok", self.backend.finalize(request, latents, progress, cancelled)
             return "ok", self.backend.generate(request, progress, cancelled)
         except Cancelled:
             return "cancelled", None
@@ -262,6 +266,18 @@ class ReplicaBackend(Backend):
     def health_extra(self) -> dict[str, Any]:
         return self.pool.first.get("extra") or {}
 
+    def recipe(self) -> dict[str, Any]:
+        return self.pool.first.get("recipe") or super().recipe()
+
+    def finalize(
+        self,
+        request: GenerateRequest,
+        latents: dict[str, Any],
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+    ) -> Clip:
+        return self._run(request, progress_cb, cancel_check, latents)
+
     def memory_report(self) -> dict[str, Any]:
         """The memory mode the replicas run in (each decides alike: same settings, same kind of device)."""
         return {**self.pool.first["memory"], "replicas": len(self.pool.replicas)}
@@ -288,11 +304,14 @@ class ReplicaBackend(Backend):
     def generate(
         self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck
     ) -> Clip:
+        return self._run(request, progress_cb, cancel_check)
+
+    def _run(self, request: GenerateRequest, progress_cb, cancel_check, latents=None) -> Clip:
         import ray
 
         call = uuid.uuid4().hex
         self.state.state = "busy"
-        ref = self.actor.generate.remote(call, request)
+        ref = self.actor.generate.remote(call, request, latents)
         cancel_sent = False
         try:
             while True:

@@ -11,6 +11,7 @@ Layout of the folder:
     DIR/blender_ltx_tiny.json              the marker (tiny.MARKER): the server gives it the tiny profile
     DIR/loras/camera/<Name>/               one random LoRA per official camera LoRA name
     DIR/loras/ic/<kind>_ref0.5/            one random IC-LoRA per control kind (reference at half size)
+    DIR/latent_upsampler/                  a random x2 latent upsampler (drafts and their finalize)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 from pathlib import Path
 
 from .loras import CAMERA_NAMES, IC_KINDS
+from .recipes import UPSAMPLER_FOLDER
 from .tiny import MARKER, write_model_atomically
 
 SEED = 0
@@ -231,11 +233,31 @@ def write_tiny_loras(root: Path) -> None:
         (root / "loras" / role / "family.json").write_text(json.dumps({"family": FAMILY}) + "\n")
 
 
+def build_tiny_latent_upsampler():
+    """A random x2 spatial latent upsampler of LTX-2's own class for the tiny latents (8 channels; 32 middle
+    channels: its group norms take groups of 32)."""
+    import torch
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    torch.manual_seed(SEED + 6)
+    return LTX2LatentUpsamplerModel(in_channels=LATENT_CHANNELS, mid_channels=32, num_blocks_per_stage=1)
+
+
+def ensure_tiny_latent_upsampler(root: Path) -> Path:
+    """root/latent_upsampler/, written (atomically) when missing; returns it."""
+    target = root / UPSAMPLER_FOLDER
+    if not (target / "config.json").is_file():
+        write_model_atomically(target, lambda tmp: build_tiny_latent_upsampler().save_pretrained(tmp))
+    return target
+
+
 def make_tiny_ltx2_model(out_dir: str | os.PathLike) -> Path:
-    """Write the tiny LTX-2 and its LoRAs to ``out_dir`` (atomically: a half-written one is never loaded)."""
+    """Write the tiny LTX-2, its LoRAs and its latent upsampler to ``out_dir`` (atomically: a half-written
+    one is never loaded)."""
 
     def write(tmp: Path) -> None:
         build_tiny_ltx2_pipeline().save_pretrained(tmp)
+        build_tiny_latent_upsampler().save_pretrained(tmp / UPSAMPLER_FOLDER)
         write_tiny_loras(tmp)
         (tmp / MARKER).write_text(json.dumps({"family": "ltx2"}) + "\n")
 

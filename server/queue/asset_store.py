@@ -94,6 +94,16 @@ class AssetStore:
                 raise StorageFull(storage_full_sentence(self.root.parent)) from exc
             raise
 
+    def keep(self, data: bytes) -> str:
+        """Store bytes the server made itself (a look job's stills); not counted as uploaded."""
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.path(sha)
+        if path.is_file():
+            os.utime(path)
+        else:
+            self._write(path, data)
+        return sha
+
     def read(self, sha: str, field: str) -> bytes:
         """The bytes of a stored asset; ProtocolError naming ``field`` when the server lacks it."""
         check_sha(sha, field)

@@ -9,6 +9,7 @@ from typing import Any
 from ..backends import profiles
 from ..backends.base import Backend
 from ..generation import chain, conditioning
+from . import drafts
 from .store import JobStore
 
 
@@ -17,10 +18,13 @@ def plan(
 ) -> dict[str, Any]:
     """The job's ``applied`` record: pick a seed if none, fill sampling defaults from the model's profile,
     record what conditioning will be applied and the segments a job longer than one generation runs as."""
+    draft = drafts.check_draft(request, backend, segment_frames)
     if request.get("seed") is None:
         request["seed"] = secrets.randbelow(2**31)
     sampling = profiles.resolve(request, backend.profile())
     applied = conditioning.apply(request, sampling, backend).to_dict()
+    if draft is not None:
+        applied["draft"] = draft
     applied["segments"] = chain.segment_records(
         request,
         applied["conditions"],

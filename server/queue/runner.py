@@ -7,6 +7,7 @@ read rows and flip flags; the runners write a job's progress and its end.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from ..generation import chain, conditioning
 from ..generation.chain import DEFAULT_SEGMENT_OVERLAP
 from ..generation.control.request import references_for
 from ..generation.video import write_mp4
+from . import looks
+from . import drafts
 from .asset_store import AssetStore
 from .cancels import CancelBoard
 from .store import JobStore, is_storage_full
@@ -46,8 +49,8 @@ def failure_sentence(exc: BaseException, request: dict[str, Any]) -> str:
     if "out of memory" in text.lower():
         return (
             f"The device ran out of memory for {request['width']}x{request['height']}, "
-            f"{request['num_frames']} frames; try a smaller size or fewer frames, or start the server "
-            "with --vae-tiling or --cpu-offload."
+            f"{request.get('num_frames') or request.get('count')} frames; try a smaller size or fewer "
+            "frames, or start the server with --vae-tiling or --cpu-offload."
         )
     return f"Generation failed: {type(exc).__name__}: {text or 'no message'}."
 
@@ -114,6 +117,9 @@ class JobRunner:
         self._cancel = cancels or CancelBoard()
         #: Called with the job id once a job has succeeded (the motion meter), never for others.
         self.after_success: Callable[[str], None] | None = None
+        #: The look model and the device it shares with the video model (None: this server makes no looks).
+        self.look = None
+        self.share = None
 
     @property
     def alive(self) -> bool:
@@ -190,8 +196,13 @@ class JobRunner:
     def _run_job(self, run: _Run) -> None:
         log.info("job %s started (attempt %d): %s", run.id, run.attempts, _describe(run.request))
         try:
+            if run.request.get("kind") == "look":
+                self._run_look(run)
+                return
             clip = self._generate(run)
             self._write_video(run, clip)
+            if clip.latents is not None:  # a draft: kept for its finalize before it counts as done
+                drafts.keep_draft(self.store, run.id, clip, run.request, self.backend)
             self._succeed(run, clip)
         except ReplicaLost as exc:
             status = self.store.requeue_lost(run.id, str(exc))
@@ -217,10 +228,18 @@ class JobRunner:
             self.store.update(run.id, progress=round(min(max(p, 0.0), 1.0), 4))
 
         gen = self._generate_request(run)
+        # What reached the model, proven from the stored keyframes (a look's rule is checked again here).
+        run.applied["look"] = looks.look_record(run.request, self._input_shas(run), len(gen.references))
+        if self.share is not None:
+            run.applied["device"] = self.share.use("video")
         segments = run.applied.get("segments")
-        if segments:
+        if run.request.get("finalize"):
+            clip = drafts.run_finalize(self.store, self.backend, run.id, gen, progress, stopping)
+        elif segments:
             clip = chain.run_chain(self.backend, gen, segments, progress, stopping)
         else:
+            if run.request.get("draft"):
+                gen.stage = "draft"
             clip = self.backend.generate(gen, progress, stopping)
         run.timings["generate_s"] = round(time.time() - run.started, 3)
         if self._cancelled(run.id):  # asked during the VAE decode, after the last step callback
@@ -237,6 +256,49 @@ class JobRunner:
         gen = conditioning.generate_request(run.request, run.applied, images)
         gen.references = references_for(run.request, AssetStore(self.store.root / "assets"))
         return gen
+
+    def _input_shas(self, run: _Run) -> list[str]:
+        """The SHA-256 of each stored keyframe PNG, in the request's order."""
+        folder = self.store.inputs_dir(run.id)
+        return [
+            hashlib.sha256((folder / f"{i}.png").read_bytes()).hexdigest()
+            for i in range(len(run.request["conditions"]))
+        ]
+
+    def _run_look(self, run: _Run) -> None:
+        """A look job (looks.py): its stills into the asset store, the job succeeded."""
+        from PIL import Image
+
+        if self.look is None:
+            raise RuntimeError("this server was restarted without a look model (--look-model)")
+        inputs = []
+        for i in range(len(run.applied["images"])):
+            with Image.open(self.store.inputs_dir(run.id) / f"{i}.png") as img:
+                inputs.append(img.convert("RGB"))
+
+        def stopping() -> bool:
+            return self._stop.is_set() or self._cancelled(run.id)
+
+        def progress(p: float) -> None:
+            self.store.update(run.id, progress=round(min(max(p, 0.0), 1.0), 4))
+
+        applied = looks.run_look(
+            self.share,
+            self.look,
+            AssetStore(self.store.root / "assets"),
+            inputs,
+            run.request,
+            run.applied,
+            progress,
+            stopping,
+            lambda: self._cancelled(run.id),
+        )
+        now = time.time()
+        run.timings["generate_s"] = round(now - run.started, 3)
+        self.store.update(
+            run.id, status="succeeded", progress=1.0, finished_at=now, timings=run.total(now), applied=applied
+        )
+        log.info("look job %s succeeded in %.2f s", run.id, now - run.started)
 
     def _write_video(self, run: _Run, clip: Clip) -> None:
         t0 = time.time()
@@ -300,6 +362,8 @@ def _with_clip(applied: dict[str, Any], clip: Clip) -> dict[str, Any]:
 
 
 def _describe(request: dict[str, Any]) -> str:
+    if request.get("kind") == "look":
+        return f"look: {request['count']} still(s) {request['width']}x{request['height']}"
     return (
         f"{request['num_frames']} frames {request['width']}x{request['height']} "
         f"@ {request['frame_rate']:g} fps, "
@@ -316,7 +380,11 @@ class JobRunners:
         backends: list[Backend],
         segment_frames: int = protocol.DEFAULT_SEGMENT_FRAMES,
         segment_overlap: int = DEFAULT_SEGMENT_OVERLAP,
+        look=None,
+        share=None,
     ):
+        """``look``, ``share``: the look model and its DeviceShare with the one local video model (looks
+        are not served on Ray replicas: leave them None there)."""
         cancels = CancelBoard()
         many = len(backends) > 1
         self.all = [
@@ -325,6 +393,9 @@ class JobRunners:
             )
             for i, b in enumerate(backends)
         ]
+        for r in self.all:
+            r.look, r.share = look, share
+        self.look, self.share = look, share
         self.backend = backends[0]
         self.segment_frames = self.all[0].segment_frames
         self.segment_overlap = self.all[0].segment_overlap

@@ -134,6 +134,10 @@ class JobStore:
     def video_path(self, job_id: str) -> Path:
         return self.root / "videos" / f"{job_id}.mp4"
 
+    def latents_path(self, job_id: str) -> Path:
+        """A draft's kept latents and keyframes (queue/drafts.py), beside its video."""
+        return self.root / "videos" / f"{job_id}.draft.npz"
+
     def inputs_dir(self, job_id: str) -> Path:
         return self.root / "inputs" / job_id
 
@@ -148,11 +152,12 @@ class JobStore:
         images: list[bytes],
         applied: dict[str, Any],
         idempotency_key: str | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Store a job and answer (its status, True); with a key some job already holds, store nothing and
-        answer (that job's status, False). Keyframes are written to a temp folder and renamed into place
-        before the row is inserted, and both are undone if either fails (a full disk leaves nothing
-        half-written)."""
+        answer (that job's status, False). Keyframes (and ``files``: other inputs by name, e.g. a
+        finalize's latents) are written to a temp folder and renamed into place before the row is
+        inserted, and both are undone if either fails (a full disk leaves nothing half-written)."""
         job_id = secrets.token_hex(16)
         folder = self.inputs_dir(job_id)
         row = (
@@ -161,16 +166,18 @@ class JobStore:
             request.get("shot"),
             json.dumps(request.get("tags") or {}),
             json.dumps(request),
-            json.dumps({k: request.get(k) for k in _REQUEST_KEYS}),
+            json.dumps({k: request.get(k) for k in _REQUEST_KEYS} | _kind_summary(request)),
             json.dumps(applied),
         )
         try:
-            if images:
+            if images or files:
                 tmp = folder.with_name(f".tmp-{job_id}")
                 tmp.mkdir(parents=True)
                 try:
                     for i, raw in enumerate(images):
                         (tmp / f"{i}.png").write_bytes(raw)
+                    for name, raw in (files or {}).items():
+                        (tmp / name).write_bytes(raw)
                     os.replace(tmp, folder)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -219,15 +226,37 @@ class JobStore:
         return [self._status(r) for r in rows]
 
     def remove(self, job_id: str) -> bool:
-        """Delete a final job's row, video and inputs; False if it is not final (or not there)."""
+        """Delete a final job's row, video and inputs, and a look job's stills that no other job names;
+        False if it is not final (or not there)."""
         with self._lock:
+            found = self._db.execute(
+                "SELECT applied FROM jobs WHERE id = ? AND status IN (?, ?, ?)",
+                (job_id, *protocol.FINAL_STATUSES),
+            ).fetchone()
             gone = self._db.execute(
                 "DELETE FROM jobs WHERE id = ? AND status IN (?, ?, ?)", (job_id, *protocol.FINAL_STATUSES)
             ).rowcount
         if gone:
             self.video_path(job_id).unlink(missing_ok=True)
+            self.latents_path(job_id).unlink(missing_ok=True)
             shutil.rmtree(self.inputs_dir(job_id), ignore_errors=True)
+            if found is not None:
+                self._remove_stills(json.loads(found[0]))
         return bool(gone)
+
+    def _remove_stills(self, applied: dict[str, Any]) -> None:
+        """A removed look job's stills go with it, unless a kept job names them (a video job's look
+        frame, another look job that made the same still)."""
+        stills = {s["asset"] for s in applied.get("stills") or []}
+        if not stills:
+            return
+        from .asset_store import asset_refs  # asset_store imports this module: import it when used
+
+        kept = set(asset_refs([json.loads(t) for t in self.requests_json()])) | still_assets(
+            self.applied_json()
+        )
+        for sha in stills - kept:
+            (self.root / "assets" / sha).unlink(missing_ok=True)
 
     def prune(self, keep_s: float | None, video_budget_bytes: int | None) -> int:
         """Retention: remove final jobs finished more than ``keep_s`` ago, then the oldest final jobs
@@ -243,7 +272,8 @@ class JobStore:
         if video_budget_bytes is not None:
             gone = set(doomed)
             kept = [r["id"] for r in final if r["id"] not in gone]
-            sizes = {i: _size(self.video_path(i)) for i in kept}
+            # a draft's kept latents count with its video
+            sizes = {i: _size(self.video_path(i)) + _size(self.latents_path(i)) for i in kept}
             total = sum(sizes.values())
             for job_id in kept:  # oldest first
                 if total <= video_budget_bytes:
@@ -274,6 +304,10 @@ class JobStore:
             (json.dumps(pending),),
         )
         return [r[0] for r in rows]
+
+    def applied_json(self) -> list[str]:
+        """Every stored job's ``applied`` as JSON text (the sweep keeps the stills look jobs made)."""
+        return [r[0] for r in self._exec("SELECT applied FROM jobs")]
 
     def requests_json(self) -> list[str]:
         """Every stored job's request as JSON text (the asset sweep looks for what they refer to)."""
@@ -400,7 +434,7 @@ class JobStore:
             "request": shown,
             "applied": json.loads(row["applied"]),
             "video_url": f"{protocol.API_PREFIX}/jobs/{row['id']}/video"
-            if row["status"] == "succeeded"
+            if row["status"] == "succeeded" and shown.get("kind", "video") == "video"
             else None,
             "motion": json.loads(row["motion"]) if row["motion"] else None,
         }
@@ -408,6 +442,21 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def still_assets(applied_json: list[str]) -> set[str]:
+    """The stills every stored look job made (the asset sweep keeps them while their job is kept)."""
+    out: set[str] = set()
+    for text in applied_json:
+        out.update(s["asset"] for s in json.loads(text).get("stills") or [])
+    return out
+
+
+def _kind_summary(request: dict[str, Any]) -> dict[str, Any]:
+    """What a status shows of a job's kind: look jobs their count, video jobs their look."""
+    if request.get("kind") == "look":
+        return {"kind": "look", "count": request.get("count")}
+    return {"kind": "video", "look": request.get("look", "previs")}
 
 
 def _size(path: Path) -> int:

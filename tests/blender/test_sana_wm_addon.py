@@ -197,7 +197,10 @@ def test_the_demo_runs_on_the_tiny_sana_wm(tmp_path):
             strip = vse.active_take(scene, ss.name)
             assert strip is not None and strip.ltx.take == 1, ss.name
             assert (strip.frame_final_start, strip.frame_final_end - 1) == (ss.frame_start, ss.frame_end)
-            poses = json.loads(strip.ltx.applied)["camera_poses"]
+            applied = json.loads(strip.ltx.applied)
+            # The demo made the shot's look first (the tiny servers start with the tiny look model).
+            assert applied["look"]["mode"] == "frame" and applied["look"]["pictures_to_model"] == 1
+            poses = applied["camera_poses"]
             assert poses["static"] is False and poses["frames"] >= ss.frame_end - ss.frame_start + 1
             roles = [s.ltx.role for s in vse._shot_strips(scene.sequence_editor, ss.name)]
             assert vse.ROLE_SOUND not in roles  # the family makes no audio

@@ -100,3 +100,17 @@ def test_long_shot_splits_into_contiguous_segment_shots():
     assert parts[1].trajectory.frames == list(range(201, 401))
     assert all(p.name == "SH010" and p.generation.width == 128 for p in parts)
     assert parts[0].frame_end + 1 == parts[1].frame_start
+
+
+def test_the_look_decides_the_picture(tmp_path) -> None:
+    png = _png(tmp_path / "a.png")
+    previs = job_request.build_request(_shot(), SETTINGS, [(0, png), (16, png)])
+    assert "look" not in previs and len(previs["conditions"]) == 2  # the server's default, unsent
+    frame = job_request.build_request(_shot(), SETTINGS, [(0, png)], look="frame")
+    assert frame["look"] == "frame" and [c["frame_index"] for c in frame["conditions"]] == [0]
+    prompt = job_request.build_request(_shot(), SETTINGS, [], look="prompt")
+    assert prompt["look"] == "prompt" and prompt["conditions"] == []  # no previs pixel
+    with pytest.raises(protocol.ProtocolError, match="look prompt: it sends no picture"):
+        job_request.build_request(_shot(), SETTINGS, [(0, png)], look="prompt")
+    with pytest.raises(protocol.ProtocolError, match="no first-frame guide"):
+        job_request.build_request(_shot(), SETTINGS, [], look="frame")

@@ -46,6 +46,23 @@ GUIDE_ENGINES = (
 )
 #: The menu of core/control.CHOICES (the one list of control kinds).
 CONTROL_KINDS = tuple((k, *control_rules.LABELS[k]) for k in control_rules.CHOICES)
+#: Where a take's picture comes from (core/looks.LOOK_MODES); AUTO: core.looks.default_look.
+SCENE_LOOKS = (
+    ("AUTO", "Auto", "A look frame where the shot has one, else words and control where the server offers "
+     "control, else the previs render"),
+    ("PREVIS", "Previs", "The previs render is the picture (right for a textured, lit previs)"),
+    ("PROMPT", "Prompt", "No previs pixel reaches the model: camera and layout from control, the picture "
+     "from the words"),
+    ("FRAME", "Look Frame", "The shot's look (a generated look frame, or its Look Image) is its first frame "
+     "and only picture"),
+    ("PREVIOUS_TAKE", "Previous Take", "The last frame of the previous take of the same camera"),
+)  # fmt: skip
+SHOT_LOOKS = (("SCENE", "Scene", "The scene's look"),) + SCENE_LOOKS[1:]
+REFERENCE_KINDS = (
+    ("character", "Character", "A person or creature the shots show"),
+    ("prop", "Prop", "An object the shots show"),
+    ("set", "Set", "A place the shots are in"),
+)
 FIRST_FRAME_SOURCES = (
     ("RENDER", "Render", "Render the first frame through the shot's camera"),
     ("IMAGE", "Image", "Use an image file as the first frame"),
@@ -119,6 +136,22 @@ class LTXShotSettings(bpy.types.PropertyGroup):
         name="Control", items=CONTROL_KINDS, default="auto", description="Previs control video of the shot"
     )
 
+    look_mode: EnumProperty(name="Look", items=SHOT_LOOKS, default="SCENE", description="Where the picture "
+                            "of this shot's takes comes from")  # fmt: skip
+    look_image: StringProperty(
+        name="Look Image",
+        subtype="FILE_PATH",
+        description="An image file as this shot's look frame (else its chosen look strip)",
+    )
+    hidden_references: StringProperty(
+        name="Hidden References",
+        description="Scene references this shot does not show, one name a line (empty: it shows all)",
+    )
+    continue_previous: BoolProperty(
+        name="Continue from the Previous Shot",
+        description="The previous shot's chosen look joins this shot's references (same set, new angle)",
+    )
+
     # Display copy of the plan (written by sync_shots) so that draw() never parses plan_json.
     in_plan: BoolProperty(name="In Plan", description="The last refreshed plan has a shot of this name")
     camera: StringProperty(name="Camera")
@@ -128,6 +161,13 @@ class LTXShotSettings(bpy.types.PropertyGroup):
     frame_start: IntProperty(name="Start")
     frame_end: IntProperty(name="End")
     script: StringProperty(name="Motion", description="Camera motion script of the shot")
+
+
+class LTXReference(bpy.types.PropertyGroup):
+    """One scene reference: what the prompt calls it (``name``), its image, and its kind."""
+
+    image: StringProperty(name="Image", subtype="FILE_PATH", description="The reference's image file")
+    kind: EnumProperty(name="Kind", items=REFERENCE_KINDS, default="character")
 
 
 class LTXSceneSettings(bpy.types.PropertyGroup):
@@ -159,6 +199,10 @@ class LTXSceneSettings(bpy.types.PropertyGroup):
     )
     first_frame_source: EnumProperty(name="First Frame", items=FIRST_FRAME_SOURCES, default="RENDER")
     first_frame_image: StringProperty(name="First Frame Image", subtype="FILE_PATH")
+    look_mode: EnumProperty(name="Look", items=SCENE_LOOKS, default="AUTO", description="Where the picture "
+                            "of each shot's takes comes from (a shot may override it)")  # fmt: skip
+    references: CollectionProperty(type=LTXReference)
+    active_reference_index: IntProperty(name="Active Reference", default=0, min=0)
     track_collection: StringProperty(
         name="Track Points",
         description="Collection whose empties are tracked for tracks control (empty: mesh vertices)",
@@ -307,9 +351,29 @@ def input_hash(scene, shot, ss: LTXShotSettings, control: str | None = None) -> 
         "first_frame_image": st.first_frame_image if st.first_frame_source == "IMAGE" else "",
         "control": [control or ss.control_kind, st.track_collection],
     }
+    look = look_inputs(scene, ss)
+    if look:  # only where a look setting moved off its default: older takes keep their hash
+        guide["look"] = look
     return take_inputs.input_hash(
         shot, settings_dict(ss), seed_locked=ss.seed_lock, style_prompt=st.style_prompt, guide=guide
     )
+
+
+def look_inputs(scene, ss: LTXShotSettings) -> dict:
+    """What of the shot's look a take depends on (the hash's ``look``): the look settings and the chosen
+    look frame (its strip's asset hash) where any is set; {} for a shot that never had a look."""
+    chosen = dict(scene.get("ltx_chosen_looks", {})).get(ss.name, "")
+    sed = scene.sequence_editor
+    strip = compat.strips(sed).get(chosen) if chosen and sed is not None else None
+    frame = strip.get("ltx_look_asset", chosen) if strip is not None else ""
+    out = {
+        "scene": scene.ltx.look_mode if scene.ltx.look_mode != "AUTO" else "",
+        "shot": ss.look_mode if ss.look_mode != "SCENE" else "",
+        "image": ss.look_image,
+        "frame": frame,
+        "continue": ss.continue_previous,
+    }
+    return {k: v for k, v in out.items() if v}
 
 
 def inputs_changed(scene, shot, ss: LTXShotSettings) -> bool:
@@ -317,7 +381,7 @@ def inputs_changed(scene, shot, ss: LTXShotSettings) -> bool:
     return not ss.input_hash or ss.input_hash != input_hash(scene, shot, ss)
 
 
-classes = (LTXShotSettings, LTXSceneSettings)
+classes = (LTXShotSettings, LTXReference, LTXSceneSettings)
 
 
 def register() -> None:

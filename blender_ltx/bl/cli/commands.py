@@ -169,6 +169,17 @@ def _add_generate(sub) -> None:
         help="previs control video of every shot of this run (default: each shot's setting, auto: the "
         "strongest the server offers, depth > tracks > canny)",
     )
+    p.add_argument(
+        "--look",
+        choices=("previs", "prompt", "frame"),
+        help="where the picture of this run's shots comes from, saved as their Look: previs (the render), "
+        "prompt (no picture: words and control), frame (the shot's chosen look frame or Look Image)",
+    )
+    p.add_argument(
+        "--draft",
+        action="store_true",
+        help="make draft takes: the model's first stage at half size, fast; `finalize` makes them final",
+    )
     p.set_defaults(func=cmd_generate)
 
 
@@ -189,11 +200,16 @@ def ensure_registered() -> None:
         atexit.register(bpy.ops.wm.read_factory_settings, use_empty=True)
 
 
+def _set_look(scene, shots: list[str] | None, mode: str) -> None:
+    """``generate --look``: the shots of this run (named, else all planned) get ``mode`` as their Look."""
+    from ..addon import props
+    from ..plan.scene import plan_scene
+
+    for name in shots or [s.name for s in plan_scene(scene).shots]:
+        props.shot_settings(scene, name).look_mode = mode
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    import shutil
-
-    import bpy
-
     from ...core.paths import check_writable_file
     from ..flow import generate
     from ..link import server_process
@@ -222,6 +238,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     open_blend(args.blend)
     scene = pick_scene(args.scene)
     shots = [s.strip() for s in args.shots.split(",") if s.strip()] if args.shots else None
+    if args.look:
+        _set_look(scene, shots, args.look.upper())
     try:
         result = generate.run_sync(
             scene,
@@ -231,10 +249,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
             wait_for_clips=args.wait,
             timeout=args.timeout,
             control=args.control,
+            draft=args.draft,
         )
     finally:
         if args.start_server:
             server_process.stop()
+    return _save(args, out, result)
+
+
+def _save(args: argparse.Namespace, out: str, result: dict) -> int:
+    """Save the edit (the user's file kept as FILE.blend1 when saved over) and say what happened."""
+    import shutil
+
+    import bpy
+
     if out == os.path.abspath(args.blend):
         shutil.copy2(out, out + "1")  # never lose the user's file: the previous version stays as FILE.blend1
     bpy.ops.wm.save_as_mainfile(filepath=out)
@@ -244,6 +272,118 @@ def cmd_generate(args: argparse.Namespace) -> int:
         names = ", ".join(result["waiting"])
         print(f"Not imported within --timeout {args.timeout:g} s: {names}.", file=sys.stderr)
     return 1 if result["failed"] or result["waiting"] else 0
+
+
+# --- looks -------------------------------------------------------------------------------------------
+
+
+def _add_looks(sub) -> None:
+    p = sub.add_parser(
+        "looks",
+        help="make candidate look frames of each shot on the server and put them on the Looks channel",
+        description="Render each shot's first frame through its camera (the layout), send it with the "
+        "scene's references and prompt as a look job, wait for the stills and place them as image strips "
+        "on a muted Looks channel; the first becomes the shot's look. Saves the file.",
+    )
+    p.add_argument("blend", metavar="FILE.blend", help="the saved .blend file")
+    p.add_argument("--count", type=int, default=4, help="candidate stills per shot (1 to 8; default 4)")
+    p.add_argument("--shots", metavar="A,B", help="shot names, comma separated (default: all)")
+    p.add_argument("--server", metavar="URL", help="server URL (default: the add-on preference)")
+    p.add_argument("--token", help="server token (default: the add-on preference)")
+    p.add_argument("--wait", action="store_true", help="wait for the stills (required for now)")
+    p.add_argument("--timeout", type=float, help="stop waiting for a shot's stills after this many seconds")
+    p.add_argument("--output", metavar="OUT.blend", help="save here (default: back to FILE, backup FILE1)")
+    p.add_argument("--scene", metavar="NAME", help="scene (default: the file's active scene)")
+    p.set_defaults(func=cmd_looks)
+
+
+def cmd_looks(args: argparse.Namespace) -> int:
+    import shutil
+
+    import bpy
+
+    from ...core.client import Client
+    from ...core.looks import MAX_LOOK_COUNT
+    from ...core.paths import check_writable_file
+    from ..addon.prefs import get_prefs
+    from ..flow import looks
+
+    if not args.wait:
+        raise CliError("looks runs with --wait for now (the background path comes with the panel).")
+    if not 1 <= args.count <= MAX_LOOK_COUNT:
+        raise CliError(f"--count must be 1 to {MAX_LOOK_COUNT} but is {args.count}.")
+    ensure_registered()
+    out = os.path.abspath(args.output or args.blend)
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CliError(f"The folder of --output {out} does not exist: create it or pick another path.")
+    check_writable_file(out, "--output" if args.output else "The .blend")
+    open_blend(args.blend)
+    scene = pick_scene(args.scene)
+    prefs = get_prefs()
+    client = Client(args.server or prefs.server_url, args.token or getattr(prefs, "token", None) or None)
+    shots = [s.strip() for s in args.shots.split(",") if s.strip()] if args.shots else None
+    result = looks.make_looks(
+        scene, client, count=args.count, shot_names=shots, timeout=args.timeout, report=print
+    )
+    if out == os.path.abspath(args.blend):
+        shutil.copy2(out, out + "1")
+    bpy.ops.wm.save_as_mainfile(filepath=out)
+    made = sum(len(v) for v in result["shots"].values())
+    print(
+        f"{made} look(s) for {len(result['shots'])} shot(s); {result['uploaded_bytes']} bytes uploaded "
+        f"({result['reference_bytes']} bytes of references)"
+    )
+    print(f"Saved {out}")
+    return 1 if result["failed"] else 0
+
+
+# --- finalize ----------------------------------------------------------------------------------------
+
+
+def _add_finalize(sub) -> None:
+    p = sub.add_parser(
+        "finalize",
+        help="finalize the draft takes of a .blend's shots on the LTX server",
+        description="Finalize each shot's active draft take (made with `generate --draft`): the server "
+        "refines it into the final size with the draft's seed and conditions; with --wait the finals are "
+        "imported as new takes above their drafts, and the file is saved.",
+    )
+    p.add_argument("blend", metavar="FILE.blend", help="the saved .blend file")
+    p.add_argument(
+        "--shot",
+        action="append",
+        metavar="NAME",
+        help="a shot to finalize (repeatable; default: every shot whose active take is a draft)",
+    )
+    p.add_argument("--server", metavar="URL", help="server URL (default: the add-on preference)")
+    p.add_argument("--token", help="server token (default: the add-on preference)")
+    p.add_argument("--wait", action="store_true", help="wait for the finals and import them")
+    p.add_argument("--timeout", type=float, help="with --wait: stop waiting after this many seconds")
+    p.add_argument("--output", metavar="OUT.blend", help="save here (default: back to FILE, backup FILE1)")
+    p.add_argument("--scene", metavar="NAME", help="scene to finalize (default: the file's active scene)")
+    p.set_defaults(func=cmd_finalize)
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from ...core.paths import check_writable_file
+    from ..flow import finalize, generate
+
+    ensure_registered()
+    out = os.path.abspath(args.output or args.blend)
+    if not os.path.isdir(os.path.dirname(out)):
+        raise CliError(f"The folder of --output {out} does not exist: create it or pick another path.")
+    check_writable_file(out, "--output" if args.output else "The .blend")
+    generate.set_server(args.server, args.token)
+    open_blend(args.blend)
+    scene = pick_scene(args.scene)
+    result = finalize.run_sync(
+        scene,
+        args.shot,
+        report=lambda line: print(line, flush=True),
+        wait_for_clips=args.wait,
+        timeout=args.timeout,
+    )
+    return _save(args, out, result)
 
 
 # --- demo --------------------------------------------------------------------------------------------
@@ -284,6 +424,8 @@ def build_parser(prog: str = "ltx") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_plan(sub)
     _add_generate(sub)
+    _add_finalize(sub)
+    _add_looks(sub)
     _add_demo(sub)
     return parser
 

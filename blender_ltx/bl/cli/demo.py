@@ -1,8 +1,9 @@
 """The demo: a gray-box previs with three shots, generated on the tiny model and cut in the VSE.
 
 ``python -m blender_ltx demo --out DIR`` (``make demo``) builds the scene, starts the tiny server from
-this interpreter, generates every shot, saves ``DIR/demo.blend`` with the edit (clips in ``DIR/ltx/demo/``)
-and renders the cut to ``DIR/preview.mp4``. The tiny model's random weights make noise: the demo shows
+this interpreter, makes one look frame per shot (the tiny look model), generates every shot from its look,
+saves ``DIR/demo.blend`` with the edit (clips in ``DIR/ltx/demo/``) and renders the cut to
+``DIR/preview.mp4`` as previs | look | take. The tiny models' random weights make noise: the demo shows
 the round trip, not the picture quality (point the server at real weights for that, see the README).
 """
 
@@ -34,6 +35,10 @@ DEMO_STEPS = 2
 #: The server model the demo starts: the tiny LTX-2 (audio, camera LoRAs), about as fast as the tiny
 #: LTX-Video ("tiny") on a CPU; see README "Quick start" for the measured times.
 DEMO_MODEL = "tiny-ltx2"
+#: Look frames made per shot before the takes (the first is the shot's look).
+DEMO_LOOK_COUNT = 1
+#: The preview's size in percent of the scene's, by its column count (see ``render_preview``).
+PREVIEW_PERCENTAGE = {2: 50, 3: 30}
 
 
 def _box(scene, name: str, size, location, rotation_z: float = 0.0):
@@ -131,35 +136,69 @@ def build_scene(scene=None, *, pixel_budget: int = DEMO_PIXEL_BUDGET, steps: int
     return scene
 
 
+def _chosen_look_names(scene) -> set[str]:
+    from ..edit import look_strips
+
+    return set(dict(scene.get(look_strips.CHOSEN_KEY, {})).values())
+
+
+def preview_columns(scene) -> list[str]:
+    """The preview's columns: previs | look | take, or previs | take where no shot has a look strip."""
+    sed, chosen = scene.sequence_editor, _chosen_look_names(scene)
+    has_look = sed is not None and any(s.name in chosen for s in compat.strips_all(sed))
+    return ["previs", "look", "take"] if has_look else ["previs", "take"]
+
+
 @contextlib.contextmanager
 def side_by_side(scene):
-    """The edit shown as previs (left half) beside take (right half) while rendering, so the preview
-    shows the camera moves that drove the model; every strip's mute and transform is put back."""
+    """The edit shown as columns while rendering: previs | the shot's chosen look | take, each at the
+    scene's size in a render widened to hold them (previs | take where no shot has a look), so the
+    preview shows what drove the model. The Looks channel and the previs strips are unmuted meanwhile;
+    every strip's mute and transform, the channel's mute and the resolution are put back."""
+    from ..edit import look_strips
     from ..edit.previs_strip import ROLE_PREVIS
 
-    half = scene.render.resolution_x / 4
-    saved = []
-    for s in compat.strips_all(scene.sequence_editor) if scene.sequence_editor else []:
+    sed = scene.sequence_editor
+    strips = list(compat.strips_all(sed)) if sed else []
+    chosen = _chosen_look_names(scene)
+    columns = preview_columns(scene)
+    width = scene.render.resolution_x
+    saved, saved_channels = [], []
+    for s in strips:
         role = getattr(getattr(s, "ltx", None), "role", "")
-        if not role or not hasattr(s, "transform"):
+        if s.name in chosen:
+            column = "look"
+        elif role and not s.get("ltx_look_shot"):
+            column = "previs" if role == ROLE_PREVIS else "take"
+        else:
             continue
-        t = s.transform
-        sx, sy = t.scale_x, t.scale_y
-        saved.append((s, s.mute, sx, sy, t.offset_x))
-        t.scale_x, t.scale_y = sx * 0.5, sy * 0.5  # FIT at import set the scale: halve that
-        t.offset_x = -half if role == ROLE_PREVIS else half
-        if role == ROLE_PREVIS:
+        if not hasattr(s, "transform"):
+            continue
+        saved.append((s, s.mute, s.transform.offset_x))
+        s.transform.offset_x = (columns.index(column) - (len(columns) - 1) / 2) * width
+        if column != "take":
             s.mute = False
+    for ch in sed.channels if sed else []:
+        if ch.name == look_strips.LOOKS_CHANNEL_NAME and ch.mute:
+            saved_channels.append(ch)
+            ch.mute = False
+    scene.render.resolution_x = width * len(columns)
     try:
         yield
     finally:
-        for s, mute, sx, sy, ox in saved:
-            s.mute, s.transform.scale_x, s.transform.scale_y, s.transform.offset_x = mute, sx, sy, ox
+        scene.render.resolution_x = width
+        for ch in saved_channels:
+            ch.mute = True
+        for s, mute, ox in saved:
+            s.mute, s.transform.offset_x = mute, ox
 
 
-def render_preview(scene, filepath: str, *, percentage: int = 50) -> str:
-    """Render the VSE cut to an H.264 mp4 (previs beside take where the shots have a previs strip);
-    the user's output settings are restored afterwards."""
+def render_preview(scene, filepath: str, *, percentage: int | None = None) -> str:
+    """Render the VSE cut to an H.264 mp4 (previs | look | take, see ``side_by_side``) at ``percentage``
+    of each column's size (default: 50 for two columns, 30 for three, about the same pixels, so the
+    same render time); the user's output settings are restored afterwards."""
+    if percentage is None:
+        percentage = PREVIEW_PERCENTAGE[len(preview_columns(scene))]
     r = scene.render
     saved = {
         "filepath": r.filepath,
@@ -201,7 +240,7 @@ def _quiet_stdout():
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 1)
-            yield
+            yield saved
     finally:
         os.dup2(saved, 1)
         os.close(saved)
@@ -216,6 +255,37 @@ def _previs_for_every_shot(scene) -> None:
 
     for shot in refresh_plan(scene).shots:
         render_previs(scene, shot)
+
+
+def make_looks(scene, server_url: str, *, report=print, count: int = DEMO_LOOK_COUNT) -> dict:
+    """One look per shot (the ``looks`` command's path, waited for): each becomes its shot's look, so
+    the scene's Auto look makes the takes start from it. A server without a look model makes none."""
+    from ...core.client import Client
+    from ...core.looks import CAPABILITY_LOOK_FRAMES
+    from ..flow import looks
+
+    client = Client(server_url)
+    if CAPABILITY_LOOK_FRAMES not in client.health().get("capabilities", []):
+        report("The server makes no looks (no --look-model): the takes start from the previs.")
+        return {"shots": {}, "failed": []}
+    # Quiet: the layout render prints its file name; the report's lines still reach the terminal.
+    with _quiet_stdout() as terminal:
+
+        def say(line: str) -> None:
+            sys.stdout.flush()
+            quiet = os.dup(1)
+            os.dup2(terminal, 1)
+            try:
+                report(line)
+                sys.stdout.flush()
+            finally:
+                os.dup2(quiet, 1)
+                os.close(quiet)
+
+        result = looks.make_looks(scene, client, count=count, report=say, timeout=600)
+    if result["failed"]:
+        raise RuntimeError(f"The look jobs of {', '.join(result['failed'])} failed; see the lines above.")
+    return result
 
 
 def run(
@@ -243,6 +313,7 @@ def run(
     _previs_for_every_shot(scene)  # first, so the previs strips sit below the takes
     generate.set_server(server_url)
     try:
+        make_looks(scene, server_url, report=report)
         result = generate.run_sync(scene, None, force=True, report=report)
     finally:
         generate.set_server(None)

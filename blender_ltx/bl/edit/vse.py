@@ -85,6 +85,13 @@ class LTXStripMeta(bpy.types.PropertyGroup):
         description="The clip's camera motion measured by the server's meter and its agreement with the "
         "plan (JSON; empty until measured; see core/take_choice.py)",
     )
+    stage: StringProperty(
+        name="Stage",
+        description="'draft' (the model's first stage at half size, to finalize), 'final' (a draft "
+        "finalized) or empty (one pass)",
+    )
+    draft_job_id: StringProperty(name="Draft Job", description="A final: the job of the draft it finalized")
+    draft_take: IntProperty(name="Draft Take", min=0, description="A final: the take of its draft (0: none)")
 
 
 # --- paths (the naming rules are in core/takes.py) ------------------------------------------------
@@ -245,6 +252,13 @@ def _fill_meta(meta, role: str, shot_name: str, take: int, segment: int, segment
     meta.applied = applied if isinstance(applied, str) else json.dumps(applied or {}, sort_keys=True)
     meta.server = str(info.get("server") or "")
     meta.created = str(info.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    # Draft, then final: the server's record says which (applied.draft / applied.finalize), the run
+    # which take the final was made from.
+    record = applied if isinstance(applied, dict) else {}
+    finalize = record.get("finalize") or {}
+    meta.stage = "draft" if record.get("draft") else ("final" if finalize else "")
+    meta.draft_job_id = str(finalize.get("draft") or "")
+    meta.draft_take = int(info.get("draft_take") or 0)
 
 
 def import_take(
@@ -364,6 +378,11 @@ def _add_sound(sed, movie, full: str, start: int, end: int, own: list):
     if compat.content_length(sound) > end - start:
         compat.set_strip_length(sound, end - start)
     return sound
+
+
+def draft_takes(scene, shot_name: str) -> list:
+    """The shot's complete draft takes (first strip of each), oldest first."""
+    return [s for s in takes(scene, shot_name) if s.ltx.stage == "draft"]
 
 
 def promote_take(scene, shot_name: str, take: int):

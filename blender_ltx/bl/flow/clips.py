@@ -26,6 +26,9 @@ from ..edit import vse
 from ..link import courier_link
 from .runs import Run, runs, say, scene_of, sid
 
+#: The shot's last draft take and its job ids, "TAKE:ID,ID" (an ID property, saved with the .blend).
+DRAFT_KEY = "ltx_last_draft"
+
 
 def apply_message(msg: courier_link.Message) -> None:
     scene_id, shot_name, seg = msg.key
@@ -114,6 +117,7 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
         "prompt": applied.get("prompt_used") or run.prompt,
         "applied": applied,
         "server": run.cfg.url,
+        **run.extra_meta,
     }
     # The rate the server encoded the clip at: Blender need not open the file again to read it.
     fps = (job.get("request") or {}).get("frame_rate") or run.parts[seg].generation.frame_rate
@@ -141,6 +145,8 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
     ss.active_take = active.ltx.take if active is not None else run.take
     ss.job_status = "imported"
     ss.progress = 1.0
+    if applied.get("draft"):  # remembered on the shot: Finalize can say when this take was deleted
+        ss[DRAFT_KEY] = f"{run.take}:{','.join(run.job_ids)}"
     where = vse.clip_path(scene, ss.name, run.take, 0, len(run.parts))
     parts = f" in {len(run.parts)} segments" if len(run.parts) > 1 else ""
     if len(run.takes) == 1:

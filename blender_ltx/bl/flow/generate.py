@@ -76,15 +76,22 @@ def run_sync(
     wait_for_clips: bool = True,
     timeout: float | None = None,
     control: str | None = None,
+    draft: bool = False,
 ) -> dict:
     """Generate synchronously: submit, wait with progress lines through ``report``, import, summarize.
 
     ``wait_for_clips=False`` returns once the jobs are on the server (their ids are on the shots, so a
     later run or reopening the .blend picks them up). ``result["waiting"]`` names the shots still in
     flight when ``timeout`` ran out; ``result["message"]`` is the one-line summary. ``control``: the
-    control kind of every shot of this run (default: each shot's own)."""
+    control kind of every shot of this run (default: each shot's own). ``draft``: the takes are drafts."""
     learn_server(client_config())
-    out = submit(scene, shot_names, force=force, report=report, control=control, info=_server_info())
+    info = _server_info()
+    out = submit(scene, shot_names, force=force, report=report, control=control, info=info, draft=draft)
+    return collect(scene, out, wait_for_clips=wait_for_clips, timeout=timeout)
+
+
+def collect(scene, out: dict, *, wait_for_clips: bool = True, timeout: float | None = None) -> dict:
+    """Wait for the shots a submit (or a finalize) sent and summarize them as ``run_sync`` does."""
     names = out["submitted"] + out["attached"]
     left = wait(scene, names, timeout=timeout, submitted_only=not wait_for_clips)
     if left:  # out of time: still see every job onto the server, so the saved file records its id
@@ -133,10 +140,11 @@ def _server_info() -> dict | None:
     return server_info.get(client_config().url)
 
 
-def start_async(context, shot_names: list[str] | None, *, force: bool = False) -> dict:
+def start_async(context, shot_names: list[str] | None, *, force: bool = False, draft: bool = False) -> dict:
     """Submit in the background; the timer applies progress and imports the clips when they are done."""
+    cfg = client_config(context)
     result: dict[str, Any] = submit(
-        context.scene, shot_names, force=force, report=None, cfg=client_config(context), stage=True
+        context.scene, shot_names, force=force, report=None, cfg=cfg, stage=True, draft=draft
     )
     result["message"] = status.summary(result)
     return result

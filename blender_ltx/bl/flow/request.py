@@ -79,12 +79,15 @@ def prepare(
     ``control.PendingControl``s, the requests are checked but wait for their guide images
     (``job_request.embed_images``), and the last item lists the ``guides.PendingGuides``, one per
     segment ([] without ``copy``)."""
-    from . import control as ctl
     from ..render import guides
+    from . import control as ctl
+    from . import looks
 
     if info is None:
         info = server_info.get(cfg.url)
     kind, scale = control_kind(ss, control, info, staged=copy is not None)
+    caps = server_info.capability_names(info) if info is not None else None
+    mode = looks.look_mode(scene, ss, caps, kind)
     st = props.scene_settings(scene)
     take = vse.next_take(scene, shot.name)
     seed = props.resolve_seed(ss)
@@ -100,13 +103,19 @@ def prepare(
     part_specs = [ctl.base_spec(scene, part, kind) for part in parts]  # checked before any render
     poses = poses_fields(scene, shot, ss, cfg.url)  # once per shot: every segment keeps its scale
     keyframes = server_info.capability(cfg.url, "keyframes")[0]
-    guides_of, pending = [], []
+    guides_of, looks_of, pending = [], [], []
     for i, part in enumerate(parts):
         guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
             guide_dir = os.path.join(guide_dir, f"part{i + 1}")
-        options = guide_options(scene, part, first=i == 0, keyframes=keyframes)
-        if copy is None:
+        # The look decides the picture: a look frame or no picture at all renders no previs guide.
+        look, look_guides = looks.take_look(scene, part, ss, [], guide_dir, mode, first=i == 0)
+        looks_of.append(look)
+        source = "PREVIOUS_TAKE" if mode == "PREVIOUS_TAKE" else None
+        options = guide_options(scene, part, first=i == 0, keyframes=keyframes, source=source)
+        if look != "previs":
+            guides_of.append(look_guides)
+        elif copy is None:
             guides_of.append(guides.shot_guides(scene, part, guide_dir, **options))
         else:
             planned = guides.planned_guides(
@@ -137,6 +146,7 @@ def prepare(
                     max_frames=job_max_frames(scene, cfg.url),
                     pixel_budget=st.pixel_budget,
                     encode=copy is None,
+                    look=looks_of[i],
                 )
             except ProtocolError as exc:
                 raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
@@ -189,13 +199,16 @@ def poses_fields(scene, shot: Shot, ss, url: str) -> dict:
         raise ValueError(f"Shot {shot.name} cannot be sent: {exc}.") from None
 
 
-def guide_options(scene, part: Shot, *, first: bool = True, keyframes: bool = True) -> dict:
+def guide_options(
+    scene, part: Shot, *, first: bool = True, keyframes: bool = True, source: str | None = None
+) -> dict:
     """``guides.shot_guides``' options for one (segment) shot from the scene's settings; the first frame
     of the shot's first segment comes from the First Frame setting (a render, an image, or the previous
-    take of the same camera), checked here (a missing image or take raises, one sentence). Without
-    ``keyframes`` (a server that takes the picture at frame 0 only) only that one is made."""
+    take of the same camera) unless ``source`` names one, checked here (a missing image or take raises, one
+    sentence). Without ``keyframes`` (a server that takes the picture at frame 0 only) only that one is
+    made."""
     st = props.scene_settings(scene)
-    source = st.first_frame_source if first else "RENDER"
+    source = (source or st.first_frame_source) if first else "RENDER"
     src = ""
     if source == "IMAGE":
         if not st.first_frame_image:

@@ -54,6 +54,8 @@ class Run:
     seeds: list[int] = field(default_factory=list)
     measured: list[bool] = field(default_factory=list)
     motions: list[dict | None] = field(default_factory=list)
+    #: Added to the take strips' metadata (a final: ``draft_take``, the take it was made from).
+    extra_meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.takes = self.takes or [self.take]

@@ -18,6 +18,7 @@ import bpy
 
 from ...core import job_request
 from ...core.cuts import lost_camera_text
+from ...core.drafts import final_size
 from ...core.shots import ShotPlan
 from ..addon import props
 from . import staged
@@ -57,6 +58,7 @@ def submit(
     control: str | None = None,
     info: dict | None = None,
     stage: bool = False,
+    draft: bool = False,
 ) -> dict:
     """Plan, render guides and send the shots' jobs (returns at once; ``drain`` applies the answers).
 
@@ -70,7 +72,8 @@ def submit(
     where the caller has it (``auto`` is then chosen here, else by the courier). ``stage`` (a click)
     renders nothing here: the guide and control frames render in the background from one copy of the
     file, and each shot is sent when its frames are in (``staged.py``); the click's own cost does not
-    grow with the frames to render.
+    grow with the frames to render. ``draft``: each take is a draft (the model's first stage at half size,
+    finalized later with ``finalize.py``).
     """
     _check_clip_dir(scene)
     cfg = with_local_server(cfg or client_config())
@@ -98,6 +101,8 @@ def submit(
             out["unchanged"].append(name)
         else:
             to_make.append((shot, ss))
+    if draft:  # sized before the guides and control renders, so every input has the request's shape
+        to_make = [(_draft_shot(scene, shot), ss) for shot, ss in to_make]
     for shot, _ss in to_make:
         check_shot(scene, shot)
     prepared = []
@@ -119,6 +124,9 @@ def submit(
     for ss in to_attach:
         if attach(scene, ss, cfg, report):
             out["attached"].append(ss.name)
+    for _ss, _run, requests, _specs, _guides in prepared if draft else ():
+        for request in requests:
+            request["draft"] = True
     for ss, run, requests, specs, guides in prepared:
         if guides or any(isinstance(s, PendingControl) for s in specs):
             staged.stage(scene, ss, run, requests, specs, copy, _send, guides)
@@ -127,6 +135,14 @@ def submit(
         out["submitted"].append(ss.name)
     tick.ensure_timer()
     return out
+
+
+def _draft_shot(scene, shot):
+    """The shot with a final size a draft can be made for: half of it on the model's 32-pixel grid, so
+    the nearest multiple of 64 each way within the pixel budget (``core.drafts.final_size``)."""
+    g = shot.generation
+    width, height = final_size(g.width, g.height, props.scene_settings(scene).pixel_budget)
+    return replace(shot, generation=replace(g, width=width, height=height))
 
 
 def _send(scene, run: Run, requests: list[dict], ss, specs: list) -> None:

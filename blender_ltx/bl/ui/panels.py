@@ -99,6 +99,12 @@ def draw_main(layout, context) -> None:
     row = layout.row(align=True)
     row.operator("ltx.generate_all", text="Force All", icon="FILE_REFRESH").force = True
     row.operator("ltx.cancel", text="Cancel All", icon="CANCEL").all = True
+    row = layout.row(align=True)  # draft, then final
+    row.operator("ltx.generate_draft", icon="IMAGE_REFERENCE")
+    row.operator("ltx.finalize", icon="CHECKMARK")
+    row = layout.row(align=True)
+    row.operator("ltx.generate_draft", text="Draft All", icon="IMAGE_REFERENCE").all = True
+    row.operator("ltx.finalize", text="Finalize All", icon="CHECKMARK").all = True
 
 
 def draw_shot(layout, context) -> None:
@@ -129,6 +135,7 @@ def draw_shot(layout, context) -> None:
     draw_ltx2_switches(col, context, ss, view)
     draw_pose_scale(col, context, ss, view)
     draw_control(col, context, ss)
+    draw_look(layout, context, ss)
 
     box = layout.box()
     if shows_progress(ss):
@@ -201,11 +208,53 @@ def draw_control(layout, context, ss) -> None:
     layout.operator("ltx.toggle_previs", icon="HIDE_OFF")
 
 
+def draw_look(layout, context, ss) -> None:
+    """The shot's look: its mode, the chosen look as a picture, and in words what the model will see."""
+    from ...core import server_info
+    from ..edit import look_strips
+    from ..flow import looks
+    from ..link import connection
+
+    scene = context.scene
+    box = layout.box()
+    box.prop(ss, "look_mode")
+    box.prop(ss, "look_image")
+    img = look_strips.look_image(scene, ss.name) if scene.sequence_editor else None
+    if img is not None:
+        box.template_icon(icon_value=box.icon(img), scale=6.0)
+        box.label(text=f"Look: {look_strips.chosen_look(scene, ss.name).name}", icon="IMAGE_DATA")
+    info = server_info.get(connection.server_url(context))
+    caps = server_info.capability_names(info) if info is not None else None
+    box.label(text=looks.look_sentence(scene, ss, caps, ss.control_kind), icon="HIDE_OFF")
+    box.prop(ss, "continue_previous")
+    row = box.row(align=True)
+    row.operator("ltx.generate_looks", icon="IMAGE_RGB").shot = ss.name
+    row.operator("ltx.use_look", icon="CHECKMARK")
+
+
+def draw_references(layout, context) -> None:
+    """The scene's references (name, image, kind) and which of them the active shot shows."""
+    st = context.scene.ltx
+    ss = props.active_shot(context.scene)
+    hidden = set(ss.hidden_references.splitlines()) if ss is not None else set()
+    col = layout.column(align=True)
+    for ref in st.references:
+        row = col.row(align=True)
+        row.prop(ref, "name", text="")
+        row.prop(ref, "kind", text="")
+        row.prop(ref, "image", text="")
+        if ss is not None:
+            row.label(text="", icon="HIDE_ON" if ref.name in hidden else "HIDE_OFF")
+    if not st.references:
+        col.label(text="No references: add them in Python (scene.ltx.references.add())", icon="INFO")
+
+
 def draw_settings(layout, context) -> None:
     st = context.scene.ltx
     col = layout.column()
     col.use_property_split = True
     col.use_property_decorate = False
+    col.prop(st, "look_mode")
     col.prop(st, "guide_engine")
     col.prop(st, "guide_every_n")
     col.prop(st, "guide_at_motion_changes")
@@ -334,6 +383,7 @@ SECTIONS = (
     ("shot", "Shot", draw_shot, "main", False),
     ("takes", "Takes", draw_takes, "main", False),
     ("settings", "Guides and Output", draw_settings, "main", True),
+    ("references", "References", draw_references, "main", True),
 )
 
 

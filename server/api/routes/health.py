@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from blender_ltx.core.looks import CAPABILITY_LOOK_FRAMES, CAPABILITY_REFERENCES
 from blender_ltx.core.protocol import API_PREFIX
 
 from ... import __version__
+from ...queue import drafts
 from ..access import has_token
 from ..state import ServerState, server_of
 
@@ -22,6 +24,7 @@ def health(request: Request) -> dict[str, Any]:
         # Without the token, only that the server is up: the rest names jobs, paths and the queue.
         return {"status": "ok", "version": __version__, "auth": True}
     backend, settings = srv.backend, srv.settings
+    look_caps = [CAPABILITY_LOOK_FRAMES, CAPABILITY_REFERENCES] if srv.look is not None else []
     return {
         "status": "ok",
         "version": __version__,
@@ -29,7 +32,7 @@ def health(request: Request) -> dict[str, Any]:
         "backend": backend.name,
         "family": backend.family,
         # Every family chains long jobs (chain.py), so long shots are the server's, not the model's.
-        "capabilities": backend.capability_list() + ["long_shots"],
+        "capabilities": backend.capability_list() + ["long_shots"] + look_caps,
         "features": backend.capabilities(),
         "loras": backend.loras(),
         "memory": backend.memory_report(),
@@ -48,6 +51,14 @@ def health(request: Request) -> dict[str, Any]:
         "auth": bool(settings.token),
         **({"replicas": _replicas(srv)} if srv.pool is not None else {}),
         "assets": srv.assets.stats(),
+        # The look model (null: none) and how it shares the device with the video model.
+        "look": srv.look.info() if srv.look is not None else None,
+        "device_share": srv.share.info() if srv.share is not None else None,
+        # Draft, then final: the model's recipe and how long a draft stays finalizable.
+        "recipe": backend.recipe(),
+        "drafts": drafts.retention_info(
+            settings.keep_draft_days, settings.keep_days, settings.video_budget_gb
+        ),
     }
 
 

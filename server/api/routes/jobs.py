@@ -12,8 +12,9 @@ from fastapi.responses import FileResponse
 from blender_ltx.core import protocol
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
-from ...queue import planning
+from ...queue import drafts, planning
 from .. import schemas
+from . import looks
 from ..http_limits import read_body
 from ..state import ServerState, server_of
 
@@ -74,15 +75,38 @@ async def submit(request: Request, response: Response, idempotency_key: str | No
     advice = "send fewer or smaller keyframe images"
     body = await read_body(request, settings.max_body_bytes, settings.stall_timeout_s, advice)
     # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
-    # The facts and the capability names (control_<kind> is only in the list, as in health).
-    caps = {**srv.backend.capabilities(), **dict.fromkeys(srv.backend.capability_list(), True)}
-    checked = await run_in_threadpool(schemas.check_request, body, settings, srv.assets, caps)
-    status, created = await run_in_threadpool(
-        planning.submit, srv.store, srv.runners, checked.data, checked.images, key
-    )
+    finalize = await run_in_threadpool(_finalize_request, body)
+    if finalize is not None:
+        return await run_in_threadpool(_finalize, srv, *finalize, key)
+    data = await run_in_threadpool(schemas.parse_json, body)
+    if data.get("kind") == "look":
+        status, created = await looks.submit_look(srv, data, key)
+    else:
+        # The facts and the capability names (control_<kind> is only in the list, as in health).
+        caps = {**srv.backend.capabilities(), **dict.fromkeys(srv.backend.capability_list(), True)}
+        checked = await run_in_threadpool(schemas.check_request, data, settings, srv.assets, caps)
+        status, created = await run_in_threadpool(
+            planning.submit, srv.store, srv.runners, checked.data, checked.images, key
+        )
     if not created:  # the same key raced its first send
         response.status_code = 200
     return status
+
+
+def _finalize_request(body: bytes):
+    """(draft id, overrides) of a ``{"finalize": ID}`` body; None for a job request."""
+    return drafts.parse_finalize(schemas.parse_json(body))
+
+
+def _finalize(srv: ServerState, draft_id: str, overrides: dict[str, Any], key: str | None):
+    """``POST /v1/jobs {"finalize": DRAFT_ID}``: 202 and the new job; 404 / 409 with the sentence."""
+    hint = drafts.gone_hint(srv.settings.keep_draft_days, srv.settings.keep_days)
+    try:
+        return drafts.submit_finalize(srv.store, srv.runners, draft_id, overrides, hint, key)
+    except drafts.DraftMissing as exc:
+        raise HTTPException(404, str(exc)) from None
+    except drafts.DraftConflict as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 @router.get(f"{API_PREFIX}/jobs", response_model=schemas.JobList)

@@ -1,0 +1,106 @@
+"""Draft, then final: the draft (first stage at half size), its finalize (latent upsample x2 + refine) and a
+single pass at the final size, timed in this process on the same loaded model, in one run, with ratios.
+
+    .venvs/bl45/bin/python bench/bench_draft.py                                   # tiny LTX-2, CPU
+    python bench/bench_draft.py --model DIR --device cuda --width 1280 --height 704 --frames 121 \
+        --steps 8                                                                 # real weights, GPU
+
+Each figure is the median of ``--repeats`` runs after a warm-up of each kind. The single pass uses the
+draft's steps at the final size (what a take costs today); a finalize refines with the recipe's 3 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="tiny-ltx2", help="an LTX-2 checkpoint (default: the tiny one)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--width", type=int, default=768)
+    p.add_argument("--height", type=int, default=512)
+    p.add_argument("--frames", type=int, default=121)
+    p.add_argument("--steps", type=int, default=None, help="first-stage steps (default: the profile's)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (steadier timings with 1)")
+    a = p.parse_args()
+
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from server.backends import model_family
+    from server.backends.base import GenerateRequest
+
+    if model_family(a.model) != "ltx2":
+        raise SystemExit(f"{a.model} is not an LTX-2 checkpoint; this bench times the LTX-2 recipe.")
+    from server.backends.ltx2 import LTX2Backend
+
+    backend = LTX2Backend(a.model, device=a.device, data_dir=Path(tempfile.mkdtemp(prefix="bench-draft-")))
+    backend.load()
+    if backend.upsampler is None:
+        raise SystemExit(f"No draft recipe here: {backend.recipe()['why_not']}.")
+    profile = backend.profile()
+    steps = a.steps or profile.num_inference_steps
+    request = GenerateRequest(
+        prompt="a red car drives down a city street at night, the camera dollies in",
+        negative_prompt="",
+        seed=7,
+        num_frames=a.frames,
+        width=a.width,
+        height=a.height,
+        frame_rate=24.0,
+        num_inference_steps=steps,
+        guidance_scale=profile.guidance_scale,
+    )
+    from dataclasses import replace
+
+    def quiet(_p: float) -> None:
+        pass
+
+    def never() -> bool:
+        return False
+
+    def timed(fn, *args):
+        if a.device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = fn(*args, quiet, never)
+        if a.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0, out
+
+    draft_req = replace(request, stage="draft")
+    runs = {"draft": [], "finalize": [], "single": []}
+    peaks = {}
+    for i in range(a.repeats + 1):  # the first round warms up
+        t_draft, draft = timed(backend.generate, draft_req)
+        t_final, final = timed(backend.finalize, request, draft.latents)
+        t_single, single = timed(backend.generate, request)
+        if i:
+            runs["draft"].append(t_draft)
+            runs["finalize"].append(t_final)
+            runs["single"].append(t_single)
+        peaks = {"draft": draft.peak_gpu_mb, "finalize": final.peak_gpu_mb, "single": single.peak_gpu_mb}
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    dw, dh = backend.draft_size(a.width, a.height)
+    print(f"model {a.model} on {a.device}, {a.frames} frames, final {a.width}x{a.height}, draft {dw}x{dh}")
+    print(f"first stage {steps} steps; refine {len(final.applied['stages'][1]['sigmas'])} steps")
+    for name, label in (("draft", "draft"), ("finalize", "finalize"), ("single", "single pass")):
+        peak = f", peak {peaks[name]:.0f} MiB" if peaks[name] else ""
+        print(f"  {label:12s} {med[name]:7.3f} s (median of {a.repeats}){peak}")
+    print(f"  draft / single pass            {med['draft'] / med['single']:.2f}")
+    print(f"  draft + finalize / single pass {(med['draft'] + med['finalize']) / med['single']:.2f}")
+    print(f"  finalize / draft               {med['finalize'] / med['draft']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Draft, then final: Generate Draft (the model's first stage at half size, seconds on a GPU) and Finalize
+(the draft refined into the final size by the server's recipe, a new take above its draft), for the
+selected shot or every shot. The work is in ``flow/generate.py`` and ``flow/finalize.py``; like the other
+generation operators, ``execute()`` waits (scripts) and ``invoke()`` (a click) returns at once."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty
+
+from .ops_common import ShotOperand, fail, poll_clip_dir, poll_plan
+from .ops_generate import FAILURES, summary
+
+
+def _finish(op, result: dict, background: bool) -> set[str]:
+    level, line = summary(result)
+    if not background and result.get("failed") and not result.get("imported"):
+        return fail(op, line)
+    if background and (result.get("submitted") or result.get("attached")):
+        line = f"In the background: {line}"
+    op.report({level}, line)
+    return {"FINISHED"}
+
+
+class LTX_OT_generate_draft(ShotOperand, bpy.types.Operator):
+    """Generate a draft take of the selected shot (or every shot with All): the model's first stage at
+    half size, fast; Finalize makes it the full-size take"""
+
+    bl_idname = "ltx.generate_draft"
+    bl_label = "Generate Draft"
+    bl_options = {"REGISTER", "UNDO"}
+
+    all: BoolProperty(name="All", description="Draft every shot whose inputs changed (all with Force)")
+    force: BoolProperty(name="Force", description="With All: draft every shot, changed or not")
+
+    @classmethod
+    def poll(cls, context):
+        return poll_plan(cls, context) and poll_clip_dir(cls, context)
+
+    def _names(self, context):
+        if self.all:
+            return None
+        ss = self.target(context)
+        return [ss.name] if ss is not None else []
+
+    def execute(self, context):
+        from ..flow import generate
+
+        names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
+        try:
+            result = generate.run_sync(context.scene, names, force=self.force or not self.all, draft=True)
+        except FAILURES as exc:
+            return fail(self, exc)
+        return _finish(self, result, background=False)
+
+    def invoke(self, context, event):
+        from ..flow import generate
+
+        names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
+        try:
+            result = generate.start_async(context, names, force=self.force or not self.all, draft=True)
+        except FAILURES as exc:
+            return fail(self, exc)
+        return _finish(self, result, background=True)
+
+
+class LTX_OT_finalize(ShotOperand, bpy.types.Operator):
+    """Finalize the selected shot's active draft (or every shot's with All): the server refines the draft
+    into the final size with its seed and conditions; the final lands as a new take above it"""
+
+    bl_idname = "ltx.finalize"
+    bl_label = "Finalize"
+    bl_options = {"REGISTER", "UNDO"}
+
+    all: BoolProperty(name="All", description="Finalize every shot whose active take is a draft")
+
+    @classmethod
+    def poll(cls, context):
+        return poll_plan(cls, context) and poll_clip_dir(cls, context)
+
+    def _names(self, context):
+        if self.all:
+            return None
+        ss = self.target(context)
+        return [ss.name] if ss is not None else []
+
+    def execute(self, context):
+        from ..flow import finalize
+
+        names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
+        try:
+            result = finalize.run_sync(context.scene, names)
+        except FAILURES as exc:
+            return fail(self, exc)
+        return _finish(self, result, background=False)
+
+    def invoke(self, context, event):
+        from ..flow import finalize
+
+        names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
+        try:
+            result = finalize.start_async(context, names)
+        except FAILURES as exc:
+            return fail(self, exc)
+        return _finish(self, result, background=True)
+
+
+classes = (LTX_OT_generate_draft, LTX_OT_finalize)
