@@ -102,6 +102,13 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     )
 
 
+def saved_demo(path) -> object:
+    """The demo previs saved for a subprocess to work on (this process keeps an empty scene)."""
+    demo_blend(path)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return path
+
+
 def reopen(path) -> object:
     """Open a file a subprocess wrote, to inspect it here (no re-attaching to its jobs); returns its scene."""
     from blender_ltx.bl.flow import session

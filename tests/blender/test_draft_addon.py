@@ -7,30 +7,27 @@ made, its take deleted, the active take already a final); headless ``generate --
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.flow import finalize, generate, session  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import demo_blend, registered_addon  # noqa: E402
+from addon_env import cli, demo_blend  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: Large enough that a half-size draft has two latent rows (the tiny VAE needs them): 192x128 finals.
 BUDGET = 256 * 128
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    with registered_addon():
-        yield
 
 
 def quiet(_line: str) -> None:
@@ -99,12 +96,6 @@ def test_finalize_says_why_there_is_no_draft(ltx2, tmp_path, fresh):
         vse.compat.strips(scene.sequence_editor).remove(strip)
     with pytest.raises(ValueError, match=f"SH020's draft take 1 \\(job {job_id}\\) was deleted from the VSE"):
         finalize.finalize(scene, ["SH020"], report=quiet)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "blender_ltx", *args], cwd=REPO, capture_output=True, text=True, timeout=600
-    )
 
 
 def test_headless_generate_draft_then_finalize(ltx2, tmp_path, fresh):

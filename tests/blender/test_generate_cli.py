@@ -23,16 +23,9 @@ from blender_ltx.bl.link import server_process  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.addon.prefs import DEFAULTS  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import cli, demo_blend, reopen  # noqa: E402
+from addon_env import cli, demo_blend, reopen, saved_demo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def saved_demo(path: Path) -> Path:
-    """The demo previs saved for a subprocess to work on (this process keeps an empty scene)."""
-    demo_blend(path)
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    return path
 
 
 def test_generate_wait_imports_saves_and_keeps_a_backup(server, tmp_path):

@@ -14,7 +14,12 @@ import urllib.request
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import props  # noqa: E402
@@ -22,8 +27,7 @@ from blender_ltx.bl.edit import look_strips  # noqa: E402
 from blender_ltx.bl.flow import looks, request  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from blender_ltx.core.courier_wire import ClientConfig  # noqa: E402
-from test_generate_cli import cli, reopen, saved_demo  # noqa: E402
-from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
+from addon_env import cli, reopen, saved_demo  # noqa: E402
 
 
 def _png(path, seed: int) -> str:

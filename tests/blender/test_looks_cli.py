@@ -9,12 +9,16 @@ import os
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.blender, pytest.mark.server, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.server,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("registered"),
+]
 bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.edit import look_strips  # noqa: E402
-from test_generate_cli import cli, reopen, saved_demo  # noqa: E402
-from test_roundtrip import registered  # noqa: E402,F401  (the same autouse fixture: add-on registered)
+from addon_env import cli, reopen, saved_demo  # noqa: E402
 
 
 def _reference_png(path, seed: int) -> str:
