@@ -221,7 +221,7 @@ class Courier:
             try:
                 client = cmd.cfg.client()
                 request = with_control(client, cmd.request, cmd.control) if cmd.control else cmd.request
-                job = client.submit(request)
+                job = client.submit(request, cmd.idempotency_key)
             except ValueError as exc:  # a control kind the server lacks: nothing was posted
                 self.post(Failed(cmd.key, "", "error", str(exc)))
             except ServerError as exc:

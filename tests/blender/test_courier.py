@@ -24,7 +24,7 @@ pytestmark = [
 ]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl.flow import generate  # noqa: E402
+from blender_ltx.bl.flow import generate, submit  # noqa: E402
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.link import courier_link, tick  # noqa: E402
@@ -260,7 +260,9 @@ def test_a_submit_cut_off_by_a_courier_kill_is_sent_again_and_lands_once(
     # submit when it dies, and whether the server made the job is not known to anyone.
     os.kill(server.proc.pid, signal.SIGSTOP)
     try:
-        assert generate.start_async(bpy.context, ["SH010"])["submitted"] == ["SH010"]
+        # Guides rendered here, the submit handed to the courier at once (a click would render them in
+        # the background first: the courier's part is the same).
+        assert _send_now(scene, "SH010")["submitted"] == ["SH010"]
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             link.pump()  # the submit goes out to the courier, which posts it
@@ -287,7 +289,7 @@ def test_a_submit_the_server_took_before_the_courier_died_is_not_made_twice(
     link.probe(courier_wire.ClientConfig(server.url))
     _pump_until(lambda: link.pid and not link.busy(), "the courier never answered", 30)
     old = link.pid
-    assert generate.start_async(bpy.context, ["SH010"])["submitted"] == ["SH010"]  # sent to the courier
+    assert _send_now(scene, "SH010")["submitted"] == ["SH010"]  # handed to the courier
     deadline = time.monotonic() + 30
     while len(client.list_jobs()) == before:  # Blender reads nothing meanwhile: the answer waits
         assert time.monotonic() < deadline, "the courier never posted the submit"
@@ -302,3 +304,8 @@ def test_a_submit_the_server_took_before_the_courier_died_is_not_made_twice(
     _pump_until(lambda: ss.job_status == "imported", f"not imported after the kill: {ss.message}")
     assert len(client.list_jobs()) == before + 1
     assert [s.ltx.job_id for s in vse.takes(scene, "SH010")] == [ss.job_id]
+
+
+def _send_now(scene, shot: str) -> dict:
+    """The shot's guides rendered here and its submit handed to the courier at once (no staging)."""
+    return submit.submit(scene, [shot], report=None, cfg=generate.client_config(bpy.context))

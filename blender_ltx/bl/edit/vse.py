@@ -283,16 +283,7 @@ def import_take(
     imported twice. With ``audio`` (the job's ``applied.audio``: the mp4 has an AAC stream) a sound strip
     of the clip goes with the movie strip: same start, trimmed to the same frames, on the first free
     channel above it, muted and promoted with it (see :func:`_add_sound`)."""
-    ranges = segment_ranges(shot)
-    if not 0 <= segment < len(ranges):
-        raise ValueError(
-            f"Shot {shot.name!r} has {len(ranges)} segment(s), so there is no segment {segment}."
-        )
-    if shot.length < 1:
-        raise ValueError(f"Shot {shot.name!r} has no frames ({shot.frame_start}-{shot.frame_end}).")
-    full = abspath(filepath)
-    if not os.path.isfile(full):
-        raise FileNotFoundError(f"The clip {filepath!r} does not exist; download the take again.")
+    ranges, full = _checked_clip(shot, filepath, segment)
     sed = scene.sequence_editor or scene.sequence_editor_create()
     own = _shot_strips(sed, shot.name)
     siblings = _take_units(own).get(take, [])
@@ -301,8 +292,8 @@ def import_take(
             return existing
 
     start, end = ranges[segment]
-    # Place the take's first strip where the whole shot is free, so its other segments fit beside it.
-    lo, hi = ranges[0][0], ranges[-1][1]
+    shot_span = (ranges[0][0], ranges[-1][1])
+    what = f"{shot.name} take {take}"
     scene_fps = compat.scene_fps(scene)
     height = 2 if fps is not None and _needs_speed(fps, scene_fps) else 1
     if siblings:
@@ -310,10 +301,10 @@ def import_take(
         if not _channels_free(sed, channel, height, start, end):
             raise RuntimeError(
                 f"Channel {channel} is taken over frames {start}-{end - 1}, where segment {segment + 1} "
-                f"of {shot.name} take {take} goes; free it there."
+                f"of {what} goes; free it there."
             )
-    else:
-        channel = find_channels(sed, lo, hi, height, max((s.channel for s in own), default=0) + 1)
+    else:  # the take's first strip goes where the whole shot is free, so its other segments fit beside it
+        channel = find_channels(sed, *shot_span, height, max((s.channel for s in own), default=0) + 1)
     strip = compat.strips(sed).new_movie(
         name=takes_rule.strip_name(shot.name, take, segment),
         filepath=strip_filepath(full),
@@ -322,30 +313,22 @@ def import_take(
         fit_method="FIT",
     )
     speed = sound = None
+
+    def fill(s, role: str) -> None:
+        _fill_meta(s.ltx, role, shot.name, take, segment, len(ranges), meta or {})
+
     try:
         # Trim (or, for a short clip, hold the last frame) so the strip covers the segment exactly.
         compat.set_strip_length(strip, end - start)
         clip_fps = float(strip.fps) if fps is None else float(fps)
         if _needs_speed(clip_fps, scene_fps):
-            if height == 1 and not _channels_free(sed, channel + 1, 1, start, end):
-                if siblings:
-                    raise RuntimeError(
-                        f"Channel {channel + 1} is taken over frames {start}-{end - 1}, where the speed "
-                        f"effect of {shot.name} take {take} goes; free it there."
-                    )
-                strip.channel = find_channels(sed, lo, hi, 2, channel + 1)
-            speed = compat.new_effect(
-                sed, strip.name + " speed", "SPEED", strip.channel + 1, start, end - start, strip
-            )
-            # Play at the clip's own rate: scene frame k shows clip frame k * clip_fps / scene_fps.
-            speed.speed_control = "MULTIPLY"
-            speed.speed_factor = clip_fps / scene_fps
-            _fill_meta(speed.ltx, ROLE_SPEED, shot.name, take, segment, len(ranges), meta or {})
-        _fill_meta(strip.ltx, ROLE_TAKE, shot.name, take, segment, len(ranges), meta or {})
+            speed = _add_speed(sed, strip, clip_fps / scene_fps, shot_span, height, not siblings, what)
+            fill(speed, ROLE_SPEED)
+        fill(strip, ROLE_TAKE)
         if audio:
             sound = _add_sound(sed, strip, full, start, end, own + [s for s in (speed,) if s is not None])
             if sound is not None:
-                _fill_meta(sound.ltx, ROLE_SOUND, shot.name, take, segment, len(ranges), meta or {})
+                fill(sound, ROLE_SOUND)
     except Exception:
         for s in (sound, speed, strip):
             if s is not None:
@@ -359,6 +342,42 @@ def import_take(
             if s is not None:
                 s.mute = True
     return strip
+
+
+def _checked_clip(shot, filepath: str, segment: int) -> tuple[list[tuple[int, int]], str]:
+    """(the shot's segment ranges, the clip's absolute path), or the sentence of what is wrong."""
+    ranges = segment_ranges(shot)
+    if not 0 <= segment < len(ranges):
+        raise ValueError(
+            f"Shot {shot.name!r} has {len(ranges)} segment(s), so there is no segment {segment}."
+        )
+    if shot.length < 1:
+        raise ValueError(f"Shot {shot.name!r} has no frames ({shot.frame_start}-{shot.frame_end}).")
+    full = abspath(filepath)
+    if not os.path.isfile(full):
+        raise FileNotFoundError(f"The clip {filepath!r} does not exist; download the take again.")
+    return ranges, full
+
+
+def _add_speed(sed, strip, factor: float, shot_span: tuple[int, int], height: int, movable: bool, what: str):
+    """A Speed effect on the channel above ``strip`` over its frames, so the clip plays at its own rate:
+    scene frame k shows clip frame k * ``factor`` (clip fps / scene fps). Where that channel is taken, a
+    take's first strip (``movable``) moves up to two free channels over ``shot_span``; a later segment
+    must stay beside its take's others, so it raises the sentence instead."""
+    start, end = strip.frame_final_start, strip.frame_final_end
+    if height == 1 and not _channels_free(sed, strip.channel + 1, 1, start, end):
+        if not movable:
+            raise RuntimeError(
+                f"Channel {strip.channel + 1} is taken over frames {start}-{end - 1}, where the speed "
+                f"effect of {what} goes; free it there."
+            )
+        strip.channel = find_channels(sed, *shot_span, 2, strip.channel + 1)
+    speed = compat.new_effect(
+        sed, strip.name + " speed", "SPEED", strip.channel + 1, start, end - start, strip
+    )
+    speed.speed_control = "MULTIPLY"
+    speed.speed_factor = factor
+    return speed
 
 
 def _add_sound(sed, movie, full: str, start: int, end: int, own: list):
