@@ -30,6 +30,7 @@ from .courier_wire import (
     Downloaded,
     Failed,
     Key,
+    LOOK_SEGMENT,
     LineBuffer,
     Measured,
     Note,
@@ -89,6 +90,40 @@ def with_control(client: Client, request: dict[str, Any], spec: dict[str, Any]) 
                 shas.append(client.ensure_asset(fh.read()))
         field = control.control_field(kind, strength=spec.get("strength", 1.0), frame_assets=shas)
     return {**request, "control": field}
+
+
+def with_look(client: Client, request: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A look job's ``request`` with its layout and references uploaded (content-addressed: a file the
+    server already has is not sent again) and named by their assets."""
+    from .looks import upload_once
+
+    def asset(path: str) -> str:
+        with open(path, "rb") as fh:
+            return upload_once(client, fh.read())[0]
+
+    out = dict(request)
+    if spec.get("layout"):
+        kind, path = spec["layout"]
+        out["layout"] = {"kind": kind, "image": {"asset": asset(path)}}
+    out["references"] = [
+        {"name": r["name"], "kind": r["kind"], "image": {"asset": asset(r["path"])}}
+        for r in spec.get("references", [])
+    ]
+    return out
+
+
+def download_stills(client: Client, job: dict[str, Any], folder: str) -> list[str]:
+    """A finished look job's stills, written into ``folder`` as ``look_<job>_<index>.png``."""
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for still in (job.get("applied") or {}).get("stills", []):
+        path = os.path.join(folder, f"look_{str(job['id'])[:8]}_{still['index']}.png")
+        data = client.get_asset(still["asset"])
+        with open(path + ".part", "wb") as fh:
+            fh.write(data)
+        os.replace(path + ".part", path)
+        paths.append(path)
+    return paths
 
 
 @dataclass
@@ -221,7 +256,11 @@ class Courier:
             try:
                 client = cmd.cfg.client()
                 request = with_control(client, cmd.request, cmd.control) if cmd.control else cmd.request
+                if cmd.look is not None:
+                    request = with_look(client, request, cmd.look)
                 job = client.submit(request, cmd.idempotency_key)
+            except OSError as exc:  # a look's picture went missing meanwhile: nothing was posted
+                self.post(Failed(cmd.key, "", "error", f"A picture of the look job could not be read: {exc}"))
             except ValueError as exc:  # a control kind the server lacks: nothing was posted
                 self.post(Failed(cmd.key, "", "error", str(exc)))
             except ServerError as exc:
@@ -295,6 +334,9 @@ class Courier:
 
     def _download_one(self, w: _Watch) -> None:
         ww = w.watch
+        if w.key[2] == LOOK_SEGMENT:
+            self._download_stills(w)
+            return
         try:
             w.cfg.client().download(ww.job_id, w.dest)
         except ServerError as exc:
@@ -303,6 +345,22 @@ class Courier:
         self.post(Downloaded(w.key, ww.job_id, w.dest, w.job))
         if ww.on_downloaded(w.job, time.monotonic()):
             self._post_motion(w, w.job)
+
+    def _download_stills(self, w: _Watch) -> None:
+        """A look job's stills (no clip, no motion): downloaded, then the job is done."""
+        ww = w.watch
+        try:
+            files = download_stills(w.cfg.client(), w.job, w.dest)
+        except ServerError as exc:
+            self._call_failed(w, exc)
+            return
+        except OSError as exc:
+            ww.phase = job_poll.DONE
+            self.post(Failed(w.key, ww.job_id, "error", f"The look stills could not be written: {exc}"))
+            return
+        self.post(Downloaded(w.key, ww.job_id, w.dest, w.job, files=files))
+        ww.phase = job_poll.DONE
+        self.post(Measured(w.key, ww.job_id, None, ""))  # the link stops following it
 
     def _measure_one(self, w: _Watch) -> None:
         """Ask again for a downloaded job's motion until the meter has measured it (or the wait is over).

@@ -22,6 +22,8 @@ TOKEN_ENV = "LTX_COURIER_TOKEN"
 
 #: (scene session_uid, shot name, segment index): whom a job belongs to.
 Key = tuple[int, str, int]
+#: The segment index of a shot's look job (``"kind": "look"``): its stills, not a clip.
+LOOK_SEGMENT = -1
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class Submit:
     #: One per submit, made with it: a courier that restarts sends the submit again with the same key,
     #: and the server makes one job of the two (``Client.submit``).
     idempotency_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    #: A look job's pictures, files the courier uploads as content-addressed assets and names in the
+    #: request: {"layout": [kind, path] | None, "references": [{name, kind, path}]}. ``dest`` is then
+    #: the folder the stills are downloaded to.
+    look: dict[str, Any] | None = None
 
 
 @dataclass
@@ -115,6 +121,8 @@ class Downloaded:
     path: str
     job: dict[str, Any] = field(default_factory=dict)  # the server's final job status (applied, timings)
     epoch: int = 0
+    #: A look job's stills as downloaded, in the order of ``job["applied"]["stills"]``.
+    files: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from ...core.takes import camera_lora_text, camera_poses_text
 from ..addon import props
 from ..edit import vse
 from ..link import courier_link
+from . import look_jobs
 from .runs import Run, runs, say, scene_of, sid
 
 #: The shot's last draft take and its job ids, "TAKE:ID,ID" (an ID property, saved with the .blend).
@@ -32,6 +33,9 @@ DRAFT_KEY = "ltx_last_draft"
 
 def apply_message(msg: courier_link.Message) -> None:
     scene_id, shot_name, seg = msg.key
+    if seg == courier_link.LOOK_SEGMENT:  # a shot's look job: its stills, not a take
+        look_jobs.apply_message(msg)
+        return
     run = runs.get((scene_id, shot_name))
     scene = scene_of(scene_id)
     ss = props.shot_settings(scene, shot_name, create=False) if scene is not None else None
@@ -90,6 +94,9 @@ def fail_run(key: courier_link.Key, job_id: str, sentence: str) -> None:
     """Applying a message for ``key`` raised (the tick logged the traceback): its run ends as a failed
     one would, with ``sentence`` on the shot, and whatever else goes wrong, nothing waits for it any more
     (no shot left "importing", no ``generate --wait`` waiting forever)."""
+    if key[2] == courier_link.LOOK_SEGMENT:
+        look_jobs.fail(key, job_id, sentence)
+        return
     epoch = courier_link.get().epoch
     try:
         apply_message(courier_link.Failed(key, job_id, "error", sentence, epoch))

@@ -4,6 +4,7 @@ What the add-on holds between clicks, by owner:
 
 - ``session.runs``: the takes in flight, ``runs.Run`` by (scene session_uid, shot name);
 - ``session.staged``: the runs that wait for their control frames (``staged.Staged``);
+- ``session.looks``: the look jobs in flight, ``look_jobs.LookRun`` by (scene session_uid, shot name);
 - the courier link (``link/courier_link.get()``): its child process lives as long as Blender, its jobs
   and epoch belong to the open file;
 - the tick (``link/tick.py``): the hooks it runs (the message handler stays installed);
@@ -24,6 +25,7 @@ from ...core import server_info
 from ..link import connection, courier_link, tick
 
 if TYPE_CHECKING:
+    from .look_jobs import LookRun
     from .runs import Run
     from .staged import Staged
 
@@ -35,6 +37,7 @@ class Session:
     def __init__(self) -> None:
         self.runs: dict[tuple[int, str], Run] = {}
         self.staged: list[Staged] = []
+        self.looks: dict[tuple[int, str], LookRun] = {}
 
     def drop_staged(self) -> None:
         """Stop every staged render and remove the file copies (a file loads, the add-on goes, Blender
@@ -45,6 +48,7 @@ class Session:
     def reset(self, *, servers: bool = False) -> None:
         self.drop_staged()
         self.runs.clear()
+        self.looks.clear()
         courier_link.get().reset()  # answers still on their way belong to the file being closed
         tick.reset()
         if servers:

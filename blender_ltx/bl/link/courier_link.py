@@ -48,6 +48,7 @@ from ...core.courier_wire import (  # noqa: F401  (the messages are this module'
     Downloaded,
     Failed,
     Key,
+    LOOK_SEGMENT,
     LineBuffer,
     Measured,
     Message,

@@ -1,8 +1,10 @@
 """The look operators: *Generate Looks* (candidate look frames of shots, on the muted Looks channel) and
 *Use Look* (the selected look strip becomes its shot's look).
 
-Generate Looks waits for the server in ``execute()`` (scripts and the headless ``looks`` command get
-the strips when it returns); it does not yet run in the background through the courier as Generate does.
+Generate Looks on a click (``invoke()``) renders each shot's layout frame and hands its look job to the
+courier, returning at once; the tick lands the look strips (``flow/look_jobs.py``). ``execute()``
+(scripts, ``blender -b``, the headless ``looks`` command) waits for the server and has the strips when
+it returns. *Cancel Looks* cancels a shot's look job in flight.
 """
 
 from __future__ import annotations
@@ -30,6 +32,31 @@ class LTX_OT_generate_looks(ShotOperand, bpy.types.Operator):
     def poll(cls, context):
         return poll_active_shot(cls, context) and poll_clip_dir(cls, context)
 
+    def _names(self, context) -> list[str] | None:
+        """The shots: None for all, [] when the named shot is missing."""
+        if self.all_shots:
+            return None
+        ss = self.target(context)
+        return [] if ss is None else [ss.name]
+
+    def invoke(self, context, event):
+        """The click: the look jobs go to the courier; Blender never waits on the server here."""
+        from ..flow import look_jobs
+        from ..link import connection
+
+        names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
+        try:
+            result = look_jobs.start(
+                context.scene, connection.client_config(context), count=self.count, shot_names=names
+            )
+        except (ValueError, OSError) as exc:
+            return fail(self, exc)
+        busy = f"; {', '.join(result['busy'])} still making looks" if result["busy"] else ""
+        self.report({"INFO"}, f"Making looks of {len(result['started'])} shot(s) in the background{busy}")
+        return {"FINISHED"}
+
     def execute(self, context):
         from ..flow import looks
         from ..link import connection
@@ -55,6 +82,25 @@ class LTX_OT_generate_looks(ShotOperand, bpy.types.Operator):
             {"INFO"},
             f"{made} look(s) for {len(result['shots'])} shot(s); {result['uploaded_bytes']} bytes uploaded",
         )
+        return {"FINISHED"}
+
+
+class LTX_OT_cancel_looks(ShotOperand, bpy.types.Operator):
+    """Cancel the shot's look job in flight"""
+
+    bl_idname = "ltx.cancel_looks"
+    bl_label = "Cancel Looks"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        from ..flow import look_jobs
+
+        ss = self.target(context)
+        if ss is None:
+            return {"CANCELLED"}
+        if not look_jobs.cancel(context.scene, ss.name):
+            return fail(self, f"Shot {ss.name} makes no looks now; nothing to cancel")
+        self.report({"INFO"}, f"Cancelling the looks of {ss.name}")
         return {"FINISHED"}
 
 
@@ -87,4 +133,4 @@ class LTX_OT_use_look(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (LTX_OT_generate_looks, LTX_OT_use_look)
+classes = (LTX_OT_generate_looks, LTX_OT_cancel_looks, LTX_OT_use_look)

@@ -1,0 +1,169 @@
+"""Generate Looks in the background: a click renders each shot's layout (its first frame through the
+shot's camera: one small frame), checks its references, and hands the look job to the courier
+(``core/courier.py``: uploads the layout and references as content-addressed assets, posts the job with
+an idempotency key, follows it, downloads the stills). The tick applies the courier's answers here
+(``apply_message``, called by ``clips.apply_message`` for keys whose segment is ``LOOK_SEGMENT``):
+progress on the shot's sentence, and the stills placed as look strips when they are in (the first one
+the shot's look if it has none). The synchronous path (scripts, ``looks --wait``) is ``looks.make_looks``.
+
+Look runs are live state (``session.looks``): a file that is closed while a look job runs does not
+re-attach it (its stills stay on the server; Generate Looks again).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ...core import looks as vocab
+from ...core import server_info
+from ...core.courier_wire import LOOK_SEGMENT, ClientConfig
+from ..addon import blend_paths, props
+from ..edit import look_strips, vse
+from ..link import courier_link, tick
+from ..plan.scene import plan_scene
+from ..render.guides import render_guides
+from . import looks
+from .runs import scene_of, sid
+from .session import session
+
+
+@dataclass
+class LookRun:
+    """One shot's look job in flight."""
+
+    scene: int  # session_uid
+    shot: Any  # core.shots.Shot (its frames place the strips)
+    count: int
+    cfg: ClientConfig
+    job_id: str = ""
+    status: str = "queued"
+    progress: float = 0.0
+    cancel_requested: bool = False
+
+
+def pending(scene, shot_names: list[str] | None = None) -> list[str]:
+    """The shots of ``scene`` whose look job is still in flight."""
+    mine = sid(scene)
+    return [n for (s, n) in session.looks if s == mine and (shot_names is None or n in shot_names)]
+
+
+def _layout_file(scene, shot) -> str:
+    """The shot's layout (its first frame, rendered now) kept in the shot's looks folder: the courier
+    reads it later."""
+    folder = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/looks")
+    layout = os.path.join(folder, "layout")
+    first = render_guides(scene, shot, layout)[0][1]
+    return first
+
+
+def _reference_files(scene, shot_name: str) -> list[dict[str, str]]:
+    """The shot's references as files ({name, kind, path}), each checked to be a PNG now (one sentence
+    otherwise); the previous shot's chosen look where it continues from it."""
+    ss = props.shot_settings(scene, shot_name)
+    names = looks.shot_reference_names(scene, ss)
+    looks.scene_references(scene, names)  # every file read and checked before anything is sent
+    out = [
+        {"name": r.name, "kind": r.kind, "path": blend_paths.abspath(r.image)}
+        for r in scene.ltx.references
+        if r.name in names
+    ]
+    if ss.continue_previous:
+        looks.continuity_reference(scene, shot_name)  # checked: the previous shot has a look
+        prev = looks.previous_shot(scene, shot_name)
+        strip = look_strips.chosen_look(scene, prev.name)
+        out.append({"name": f"shot {prev.name}", "kind": "set", "path": look_strips.look_file(strip)})
+    return out[: vocab.MAX_LOOK_REFERENCES]
+
+
+def start(scene, cfg: ClientConfig, *, count: int, shot_names: list[str] | None = None) -> dict[str, Any]:
+    """Hand the shots' look jobs to the courier and return at once (the tick lands the strips).
+    Returns {"started": [names], "busy": [names already making looks]}. Bad input (a server known to
+    make no looks, a missing reference, a shot without its previous look) raises ValueError before any
+    job is sent."""
+    info = server_info.get(cfg.url)
+    if info is not None and vocab.CAPABILITY_LOOK_FRAMES not in info.get("capabilities", []):
+        raise ValueError(f"The server at {cfg.url} makes no looks; start it with --look-model.")
+    if not 1 <= count <= vocab.MAX_LOOK_COUNT:
+        raise ValueError(f"Count is {count}; ask for 1 to {vocab.MAX_LOOK_COUNT} looks per shot.")
+    plan = plan_scene(scene, pixel_budget=scene.ltx.pixel_budget)
+    shots = sorted(
+        (s for s in plan.shots if shot_names is None or s.name in shot_names), key=lambda s: s.frame_start
+    )
+    if shot_names is not None and not shots:
+        raise ValueError(f"No shot named {', '.join(shot_names)} in the plan; Refresh Plan first.")
+    mine = sid(scene)
+    busy = [s.name for s in shots if (mine, s.name) in session.looks]
+    shots = [s for s in shots if (mine, s.name) not in session.looks]
+    refs = {s.name: _reference_files(scene, s.name) for s in shots}  # all checked before any is sent
+    link = courier_link.get()
+    for shot in shots:
+        ss = props.shot_settings(scene, shot.name)
+        spec = {"layout": ["beauty", _layout_file(scene, shot)], "references": refs[shot.name]}
+        request = {
+            "kind": vocab.JOB_KIND_LOOK,
+            "prompt": props.full_prompt(scene, ss),
+            "width": shot.generation.width,
+            "height": shot.generation.height,
+            "count": count,
+            "shot": shot.name,
+        }
+        folder = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/looks")
+        session.looks[(mine, shot.name)] = LookRun(mine, shot, count, cfg)
+        ss.message = f"Looks: {count} still(s) handed to the courier."
+        link.send(courier_link.Submit((mine, shot.name, LOOK_SEGMENT), cfg, request, folder, look=spec))
+    tick.ensure_timer()
+    return {"started": [s.name for s in shots], "busy": busy}
+
+
+def cancel(scene, shot_name: str) -> bool:
+    """Cancel the shot's look job (at once if it is on the server, else as soon as it is). False when
+    the shot makes no looks."""
+    run = session.looks.get((sid(scene), shot_name))
+    if run is None:
+        return False
+    run.cancel_requested = True
+    if run.job_id:
+        key = (run.scene, shot_name, LOOK_SEGMENT)
+        courier_link.get().send(courier_link.Cancel(key, run.cfg, run.job_id))
+    return True
+
+
+def apply_message(msg: courier_link.Message) -> None:
+    """One courier answer for a look job, on the main thread."""
+    scene_id, shot_name, _ = msg.key
+    run = session.looks.get((scene_id, shot_name))
+    scene = scene_of(scene_id)
+    ss = props.shot_settings(scene, shot_name, create=False) if scene is not None else None
+    if run is None or ss is None or (msg.job_id and run.job_id not in ("", msg.job_id)):
+        return  # a look job this file no longer waits for
+    if isinstance(msg, courier_link.Submitted):
+        run.job_id = msg.job_id
+        ss.message = f"Looks: job {msg.job_id} queued ({run.count} still(s))."
+        if run.cancel_requested:
+            courier_link.get().send(courier_link.Cancel(msg.key, run.cfg, msg.job_id))
+    elif isinstance(msg, courier_link.Update):
+        run.status, run.progress = msg.status, msg.progress
+        ss.message = f"Looks: {msg.message}"
+    elif isinstance(msg, courier_link.Note):
+        ss.message = f"Looks: {msg.message}"
+    elif isinstance(msg, courier_link.Downloaded):
+        stills = (msg.job.get("applied") or {}).get("stills", [])
+        placed = [{**still, "path": path} for still, path in zip(stills, msg.files, strict=True)]
+        strips = look_strips.place_looks(scene, run.shot, placed, msg.job_id)
+        run.status, run.progress = "succeeded", 1.0
+        ss.message = f"Looks: {len(strips)} look(s) on the Looks channel (job {msg.job_id})."
+        del session.looks[(scene_id, shot_name)]
+    elif isinstance(msg, courier_link.Failed):
+        session.looks.pop((scene_id, shot_name), None)
+        ss.message = "Looks: cancelled." if msg.status == "cancelled" else f"Looks failed: {msg.message}"
+
+
+def fail(key, job_id: str, sentence: str) -> None:
+    """Applying a look message raised: the look run ends with ``sentence`` on the shot."""
+    run = session.looks.pop((key[0], key[1]), None)
+    scene = scene_of(key[0])
+    ss = props.shot_settings(scene, key[1], create=False) if scene is not None else None
+    if run is not None and ss is not None:
+        ss.message = f"Looks failed: {sentence}"
