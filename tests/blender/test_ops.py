@@ -101,7 +101,7 @@ def test_undo_only_where_data_changes() -> None:
         "generate_all",
     )
     changes += ("cancel", "set_camera_lora", "generate_draft", "finalize", "generate_looks", "use_look")
-    changes += ("cancel_looks",)
+    changes += ("cancel_looks", "add_reference", "remove_reference", "show_reference")
     read_only = ("open_clip_folder", "test_connection", "start_server", "stop_server")
     classes = {c.bl_idname.split(".")[1]: c for c in ops.classes}
     assert set(changes + read_only) == set(classes)

@@ -238,3 +238,32 @@ def make_looks(
         result["shots"][shot.name] = [s.name for s in strips]
         report(f"{shot.name}: {len(strips)} look(s) on the Looks channel")
     return result
+
+
+def check_reference_image(path: str, what: str) -> None:
+    """A reference's image must be a PNG file that exists (one sentence otherwise): checked when it is
+    added, so the look job never finds out later."""
+    _read_png(blend_paths.abspath(path), what)
+
+
+def set_reference_shown(scene, ss, name: str, show: bool) -> None:
+    """Show the scene reference ``name`` in this shot or hide it (``hidden_references``, one a line)."""
+    if name not in {r.name for r in scene.ltx.references}:
+        raise ValueError(f"The scene has no reference named {name!r}; add it first.")
+    hidden = [n.strip() for n in ss.hidden_references.splitlines() if n.strip() and n.strip() != name]
+    if not show:
+        hidden.append(name)
+    ss.hidden_references = "\n".join(hidden)
+
+
+def remove_reference(scene, name: str) -> None:
+    """Remove the scene reference ``name``, and its name from every shot's hidden references."""
+    refs = scene.ltx.references
+    index = next((i for i, r in enumerate(refs) if r.name == name), None)
+    if index is None:
+        raise ValueError(f"The scene has no reference named {name!r}; pick one of the list.")
+    refs.remove(index)
+    for ss in scene.ltx.shots:
+        kept = [n for n in ss.hidden_references.splitlines() if n.strip() and n.strip() != name]
+        if len(kept) != len([n for n in ss.hidden_references.splitlines() if n.strip()]):
+            ss.hidden_references = "\n".join(kept)

@@ -11,7 +11,7 @@ import os
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import ops_draft, ops_generate, ops_looks
+from . import ops_draft, ops_generate, ops_looks, ops_references
 from ..addon import props
 from .ops_common import ShotOperand, fail, poll_active_shot, poll_clip_dir, poll_plan
 
@@ -235,6 +235,7 @@ classes = (
     LTX_OT_toggle_previs,
     *ops_generate.classes,
     *ops_looks.classes,
+    *ops_references.classes,
     *ops_draft.classes,
 )
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -212,7 +212,7 @@ def draw_look(layout, context, ss) -> None:
     """The shot's look: its mode, the chosen look as a picture, and in words what the model will see."""
     from ...core import server_info
     from ..edit import look_strips
-    from ..flow import looks
+    from ..flow import look_jobs, looks
     from ..link import connection
 
     scene = context.scene
@@ -228,7 +228,10 @@ def draw_look(layout, context, ss) -> None:
     box.label(text=looks.look_sentence(scene, ss, caps, ss.control_kind), icon="HIDE_OFF")
     box.prop(ss, "continue_previous")
     row = box.row(align=True)
-    row.operator("ltx.generate_looks", icon="IMAGE_RGB").shot = ss.name
+    if look_jobs.pending(scene, [ss.name]):  # a look job in flight: its sentence is the shot's message
+        row.operator("ltx.cancel_looks", icon="CANCEL").shot = ss.name
+    else:
+        row.operator("ltx.generate_looks", icon="IMAGE_RGB").shot = ss.name
     row.operator("ltx.use_look", icon="CHECKMARK")
 
 
@@ -236,17 +239,23 @@ def draw_references(layout, context) -> None:
     """The scene's references (name, image, kind) and which of them the active shot shows."""
     st = context.scene.ltx
     ss = props.active_shot(context.scene)
-    hidden = set(ss.hidden_references.splitlines()) if ss is not None else set()
+    hidden = {n.strip() for n in ss.hidden_references.splitlines()} if ss is not None else set()
     col = layout.column(align=True)
     for ref in st.references:
         row = col.row(align=True)
         row.prop(ref, "name", text="")
         row.prop(ref, "kind", text="")
         row.prop(ref, "image", text="")
-        if ss is not None:
-            row.label(text="", icon="HIDE_ON" if ref.name in hidden else "HIDE_OFF")
+        if ss is not None:  # a checkbox: does the active shot show it
+            shown = ref.name not in hidden
+            op = row.operator(
+                "ltx.show_reference", text="", icon="CHECKBOX_HLT" if shown else "CHECKBOX_DEHLT"
+            )
+            op.shot, op.name, op.show = ss.name, ref.name, not shown
+        row.operator("ltx.remove_reference", text="", icon="X").name = ref.name
     if not st.references:
-        col.label(text="No references: add them in Python (scene.ltx.references.add())", icon="INFO")
+        col.label(text="No references yet: the look jobs use only the layout and the words", icon="INFO")
+    layout.operator("ltx.add_reference", icon="ADD")
 
 
 def draw_settings(layout, context) -> None:
