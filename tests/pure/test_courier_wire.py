@@ -20,6 +20,18 @@ ALL = [
     w.Measured((7, "SH010", 0), "job-1", None, "The server has no motion meter.", epoch=2),
     w.Failed((7, "SH010", 0), "job-1", "failed", "The server failed this job: boom", epoch=2),
     w.Probed(3, False, "No LTX server at http://127.0.0.1:9.", epoch=0),
+    # A look job: its pictures as files for the courier to upload, its stills downloaded into a folder.
+    w.Submit(
+        (7, "SH010", w.LOOK_SEGMENT),
+        CFG,
+        {"kind": "look", "prompt": "a cat", "count": 2},
+        "/tmp/looks",
+        look={
+            "layout": ["beauty", "/tmp/l.png"],
+            "references": [{"name": "Ana", "kind": "set", "path": "/a"}],
+        },
+    ),
+    w.Downloaded((7, "SH010", w.LOOK_SEGMENT), "job-3", "/tmp/looks", {}, files=["/tmp/looks/a.png"]),
 ]
 
 
