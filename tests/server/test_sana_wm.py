@@ -198,7 +198,7 @@ def _run(http, server, tmp_path, req: dict) -> tuple[dict, np.ndarray, float]:
 def test_health_names_the_family_its_capabilities_and_profile(sana_server):
     health = sana_server.health()
     assert health["family"] == "sana-wm" and health["backend"] == "sana-wm"
-    assert health["capabilities"] == ["camera_poses", "long_shots"]
+    assert health["capabilities"] == ["camera_poses", "draft", "finalize", "long_shots"]
     assert health["profile"]["name"] == "tiny-sana-wm"
     assert health["defaults"] == {"num_inference_steps": 3, "guidance_scale": 3.0}
     features = health["features"]
