@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.backend_requests import tiny_request
 
 pytestmark = pytest.mark.slow
 
@@ -34,29 +35,13 @@ def q8(tiny_ltx2_dir, tmp_path_factory):
     return _write(tiny_ltx2_dir, tmp_path_factory.mktemp("gguf"), "Q8_0")
 
 
-def _request():
-    from server.backends.base import GenerateRequest
-
-    return GenerateRequest(
-        prompt="a red cube",
-        negative_prompt="",
-        seed=5,
-        num_frames=17,
-        width=96,
-        height=64,
-        frame_rate=24.0,
-        num_inference_steps=2,
-        guidance_scale=3.0,
-    )
-
-
 def _clip(model, tmp_path, **kw):
     from server.backends.ltx2 import LTX2Backend
 
     torch.set_num_threads(1)
     backend = LTX2Backend(str(model), device="cpu", data_dir=tmp_path, **kw)
     backend.load()
-    return backend, backend.generate(_request(), lambda p: None, lambda: False).frames.astype(np.float32)
+    return backend, backend.generate(tiny_request(), lambda p: None, lambda: False).frames.astype(np.float32)
 
 
 def test_a_gguf_transformer_stays_quantized_and_its_clip_is_close(q8, tiny_ltx2_dir, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.backend_requests import tiny_request
 
 pytestmark = pytest.mark.slow
 
@@ -42,20 +43,8 @@ def calls(backend, monkeypatch):
 
 
 def _request(**overrides):
-    from server.backends.base import GenerateRequest
-
-    base = dict(
-        prompt="a red car",
-        negative_prompt="",
-        seed=3,
-        num_frames=17,
-        width=128,
-        height=64,
-        frame_rate=24.0,
-        num_inference_steps=2,
-        guidance_scale=1.0,
-    )
-    return GenerateRequest(**{**base, **overrides})
+    base = dict(prompt="a red car", seed=3, width=128, height=64, guidance_scale=1.0)
+    return tiny_request(**{**base, **overrides})
 
 
 def _video(n: int, h: int, w: int, seed: int) -> np.ndarray:

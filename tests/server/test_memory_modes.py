@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.backend_requests import tiny_request
 
 pytestmark = pytest.mark.slow
 
@@ -21,20 +22,7 @@ FP8_MEAN_TOL = 6.0
 
 
 def _request(**overrides):
-    from server.backends.base import GenerateRequest
-
-    base = dict(
-        prompt="a red cube on a table",
-        negative_prompt="",
-        seed=3,
-        num_frames=17,
-        width=96,
-        height=64,
-        frame_rate=24.0,
-        num_inference_steps=2,
-        guidance_scale=3.0,
-    )
-    return GenerateRequest(**{**base, **overrides})
+    return tiny_request(**{"prompt": "a red cube on a table", "seed": 3, **overrides})
 
 
 def _frames(backend_cls, model_dir, tmp_path, mode, **kw):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.backend_requests import tiny_request
 
 pytestmark = pytest.mark.slow
 
@@ -21,22 +22,6 @@ def single_file(tiny_ltx2_dir, tmp_path_factory):
 
     transformer = LTX2VideoTransformer3DModel.from_pretrained(str(tiny_ltx2_dir), subfolder="transformer")
     return write_ltx2_single_file(transformer, tmp_path_factory.mktemp("sf") / "tiny-ltx2-dev.safetensors")
-
-
-def _request():
-    from server.backends.base import GenerateRequest
-
-    return GenerateRequest(
-        prompt="a red cube",
-        negative_prompt="",
-        seed=5,
-        num_frames=17,
-        width=96,
-        height=64,
-        frame_rate=24.0,
-        num_inference_steps=2,
-        guidance_scale=3.0,
-    )
 
 
 def test_the_file_is_in_the_original_layout(single_file):
@@ -60,8 +45,8 @@ def test_a_single_file_makes_the_same_clip_as_the_folder(single_file, tiny_ltx2_
     folder.load()
     one_file = LTX2Backend(str(single_file), device="cpu", data_dir=tmp_path, components=str(tiny_ltx2_dir))
     one_file.load()
-    a = folder.generate(_request(), lambda p: None, lambda: False).frames.astype(np.float32)
-    b = one_file.generate(_request(), lambda p: None, lambda: False).frames.astype(np.float32)
+    a = folder.generate(tiny_request(), lambda p: None, lambda: False).frames.astype(np.float32)
+    b = one_file.generate(tiny_request(), lambda p: None, lambda: False).frames.astype(np.float32)
     # The weights are identical (bit for bit); two loads in one process round a few pixels apart (measured:
     # max 1 grey level, mean 3e-5).
     assert np.abs(a - b).max() <= 1 and np.abs(a - b).mean() < 0.01
@@ -113,8 +98,8 @@ def test_an_ltx_video_single_file_makes_the_same_clip_as_the_folder(tiny_model_d
     one_file = LTXBackend(str(path), device="cpu", data_dir=tmp_path, components=str(tiny_model_dir))
     one_file.load()
     assert _same_weights(folder.pipe.transformer, one_file.pipe.transformer)
-    a = folder.generate(_request(), lambda p: None, lambda: False).frames.astype(np.float32)
-    b = one_file.generate(_request(), lambda p: None, lambda: False).frames.astype(np.float32)
+    a = folder.generate(tiny_request(), lambda p: None, lambda: False).frames.astype(np.float32)
+    b = one_file.generate(tiny_request(), lambda p: None, lambda: False).frames.astype(np.float32)
     assert np.abs(a - b).max() <= 1  # equal weights; two loads may round a pixel apart
 
 
