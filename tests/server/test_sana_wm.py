@@ -8,7 +8,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from support.server import job_request, png_b64, run_server, wait_for
+from support.server import job_request, png_b64, run_server, run_to_video
 
 pytestmark = pytest.mark.slow
 
@@ -183,12 +183,7 @@ def _request(**overrides) -> dict:
 
 
 def _run(http, server, tmp_path, req: dict) -> tuple[dict, np.ndarray, float]:
-    r = http.post(server.url + "/v1/jobs", json=req)
-    assert r.status_code == 202, r.text
-    done = wait_for(http, server.url, r.json()["id"], timeout=300)
-    assert done["status"] == "succeeded", done
-    path = tmp_path / f"{done['id']}.mp4"
-    path.write_bytes(http.get(server.url + done["video_url"]).content)
+    done, path = run_to_video(http, server.url, req, tmp_path)
     with av.open(str(path)) as container:
         rate = float(container.streams.video[0].average_rate)
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
