@@ -60,53 +60,39 @@ def pytest_unconfigure(config) -> None:
         os._exit(getattr(config, "_ltx_exitstatus", 0))
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """The built-in tiny LTX model, made once per session (in a subprocess: keeps torch out of pytest)."""
-    out = tmp_path_factory.mktemp("tiny") / "tiny-model"
+def _make_tiny_model(tmp_path_factory, folder: str, name: str, family: str | None = None) -> Path:
+    """``server make-tiny-model`` (of ``family``, or the built-in LTX-Video) into a new ``folder``/``name``,
+    in a subprocess: keeps torch out of pytest."""
+    out = tmp_path_factory.mktemp(folder) / name
+    family_args = ["--family", family] if family else []
     subprocess.run(
-        [SERVER_PYTHON, "-m", "server", "make-tiny-model", str(out)],
+        [SERVER_PYTHON, "-m", "server", "make-tiny-model", *family_args, str(out)],
         cwd=REPO,
         check=True,
         capture_output=True,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The built-in tiny LTX model, made once per session (in a subprocess: keeps torch out of pytest)."""
+    return _make_tiny_model(tmp_path_factory, "tiny", "tiny-model")
 
 
 @pytest.fixture(scope="session")
 def tiny_ltx2_dir(tmp_path_factory) -> Path:
     """The tiny LTX-2 with its random camera LoRAs and IC-LoRAs, made once per session (in a subprocess)."""
-    out = tmp_path_factory.mktemp("tiny-ltx2") / "tiny-ltx2-model"
-    subprocess.run(
-        [SERVER_PYTHON, "-m", "server", "make-tiny-model", "--family", "ltx2", str(out)],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return _make_tiny_model(tmp_path_factory, "tiny-ltx2", "tiny-ltx2-model", "ltx2")
 
 
 @pytest.fixture(scope="session")
 def tiny_sana_wm_dir(tmp_path_factory) -> Path:
     """The tiny SANA-WM (stage 1 and its refiner), made once per session (in a subprocess)."""
-    out = tmp_path_factory.mktemp("tiny-sana-wm") / "tiny-sana-wm-model"
-    subprocess.run(
-        [SERVER_PYTHON, "-m", "server", "make-tiny-model", "--family", "sana-wm", str(out)],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return _make_tiny_model(tmp_path_factory, "tiny-sana-wm", "tiny-sana-wm-model", "sana-wm")
 
 
 @pytest.fixture(scope="session")
 def tiny_look_dir(tmp_path_factory) -> Path:
     """The tiny look model (FLUX.2 klein classes, random weights), made once per session (in a subprocess)."""
-    out = tmp_path_factory.mktemp("tiny-look") / "tiny-look-model"
-    subprocess.run(
-        [SERVER_PYTHON, "-m", "server", "make-tiny-model", "--family", "look", str(out)],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return _make_tiny_model(tmp_path_factory, "tiny-look", "tiny-look-model", "look")

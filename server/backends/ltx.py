@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import profiles, recipes
-from .base import Cancelled, CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
+from .base import CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
 from .pipeline import PipelineBackend, checkpoint_source, load_reason
 
 log = logging.getLogger("server.ltx")
@@ -161,18 +161,7 @@ class LTXBackend(PipelineBackend):
         part-way (strength 0.4 of 10 steps) at the final size with the draft's seed and conditions."""
         import torch
 
-        if self.upsampler is None:
-            raise ValueError(f"This server cannot finalize drafts: {self.upsampler_why_not}.")
-        dw, dh = self.draft_size(request.width, request.height)
-        video = np.asarray(latents["video"], dtype=np.float32)
-        expected = ((request.num_frames - 1) // 8 + 1, dh // 32, dw // 32)
-        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
-            raise ValueError(
-                f"The kept draft latents have shape {tuple(video.shape)}, not the {expected} (frames, rows, "
-                f"columns) of a {dw}x{dh} draft of {request.num_frames} frames; make the draft again."
-            )
-        if cancel_check():
-            raise Cancelled()
+        video = self._draft_video_latents(request, latents, cancel_check)
         with torch.no_grad():
             upsampled = self.upsampler(
                 latents=torch.from_numpy(video).to(self.device),
@@ -192,12 +181,10 @@ class LTXBackend(PipelineBackend):
             latents=upsampled,
             denoise_strength=recipes.LTX_REFINE_STRENGTH,
         )
-        n, w, h = request.num_frames, request.width, request.height
         clip = Clip(frames=_uint8(out.frames[0]))
-        clip.applied["stages"] = [
-            recipes.stage("latent_upsample_x2", w, h, n, source=self.upsampler_source),
-            recipes.stage("refine", w, h, n, steps=steps, denoise_strength=recipes.LTX_REFINE_STRENGTH),
-        ]
+        clip.applied["stages"] = self._finalize_stages(
+            request, steps=steps, denoise_strength=recipes.LTX_REFINE_STRENGTH
+        )
         return clip
 
     # -- the passes ------------------------------------------------------------------------------
@@ -234,18 +221,13 @@ class LTXBackend(PipelineBackend):
         """The first stage at the draft size; its (normalized) latents kept and decoded here."""
         import torch
 
-        if self.upsampler is None:
-            raise ValueError(f"This server cannot make drafts to finalize: {self.upsampler_why_not}.")
-        dw, dh = self.draft_size(request.width, request.height)
-        small = replace(request, width=dw, height=dh, stage="single")
+        small = self._draft_request(request)
         out = self._pass(small, lambda p: progress_cb(0.95 * p), cancel_check, output_type="latent")
         latents = out.frames
         with torch.no_grad():
             frames = self._decode(latents, small)
         clip = Clip(frames=_uint8(frames[0]), latents={"video": latents.float().cpu().numpy()})
-        clip.applied["stages"] = [
-            recipes.stage("draft", dw, dh, request.num_frames, steps=request.num_inference_steps)
-        ]
+        clip.applied["stages"] = [self._draft_stage(small)]
         return clip
 
     def _decode(self, latents, request: GenerateRequest):

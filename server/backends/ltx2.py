@@ -17,7 +17,7 @@ import numpy as np
 from blender_ltx.core.protocol import ProtocolError
 
 from . import loras, profiles, recipes
-from .base import Cancelled, CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
+from .base import CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
 from .ltx import resolve_device, resolve_dtype
 from .pipeline import PipelineBackend, checkpoint_source, load_reason
 
@@ -235,18 +235,8 @@ class LTX2Backend(PipelineBackend):
         conditions (audio latents refined alongside)."""
         import torch
 
-        if self.upsampler is None:
-            raise ValueError(f"This server cannot finalize drafts: {self.upsampler_why_not}.")
+        video = self._draft_video_latents(request, latents, cancel_check)
         dw, dh = self.draft_size(request.width, request.height)
-        video = np.asarray(latents["video"], dtype=np.float32)
-        expected = ((request.num_frames - 1) // 8 + 1, dh // 32, dw // 32)
-        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
-            raise ValueError(
-                f"The kept draft latents have shape {tuple(video.shape)}, not the {expected} (frames, rows, "
-                f"columns) of a {dw}x{dh} draft of {request.num_frames} frames; make the draft again."
-            )
-        if cancel_check():
-            raise Cancelled()
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         with torch.no_grad():
@@ -277,13 +267,7 @@ class LTX2Backend(PipelineBackend):
             audio_latents=audio_latents.to(self.device) if audio_latents is not None else None,
         )
         clip = self._clip(*result, request)
-        n = request.num_frames
-        clip.applied["stages"] = [
-            recipes.stage(
-                "latent_upsample_x2", request.width, request.height, n, source=self.upsampler_source
-            ),
-            recipes.stage("refine", request.width, request.height, n, steps=len(sigmas), sigmas=sigmas),
-        ]
+        clip.applied["stages"] = self._finalize_stages(request, steps=len(sigmas), sigmas=sigmas)
         return clip
 
     # -- the passes ------------------------------------------------------------------------------
@@ -356,10 +340,7 @@ class LTX2Backend(PipelineBackend):
         would not hand them back)."""
         import torch
 
-        if self.upsampler is None:
-            raise ValueError(f"This server cannot make drafts to finalize: {self.upsampler_why_not}.")
-        dw, dh = self.draft_size(request.width, request.height)
-        small = replace(request, width=dw, height=dh, stage="single")
+        small = self._draft_request(request)
         video_latents, audio_latents, refs = self._pass(
             small, lambda p: progress_cb(0.95 * p), cancel_check, output_type="latent"
         )
@@ -369,9 +350,7 @@ class LTX2Backend(PipelineBackend):
         clip.latents = {"video": video_latents.float().cpu().numpy()}
         if audio_latents is not None:
             clip.latents["audio"] = audio_latents.float().cpu().numpy()
-        clip.applied["stages"] = [
-            recipes.stage("draft", dw, dh, request.num_frames, steps=request.num_inference_steps)
-        ]
+        clip.applied["stages"] = [self._draft_stage(small)]
         return clip
 
     def _decode(self, video_latents, audio_latents):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from blender_ltx.core.protocol import SPATIAL_MULTIPLE
 
-from . import profiles
+from . import profiles, recipes
 from .base import Backend, Cancelled, CancelCheck, GenerateRequest, ProgressCallback, WeightsNotFound
 
 _EMBED_CACHE_SIZE = 16
@@ -186,6 +188,50 @@ class PipelineBackend(Backend):
                 pipeline_class, self.model, source, self.dtype, self.text_encoder_dir, self.vae_file
             )
         return pipeline_class.from_pretrained(source, torch_dtype=self.dtype, **components)
+
+    # -- the draft-then-final recipe (ltx.py, ltx2.py) ---------------------------------------------
+    def _draft_request(self, request: GenerateRequest) -> GenerateRequest:
+        """The draft's single pass: ``request`` at the draft size. ValueError (one sentence) when this
+        server has no latent upsampler to finalize the draft with."""
+        if self.upsampler is None:
+            raise ValueError(f"This server cannot make drafts to finalize: {self.upsampler_why_not}.")
+        dw, dh = self.draft_size(request.width, request.height)
+        return replace(request, width=dw, height=dh, stage="single")
+
+    def _draft_stage(self, small: GenerateRequest) -> dict[str, Any]:
+        """The ``applied["stages"]`` entry of the draft pass ``small`` (from ``_draft_request``)."""
+        return recipes.stage(
+            "draft", small.width, small.height, small.num_frames, steps=small.num_inference_steps
+        )
+
+    def _draft_video_latents(
+        self, request: GenerateRequest, latents: dict[str, Any], cancel_check: CancelCheck
+    ) -> np.ndarray:
+        """The kept draft's video latents for finalizing ``request`` (the final size), checked against
+        the draft size; ValueError (one sentence) without an upsampler or for latents of another shape,
+        Cancelled when the job was cancelled meanwhile."""
+        if self.upsampler is None:
+            raise ValueError(f"This server cannot finalize drafts: {self.upsampler_why_not}.")
+        dw, dh = self.draft_size(request.width, request.height)
+        video = np.asarray(latents["video"], dtype=np.float32)
+        expected = ((request.num_frames - 1) // 8 + 1, dh // 32, dw // 32)
+        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
+            raise ValueError(
+                f"The kept draft latents have shape {tuple(video.shape)}, not the {expected} (frames, rows, "
+                f"columns) of a {dw}x{dh} draft of {request.num_frames} frames; make the draft again."
+            )
+        if cancel_check():
+            raise Cancelled()
+        return video
+
+    def _finalize_stages(self, request: GenerateRequest, **refine: Any) -> list[dict[str, Any]]:
+        """The ``applied["stages"]`` of a finalize to ``request``'s size: the latent upsample, then the
+        refine (described by ``refine``)."""
+        w, h, n = request.width, request.height, request.num_frames
+        return [
+            recipes.stage("latent_upsample_x2", w, h, n, source=self.upsampler_source),
+            recipes.stage("refine", w, h, n, **refine),
+        ]
 
     def _sampling_kwargs(self, request: GenerateRequest) -> dict[str, Any]:
         """The profile's extra pipeline arguments recorded with the job (or the profile's now). Only the

@@ -37,7 +37,7 @@ import numpy as np
 
 from blender_ltx.core.protocol import ProtocolError
 
-from . import profiles
+from . import profiles, recipes
 from .base import CameraPoses, CancelCheck, Cancelled, Clip, GenerateRequest, ProgressCallback
 from .ltx import resolve_device, resolve_dtype
 from .pipeline import STEPS_SHARE, PipelineBackend, checkpoint_source
@@ -210,7 +210,8 @@ class SanaWMBackend(PipelineBackend):
         }
 
     def capability_list(self) -> list[str]:
-        return ["camera_poses"]
+        # draft and finalize: stage 1 alone, then the refiner on its kept latents (see recipe)
+        return ["camera_poses"] + (["draft", "finalize"] if self.refiner is not None else [])
 
     def check_request(self, request: dict[str, Any]) -> None:
         conditions = request.get("conditions") or []
@@ -268,6 +269,161 @@ class SanaWMBackend(PipelineBackend):
     ) -> Clip:
         import torch
 
+        if request.stage == "draft":
+            return self._draft(request, progress_cb, cancel_check)
+        cuda = self.device == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        refine = self.refiner is not None
+        share = STEPS_SHARE * (0.8 if refine else 1.0)
+        out, fit = self._stage1(request, progress_cb, cancel_check, share, "latent" if refine else "np")
+        stages = ["stage1"]
+        if refine:
+            if cancel_check():
+                raise Cancelled()
+            video = self._refine(out, request)
+            stages.append("refiner")
+            progress_cb(STEPS_SHARE)
+        else:
+            video = out
+        clip = Clip(frames=self._shot_frames(video, fit, request), applied={"stages": stages})
+        if cuda:
+            clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return clip
+
+    # -- draft, then final -----------------------------------------------------------------------
+    def recipe(self) -> dict[str, Any]:
+        """Stage 1 alone is the draft (at the model's canvas: the release generates at that one size and
+        its refiner works on stage 1's latents as they are, with no upsampler, so there is no smaller
+        draft); the finalize is stage 2, the LTX-2 refiner, on the kept latents."""
+        if self.refiner is None:
+            why = (
+                "the server was started with --no-refiner, so there is no stage 2 to finalize a draft with"
+                if not self.use_refiner
+                else f"the checkpoint {self.model_path or self.model} has no refiner/ (SANA-WM's stage 2), "
+                "so a draft cannot be finalized"
+            )
+            return {"draft": None, "finalize": None, "why_not": why}
+        w, h = self.canvas
+        sigmas = list(TINY_REFINER_SIGMAS) if self.tiny else None
+        draft = {
+            "divisor": 1,
+            "model_width": w,
+            "model_height": h,
+            "rule": (
+                f"stage 1 alone at the model's {w}x{h} canvas and {MODEL_FPS:g} fps, the shot's frame cut "
+                "from it at the final size and retimed to the shot's frames; the same size as the final "
+                "(the model makes no other size and its refiner does not upsample)"
+            ),
+        }
+        finalize = {
+            "stages": ["refiner"],
+            "refiner": self.refiner_path,
+            "what": (
+                "SANA-WM's LTX-2 refiner on the draft's stage-1 latents with the draft's seed and prompt at "
+                f"{MODEL_FPS:g} fps (its first latent frame, the picture's, kept as the sink), decoded, cut "
+                "and retimed as a one-pass job is"
+            ),
+            "refine_sigmas": sigmas or "the release's distilled stage-2 schedule",
+        }
+        return {"draft": draft, "finalize": finalize, "why_not": None}
+
+    def draft_size(self, width: int, height: int) -> tuple[int, int]:
+        """A SANA-WM draft comes back at the final size: stage 1 runs at the model's canvas either way."""
+        return width, height
+
+    def finalize(
+        self,
+        request: GenerateRequest,
+        latents: dict[str, Any],
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+    ) -> Clip:
+        """The refiner on a draft's kept stage-1 latents (the draft's seed, prompt and the model's rate),
+        then the one-pass job's cut and retime: the clip of the draft's frames at the shot's rate."""
+        import torch
+
+        if self.refiner is None:
+            raise ValueError(f"This server cannot finalize drafts: {self.recipe()['why_not']}.")
+        video = np.asarray(latents["video"], dtype=np.float32)
+        count = model_frames(request.num_frames, request.frame_rate)
+        w, h = self.canvas
+        expected = ((count - 1) // 8 + 1, h // 32, w // 32)
+        if video.ndim != 5 or tuple(video.shape[2:]) != expected:
+            raise ValueError(
+                f"The kept draft latents have shape {tuple(video.shape)}, not the {expected} (frames, rows, "
+                f"columns) of a SANA-WM draft of {request.num_frames} frames at {request.frame_rate:g} fps "
+                f"on the {w}x{h} canvas; make the draft again."
+            )
+        if cancel_check():
+            raise Cancelled()
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        progress_cb(0.05)
+        refined = self._refine(torch.from_numpy(video).to(self.device, self.dtype), request)
+        progress_cb(STEPS_SHARE)
+        fit = fit_frame(request.width, request.height, self.canvas)
+        clip = Clip(frames=self._shot_frames(refined, fit, request))
+        clip.applied["stages"] = [
+            recipes.stage(
+                "refiner",
+                request.width,
+                request.height,
+                request.num_frames,
+                model_width=w,
+                model_height=h,
+                model_frames=count,
+                model_fps=MODEL_FPS,
+                refiner=self.refiner_path,
+            )
+        ]
+        if self.device == "cuda":
+            clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return clip
+
+    def _draft(self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck):
+        """Stage 1 alone: its latents kept for the refiner, decoded here as the pipeline decodes them."""
+        import torch
+
+        if self.refiner is None:
+            raise ValueError(f"This server cannot make drafts to finalize: {self.recipe()['why_not']}.")
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        latents, fit = self._stage1(request, progress_cb, cancel_check, 0.95 * STEPS_SHARE, "latent")
+        with torch.no_grad():
+            decoded = self.pipe._decode_latents(latents)
+        video = self.pipe.video_processor.postprocess_video(decoded, output_type="np")[0]
+        clip = Clip(frames=self._shot_frames(video, fit, request))
+        clip.latents = {"video": latents.float().cpu().numpy()}
+        w, h = self.canvas
+        clip.applied["stages"] = [
+            recipes.stage(
+                "draft",
+                request.width,
+                request.height,
+                request.num_frames,
+                steps=request.num_inference_steps,
+                model_width=w,
+                model_height=h,
+                model_frames=model_frames(request.num_frames, request.frame_rate),
+                model_fps=MODEL_FPS,
+            )
+        ]
+        if self.device == "cuda":
+            clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return clip
+
+    def _stage1(
+        self,
+        request: GenerateRequest,
+        progress_cb: ProgressCallback,
+        cancel_check: CancelCheck,
+        share: float,
+        output_type: str,
+    ):
+        """Stage 1 over the shot's duration at the model's rate and canvas: (latents or frames, the fit)."""
+        import torch
+
         from blender_ltx.core.poses import relative_poses, resample
 
         n, width, height = request.num_frames, request.width, request.height
@@ -279,16 +435,11 @@ class SanaWMBackend(PipelineBackend):
         fit = fit_frame(width, height, self.canvas)
         intr = fit.intrinsics(intr, width, height)
         picture = fit.place(self._first_picture(request))
-
-        cuda = self.device == "cuda"
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        refine = self.refiner is not None
         out = self._run_steps(
             request.num_inference_steps,
             progress_cb,
             cancel_check,
-            share=STEPS_SHARE * (0.8 if refine else 1.0),
+            share=share,
             image=picture,
             prompt=request.prompt,
             c2w=c2w.astype(np.float32),
@@ -299,25 +450,17 @@ class SanaWMBackend(PipelineBackend):
             fps=int(round(MODEL_FPS)),
             guidance_scale=request.guidance_scale,
             generator=torch.Generator("cpu").manual_seed(request.seed),
-            output_type="latent" if refine else "np",
+            output_type=output_type,
             return_dict=False,
             **self._prompt_embeds(request.prompt, request.negative_prompt, request.guidance_scale > 1.0),
         )
-        stages = ["stage1"]
-        if refine:
-            if cancel_check():
-                raise Cancelled()
-            video = self._refine(out[0], request)
-            stages.append("refiner")
-            progress_cb(STEPS_SHARE)
-        else:
-            video = out[0]
+        return out[0], fit
+
+    def _shot_frames(self, video, fit: Fit, request: GenerateRequest) -> np.ndarray:
+        """Decoded canvas frames (float, [0, 1]) -> the shot's frame at its size, one per scene frame."""
+        n = request.num_frames
         frames = (np.asarray(video) * 255.0).round().clip(0, 255).astype(np.uint8)
-        frames = fit.cut(frames, width, height)[retime_indices(n, len(frames))]
-        clip = Clip(frames=frames, applied={"stages": stages})
-        if cuda:
-            clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        return clip
+        return fit.cut(frames, request.width, request.height)[retime_indices(n, len(frames))]
 
     # -- helpers ---------------------------------------------------------------------------------
     def _resolve_source(self) -> tuple[str, bool]:

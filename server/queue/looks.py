@@ -47,17 +47,7 @@ def plan_look(request: dict[str, Any], images: list[bytes], look) -> dict[str, A
     shas = [hashlib.sha256(raw).hexdigest() for raw in images]
     records = _image_records(request, shas)
     layout = request.get("layout")
-    named = LookRequest(
-        prompt=request["prompt"],
-        width=request["width"],
-        height=request["height"],
-        seed=request["seed"],
-        count=request["count"],
-        num_inference_steps=request["num_inference_steps"],
-        guidance_scale=request["guidance_scale"],
-        layout=LookImage(None, layout["kind"]) if layout else None,
-        references=[LookImage(None, r["kind"], r["name"]) for r in request.get("references") or []],
-    )
+    named = _look_request(request, None)
     return {
         "kind": vocab.JOB_KIND_LOOK,
         "prompt_used": compose_prompt(named),
@@ -81,6 +71,25 @@ def plan_look(request: dict[str, Any], images: list[bytes], look) -> dict[str, A
     }
 
 
+def _look_request(request: dict[str, Any], inputs: list[Any] | None) -> LookRequest:
+    """The look model's request for a look job's ``request``; ``inputs``: the job's stored PIL images,
+    layout first, or None for a request that only names them (no pictures)."""
+    layout = request.get("layout")
+    refs = request.get("references") or []
+    images = list(inputs) if inputs is not None else [None] * (bool(layout) + len(refs))
+    return LookRequest(
+        prompt=request["prompt"],
+        width=request["width"],
+        height=request["height"],
+        seed=request["seed"],
+        count=request["count"],
+        num_inference_steps=request["num_inference_steps"],
+        guidance_scale=request["guidance_scale"],
+        layout=LookImage(images.pop(0), layout["kind"]) if layout else None,
+        references=[LookImage(img, r["kind"], r["name"]) for img, r in zip(images, refs, strict=True)],
+    )
+
+
 def run_look(
     share,
     look,
@@ -95,20 +104,7 @@ def run_look(
     """Make the stills (the look model on the device first), store each as an asset; the finished
     ``applied``. ``inputs``: the job's stored PIL images, layout first."""
     device = share.use("look") if share is not None else None
-    layout = request.get("layout")
-    refs = request.get("references") or []
-    images = list(inputs)
-    gen = LookRequest(
-        prompt=request["prompt"],
-        width=request["width"],
-        height=request["height"],
-        seed=request["seed"],
-        count=request["count"],
-        num_inference_steps=request["num_inference_steps"],
-        guidance_scale=request["guidance_scale"],
-        layout=LookImage(images.pop(0), layout["kind"]) if layout else None,
-        references=[LookImage(img, r["kind"], r["name"]) for img, r in zip(images, refs, strict=True)],
-    )
+    gen = _look_request(request, inputs)
     made = look.generate(gen, progress, stopping)
     stills = []
     for i, (pixels, seed) in enumerate(zip(made.stills, made.seeds, strict=True)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.server import backend_request
 
 pytestmark = pytest.mark.slow
 
@@ -23,20 +24,8 @@ def backend(tiny_ltx2_dir, tmp_path_factory):
 
 
 def _request(**overrides):
-    from server.backends.base import GenerateRequest
-
-    base = dict(
-        prompt="a red car drives left",
-        negative_prompt="",
-        seed=11,
-        num_frames=17,
-        width=256,
-        height=128,
-        frame_rate=24.0,
-        num_inference_steps=2,
-        guidance_scale=1.0,
-    )
-    return GenerateRequest(**{**base, **overrides})
+    base = dict(prompt="a red car drives left", seed=11, width=256, height=128, guidance_scale=1.0)
+    return backend_request(**{**base, **overrides})
 
 
 def _run(fn, *args):

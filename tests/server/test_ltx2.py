@@ -7,7 +7,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from support.server import job_request, png_b64, wait_for
+from support.server import job_request, png_b64, run_to_video, wait_for
 
 from server.generation.video import probe_mp4
 
@@ -32,13 +32,7 @@ def _trajectory(n: int, step: tuple[float, float, float]) -> dict:
 
 
 def _run(http, server, tmp_path, req: dict) -> tuple[dict, object]:
-    r = http.post(server.url + "/v1/jobs", json=req)
-    assert r.status_code == 202, r.text
-    done = wait_for(http, server.url, r.json()["id"], timeout=300)
-    assert done["status"] == "succeeded", done
-    path = tmp_path / f"{done['id']}.mp4"
-    path.write_bytes(http.get(server.url + done["video_url"]).content)
-    return done, path
+    return run_to_video(http, server.url, req, tmp_path)
 
 
 def _frames(path) -> np.ndarray:

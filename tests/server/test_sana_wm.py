@@ -8,7 +8,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from support.server import job_request, png_b64, run_server, wait_for
+from support.server import job_request, png_b64, run_server, run_to_video
 
 pytestmark = pytest.mark.slow
 
@@ -183,12 +183,7 @@ def _request(**overrides) -> dict:
 
 
 def _run(http, server, tmp_path, req: dict) -> tuple[dict, np.ndarray, float]:
-    r = http.post(server.url + "/v1/jobs", json=req)
-    assert r.status_code == 202, r.text
-    done = wait_for(http, server.url, r.json()["id"], timeout=300)
-    assert done["status"] == "succeeded", done
-    path = tmp_path / f"{done['id']}.mp4"
-    path.write_bytes(http.get(server.url + done["video_url"]).content)
+    done, path = run_to_video(http, server.url, req, tmp_path)
     with av.open(str(path)) as container:
         rate = float(container.streams.video[0].average_rate)
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
@@ -198,7 +193,14 @@ def _run(http, server, tmp_path, req: dict) -> tuple[dict, np.ndarray, float]:
 def test_health_names_the_family_its_capabilities_and_profile(sana_server):
     health = sana_server.health()
     assert health["family"] == "sana-wm" and health["backend"] == "sana-wm"
-    assert health["capabilities"] == ["camera_poses", "long_shots"]
+    assert health["capabilities"] == [
+        "camera_poses",
+        "draft",
+        "finalize",
+        "long_shots",
+        "look_frames",
+        "references",
+    ]
     assert health["profile"]["name"] == "tiny-sana-wm"
     assert health["defaults"] == {"num_inference_steps": 3, "guidance_scale": 3.0}
     features = health["features"]
@@ -249,6 +251,30 @@ def test_a_long_shot_chains_into_one_clip_of_exactly_its_frames(sana_server, htt
     segments = done["applied"]["segments"]
     assert [(s["frame_start"], s["num_frames"], s["overlap"]) for s in segments] == [(0, 33, 0), (32, 25, 1)]
     assert all(s["prompt_used"] == req["prompt"] for s in segments)
+
+
+def test_a_draft_then_its_finalize_is_the_one_pass_take(sana_server, http, tmp_path):
+    """Draft: stage 1 alone at the canvas, its latents kept; finalize: the refiner on them, into the draft's
+    frames at the shot's rate, the same clip twice and the clip the one-pass job makes."""
+    recipe = sana_server.health()["recipe"]
+    assert recipe["draft"]["divisor"] == 1 and recipe["finalize"]["stages"] == ["refiner"]
+    req = _request(num_frames=25, frame_rate=30.0, trajectory=_trajectory(25, step=(0, 0.1, 0), pan_deg=1.0))
+    draft, draft_frames, rate = _run(http, sana_server, tmp_path, {**req, "draft": True})
+    assert draft_frames.shape == (25, 256, 448, 3) and rate == 30.0
+    assert [s["stage"] for s in draft["applied"]["stages"]] == ["draft"]
+    assert draft["applied"]["stages"][0]["model_frames"] == 17
+    assert draft["applied"]["draft"] == {"width": 448, "height": 256, "final_width": 448, "final_height": 256}
+    assert (sana_server.data_dir / "videos" / f"{draft['id']}.draft.npz").is_file()
+
+    final, frames, rate = _run(http, sana_server, tmp_path, {"finalize": draft["id"]})
+    assert frames.shape == (25, 256, 448, 3) and rate == 30.0
+    assert [s["stage"] for s in final["applied"]["stages"]] == ["refiner"]
+    assert final["applied"]["finalize"]["draft"] == draft["id"]
+    assert np.abs(frames.astype(int) - draft_frames.astype(int)).mean() > 1.0  # the refiner ran
+    _, again, _ = _run(http, sana_server, tmp_path, {"finalize": draft["id"]})
+    np.testing.assert_array_equal(again, frames)
+    _, one_pass, _ = _run(http, sana_server, tmp_path, req)
+    np.testing.assert_array_equal(one_pass, frames)
 
 
 @pytest.mark.parametrize(

@@ -235,6 +235,18 @@ def wait_for(
         time.sleep(0.05)
 
 
+def run_to_video(session, url: str, req: dict, out_dir, timeout: float = 300.0) -> tuple[dict, Path]:
+    """Submit ``req``, wait until it succeeded and download its mp4 into ``out_dir``: (the finished job,
+    the file)."""
+    r = session.post(url + "/v1/jobs", json=req)
+    assert r.status_code == 202, r.text
+    done = wait_for(session, url, r.json()["id"], timeout=timeout)
+    assert done["status"] == "succeeded", done
+    path = Path(out_dir) / f"{done['id']}.mp4"
+    path.write_bytes(session.get(url + done["video_url"]).content)
+    return done, path
+
+
 def wait_progress(session, url: str, job_id: str, timeout: float = 120.0) -> dict:
     """Poll until the job is running and has finished at least one denoising step."""
     deadline = time.monotonic() + timeout

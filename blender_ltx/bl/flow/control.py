@@ -76,7 +76,7 @@ def base_spec(scene, part, kind: str) -> dict | None:
     return spec
 
 
-class PendingControl:
+class PendingControl(control_frames.PendingRender):
     """A control spec whose frames are still to be rendered (the click path): the spec's other parts
     and the render's job are fixed when Generate is clicked (the scene as it was then, through a copy
     of the file saved then); ``staged.py`` chooses the kind once the server's capabilities are known
@@ -88,10 +88,6 @@ class PendingControl:
         self.finished = False  # ``result`` is final: the spec with its frames, or None (no control)
         self.result: dict | None = None
         self.render: control_frames.ControlRender | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.render is not None and not self.finished
 
     def choose(self, info: dict | None) -> None:
         """Settle the kind against the server's health ``info`` (None: unknown, the courier checks):
@@ -113,28 +109,12 @@ class PendingControl:
             self.job["width"], self.job["height"] = control_frames.reference_size(self.part, scale)
             control_frames.write_job(self.job)
 
-    def start(self) -> None:
-        self.render = control_frames.launch(self.job)
+    @property
+    def shot_name(self) -> str:
+        return self.part.name
 
-    def progress(self) -> float:
-        if self.finished:
-            return 1.0
-        return self.render.progress() if self.render is not None else 0.0
-
-    def poll(self) -> None:
-        """Follow the render; ``finished`` once it is done. ValueError (one sentence) when it failed."""
-        if self.finished or self.render is None:
-            return
-        try:
-            done = self.render.poll()
-        except RuntimeError as exc:
-            raise ValueError(f"Shot {self.part.name}: {exc}") from None
-        if done is not None:
-            self.finished, self.result = True, with_frames(self.spec, done)
-
-    def cancel(self) -> None:
-        if self.render is not None and not self.finished:
-            self.render.cancel()
+    def accept(self, done: dict) -> None:
+        self.finished, self.result = True, with_frames(self.spec, done)
 
 
 def stage_spec(

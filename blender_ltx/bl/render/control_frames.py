@@ -147,6 +147,50 @@ def launch(job: dict) -> ControlRender:
     return ControlRender(proc=proc, out_dir=out, frames=len(job.get("frames", ())))
 
 
+class PendingRender:
+    """A background render of one shot's frames (a control render or a click's guide frames): the
+    subclass sets ``job`` and names the shot (``shot_name``); ``start`` launches the process, ``poll``
+    follows it and hands its result to ``accept`` (which sets ``finished``), ``progress`` reads its
+    progress file. ``poll`` raises ValueError (one sentence) when the render failed."""
+
+    job: dict
+    shot_name: str
+    render: ControlRender | None = None
+    finished = False
+
+    @property
+    def running(self) -> bool:
+        return self.render is not None and not self.finished
+
+    def start(self) -> None:
+        self.render = launch(self.job)
+
+    def progress(self) -> float:
+        if self.finished:
+            return 1.0
+        return self.render.progress() if self.render is not None else 0.0
+
+    def poll(self) -> None:
+        """Follow the render; ``accept`` its result once it is done. ValueError (one sentence) when it
+        failed."""
+        if self.finished or self.render is None:
+            return
+        try:
+            done = self.render.poll()
+        except RuntimeError as exc:
+            raise ValueError(f"Shot {self.shot_name}: {exc}") from None
+        if done is not None:
+            self.accept(done)
+
+    def accept(self, done: dict) -> None:
+        """Take the finished render's result and set ``finished`` (raises ValueError when it is short)."""
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        if self.render is not None and not self.finished:
+            self.render.cancel()
+
+
 def start_control_render(scene, shot, out_dir: str, scale: float = DEFAULT_SCALE) -> ControlRender:
     """Save a copy of the file and start rendering ``shot``'s control frames into ``out_dir``."""
     _camera(shot)  # checked before the copy is written

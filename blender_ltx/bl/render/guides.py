@@ -27,6 +27,7 @@ import numpy as np
 from ...core.job_request import keyframe_indices
 from ..addon import compat
 from ..addon.blend_paths import abspath
+from .control_frames import PendingRender
 
 #: Render settings a guide render changes, as (path from the scene, attribute), restored in this order
 #: (the file type before the color mode and depth that depend on it). The file type attributes come
@@ -240,7 +241,7 @@ def run_job(job: dict, progress: Callable[[float], None]) -> dict:
     return {"guides": [[i, p] for i, p in guides]}
 
 
-class PendingGuides:
+class PendingGuides(PendingRender):
     """A (segment) shot's guide frames rendering in the background from the click's file copy:
     ``start`` launches the process, ``poll`` follows it (``finished`` once every planned frame is in),
     ``progress`` reads its progress file. Raises ValueError (one sentence) when the render failed."""
@@ -250,29 +251,7 @@ class PendingGuides:
         self.render = None
         self.finished = False
 
-    @property
-    def running(self) -> bool:
-        return self.render is not None and not self.finished
-
-    def start(self) -> None:
-        from . import control_frames
-
-        self.render = control_frames.launch(self.job)
-
-    def progress(self) -> float:
-        if self.finished:
-            return 1.0
-        return self.render.progress() if self.render is not None else 0.0
-
-    def poll(self) -> None:
-        if self.finished or self.render is None:
-            return
-        try:
-            done = self.render.poll()
-        except RuntimeError as exc:
-            raise ValueError(f"Shot {self.shot_name}: {exc}") from None
-        if done is None:
-            return
+    def accept(self, done: dict) -> None:
         got = [(int(i), p) for i, p in done["guides"]]
         missing = [p for _i, p in self.planned if not os.path.isfile(p)]
         if sorted(got) != sorted(self.planned) or missing:
@@ -282,10 +261,6 @@ class PendingGuides:
                 "generate it again."
             )
         self.finished = True
-
-    def cancel(self) -> None:
-        if self.render is not None and not self.finished:
-            self.render.cancel()
 
 
 # --- first frames from elsewhere ---------------------------------------------------------------------

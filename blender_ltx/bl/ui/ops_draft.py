@@ -22,7 +22,42 @@ def _finish(op, result: dict, background: bool) -> set[str]:
     return {"FINISHED"}
 
 
-class LTX_OT_generate_draft(ShotOperand, bpy.types.Operator):
+class _ShotsOperator(ShotOperand):
+    """What Generate Draft and Finalize share: the selected shot (or every shot with All), and
+    ``execute()`` (waits) / ``invoke()`` (returns at once) around the subclass's ``_run``; each
+    subclass declares its ``all`` property."""
+
+    @classmethod
+    def poll(cls, context):
+        return poll_plan(cls, context) and poll_clip_dir(cls, context)
+
+    def _names(self, context):
+        if self.all:
+            return None
+        ss = self.target(context)
+        return [ss.name] if ss is not None else []
+
+    def _run(self, context, names: list[str] | None, background: bool) -> dict:
+        raise NotImplementedError
+
+    def _go(self, context, background: bool) -> set[str]:
+        names = self._names(context)
+        if names == []:
+            return {"CANCELLED"}
+        try:
+            result = self._run(context, names, background)
+        except FAILURES as exc:
+            return fail(self, exc)
+        return _finish(self, result, background=background)
+
+    def execute(self, context):
+        return self._go(context, background=False)
+
+    def invoke(self, context, event):
+        return self._go(context, background=True)
+
+
+class LTX_OT_generate_draft(_ShotsOperator, bpy.types.Operator):
     """Generate a draft take of the selected shot (or every shot with All): the model's first stage at
     half size, fast; Finalize makes it the full-size take"""
 
@@ -33,42 +68,16 @@ class LTX_OT_generate_draft(ShotOperand, bpy.types.Operator):
     all: BoolProperty(name="All", description="Draft every shot whose inputs changed (all with Force)")
     force: BoolProperty(name="Force", description="With All: draft every shot, changed or not")
 
-    @classmethod
-    def poll(cls, context):
-        return poll_plan(cls, context) and poll_clip_dir(cls, context)
-
-    def _names(self, context):
-        if self.all:
-            return None
-        ss = self.target(context)
-        return [ss.name] if ss is not None else []
-
-    def execute(self, context):
+    def _run(self, context, names, background):
         from ..flow import generate
 
-        names = self._names(context)
-        if names == []:
-            return {"CANCELLED"}
-        try:
-            result = generate.run_sync(context.scene, names, force=self.force or not self.all, draft=True)
-        except FAILURES as exc:
-            return fail(self, exc)
-        return _finish(self, result, background=False)
-
-    def invoke(self, context, event):
-        from ..flow import generate
-
-        names = self._names(context)
-        if names == []:
-            return {"CANCELLED"}
-        try:
-            result = generate.start_async(context, names, force=self.force or not self.all, draft=True)
-        except FAILURES as exc:
-            return fail(self, exc)
-        return _finish(self, result, background=True)
+        force = self.force or not self.all
+        if background:
+            return generate.start_async(context, names, force=force, draft=True)
+        return generate.run_sync(context.scene, names, force=force, draft=True)
 
 
-class LTX_OT_finalize(ShotOperand, bpy.types.Operator):
+class LTX_OT_finalize(_ShotsOperator, bpy.types.Operator):
     """Finalize the selected shot's active draft (or every shot's with All): the server refines the draft
     into the final size with its seed and conditions; the final lands as a new take above it"""
 
@@ -78,39 +87,12 @@ class LTX_OT_finalize(ShotOperand, bpy.types.Operator):
 
     all: BoolProperty(name="All", description="Finalize every shot whose active take is a draft")
 
-    @classmethod
-    def poll(cls, context):
-        return poll_plan(cls, context) and poll_clip_dir(cls, context)
-
-    def _names(self, context):
-        if self.all:
-            return None
-        ss = self.target(context)
-        return [ss.name] if ss is not None else []
-
-    def execute(self, context):
+    def _run(self, context, names, background):
         from ..flow import finalize
 
-        names = self._names(context)
-        if names == []:
-            return {"CANCELLED"}
-        try:
-            result = finalize.run_sync(context.scene, names)
-        except FAILURES as exc:
-            return fail(self, exc)
-        return _finish(self, result, background=False)
-
-    def invoke(self, context, event):
-        from ..flow import finalize
-
-        names = self._names(context)
-        if names == []:
-            return {"CANCELLED"}
-        try:
-            result = finalize.start_async(context, names)
-        except FAILURES as exc:
-            return fail(self, exc)
-        return _finish(self, result, background=True)
+        if background:
+            return finalize.start_async(context, names)
+        return finalize.run_sync(context.scene, names)
 
 
 classes = (LTX_OT_generate_draft, LTX_OT_finalize)
