@@ -5,8 +5,8 @@ muted Looks channel (``bl/edit/look_strips.py``), the first one the shot's look 
 References are the scene's list (``scene.ltx.references``: name, image, kind character | prop | set),
 each shot showing all but its ``hidden_references``, uploaded once as content-addressed assets: a second
 run sends 0 bytes of them. A shot that continues from the previous shot adds that shot's chosen look.
-This is the synchronous path (the ``looks`` command and the Generate Looks operator wait here); a
-background path through the courier is still to come.
+This is the synchronous path (the ``looks`` command and the Generate Looks operator's execute() wait
+here); a click goes through the courier instead (``look_jobs.py``).
 
 ``take_look`` is the other half: what picture a take's request carries for the shot's look (``previs``,
 ``prompt``, ``frame``, ``previous take``), the scene's Auto choosing by ``core.looks.default_look``.
