@@ -11,7 +11,6 @@ import hashlib
 import json
 import urllib.request
 
-import numpy as np
 import pytest
 
 pytestmark = [
@@ -28,13 +27,11 @@ from blender_ltx.bl.flow import looks, request  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from blender_ltx.core.courier_wire import ClientConfig  # noqa: E402
 from addon_env import cli, reopen, saved_demo  # noqa: E402
+from support.pngs import noise_png  # noqa: E402
 
 
 def _png(path, seed: int) -> str:
-    from PIL import Image
-
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
-    return str(path)
+    return noise_png(path, seed, 64)
 
 
 def _status(server, job_id: str) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 pytestmark = [
@@ -19,13 +18,11 @@ bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.edit import look_strips  # noqa: E402
 from addon_env import cli, reopen, saved_demo  # noqa: E402
+from support.pngs import noise_png  # noqa: E402
 
 
 def _reference_png(path, seed: int) -> str:
-    from PIL import Image
-
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
-    return str(path)
+    return noise_png(path, seed, 64)
 
 
 def _add_reference(scene, name: str, kind: str, path: str) -> None:

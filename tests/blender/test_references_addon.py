@@ -4,7 +4,6 @@ that the look jobs read, *Remove Reference* takes the name out of every shot; th
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered")]
@@ -13,13 +12,11 @@ bpy = pytest.importorskip("bpy")
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.flow import looks  # noqa: E402
 from addon_env import CheckingLayout, demo_blend  # noqa: E402
+from support.pngs import noise_png  # noqa: E402
 
 
 def _png(path, seed: int) -> str:
-    from PIL import Image
-
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
-    return str(path)
+    return noise_png(path, seed, 16)
 
 
 @pytest.fixture
