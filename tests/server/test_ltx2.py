@@ -60,7 +60,8 @@ def test_health_names_the_family_what_it_can_do_and_its_loras(ltx2_server):
 def test_ltx_video_server_says_its_family(server):
     health = server.health()
     assert health["family"] == "ltx-video"
-    assert health["capabilities"] == ["motion_prompt", "keyframes", "long_shots"]
+    # The tiny servers start with the tiny look model beside the video model.
+    assert health["capabilities"] == ["motion_prompt", "keyframes", "long_shots", "look_frames", "references"]
     assert health["loras"] == []
 
 
