@@ -11,7 +11,7 @@ import numpy as np
 
 from . import profiles, recipes
 from .base import CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
-from .pipeline import PipelineBackend, checkpoint_source, load_reason
+from .pipeline import PipelineBackend, checkpoint_source
 
 log = logging.getLogger("server.ltx")
 
@@ -267,39 +267,17 @@ class LTXBackend(PipelineBackend):
         return checkpoint_source(self.model, weights_help, self.components)
 
     def _load_upsampler(self, source: str) -> None:
-        """LTX-Video's x2 latent upsampler (0.9.7+): --latent-upsampler, else the checkpoint folder's
-        ``latent_upsampler/``; without one drafts are off and recipe() says why."""
+        """LTX-Video's x2 latent upsampler (0.9.7+; ``PipelineBackend._load_latent_upsampler``)."""
         from diffusers import LTXLatentUpsamplePipeline
         from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
 
-        where, subfolder, why = recipes.upsampler_source(source, self.latent_upsampler_arg)
-        if where is None:
-            self.upsampler_why_not = why.replace(
-                "was given", "was given (LTX-Video 0.9.7+ ships one: Lightricks/ltxv-spatial-upscaler-0.9.7)"
-            )
-            return
-        kwargs = {"subfolder": subfolder} if subfolder else {}
-        try:
-            model = LTXLatentUpsamplerModel.from_pretrained(where, torch_dtype=self.dtype, **kwargs)
-        except (OSError, ValueError) as exc:
-            reason = load_reason(exc)
-            if self.latent_upsampler_arg:
-                raise WeightsNotFound(
-                    f"Could not load the latent upsampler {self.latent_upsampler_arg!r} ({reason}); point "
-                    "--latent-upsampler at a folder with the upsampler's config.json (e.g. "
-                    "Lightricks/ltxv-spatial-upscaler-0.9.7)."
-                ) from None
-            self.upsampler_why_not = (
-                f"the checkpoint has no loadable {recipes.UPSAMPLER_FOLDER} ({reason}); pass "
-                "--latent-upsampler DIR (e.g. Lightricks/ltxv-spatial-upscaler-0.9.7) to finalize drafts"
-            )
-            return
-        model.to(self.device)
-        pipe = LTXLatentUpsamplePipeline(vae=self.pipe.vae, latent_upsampler=model)
-        pipe.set_progress_bar_config(disable=True)
-        self.upsampler = pipe
-        self.upsampler_source = f"{where}/{subfolder}" if subfolder else where
-        self.upsampler_why_not = None
+        self._load_latent_upsampler(
+            source,
+            LTXLatentUpsamplerModel,
+            LTXLatentUpsamplePipeline,
+            example="Lightricks/ltxv-spatial-upscaler-0.9.7",
+            missing_hint=" (LTX-Video 0.9.7+ ships one: Lightricks/ltxv-spatial-upscaler-0.9.7)",
+        )
 
     def _encode(self, prompt: str, negative: str, cfg: bool) -> tuple:
         on_cpu = self._text_encoder_on_cpu()

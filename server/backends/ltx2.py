@@ -391,38 +391,16 @@ class LTX2Backend(PipelineBackend):
         return source, tiny
 
     def _load_upsampler(self, source: str) -> None:
-        """The x2 latent upsampler: --latent-upsampler, else the checkpoint's ``latent_upsampler/``. An
-        explicit one that does not load stops the server; a missing implicit one only turns drafts off."""
+        """LTX-2's x2 latent upsampler (``PipelineBackend._load_latent_upsampler``)."""
         from diffusers import LTX2LatentUpsamplePipeline
         from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
-        where, subfolder, why = recipes.upsampler_source(source, self.latent_upsampler_arg)
-        if where is None:
-            self.upsampler_why_not = why
-            return
-        kwargs = {"subfolder": subfolder} if subfolder else {}
-        try:
-            model = LTX2LatentUpsamplerModel.from_pretrained(where, torch_dtype=self.dtype, **kwargs)
-        except (OSError, ValueError) as exc:
-            reason = load_reason(exc)
-            if self.latent_upsampler_arg:
-                raise WeightsNotFound(
-                    f"Could not load the latent upsampler {self.latent_upsampler_arg!r} ({reason}); point "
-                    "--latent-upsampler at a folder with the upsampler's config.json (e.g. the "
-                    "latent_upsampler/ of Lightricks/LTX-2)."
-                ) from None
-            self.upsampler_why_not = (
-                f"the checkpoint's {recipes.UPSAMPLER_FOLDER} could not be loaded ({reason}); pass "
-                "--latent-upsampler DIR to finalize drafts"
-            )
-            log.warning("drafts are off: %s", self.upsampler_why_not)
-            return
-        model.to(self.device)
-        pipe = LTX2LatentUpsamplePipeline(vae=self.pipe.vae, latent_upsampler=model)
-        pipe.set_progress_bar_config(disable=True)
-        self.upsampler = pipe
-        self.upsampler_source = f"{where}/{subfolder}" if subfolder else where
-        self.upsampler_why_not = None
+        self._load_latent_upsampler(
+            source,
+            LTX2LatentUpsamplerModel,
+            LTX2LatentUpsamplePipeline,
+            example="the latent_upsampler/ of Lightricks/LTX-2",
+        )
 
     def _lora_specs(self, source: str, tiny: bool) -> tuple[list[loras.LoraSpec], list[loras.LoraSpec]]:
         try:

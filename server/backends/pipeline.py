@@ -3,6 +3,7 @@ class from a folder or hub id with one error sentence, and the prompt embedding 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
@@ -14,6 +15,8 @@ from blender_ltx.core.protocol import SPATIAL_MULTIPLE
 
 from . import profiles, recipes
 from .base import Backend, Cancelled, CancelCheck, GenerateRequest, ProgressCallback, WeightsNotFound
+
+log = logging.getLogger("server")
 
 _EMBED_CACHE_SIZE = 16
 #: Share of the progress bar the denoising steps get; VAE decode and mp4 encoding take the rest.
@@ -232,6 +235,40 @@ class PipelineBackend(Backend):
             recipes.stage("latent_upsample_x2", w, h, n, source=self.upsampler_source),
             recipes.stage("refine", w, h, n, **refine),
         ]
+
+    def _load_latent_upsampler(
+        self, source: str, model_class, pipeline_class, *, example: str, missing_hint: str = ""
+    ) -> None:
+        """The family's x2 latent upsampler (``model_class`` in ``pipeline_class``): --latent-upsampler,
+        else the checkpoint's ``latent_upsampler/``. An explicit one that does not load stops the server
+        (its sentence names ``example``); a missing or broken implicit one only turns drafts off, and
+        ``recipe()`` says why (``missing_hint`` says where the family's upsampler comes from)."""
+        where, subfolder, why = recipes.upsampler_source(source, self.latent_upsampler_arg)
+        if where is None:
+            self.upsampler_why_not = why.replace("was given", f"was given{missing_hint}")
+            return
+        kwargs = {"subfolder": subfolder} if subfolder else {}
+        try:
+            model = model_class.from_pretrained(where, torch_dtype=self.dtype, **kwargs)
+        except (OSError, ValueError) as exc:
+            reason = load_reason(exc)
+            if self.latent_upsampler_arg:
+                raise WeightsNotFound(
+                    f"Could not load the latent upsampler {self.latent_upsampler_arg!r} ({reason}); point "
+                    f"--latent-upsampler at a folder with the upsampler's config.json (e.g. {example})."
+                ) from None
+            self.upsampler_why_not = (
+                f"the checkpoint's {recipes.UPSAMPLER_FOLDER} could not be loaded ({reason}); pass "
+                "--latent-upsampler DIR to finalize drafts"
+            )
+            log.warning("drafts are off: %s", self.upsampler_why_not)
+            return
+        model.to(self.device)
+        pipe = pipeline_class(vae=self.pipe.vae, latent_upsampler=model)
+        pipe.set_progress_bar_config(disable=True)
+        self.upsampler = pipe
+        self.upsampler_source = f"{where}/{subfolder}" if subfolder else where
+        self.upsampler_why_not = None
 
     def _sampling_kwargs(self, request: GenerateRequest) -> dict[str, Any]:
         """The profile's extra pipeline arguments recorded with the job (or the profile's now). Only the
