@@ -121,7 +121,7 @@ class Client:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job; one that has just ended is left alone (its clip is a take)."""
-        return self._json("DELETE", f"/jobs/{_quote(job_id)}?keep_finished=true", job_id=job_id)
+        return self._json("POST", f"/jobs/{_quote(job_id)}/cancel", job_id=job_id)
 
     def download(self, job_id: str, dest_path: str) -> str:
         """Write the job's mp4 to ``dest_path`` (through a temporary file, so a broken transfer never

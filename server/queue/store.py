@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,14 @@ _REQUEST_KEYS = (
     "num_inference_steps",
     "guidance_scale",
 )
+
+
+@dataclass(frozen=True)
+class SubmitKey:
+    """A client's ``Idempotency-Key`` and the digest of the body it came with (``body_digest``)."""
+
+    key: str
+    digest: str
 
 
 class DataDirInUse(Exception):
@@ -121,6 +130,10 @@ class JobStore:
                 self._db.execute(
                     "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency_key ON jobs(idempotency_key)"
                 )
+                # The digest of the body the key first came with (a key re-sent with another body is
+                # refused); NULL in rows made before it, which accept any body as they did.
+                if "idempotency_digest" not in columns:
+                    self._db.execute("ALTER TABLE jobs ADD COLUMN idempotency_digest TEXT")
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc).lower():
@@ -151,7 +164,7 @@ class JobStore:
         request: dict[str, Any],
         images: list[bytes],
         applied: dict[str, Any],
-        idempotency_key: str | None = None,
+        idempotency_key: SubmitKey | None = None,
         files: dict[str, bytes] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Store a job and answer (its status, True); with a key some job already holds, store nothing and
@@ -182,12 +195,13 @@ class JobStore:
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
             with self._lock:  # created_at taken under the lock, so it orders like seq ("newest first")
-                holder = self._holder(idempotency_key)
+                key = idempotency_key.key if idempotency_key else None
+                holder = self._holder(key)
                 if holder is None:
                     self._db.execute(
                         "INSERT INTO jobs (id, status, shot, tags, request, summary, applied, created_at, "
-                        "idempotency_key) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (*row, time.time(), idempotency_key),
+                        "idempotency_key, idempotency_digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (*row, time.time(), key, idempotency_key.digest if idempotency_key else None),
                     )
         except (OSError, sqlite3.Error) as exc:
             shutil.rmtree(folder, ignore_errors=True)
@@ -212,6 +226,11 @@ class JobStore:
         with self._lock:
             job_id = self._holder(idempotency_key)
         return self.get(job_id) if job_id else None
+
+    def idempotency_digest(self, idempotency_key: str) -> str | None:
+        """The body digest stored with this key (None: no such key, or a row made before digests)."""
+        rows = self._exec("SELECT idempotency_digest FROM jobs WHERE idempotency_key = ?", (idempotency_key,))
+        return rows[0][0] if rows else None
 
     def row(self, job_id: str) -> sqlite3.Row | None:
         rows = self._exec("SELECT * FROM jobs WHERE id = ?", (job_id,))

@@ -45,3 +45,17 @@ def ltx2_server(tiny_ltx2_dir, tmp_path_factory):
     env = {"OMP_NUM_THREADS": "1"}
     with run_server(tmp_path_factory.mktemp("srv-ltx2"), model=str(tiny_ltx2_dir), env=env) as handle:
         yield handle
+
+
+@pytest.fixture(scope="module")
+def ltx2_backend(tiny_ltx2_dir, tmp_path_factory):
+    """The tiny LTX-2 loaded in this process by the server's own backend (one per module: tests switch
+    its adapters and run its pipelines, so modules do not share one)."""
+    import torch
+
+    from server.backends.ltx2 import LTX2Backend
+
+    torch.set_num_threads(1)
+    backend = LTX2Backend(str(tiny_ltx2_dir), device="cpu", data_dir=tmp_path_factory.mktemp("b"))
+    backend.load()
+    return backend

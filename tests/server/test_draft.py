@@ -124,7 +124,7 @@ def test_unknown_or_unfinished_or_single_pass_jobs_are_refused_with_a_sentence(s
     assert r.status_code == 409
     assert r.json()["detail"].endswith("can be finalized once it has succeeded.")
     for job in (long, queued):
-        http.delete(f"{srv.url}/v1/jobs/{job['id']}?keep_finished=true")
+        http.post(f"{srv.url}/v1/jobs/{job['id']}/cancel")
         wait_for(http, srv.url, job["id"])
     after = len(http.get(srv.url + "/v1/jobs").json()["jobs"])
     assert after == before + 3  # the single-pass job and the two drafts; no finalize job was made
@@ -156,7 +156,7 @@ def test_cancel_during_a_finalize_keeps_the_draft_finalizable(srv, http):
     assert big["status"] == "succeeded", big
     job = http.post(srv.url + "/v1/jobs", json={"finalize": big["id"]}).json()
     wait_progress(http, srv.url, job["id"])
-    http.delete(f"{srv.url}/v1/jobs/{job['id']}?keep_finished=true")
+    http.post(f"{srv.url}/v1/jobs/{job['id']}/cancel")
     done = wait_for(http, srv.url, job["id"])
     assert done["status"] == "cancelled", done
     assert http.get(f"{srv.url}/v1/jobs/{job['id']}/video").status_code == 409

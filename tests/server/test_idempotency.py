@@ -1,11 +1,14 @@
 """Submit idempotency over real HTTP: a POST re-sent with the same ``Idempotency-Key`` (a courier that
-restarted mid-submit) creates nothing and answers the first job as GET would, with 200; the key is kept
-with the job in the store, so it holds across a server restart; a bad key is a 422 naming the header."""
+restarted mid-submit) creates nothing and answers the first job as GET would, with 200; the same key with
+another body is a 422 naming the header (a client that reused a key by mistake learns it, instead of reading
+some other job as its own); the key is kept with the job in the store, so it holds across a server restart;
+a bad key is a 422 naming the header."""
 
 from __future__ import annotations
 
 import pytest
 
+import json
 import uuid
 
 import requests
@@ -27,11 +30,21 @@ def test_same_key_answers_the_first_job(server, http):
     # moves between two requests).
     wait_for(http, server.url, first.json()["id"])
     count = len(http.get(server.url + "/v1/jobs", params={"limit": 1000}).json()["jobs"])
-    # Any body: even one that would be refused is not read, the key already names a job.
-    for body in (job_request(seed=12), {"prompt": 3}):
-        again = http.post(server.url + "/v1/jobs", json=body, headers={"Idempotency-Key": key})
+    # The same submit again, even with its JSON keys in another order and spaced otherwise: that job.
+    body = job_request(seed=11)
+    for raw in (json.dumps(body), json.dumps(dict(reversed(list(body.items()))), indent=2)):
+        again = http.post(
+            server.url + "/v1/jobs",
+            data=raw,
+            headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+        )
         assert again.status_code == 200, again.text
         assert again.json() == http.get(f"{server.url}/v1/jobs/{first.json()['id']}").json()
+    # Another body with that key, valid or not: a 422 naming the header and the job it holds.
+    for other_body in (job_request(seed=12), {"prompt": 3}):
+        r = http.post(server.url + "/v1/jobs", json=other_body, headers={"Idempotency-Key": key})
+        assert r.status_code == 422 and r.json()["field"] == "Idempotency-Key", r.text
+        assert first.json()["id"] in r.json()["detail"] and "new key" in r.json()["detail"]
     assert len(http.get(server.url + "/v1/jobs", params={"limit": 1000}).json()["jobs"]) == count
     other = http.post(server.url + "/v1/jobs", json=job_request(seed=11), headers={"Idempotency-Key": _key()})
     assert other.status_code == 202 and other.json()["id"] != first.json()["id"]

@@ -101,7 +101,7 @@ def test_cancel_mid_chain_ends_cancelled_without_video(chained, http):
         time.sleep(0.02)
         status = http.get(f"{chained.url}/v1/jobs/{job['id']}").json()
     assert status["status"] == "running", status
-    http.delete(f"{chained.url}/v1/jobs/{job['id']}")
+    http.post(f"{chained.url}/v1/jobs/{job['id']}/cancel")
     done = wait_for(http, chained.url, job["id"])
     assert done["status"] == "cancelled" and done["progress"] < 0.9 and done["error"] is None
     assert http.get(f"{chained.url}/v1/jobs/{job['id']}/video").status_code == 409

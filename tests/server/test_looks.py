@@ -192,7 +192,7 @@ def test_cancel_a_running_look_job_leaves_no_stills(srv):
     req, _ = _look(srv, **LONG)
     job = http.post(srv.url + "/v1/jobs", json=req).json()
     wait_progress(http, srv.url, job["id"])
-    assert http.delete(f"{srv.url}/v1/jobs/{job['id']}?keep_finished=true").status_code == 200
+    assert http.post(f"{srv.url}/v1/jobs/{job['id']}/cancel").status_code == 200
     done = wait_for(http, srv.url, job["id"])
     assert done["status"] == "cancelled" and "stills" not in done["applied"]
 

@@ -14,13 +14,8 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
-def backend(tiny_ltx2_dir, tmp_path_factory):
-    from server.backends.ltx2 import LTX2Backend
-
-    torch.set_num_threads(1)
-    b = LTX2Backend(str(tiny_ltx2_dir), device="cpu", data_dir=tmp_path_factory.mktemp("b"))
-    b.load()
-    return b
+def backend(ltx2_backend):
+    return ltx2_backend
 
 
 @pytest.fixture()

@@ -114,7 +114,7 @@ def test_cancel_reaches_the_replica(ray_server):
     job_id = s.post(f"{ray_server.url}/v1/jobs", json=job_request(seed=9, **NEVER_ENDING)).json()["id"]
     status = wait_progress(s, ray_server.url, job_id)
     assert status["progress"] < 0.9
-    s.delete(f"{ray_server.url}/v1/jobs/{job_id}")
+    s.post(f"{ray_server.url}/v1/jobs/{job_id}/cancel")
     done = wait_for(s, ray_server.url, job_id, timeout=120)
     assert done["status"] == "cancelled" and done["video_url"] is None
     assert s.get(f"{ray_server.url}/v1/jobs/{job_id}/video").status_code == 409

@@ -78,7 +78,7 @@ def test_full_disk_kills_the_job_runner_then_it_is_restarted(tiny_model_dir, tmp
             )
             assert r.status_code == 507 and "disk is full" in r.json()["detail"], r.text
             assert list((disk / "inputs").iterdir()) == []
-            r = http.delete(f"{srv.url}/v1/jobs/{job['id']}")  # a cancel is a write too
+            r = http.post(f"{srv.url}/v1/jobs/{job['id']}/cancel")  # a cancel is a write too
             assert r.status_code == 507 and "disk is full" in r.json()["detail"], r.text
 
             filler.unlink()
@@ -87,7 +87,7 @@ def test_full_disk_kills_the_job_runner_then_it_is_restarted(tiny_model_dir, tmp
             # The job the dead thread held is run again, its lost run not counted.
             again = wait_progress(http, srv.url, job["id"])
             assert again["attempts"] == 1 and again["error"] is None
-            http.delete(f"{srv.url}/v1/jobs/{job['id']}")
+            http.post(f"{srv.url}/v1/jobs/{job['id']}/cancel")
             small = http.post(srv.url + "/v1/jobs", json=job_request()).json()
             assert wait_for(http, srv.url, small["id"])["status"] == "succeeded"
             assert "the job runner thread died" in srv.log()
@@ -104,7 +104,7 @@ def test_sigterm_requeues_the_running_job_uncounted(tiny_model_dir, tmp_path):
         with run_server(tmp_path / "srv", str(tiny_model_dir)) as srv:
             status = wait_progress(http, srv.url, job["id"])
             assert status["attempts"] == 1, status  # the interrupted run was not counted
-            http.delete(f"{srv.url}/v1/jobs/{job['id']}")
+            http.post(f"{srv.url}/v1/jobs/{job['id']}/cancel")
             assert wait_for(http, srv.url, job["id"])["status"] == "cancelled"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.queue.store import MAX_ATTEMPTS, DataDirInUse, JobStore
+from server.queue.store import MAX_ATTEMPTS, DataDirInUse, JobStore, SubmitKey
 
 REQUEST = {"num_frames": 9, "width": 64, "height": 64, "frame_rate": 24.0, "seed": 1, "shot": "sh010"}
 APPLIED = {"conditions": [], "layers": []}
@@ -17,8 +17,9 @@ def store(tmp_path):
     s.close()
 
 
-def _create(store, key=None, images=()):
-    status, created = store.create(dict(REQUEST), list(images), dict(APPLIED), key)
+def _create(store, key=None, images=(), digest="d0"):
+    held = SubmitKey(key, digest) if key else None
+    status, created = store.create(dict(REQUEST), list(images), dict(APPLIED), held)
     return status, created
 
 
@@ -84,7 +85,8 @@ def test_idempotency_key_gives_one_job_and_outlives_a_restart(tmp_path):
     store.close()
     store = JobStore(tmp_path)  # the key is in the database, not in memory
     assert store.by_idempotency_key("take-7f3a")["id"] == first["id"]
-    assert store.by_idempotency_key("never-sent") is None
+    assert store.idempotency_digest("take-7f3a") == "d0"  # the body it came with, kept beside it
+    assert store.by_idempotency_key("never-sent") is None and store.idempotency_digest("never-sent") is None
     store.cancel_queued(first["id"])
     assert store.remove(first["id"])  # the key lives as long as its job
     assert store.by_idempotency_key("take-7f3a") is None

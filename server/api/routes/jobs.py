@@ -1,7 +1,10 @@
-"""The job routes: submit (``POST /v1/jobs``), list, status, video, and cancel or remove (``DELETE``)."""
+"""The job routes: submit (``POST /v1/jobs``), list, status, video, cancel (``POST .../cancel``) and remove
+(``DELETE``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -13,6 +16,7 @@ from blender_ltx.core import protocol
 from blender_ltx.core.protocol import API_PREFIX, ProtocolError
 
 from ...queue import drafts, planning
+from ...queue.store import SubmitKey
 from .. import schemas
 from . import looks
 from ..http_limits import read_body
@@ -25,7 +29,8 @@ _IDEMPOTENCY_KEY = Header(
     None,
     alias="Idempotency-Key",
     description="1 to 128 letters, digits, '-' or '_', one per submit: a later POST with the same key "
-    "(any body) creates nothing and answers that job's status with 200, for as long as the job exists",
+    "and the same body creates nothing and answers that job's status with 200, for as long as the job "
+    "exists; the same key with another body is a 422",
     json_schema_extra={"pattern": IDEMPOTENCY_KEY_RE.pattern, "minLength": 1, "maxLength": 128},
 )
 
@@ -44,6 +49,31 @@ def check_idempotency_key(key: str | None) -> str | None:
             f"must be 1 to 128 letters, digits, '-' or '_' but is {key[:140]!r}; send a key like a UUID",
         )
     return key
+
+
+def body_digest(body: bytes) -> str:
+    """The SHA-256 of a submit's body as JSON with sorted keys (so a re-send that orders or spaces its
+    JSON differently is the same submit); of the raw bytes when it is not JSON."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _resent(srv: ServerState, key: str, body: bytes) -> dict[str, Any] | None:
+    """The job a re-sent ``Idempotency-Key`` names (None for a new key); 422 if it came with another body."""
+    held = srv.store.by_idempotency_key(key)
+    if held is None:
+        return None
+    digest = srv.store.idempotency_digest(key)
+    if digest is not None and digest != body_digest(body):
+        raise ProtocolError(
+            "Idempotency-Key",
+            f"was first sent with another body (job {held['id']}); send a new key for a new submit, or the "
+            "same body again to read that job",
+        )
+    return held
 
 
 @router.post(
@@ -67,13 +97,15 @@ def check_idempotency_key(key: str | None) -> str | None:
 )
 async def submit(request: Request, response: Response, idempotency_key: str | None = _IDEMPOTENCY_KEY):
     srv = server_of(request)
-    key = check_idempotency_key(idempotency_key)
-    if key is not None and (held := await run_in_threadpool(srv.store.by_idempotency_key, key)):
-        response.status_code = 200  # a re-send: nothing new, the body is not even read
-        return held
     settings = srv.settings
+    key = check_idempotency_key(idempotency_key)
     advice = "send fewer or smaller keyframe images"
     body = await read_body(request, settings.max_body_bytes, settings.stall_timeout_s, advice)
+    if key is not None:
+        if held := await run_in_threadpool(_resent, srv, key, body):
+            response.status_code = 200  # a re-send: nothing new
+            return held
+        key = SubmitKey(key, await run_in_threadpool(body_digest, body))
     # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
     finalize = await run_in_threadpool(_finalize_request, body)
     if finalize is not None:
@@ -136,23 +168,40 @@ def job_video(job_id: str, request: Request):
     return FileResponse(path, media_type="video/mp4", filename=f"{status['id']}.mp4")
 
 
-@router.delete(f"{API_PREFIX}/jobs/{{job_id}}", response_model=schemas.JobStatus)
-def cancel_job(
-    job_id: str,
-    request: Request,
-    keep_finished: bool = Query(
-        False,
-        description="true: only cancel; a job that already ended is left as it is (a client's cancel "
-        "that crosses the job's end never removes the video)",
-    ),
-):
-    """Queued or running: cancel it. Finished: remove it, its video and inputs (answers its last
-    status; the job is then 404), unless ``keep_finished``."""
+@router.post(
+    f"{API_PREFIX}/jobs/{{job_id}}/cancel",
+    response_model=schemas.JobStatus,
+    responses={404: {"model": schemas.Problem, "description": "no such job"}},
+)
+def cancel_job(job_id: str, request: Request):
+    """Cancel a queued or running job: it stays, as ``cancelled``, so a client can read how it ended. A job
+    that already ended is left as it is (a cancel that crosses the job's end never loses its clip)."""
     srv = server_of(request)
     status = _job_or_404(srv, job_id)
     if status["status"] in protocol.FINAL_STATUSES:
-        if not keep_finished:
-            srv.store.remove(status["id"])
         return status
     srv.runners.cancel(job_id)
     return srv.store.get(job_id)
+
+
+@router.delete(
+    f"{API_PREFIX}/jobs/{{job_id}}",
+    response_model=schemas.JobStatus,
+    responses={
+        404: {"model": schemas.Problem, "description": "no such job"},
+        409: {"model": schemas.Problem, "description": "the job is queued or running: cancel it first"},
+    },
+)
+def delete_job(job_id: str, request: Request):
+    """Remove a job that has ended, with its video, inputs and kept latents; answers its last status (the
+    job is then 404). A queued or running job is a 409: cancel it first."""
+    srv = server_of(request)
+    status = _job_or_404(srv, job_id)
+    if status["status"] in protocol.FINAL_STATUSES and srv.store.remove(status["id"]):
+        return status
+    now = _job_or_404(srv, job_id)  # a second DELETE that crossed the first: gone
+    raise HTTPException(
+        409,
+        f"The job is {now['status']}; cancel it first (POST {API_PREFIX}/jobs/{job_id}/cancel), then "
+        "remove it once it has ended.",
+    )
