@@ -11,7 +11,8 @@ all inside a time budget, and one table printed.
 No hub is needed: the configurations are the ones server/fit/configs keeps (or a folder's), and the
 tokenizers are the tiny hub-free ones of the test models (a prompt's token ids only need to be in range).
 The job runs with classifier-free guidance (guidance 3.0) and, for LTX-2, STG off: the two passes a step
-fit's formula assumes. SANA-WM and FLUX.2 klein have no job driver here yet: their rows show fit's plan only.
+fit's formula assumes. SANA-WM's job is image-to-video along a dolly-in (per-frame poses and intrinsics,
+as the server sends a shot's camera), stage 1 only. FLUX.2 klein has no job driver yet: its row is fit's plan.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DRIVEN = {"ltx2": "LTX2InContextPipeline", "ltx-video": "LTXConditionPipeline"}
+DRIVEN = {
+    "ltx2": "LTX2InContextPipeline",
+    "ltx-video": "LTXConditionPipeline",
+    "sana-wm": "SanaWMPipeline",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,7 +98,8 @@ def build_pipeline(folder: Path, family: str, device: str, dtype):
                 continue
             library, cls = spec
             if cls.endswith(("Tokenizer", "TokenizerFast")):
-                parts[name] = tiny_ltx2.make_tokenizer() if family == "ltx2" else tiny._tokenizer()
+                # Gemma tokenizers for LTX-2 and SANA-WM, T5 for LTX-Video
+                parts[name] = tiny._tokenizer() if family == "ltx-video" else tiny_ltx2.make_tokenizer()
             elif cls.endswith("Scheduler"):
                 parts[name] = diffusers.FlowMatchEulerDiscreteScheduler()
             elif (folder / name / "config.json").is_file():
@@ -105,6 +111,8 @@ def build_pipeline(folder: Path, family: str, device: str, dtype):
 def run_job(pipe, family: str, a: argparse.Namespace) -> float:
     import torch
 
+    if family == "sana-wm":
+        return _run_sana_wm(pipe, a)
     kwargs: dict[str, Any] = dict(
         prompt="a red cube slides across a wooden table, the camera dollies in",
         negative_prompt="blurry",
@@ -125,6 +133,49 @@ def run_job(pipe, family: str, a: argparse.Namespace) -> float:
     t0 = time.perf_counter()
     with torch.no_grad():
         pipe(**kwargs)
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def dolly_in(frames: int, width: int, height: int):
+    """Camera-to-world poses (OpenCV axes) moving 1 unit forward over the shot, and a 50 mm lens on a 36 mm
+    sensor as [fx, fy, cx, cy] per frame: what the server sends SANA-WM for a plain dolly-in."""
+    import numpy as np
+
+    c2w = np.tile(np.eye(4, dtype=np.float32), (frames, 1, 1))
+    c2w[:, 2, 3] = np.linspace(0.0, 1.0, frames, dtype=np.float32)
+    focal = 50.0 / 36.0 * width
+    intrinsics = np.tile(np.float32([focal, focal, (width - 1) / 2, (height - 1) / 2]), (frames, 1))
+    return c2w, intrinsics
+
+
+def _run_sana_wm(pipe, a: argparse.Namespace) -> float:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    c2w, intrinsics = dolly_in(a.frames, a.width, a.height)
+    picture = Image.fromarray(np.full((a.height, a.width, 3), 128, np.uint8))
+    pipe.set_progress_bar_config(disable=True)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        pipe(
+            image=picture,
+            prompt="a red cube on a wooden table",
+            negative_prompt="blurry",
+            c2w=c2w,
+            intrinsics=intrinsics,
+            width=a.width,
+            height=a.height,
+            num_frames=a.frames,
+            fps=16,
+            num_inference_steps=a.steps,
+            guidance_scale=3.0,
+            max_sequence_length=300,
+            generator=torch.Generator("cpu").manual_seed(0),
+            output_type="np",
+        )
     if a.device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t0

@@ -138,9 +138,12 @@ def test_bad_arguments_get_one_sentence():
     assert proc.returncode == 2 and "--vram" in proc.stderr
 
 
-def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config(tiny_ltx2_dir, tmp_path):
+def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config(
+    tiny_ltx2_dir, tiny_sana_wm_dir, tmp_path
+):
     """bench/gpu_check.sh's CPU-runnable parts: its arguments, every release built on meta (--dry-run), and
-    the GPU code path (random weights from its configs, the mode applied, one job timed): tiny LTX-2."""
+    the GPU code path (random weights from its configs, the mode applied, one job timed): tiny LTX-2, and
+    tiny SANA-WM along a dolly-in's poses."""
     out = tmp_path / "rows.json"
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(
@@ -162,6 +165,8 @@ def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config
             "bench/gpu_check.sh",
             "--model",
             str(tiny_ltx2_dir),
+            "--model",
+            str(tiny_sana_wm_dir),
             "--device",
             "cpu",
             "--memory-mode",
@@ -184,8 +189,10 @@ def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config
         timeout=300,
     )
     assert tiny.returncode == 0, tiny.stderr
-    (row,) = json.loads(out.read_text())
-    assert row["status"] == "ok" and row["mode"] == "group-offload" and row["job_s"] > 0
+    rows = json.loads(out.read_text())
+    assert len(rows) == 2, rows
+    for row in rows:
+        assert row["status"] == "ok" and row["mode"] == "group-offload" and row["job_s"] > 0, row
     bad = subprocess.run(
         ["bash", "bench/gpu_check.sh", "--frames", "120"],
         cwd=REPO,
