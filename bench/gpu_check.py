@@ -12,7 +12,8 @@ No hub is needed: the configurations are the ones server/fit/configs keeps (or a
 tokenizers are the tiny hub-free ones of the test models (a prompt's token ids only need to be in range).
 The job runs with classifier-free guidance (guidance 3.0) and, for LTX-2, STG off: the two passes a step
 fit's formula assumes. SANA-WM's job is image-to-video along a dolly-in (per-frame poses and intrinsics,
-as the server sends a shot's camera), stage 1 only. FLUX.2 klein has no job driver yet: its row is fit's plan.
+as the server sends a shot's camera), stage 1 only. FLUX.2 klein's job is one look frame conditioned on two
+reference pictures (continuity across cuts), at the clip's width and height.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DRIVEN = {
     "ltx2": "LTX2InContextPipeline",
     "ltx-video": "LTXConditionPipeline",
     "sana-wm": "SanaWMPipeline",
+    "flux2": "Flux2KleinPipeline",
 }
 
 
@@ -87,7 +89,7 @@ def build_pipeline(folder: Path, family: str, device: str, dtype):
     """The family's server pipeline from ``folder``'s configurations with random weights."""
     import diffusers
 
-    from server.backends import tiny, tiny_ltx2
+    from server.backends import tiny, tiny_look, tiny_ltx2
     from server.fit.plan import build
 
     index = json.loads((folder / "model_index.json").read_text())
@@ -98,13 +100,18 @@ def build_pipeline(folder: Path, family: str, device: str, dtype):
                 continue
             library, cls = spec
             if cls.endswith(("Tokenizer", "TokenizerFast")):
-                # Gemma tokenizers for LTX-2 and SANA-WM, T5 for LTX-Video
-                parts[name] = tiny._tokenizer() if family == "ltx-video" else tiny_ltx2.make_tokenizer()
+                # Gemma tokenizers for LTX-2 and SANA-WM, T5 for LTX-Video, Qwen for FLUX.2
+                makers = {"ltx-video": tiny._tokenizer, "flux2": tiny_look._tokenizer}
+                parts[name] = makers.get(family, tiny_ltx2.make_tokenizer)()
+            elif cls.endswith("Scheduler") and family == "flux2":  # its shift follows the image size
+                parts[name] = diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True)
             elif cls.endswith("Scheduler"):
                 parts[name] = diffusers.FlowMatchEulerDiscreteScheduler()
             elif (folder / name / "config.json").is_file():
                 config = json.loads((folder / name / "config.json").read_text())
                 parts[name] = build(library, cls, config).eval()
+    # the pipeline's own settings (FLUX.2 klein's is_distilled)
+    parts.update({k: v for k, v in index.items() if not k.startswith("_") and isinstance(v, bool)})
     return getattr(diffusers, DRIVEN[family])(**parts)
 
 
@@ -113,6 +120,8 @@ def run_job(pipe, family: str, a: argparse.Namespace) -> float:
 
     if family == "sana-wm":
         return _run_sana_wm(pipe, a)
+    if family == "flux2":
+        return _run_look(pipe, a)
     kwargs: dict[str, Any] = dict(
         prompt="a red cube slides across a wooden table, the camera dollies in",
         negative_prompt="blurry",
@@ -173,6 +182,30 @@ def _run_sana_wm(pipe, a: argparse.Namespace) -> float:
             num_inference_steps=a.steps,
             guidance_scale=3.0,
             max_sequence_length=300,
+            generator=torch.Generator("cpu").manual_seed(0),
+            output_type="np",
+        )
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def _run_look(pipe, a: argparse.Namespace) -> float:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    references = [Image.fromarray(np.full((a.height, a.width, 3), v, np.uint8)) for v in (96, 160)]
+    pipe.set_progress_bar_config(disable=True)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        pipe(
+            image=references,
+            prompt="a rainy neon street at night, the same detective in a grey coat",
+            width=a.width,
+            height=a.height,
+            num_inference_steps=a.steps,
+            guidance_scale=1.0,
             generator=torch.Generator("cpu").manual_seed(0),
             output_type="np",
         )

@@ -139,11 +139,11 @@ def test_bad_arguments_get_one_sentence():
 
 
 def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config(
-    tiny_ltx2_dir, tiny_sana_wm_dir, tmp_path
+    tiny_ltx2_dir, tiny_sana_wm_dir, tiny_look_dir, tmp_path
 ):
     """bench/gpu_check.sh's CPU-runnable parts: its arguments, every release built on meta (--dry-run), and
-    the GPU code path (random weights from its configs, the mode applied, one job timed): tiny LTX-2, and
-    tiny SANA-WM along a dolly-in's poses."""
+    the GPU code path (random weights from its configs, the mode applied, one job timed): tiny LTX-2, tiny
+    SANA-WM along a dolly-in's poses and the tiny FLUX.2 klein making a look frame from two references."""
     out = tmp_path / "rows.json"
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(
@@ -167,6 +167,8 @@ def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config
             str(tiny_ltx2_dir),
             "--model",
             str(tiny_sana_wm_dir),
+            "--model",
+            str(tiny_look_dir),
             "--device",
             "cpu",
             "--memory-mode",
@@ -190,7 +192,7 @@ def test_gpu_check_plans_every_release_on_the_meta_device_and_runs_a_tiny_config
     )
     assert tiny.returncode == 0, tiny.stderr
     rows = json.loads(out.read_text())
-    assert len(rows) == 2, rows
+    assert len(rows) == 3, rows
     for row in rows:
         assert row["status"] == "ok" and row["mode"] == "group-offload" and row["job_s"] > 0, row
     bad = subprocess.run(
