@@ -27,8 +27,8 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument(
         "--model",
         default="tiny",
-        help="diffusers model id, local checkpoint dir, a single .safetensors file, 'tiny', 'tiny-ltx2' "
-        "or 'tiny-sana-wm'",
+        help="diffusers model id, local checkpoint dir, a single .safetensors file, 'tiny', 'tiny-ltx2', "
+        "'tiny-ltx25' or 'tiny-sana-wm'",
     )
     p.add_argument(
         "--look-model",
@@ -131,6 +131,12 @@ def parse_args(argv: list[str]) -> Settings:
         action="store_true",
         help="SANA-WM: skip stage 2 (the LTX-2 refiner) for speed; stage 1 is decoded directly",
     )
+    p.add_argument(
+        "--prompt-enhancement",
+        action="store_true",
+        help='LTX-2.5: load the checkpoint\'s prompt enhancer so jobs may ask for "enhance_prompt": true '
+        "(off by default: it costs memory and a generation per job)",
+    )
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     ray = p.add_argument_group("more GPUs (Ray; pip install -e '.[server,ray]')")
@@ -213,6 +219,7 @@ def parse_args(argv: list[str]) -> Settings:
         segment_frames_given=segment_frames_given,
         segment_overlap=a.segment_overlap,
         no_refiner=a.no_refiner,
+        prompt_enhancement=a.prompt_enhancement,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
         ray=a.ray,
@@ -234,7 +241,9 @@ def look_backend(settings: Settings):
 
     name = settings.look_model
     if name == "auto":
-        tiny = settings.model in ("tiny", "tiny-ltx2", "tiny-sana-wm") or is_tiny_model(settings.model)
+        tiny = settings.model in ("tiny", "tiny-ltx2", "tiny-ltx25", "tiny-sana-wm") or is_tiny_model(
+            settings.model
+        )
         name = TINY_LOOK if tiny else "none"
     if name == "none":
         return None
