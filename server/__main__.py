@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--family ltx|ltx2|sana-wm|look] [--timestep-vae]`` and
+``python -m server make-tiny-model DIR [--family ltx|ltx2|ltx2.5|sana-wm|look] [--timestep-vae]`` and
 ``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py) and
 ``python -m server fit --model M [--vram GB]`` (what a checkpoint needs on a card, server/fit/cli.py)."""
 
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")
-        mk.add_argument("--family", choices=("ltx", "ltx2", "sana-wm", "look"), default="ltx")
+        mk.add_argument("--family", choices=("ltx", "ltx2", "ltx2.5", "sana-wm", "look"), default="ltx")
         mk.add_argument("--timestep-vae", action="store_true", help="ltx only: a timestep-aware VAE")
         a = mk.parse_args(argv[1:])
         if a.family == "look":
@@ -405,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
             from .backends.tiny_sana_wm import make_tiny_sana_wm_model
 
             print(f"tiny SANA-WM model written to {make_tiny_sana_wm_model(a.dir)}")
+            return 0
+        if a.family == "ltx2.5":
+            from .backends.tiny_ltx25 import make_tiny_ltx25_model
+
+            print(f"tiny LTX-2.5 model written to {make_tiny_ltx25_model(a.dir)}")
             return 0
         if a.family == "ltx2":
             from .backends.tiny_ltx2 import make_tiny_ltx2_model

@@ -465,14 +465,21 @@ class LTX25Backend(LTX2Backend):
                 "enhance_prompt is true but this server has no prompt enhancer; start it with "
                 "--prompt-enhancement or leave enhance_prompt out."
             )
-        image = request.keyframes[0].image if request.keyframes else None
+        # The first keyframe guides an enhancer that can see (the real Gemma-4 has a vision tower).
+        sees = getattr(self.pipe.prompt_enhancer.config, "vision_config", None) is not None
+        image = request.keyframes[0].image if request.keyframes and sees else None
         key = (request.prompt, request.seed, hashlib.sha256(image.tobytes()).hexdigest() if image else None)
         enhanced = self._enhanced.get(key)
         if enhanced is None:
             enhanced = self._enhance(request.prompt, request.seed, image)
             self._enhanced = {key: enhanced}  # the finalize of the job just made asks again
         final, appended = keep_motion(enhanced, request.motion_sentence)
-        record = {"enhancer_output": enhanced, "prompt": final, "motion_sentence_appended": appended}
+        record = {
+            "enhancer_output": enhanced,
+            "prompt": final,
+            "motion_sentence_appended": appended,
+            "image": image is not None,
+        }
         return final, record
 
     def _enhance(self, prompt: str, seed: int, image) -> str:

@@ -89,8 +89,8 @@ def _enhancer_tokenizer():
 
 
 def _prompt_enhancer(tokenizer):
-    """A one-layer Gemma-4 text model: it writes random tokens, which is what the tests need (an
-    enhancer that drops the motion sentence)."""
+    """A one-layer Gemma-4 text model without a vision tower (so keyframes do not reach it): it writes
+    random tokens, which is what the tests need (an enhancer that drops the motion sentence)."""
     from transformers import Gemma4Config, Gemma4ForConditionalGeneration
 
     config = Gemma4Config(
