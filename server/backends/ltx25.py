@@ -33,7 +33,7 @@ from . import profiles, recipes
 from .base import Cancelled, CancelCheck, Clip, GenerateRequest, ProgressCallback, WeightsNotFound
 from .ltx import resolve_device, resolve_dtype
 from .ltx2 import LTX2Backend, latent_index
-from .pipeline import checkpoint_source, load_reason
+from .pipeline import load_reason
 
 log = logging.getLogger("server.ltx25")
 
@@ -78,6 +78,8 @@ def keep_motion(enhanced: str, sentence: str) -> tuple[str, bool]:
 class LTX25Backend(LTX2Backend):
     name = "ltx2.5"
     family = "ltx2.5"
+    tiny_model = TINY
+    weights_help = staticmethod(weights_help)
 
     def __init__(self, model: str, *, prompt_enhancement: bool = False, **common: Any):
         """``prompt_enhancement``: load the checkpoint's prompt enhancer (--prompt-enhancement)."""
@@ -116,6 +118,12 @@ class LTX25Backend(LTX2Backend):
         if request.get("control"):
             raise ProtocolError(
                 "control", "LTX-2.5 has no IC-LoRA control on this server yet; leave control out"
+            )
+        if request.get("single_pass") and request.get("draft"):
+            raise ProtocolError(
+                "single_pass",
+                "is true with draft: a draft is the first stage of the recipe, a single pass has none; "
+                "send one of them",
             )
         if not request.get("single_pass") and request["num_frames"] < MIN_RECIPE_FRAMES:
             raise ProtocolError(
@@ -160,7 +168,7 @@ class LTX25Backend(LTX2Backend):
         skipped: dict[str, Any] = {"duration_head": None}  # DURATION_HEAD_NOTE
         if not self.prompt_enhancement:
             skipped.update(prompt_enhancer=None, processor=None)
-        pipe = self._from_pretrained(LTX2DFRPipeline, source, weights_help, **skipped)
+        pipe = self._from_pretrained(LTX2DFRPipeline, source, self.weights_help, **skipped)
         if self.prompt_enhancement and (pipe.prompt_enhancer is None or pipe.processor is None):
             raise WeightsNotFound(
                 f"--prompt-enhancement was given but {source} has no prompt_enhancer/ and processor/ "
@@ -338,11 +346,12 @@ class LTX25Backend(LTX2Backend):
         )
         temporal_sigmas = self._temporal_sigmas()
         embeds = self._prompt_embeds(prompt, "", False)
-        doubled = self._steps(
+        doubled = self._call_with_steps(
             self.temporal,
             len(temporal_sigmas),
-            lambda p: progress_cb(0.35 + 0.45 * p),
+            lambda p: progress_cb(0.35 + 0.45 * min(p, 1.0)),  # the round counts steps over its tiles
             cancel_check,
+            1.0,
             prompt_embeds=embeds["prompt_embeds"],
             prompt_attention_mask=embeds["prompt_attention_mask"],
             latents=refined.frames,
@@ -386,11 +395,12 @@ class LTX25Backend(LTX2Backend):
         import torch
 
         embeds = self._prompt_embeds(prompt, "", False)
-        return self._steps(
+        return self._call_with_steps(
             self.pipe,
             len(sigmas),
             progress_cb,
             cancel_check,
+            1.0,
             prompt_embeds=embeds["prompt_embeds"],
             prompt_attention_mask=embeds["prompt_attention_mask"],
             conditions=conditions or None,
@@ -404,24 +414,6 @@ class LTX25Backend(LTX2Backend):
             max_sequence_length=self._max_sequence_length(),
             **latents,
         )
-
-    def _steps(self, pipe, steps: int, progress_cb, cancel_check, **kwargs):
-        """``pipe(**kwargs)`` with progress over its ``steps`` and cancel through the step callback."""
-
-        def on_step_end(p, i, t, kw):
-            progress_cb(min(1.0, (i + 1) / steps))
-            if cancel_check():
-                p._interrupt = True
-                raise Cancelled()
-            return {}
-
-        if cancel_check():
-            raise Cancelled()
-        try:
-            return pipe(callback_on_step_end=on_step_end, **kwargs)
-        except Cancelled:
-            pipe.maybe_free_model_hooks()
-            raise
 
     def _upsample(self, latents, width: int, height: int):
         """Raw latents (video or slots) x2 in space with the spatial latent upsampler."""
@@ -580,18 +572,13 @@ class LTX25Backend(LTX2Backend):
         if why:
             raise ValueError(f"This server cannot {what}: {why}.")
 
-    def _resolve_source(self) -> tuple[str, bool]:
-        from .tiny import is_tiny_model
+    def _make_tiny(self, target: Path) -> Path:
+        from .tiny_ltx25 import make_tiny_ltx25_model
 
-        if self.model == TINY:
-            from .tiny_ltx25 import make_tiny_ltx25_model
+        return make_tiny_ltx25_model(target)
 
-            target = self.data_dir / "tiny-ltx25-model"
-            if not (target / "model_index.json").is_file():
-                log.info("building the tiny LTX-2.5 model into %s", target)
-            return str(make_tiny_ltx25_model(target)), True
-        source = checkpoint_source(self.model, weights_help, self.components)
-        return source, Path(source).is_dir() and is_tiny_model(source)
+    def _complete_tiny(self, folder: Path) -> None:
+        """Nothing to add: the tiny LTX-2.5 was always written with its recipe's models."""
 
     def _load_part(self, source: str, folder: str, model_class):
         """A recipe model from the checkpoint's ``folder``: (model, None) or (None, why not)."""

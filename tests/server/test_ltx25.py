@@ -133,6 +133,8 @@ def test_a_recipe_take_shorter_than_its_draft_allows_is_refused_with_a_sentence(
     r = http.post(srv.url + "/v1/jobs", json=_request(num_frames=9))
     assert r.status_code == 422 and r.json()["field"] == "num_frames"
     assert '"single_pass": true' in r.json()["detail"]
+    r = http.post(srv.url + "/v1/jobs", json=_request(draft=True, single_pass=True))
+    assert r.status_code == 422 and r.json()["field"] == "single_pass"
 
 
 def test_the_camera_sentence_survives_the_random_enhancer(srv, http):
