@@ -70,3 +70,16 @@ def test_the_camera_sentence_survives_the_enhancer_verbatim():
     kept = f"A red car at night. {sentence} Rain falls."
     assert keep_motion(kept, sentence) == (kept, False)
     assert keep_motion("  A red car.  ", "") == ("A red car.", False)
+
+
+def test_a_cached_hub_id_is_recognised_by_its_model_index(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    # the layout huggingface_hub caches a repo in: its files under snapshots/<commit>, refs/main names it
+    repo = tmp_path / "hub" / "models--someone--renamed-checkpoint"
+    _checkpoint(repo / "snapshots" / ("0" * 40), "LTX2DFRPipeline")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    # the name says nothing of 2.5: only the cached model_index.json can
+    assert model_family("someone/renamed-checkpoint") == "ltx2.5"
