@@ -116,10 +116,14 @@ def test_finalize_has_the_final_size_and_the_draft_jobs_frames_the_same_each_tim
     np.testing.assert_array_equal(_video(http, srv.url, again)[0], frames)
 
 
-def test_a_plain_job_runs_the_whole_recipe_and_single_pass_one_pass(srv, http):
-    whole = _finished(http, srv.url, _request(seed=6))
+def test_a_plain_job_runs_the_whole_recipe_and_single_pass_one_pass(srv, http, draft):
+    whole = _finished(http, srv.url, _request())
     assert [s["stage"] for s in whole["applied"]["stages"]] == ["draft", *RECIPE]
-    assert _video(http, srv.url, whole)[0].shape == (17, 128, 128, 3)
+    frames = _video(http, srv.url, whole)[0]
+    assert frames.shape == (17, 128, 128, 3)
+    # the same request as the draft: the recipe in one job is exactly the draft finalized
+    final = _finished(http, srv.url, {"finalize": draft["id"]})
+    np.testing.assert_array_equal(_video(http, srv.url, final)[0], frames)
 
     single = _finished(http, srv.url, _request(seed=6, single_pass=True, num_frames=9))
     assert single["applied"]["stages"] == [
