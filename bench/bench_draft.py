@@ -1,7 +1,9 @@
-"""Draft, then final: the draft (first stage at half size), its finalize (latent upsample x2 + refine) and a
-single pass at the final size, timed in this process on the same loaded model, in one run, with ratios.
+"""Draft, then final: the draft (first stage at half size), its finalize (LTX-2: latent upsample x2 + refine;
+LTX-2.5: upsample x2, DFR refine, temporal round, diffusion decode) and a single pass at the final size,
+timed in this process on the same loaded model, in one run, with ratios.
 
     .venvs/bl45/bin/python bench/bench_draft.py                                   # tiny LTX-2, CPU
+    .venvs/bl45/bin/python bench/bench_draft.py --model tiny-ltx25 --width 384 --height 256 --frames 49
     python bench/bench_draft.py --model DIR --device cuda --width 1280 --height 704 --frames 121 \
         --steps 8                                                                 # real weights, GPU
 
@@ -24,7 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--model", default="tiny-ltx2", help="an LTX-2 checkpoint (default: the tiny one)")
+    p.add_argument(
+        "--model", default="tiny-ltx2", help="an LTX-2 or LTX-2.5 checkpoint (default: the tiny LTX-2)"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--width", type=int, default=768)
     p.add_argument("--height", type=int, default=512)
@@ -40,13 +44,17 @@ def main() -> None:
     from server.backends import model_family
     from server.backends.base import GenerateRequest
 
-    if model_family(a.model) != "ltx2":
-        raise SystemExit(f"{a.model} is not an LTX-2 checkpoint; this bench times the LTX-2 recipe.")
-    from server.backends.ltx2 import LTX2Backend
+    family = model_family(a.model)
+    if family == "ltx2.5":
+        from server.backends.ltx25 import LTX25Backend as backend_class
+    elif family == "ltx2":
+        from server.backends.ltx2 import LTX2Backend as backend_class
+    else:
+        raise SystemExit(f"{a.model} is {family}; this bench times the LTX-2 and LTX-2.5 recipes.")
 
-    backend = LTX2Backend(a.model, device=a.device, data_dir=Path(tempfile.mkdtemp(prefix="bench-draft-")))
+    backend = backend_class(a.model, device=a.device, data_dir=Path(tempfile.mkdtemp(prefix="bench-draft-")))
     backend.load()
-    if backend.upsampler is None:
+    if backend.recipe()["why_not"]:
         raise SystemExit(f"No draft recipe here: {backend.recipe()['why_not']}.")
     profile = backend.profile()
     steps = a.steps or profile.num_inference_steps
@@ -84,7 +92,8 @@ def main() -> None:
     for i in range(a.repeats + 1):  # the first round warms up
         t_draft, draft = timed(backend.generate, draft_req)
         t_final, final = timed(backend.finalize, request, draft.latents)
-        t_single, single = timed(backend.generate, request)
+        # LTX-2.5 runs its recipe unless asked for one pass; LTX-2's plain take is one pass anyway
+        t_single, single = timed(backend.generate, replace(request, single_pass=True))
         if i:
             runs["draft"].append(t_draft)
             runs["finalize"].append(t_final)
@@ -92,8 +101,13 @@ def main() -> None:
         peaks = {"draft": draft.peak_gpu_mb, "finalize": final.peak_gpu_mb, "single": single.peak_gpu_mb}
     med = {k: statistics.median(v) for k, v in runs.items()}
     dw, dh = backend.draft_size(a.width, a.height)
-    print(f"model {a.model} on {a.device}, {a.frames} frames, final {a.width}x{a.height}, draft {dw}x{dh}")
-    print(f"first stage {steps} steps; refine {len(final.applied['stages'][1]['sigmas'])} steps")
+    first = draft.applied["stages"][0]
+    print(
+        f"model {a.model} ({family}) on {a.device}, final {a.frames} frames {a.width}x{a.height}, "
+        f"draft {first['num_frames']} frames {dw}x{dh}"
+    )
+    stages = ", ".join(s["stage"] for s in final.applied["stages"])
+    print(f"first stage {first['steps']} steps; finalize: {stages}")
     for name, label in (("draft", "draft"), ("finalize", "finalize"), ("single", "single pass")):
         peak = f", peak {peaks[name]:.0f} MiB" if peaks[name] else ""
         print(f"  {label:12s} {med[name]:7.3f} s (median of {a.repeats}){peak}")

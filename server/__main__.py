@@ -1,5 +1,5 @@
 """Command line: ``python -m server --model tiny --port 8765 --data-dir DIR`` (serve) and
-``python -m server make-tiny-model DIR [--family ltx|ltx2|sana-wm|look] [--timestep-vae]`` and
+``python -m server make-tiny-model DIR [--family ltx|ltx2|ltx2.5|sana-wm|look] [--timestep-vae]`` and
 ``python -m server analyze-motion CLIP.mp4 ...`` (the motion meter, server/meter/cli.py) and
 ``python -m server fit --model M [--vram GB]`` (what a checkpoint needs on a card, server/fit/cli.py)."""
 
@@ -27,8 +27,8 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument(
         "--model",
         default="tiny",
-        help="diffusers model id, local checkpoint dir, a single .safetensors file, 'tiny', 'tiny-ltx2' "
-        "or 'tiny-sana-wm'",
+        help="diffusers model id, local checkpoint dir, a single .safetensors file, 'tiny', 'tiny-ltx2', "
+        "'tiny-ltx25' or 'tiny-sana-wm'",
     )
     p.add_argument(
         "--look-model",
@@ -131,6 +131,12 @@ def parse_args(argv: list[str]) -> Settings:
         action="store_true",
         help="SANA-WM: skip stage 2 (the LTX-2 refiner) for speed; stage 1 is decoded directly",
     )
+    p.add_argument(
+        "--prompt-enhancement",
+        action="store_true",
+        help='LTX-2.5: load the checkpoint\'s prompt enhancer so jobs may ask for "enhance_prompt": true '
+        "(off by default: it costs memory and a generation per job)",
+    )
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     ray = p.add_argument_group("more GPUs (Ray; pip install -e '.[server,ray]')")
@@ -213,6 +219,7 @@ def parse_args(argv: list[str]) -> Settings:
         segment_frames_given=segment_frames_given,
         segment_overlap=a.segment_overlap,
         no_refiner=a.no_refiner,
+        prompt_enhancement=a.prompt_enhancement,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
         ray=a.ray,
@@ -234,7 +241,9 @@ def look_backend(settings: Settings):
 
     name = settings.look_model
     if name == "auto":
-        tiny = settings.model in ("tiny", "tiny-ltx2", "tiny-sana-wm") or is_tiny_model(settings.model)
+        tiny = settings.model in ("tiny", "tiny-ltx2", "tiny-ltx25", "tiny-sana-wm") or is_tiny_model(
+            settings.model
+        )
         name = TINY_LOOK if tiny else "none"
     if name == "none":
         return None
@@ -384,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["make-tiny-model"]:
         mk = argparse.ArgumentParser(prog="python -m server make-tiny-model")
         mk.add_argument("dir")
-        mk.add_argument("--family", choices=("ltx", "ltx2", "sana-wm", "look"), default="ltx")
+        mk.add_argument("--family", choices=("ltx", "ltx2", "ltx2.5", "sana-wm", "look"), default="ltx")
         mk.add_argument("--timestep-vae", action="store_true", help="ltx only: a timestep-aware VAE")
         a = mk.parse_args(argv[1:])
         if a.family == "look":
@@ -396,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
             from .backends.tiny_sana_wm import make_tiny_sana_wm_model
 
             print(f"tiny SANA-WM model written to {make_tiny_sana_wm_model(a.dir)}")
+            return 0
+        if a.family == "ltx2.5":
+            from .backends.tiny_ltx25 import make_tiny_ltx25_model
+
+            print(f"tiny LTX-2.5 model written to {make_tiny_ltx25_model(a.dir)}")
             return 0
         if a.family == "ltx2":
             from .backends.tiny_ltx2 import make_tiny_ltx2_model

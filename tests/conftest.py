@@ -87,6 +87,12 @@ def tiny_ltx2_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_ltx25_dir(tmp_path_factory) -> Path:
+    """The tiny LTX-2.5 (DFR pipeline, its recipe's models, a tiny enhancer), made once per session."""
+    return _make_tiny_model(tmp_path_factory, "tiny-ltx25", "tiny-ltx25-model", "ltx2.5")
+
+
+@pytest.fixture(scope="session")
 def tiny_sana_wm_dir(tmp_path_factory) -> Path:
     """The tiny SANA-WM (stage 1 and its refiner), made once per session (in a subprocess)."""
     return _make_tiny_model(tmp_path_factory, "tiny-sana-wm", "tiny-sana-wm-model", "sana-wm")

@@ -165,6 +165,17 @@ class JobRequest(BaseModel):
         "picture: no conditions), 'frame' (one look frame at frame 0 is the only picture); "
         "applied.look records what reached the model",
     )
+    enhance_prompt: StrictBool = Field(
+        False,
+        description="LTX-2.5: rewrite the prompt with the model's prompt enhancer first (the server must "
+        "run with --prompt-enhancement); the camera sentence is kept verbatim; "
+        "applied.prompt_enhancement records it",
+    )
+    single_pass: StrictBool = Field(
+        False,
+        description="LTX-2.5: one pass at the final size instead of its recipe (first pass at the draft "
+        "size, then the finalize stages); other families always make a non-draft take in one pass",
+    )
     draft: StrictBool = Field(
         False,
         description="true: only the model's first stage at its reduced size (GET /v1/health 'recipe'); "

@@ -56,6 +56,8 @@ class Settings:
     latent_upsampler: str | None = None
     # SANA-WM only: skip stage 2 (the LTX-2 refiner) for speed
     no_refiner: bool = False
+    # LTX-2.5 only: load the prompt enhancer (jobs then may ask for enhance_prompt)
+    prompt_enhancement: bool = False
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES

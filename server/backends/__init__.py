@@ -10,20 +10,34 @@ from .base import Backend
 
 
 #: The built-in tiny models and their families.
-TINY_FAMILIES = {"tiny": "ltx-video", "tiny-ltx2": "ltx2", "tiny-sana-wm": "sana-wm"}
+TINY_FAMILIES = {
+    "tiny": "ltx-video",
+    "tiny-ltx2": "ltx2",
+    "tiny-ltx25": "ltx2.5",
+    "tiny-sana-wm": "sana-wm",
+}
+#: model_index.json ``_class_name``s of LTX-2.5 checkpoints (the DFR pipelines only run 2.5 and later).
+LTX25_CLASSES = ("LTX2DFRPipeline", "LTX2DFRTemporalRefinePipeline")
+#: Components only an LTX-2.5 checkpoint has (its model_index.json may name another LTX2 pipeline).
+LTX25_COMPONENTS = ("duration_head", "prompt_enhancer", "temporal_latent_upsampler", "diffusion_decoder")
 
 
-def family_of_class(class_name: str) -> str:
-    """The family of a model_index.json ``_class_name``: SanaWM..., LTX2... or (else) LTX-Video."""
+def family_of_class(class_name: str, components: tuple[str, ...] = ()) -> str:
+    """The family of a model_index.json ``_class_name`` (and its component names): SanaWM..., an LTX-2.5
+    (a DFR pipeline, or an LTX2 one with 2.5-only components), LTX2... or (else) LTX-Video."""
     if class_name.startswith("SanaWM"):
         return "sana-wm"
+    if class_name in LTX25_CLASSES or (
+        class_name.startswith("LTX2") and any(c in LTX25_COMPONENTS for c in components)
+    ):
+        return "ltx2.5"
     return "ltx2" if class_name.startswith("LTX2") else "ltx-video"
 
 
 def model_family(model: str) -> str:
-    """The family, "sana-wm", "ltx2" or "ltx-video", from the checkpoint's model_index.json (``_class_name``
-    SanaWM..., LTX2...): a local folder's, or a hub id's from the local Hugging Face cache; a single
-    .safetensors file's keys; names are the last resort."""
+    """The family, "sana-wm", "ltx2.5", "ltx2" or "ltx-video", from the checkpoint's model_index.json
+    (``_class_name`` SanaWM..., LTX2DFR..., LTX2...): a local folder's, or a hub id's from the local
+    Hugging Face cache; a single .safetensors file's keys; names are the last resort."""
     if model in TINY_FAMILIES:
         return TINY_FAMILIES[model]
     from .single_file import is_single_file, sniff
@@ -41,10 +55,14 @@ def model_family(model: str) -> str:
         except Exception:  # not a valid repo id: the loader will say what is wrong with it
             index = None
     if index is not None and index.is_file():
-        return family_of_class(json.loads(index.read_text()).get("_class_name", ""))
+        entries = json.loads(index.read_text())
+        components = tuple(k for k, v in entries.items() if not k.startswith("_") and v and v[0])
+        return family_of_class(entries.get("_class_name", ""), components)
     lowered = model.lower()
     if "sana-wm" in lowered or "sana_wm" in lowered:
         return "sana-wm"
+    if "ltx-2.5" in lowered or "ltx2.5" in lowered or "ltx25" in lowered:
+        return "ltx2.5"
     return "ltx2" if "ltx-2" in lowered or "ltx2" in lowered else "ltx-video"
 
 
@@ -75,6 +93,17 @@ def load_backend(settings) -> Backend:
             ("--camera-loras", "--ic-lora", "--sequential-offload", "--text-encoder-offload"),
         )
         return SanaWMBackend(settings.model, **common, refiner=not settings.no_refiner)
+    if family == "ltx2.5":
+        from .ltx25 import LTX25Backend
+
+        _warn_ignored(settings, family, ("--no-refiner", "--camera-loras", "--ic-lora"))
+        return LTX25Backend(
+            settings.model,
+            **common,
+            sequential_offload=settings.sequential_offload,
+            text_encoder_offload=settings.text_encoder_offload,
+            prompt_enhancement=getattr(settings, "prompt_enhancement", False),
+        )
     if family == "ltx2":
         from .ltx2 import LTX2Backend
 
@@ -103,10 +132,14 @@ _FLAG_SETTINGS = {
     "--sequential-offload": "sequential_offload",
     "--text-encoder-offload": "text_encoder_offload",
     "--no-refiner": "no_refiner",
+    "--prompt-enhancement": "prompt_enhancement",
 }
 
 
 def _warn_ignored(settings, family: str, flags: tuple[str, ...]) -> None:
+    # --prompt-enhancement only means something to LTX-2.5
+    if family != "ltx2.5" and getattr(settings, "prompt_enhancement", False):
+        flags = (*flags, "--prompt-enhancement")
     """Log the given flags that are set but mean nothing to the loaded family."""
     on = [flag for flag in flags if getattr(settings, _FLAG_SETTINGS[flag], None)]
     if on:

@@ -76,6 +76,8 @@ class Clip:
     #: A draft's latents to keep for its finalize: float32 ``video`` (1, C, F, h, w) and, where the model
     #: makes audio, ``audio``; the raw (not normalized) VAE latents. None for other stages.
     latents: dict[str, np.ndarray] | None = None
+    #: The clip's playback rate when it is not the request's (an LTX-2.5 draft runs at half the rate).
+    frame_rate: float | None = None
 
 
 @dataclass
@@ -107,6 +109,12 @@ class GenerateRequest:
     stage: str = "single"
     #: The exact camera per clip frame, for families that take it (SANA-WM); None elsewhere.
     camera_poses: CameraPoses | None = None
+    #: The compiled camera sentence inside ``prompt`` (empty without one): a prompt enhancer must keep it.
+    motion_sentence: str = ""
+    #: Rewrite the prompt with the model's prompt enhancer first (LTX-2.5 with --prompt-enhancement).
+    enhance_prompt: bool = False
+    #: One pass at the final size instead of the family's recipe (LTX-2.5; other families always do one).
+    single_pass: bool = False
 
 
 ProgressCallback = Callable[[float], None]

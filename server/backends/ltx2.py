@@ -76,6 +76,9 @@ def guidance_kwargs(guidance_scale: float, extra: dict[str, Any]) -> dict[str, A
 class LTX2Backend(PipelineBackend):
     name = "ltx2"
     family = "ltx2"
+    #: The built-in tiny model's --model name, and the sentence for weights that do not load.
+    tiny_model = TINY
+    weights_help = staticmethod(weights_help)
 
     def __init__(
         self,
@@ -373,22 +376,31 @@ class LTX2Backend(PipelineBackend):
 
     # -- helpers ---------------------------------------------------------------------------------
     def _resolve_source(self) -> tuple[str, bool]:
+        """(the checkpoint folder or id, whether it is a tiny model); the built-in tiny model is written
+        into the data folder on first use."""
         from .tiny import is_tiny_model
 
-        if self.model == TINY:
-            from .tiny_ltx2 import make_tiny_ltx2_model
-
-            target = self.data_dir / "tiny-ltx2-model"
+        if self.model == self.tiny_model:
+            target = self.data_dir / f"{self.tiny_model}-model"
             if not (target / "model_index.json").is_file():
-                log.info("building the tiny LTX-2 model into %s", target)
-            return str(make_tiny_ltx2_model(target)), True
-        source = checkpoint_source(self.model, weights_help, self.components)
+                log.info("building the tiny %s model into %s", self.family, target)
+            return str(self._make_tiny(target)), True
+        source = checkpoint_source(self.model, self.weights_help, self.components)
         tiny = Path(source).is_dir() and is_tiny_model(source)
-        if tiny:  # tiny folders written before the recipe lacked the upsampler
-            from .tiny_ltx2 import ensure_tiny_latent_upsampler
-
-            ensure_tiny_latent_upsampler(Path(source))
+        if tiny:
+            self._complete_tiny(Path(source))
         return source, tiny
+
+    def _make_tiny(self, target: Path) -> Path:
+        from .tiny_ltx2 import make_tiny_ltx2_model
+
+        return make_tiny_ltx2_model(target)
+
+    def _complete_tiny(self, folder: Path) -> None:
+        """Tiny folders written before the recipe lacked the upsampler."""
+        from .tiny_ltx2 import ensure_tiny_latent_upsampler
+
+        ensure_tiny_latent_upsampler(folder)
 
     def _load_upsampler(self, source: str) -> None:
         """LTX-2's x2 latent upsampler (``PipelineBackend._load_latent_upsampler``)."""

@@ -315,6 +315,15 @@ class PipelineBackend(Backend):
     ):
         """``self.pipe(num_inference_steps=steps, **kwargs)`` with progress (``share`` of the bar over the
         steps) and cancel through the step callback."""
+        kwargs["num_inference_steps"] = steps
+        return self._call_with_steps(self.pipe, steps, progress_cb, cancel_check, share, **kwargs)
+
+    @staticmethod
+    def _call_with_steps(
+        pipe, steps: int, progress_cb: ProgressCallback, cancel_check: CancelCheck, share: float, **kwargs
+    ):
+        """``pipe(**kwargs)`` (a call of ``steps`` denoising steps) with progress (``share`` of the bar over
+        the steps) and cancel through the step callback."""
 
         def on_step_end(p, i, t, kw):
             progress_cb(share * (i + 1) / steps)
@@ -328,9 +337,9 @@ class PipelineBackend(Backend):
         if cancel_check():
             raise Cancelled()
         try:
-            return self.pipe(num_inference_steps=steps, callback_on_step_end=on_step_end, **kwargs)
+            return pipe(callback_on_step_end=on_step_end, **kwargs)
         except Cancelled:
-            self.pipe.maybe_free_model_hooks()
+            pipe.maybe_free_model_hooks()
             raise
 
     def _prompt_embeds(self, prompt: str, negative: str, cfg: bool) -> dict[str, Any]:

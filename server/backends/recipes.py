@@ -22,6 +22,9 @@ import numpy as np
 DRAFT_DIVISOR = 2
 #: Where a checkpoint folder keeps its latent upsampler (diffusers' layout for Lightricks/LTX-2).
 UPSAMPLER_FOLDER = "latent_upsampler"
+#: Where an LTX-2.5 checkpoint folder keeps its temporal x2 latent upsampler and its diffusion decoder.
+TEMPORAL_UPSAMPLER_FOLDER = "temporal_latent_upsampler"
+DIFFUSION_DECODER_FOLDER = "diffusion_decoder"
 #: LTX-2's refine schedule after the x2 upsample: the last three sigmas of the distilled schedule
 #: (Lightricks' stage-2 values, also diffusers' ltx2 utils).
 LTX2_REFINE_SIGMAS = (0.909375, 0.725, 0.421875)
@@ -71,6 +74,13 @@ def upsampler_source(model_source: str, flag: str | None) -> tuple[str | None, s
     return model_source, UPSAMPLER_FOLDER, ""
 
 
+def dfr_draft_frames(num_frames: int) -> int:
+    """The frames of an LTX-2.5 draft for a final of ``num_frames``: the DFR recipe makes its first stage at
+    half the frame rate and doubles it in the temporal refine round (2(n-1)+1 frames), so the draft covers
+    the same seconds with half the frames, on the 8k+1 grid (at least 9: DFR's shortest canvas)."""
+    return max(9, -(-(num_frames - 1) // 16) * 8 + 1)
+
+
 def stage(name: str, width: int, height: int, num_frames: int, **extra: Any) -> dict[str, Any]:
     """One entry of ``applied.stages``: what ran and at what size."""
     return {"stage": name, "width": width, "height": height, "num_frames": num_frames, **extra}
@@ -85,7 +95,8 @@ def save_latents(
     meta: dict[str, Any],
     images: list[bytes] = (),
 ) -> int:
-    """Write a draft's latents (``video`` and, where made, ``audio``), its keyframe images (PNG bytes, the
+    """Write a draft's latents (``video`` and, where made, ``audio``; LTX-2.5 also its ``keyframes``
+    slots), its keyframe images (PNG bytes, the
     finalize conditions on them again) and its metadata to ``path`` atomically (a crash never leaves half
     a file under the name); returns the file's size."""
     path = Path(path)
@@ -110,7 +121,7 @@ def load_latents(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     try:
         with np.load(Path(path), allow_pickle=False) as data:
             meta = json.loads(bytes(data["__meta__"]).decode())
-            arrays = {k: np.array(data[k]) for k in ("video", "audio") if k in data.files}
+            arrays = {k: np.array(data[k]) for k in ("video", "audio", "keyframes") if k in data.files}
             images = [bytes(data[f"image_{i}"]) for i in range(int(meta.get("images", 0)))]
     except (OSError, KeyError, ValueError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable draft latents file ({exc})") from None

@@ -183,8 +183,14 @@ def generate_request(request: dict[str, Any], applied: dict[str, Any], images: l
         from .camera_poses import clip_poses
 
         poses = clip_poses(request, applied["camera_poses"])
+    prompt = request.get("prompt", "").strip()
+    used = applied["prompt_used"]
+    motion = used[len(prompt) :].strip() if protocol.LAYER_MOTION_PROMPT in applied.get("layers", []) else ""
     return GenerateRequest(
         camera_poses=poses,
+        motion_sentence=motion if used.startswith(prompt) else "",
+        enhance_prompt=bool(request.get("enhance_prompt", False)),
+        single_pass=bool(request.get("single_pass", False)),
         prompt=applied["prompt_used"],
         negative_prompt=applied["negative_prompt"],
         seed=request["seed"],

@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from blender_ltx.core.protocol import ProtocolError
+
 from ..backends import profiles
 from ..backends.base import Backend
 from ..generation import chain, conditioning
@@ -19,6 +21,12 @@ def plan(
     """The job's ``applied`` record: pick a seed if none, fill sampling defaults from the model's profile,
     record what conditioning will be applied and the segments a job longer than one generation runs as."""
     draft = drafts.check_draft(request, backend, segment_frames)
+    if request.get("enhance_prompt") and "prompt_enhancement" not in backend.capability_list():
+        raise ProtocolError(
+            "enhance_prompt",
+            "is true but this server has no prompt enhancer (an LTX-2.5 server started with "
+            "--prompt-enhancement has one); leave it out",
+        )
     if request.get("seed") is None:
         request["seed"] = secrets.randbelow(2**31)
     sampling = profiles.resolve(request, backend.profile())

@@ -303,7 +303,8 @@ class JobRunner:
     def _write_video(self, run: _Run, clip: Clip) -> None:
         t0 = time.time()
         path = self.store.video_path(run.id)
-        write_mp4(clip.frames, path, run.request["frame_rate"], audio=clip.audio, audio_rate=clip.audio_rate)
+        rate = clip.frame_rate or run.request["frame_rate"]
+        write_mp4(clip.frames, path, rate, audio=clip.audio, audio_rate=clip.audio_rate)
         if self._cancelled(run.id):  # asked during the encode: the answer said cancelled, so no video
             os.remove(path)
             raise Cancelled()
