@@ -168,3 +168,35 @@ def test_the_enhancer_is_off_by_default_and_asking_for_it_is_a_422(tiny_ltx25_di
         assert r.status_code == 422 and r.json()["field"] == "enhance_prompt"
         assert "--prompt-enhancement" in r.json()["detail"]
         assert http.get(plain.url + "/v1/jobs").json()["jobs"] == []
+
+
+def test_cancel_and_kill9_during_a_finalize(tiny_ltx25_dir, tmp_path):
+    """A finalize cancelled mid-run ends cancelled with no video and leaves its draft finalizable; one whose
+    server is killed (-9) mid-run runs again after the restart and makes the same clip as one never cut."""
+    from support.server import start_server, wait_progress
+
+    big = dict(width=384, height=384, num_frames=97, frame_rate=24.0)
+    data, http = tmp_path / "data", requests.Session()
+    srv = start_server(data, str(tiny_ltx25_dir), env=ENV)
+    try:
+        draft = _finished(http, srv.url, _request(draft=True, **big, conditions=[]))
+        job = http.post(srv.url + "/v1/jobs", json={"finalize": draft["id"]}).json()
+        wait_progress(http, srv.url, job["id"])
+        assert http.post(f"{srv.url}/v1/jobs/{job['id']}/cancel").status_code == 200
+        done = wait_for(http, srv.url, job["id"])
+        assert done["status"] == "cancelled", done
+        assert http.get(f"{srv.url}/v1/jobs/{job['id']}/video").status_code == 409
+        cut = http.post(srv.url + "/v1/jobs", json={"finalize": draft["id"]}).json()
+        wait_progress(http, srv.url, cut["id"])
+    finally:
+        srv.kill9()
+    srv = start_server(data, str(tiny_ltx25_dir), env=ENV)
+    try:
+        after = wait_for(http, srv.url, cut["id"], timeout=300)
+        assert after["status"] == "succeeded" and after["attempts"] == 2, after
+        frames = _video(http, srv.url, after)[0]
+        assert frames.shape == (97, 384, 384, 3)
+        whole = _finished(http, srv.url, {"finalize": draft["id"]})
+        np.testing.assert_array_equal(_video(http, srv.url, whole)[0], frames)
+    finally:
+        srv.stop()
