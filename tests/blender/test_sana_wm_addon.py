@@ -159,6 +159,26 @@ def test_a_server_without_exact_poses_gets_no_poses_and_greys_pose_scale(server,
     assert reason in shot_panel_labels(scene, "SH010")
 
 
+def test_a_draft_on_sana_wm_keeps_the_planned_size(sana_wm, tmp_path, fresh):
+    """SANA-WM's recipe has divisor 1 (its draft is at the final size): Generate Draft keeps the planned
+    size, which the half-size rule of LTX-2 would have rounded to the 64-pixel grid."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    props.scene_settings(scene).pixel_budget = 160 * 96  # planned 160x96; the half-size rule: 128x64
+    generate.set_server(sana_wm.url)
+    assert generate.learn_server(generate.client_config())
+    assert server_info.get(sana_wm.url)["recipe"]["draft"]["divisor"] == 1
+    g = generate.refresh_plan(scene).shot("SH010").generation
+    assert (g.width % 64, g.height % 64) != (0, 0), (g.width, g.height)  # else the test proves nothing
+
+    result = generate.run_sync(scene, ["SH010"], report=quiet, draft=True)
+    assert result["imported"] == ["SH010"], (result["shots"], sana_wm.log()[-3000:])
+    (strip,) = vse.takes(scene, "SH010")
+    assert strip.ltx.stage == "draft"
+    job = Client(sana_wm.url).status(strip.ltx.job_id)
+    assert (job["request"]["width"], job["request"]["height"]) == (g.width, g.height)
+    assert job["applied"]["draft"] == {"width": 160, "height": 96, "final_width": 160, "final_height": 96}
+
+
 def test_a_server_not_asked_yet_gets_the_poses_inputs(tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     scene.unit_settings.scale_length = 0.5
