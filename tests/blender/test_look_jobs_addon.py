@@ -1,10 +1,15 @@
 """Generate Looks on a click, over real bpy, the real courier and a real tiny server (tiny LTX-Video +
-tiny look model): the operator's invoke() returns with no still made yet (it never waits on the server),
-and the tick, pumped as Blender's timer would, lands the look strips and the shot's look."""
+tiny look model): the operator's invoke() returns with no still made yet (it never waits on the server)
+and renders nothing in Blender's session (each shot's layout frame renders in a background process from
+the click's file copy), and the tick, pumped as Blender's timer would, lands the look strips and the
+shot's look."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import time
 import urllib.request
 
@@ -41,6 +46,21 @@ class _Click:
         self.reports.append((set(level), line))
 
 
+@contextlib.contextmanager
+def renders_here():
+    """Counts the renders Blender starts in this process (its own render_pre hook)."""
+    count = [0]
+
+    def on_render(*_args):
+        count[0] += 1
+
+    bpy.app.handlers.render_pre.append(on_render)
+    try:
+        yield count
+    finally:
+        bpy.app.handlers.render_pre.remove(on_render)
+
+
 def _demo(path):
     from blender_ltx.bl.plan.scene import plan_scene
 
@@ -49,30 +69,48 @@ def _demo(path):
     return scene
 
 
-def _pump(scene, timeout: float = 240.0) -> None:
+def _pump(scene, timeout: float = 240.0, seen: list[str] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while look_jobs.pending(scene) and time.monotonic() < deadline:
         tick.drain(0.05)
+        if seen is not None:
+            seen.append(props.shot_settings(scene, "SH010").message)
         time.sleep(0.05)
+
+
+def _layout_png(scene, shot: str) -> str:
+    from blender_ltx.bl.addon import blend_paths
+    from blender_ltx.bl.edit import vse
+
+    return os.path.join(blend_paths.abspath(f"{vse.shot_dir(scene, shot)}/looks"), "layout", "guide_0000.png")
 
 
 def test_generate_looks_click_never_waits_and_the_tick_lands_the_strips(server, tmp_path):
     scene = _demo(tmp_path / "click.blend")
     connection.set_server(server.url)
+    seen: list[str] = []
     try:
         click = _Click("SH010", 2)
-        started = time.monotonic()
-        assert LTX_OT_generate_looks.invoke(click, bpy.context, None) == {"FINISHED"}, click.reports
-        took = time.monotonic() - started
-        # The click returned before any still existed: nothing on the Looks channel, the job in flight.
-        assert look_strips.look_strips(scene, "SH010") == []
-        assert look_jobs.pending(scene) == ["SH010"]
-        assert "background" in click.reports[-1][1]
-        print(f"invoke took {took:.2f} s")
+        with renders_here() as renders:
+            started = time.monotonic()
+            assert LTX_OT_generate_looks.invoke(click, bpy.context, None) == {"FINISHED"}, click.reports
+            took = time.monotonic() - started
+            # The click rendered nothing here: the layout frame is not there yet, it renders elsewhere.
+            assert renders[0] == 0
+            assert not os.path.exists(_layout_png(scene, "SH010"))
+            ss = props.shot_settings(scene, "SH010")
+            assert ss.message == "Looks: rendering the layout frame in the background."
+            # The click returned before any still existed: nothing on the Looks channel, the job in flight.
+            assert look_strips.look_strips(scene, "SH010") == []
+            assert look_jobs.pending(scene) == ["SH010"]
+            assert "background" in click.reports[-1][1]
+            print(f"invoke took {took:.2f} s")
 
-        _pump(scene)
+            _pump(scene, seen=seen)
+            assert renders[0] == 0  # nor did the timer: the layout rendered in the background
     finally:
         connection.set_server(None)
+    assert any(m.startswith("Looks: rendering the layout frame: ") for m in seen), seen
     assert look_jobs.pending(scene) == []
     ss = props.shot_settings(scene, "SH010")
     strips = look_strips.look_strips(scene, "SH010")
@@ -87,6 +125,10 @@ def test_generate_looks_click_never_waits_and_the_tick_lands_the_strips(server, 
     assert status["status"] == "succeeded"
     assert [s["asset"] for s in status["applied"]["stills"]] == [s["ltx_look_asset"] for s in strips]
     assert (status.get("request") or {}).get("kind", "look") == "look"
+    # The look job was made from the layout frame the background render wrote (its bytes, by hash).
+    with open(_layout_png(scene, "SH010"), "rb") as f:
+        layout_sha = hashlib.sha256(f.read()).hexdigest()
+    assert status["applied"]["layout"]["sha256"] == layout_sha
 
 
 def test_a_bad_reference_fails_the_click_before_anything_is_sent(server, tmp_path):
@@ -101,3 +143,31 @@ def test_a_bad_reference_fails_the_click_before_anything_is_sent(server, tmp_pat
         connection.set_server(None)
     assert "fix its path" in click.reports[-1][1]
     assert look_jobs.pending(scene) == []
+
+
+def test_cancel_looks_while_the_layout_renders_sends_nothing(tmp_path):
+    scene = _demo(tmp_path / "cancel.blend")
+    connection.set_server("http://127.0.0.1:9")  # nothing may reach a server: none listens there
+    try:
+        started = look_jobs.start(scene, connection.client_config(), count=1)
+        assert started["started"] == ["SH010", "SH020", "SH030"]
+        runs = dict(look_jobs.session.looks)
+        copy = runs[(scene.session_uid, "SH010")].copy
+        copy_dir = os.path.dirname(copy.path())
+        assert os.path.isdir(copy_dir)
+        look_jobs.poll()  # the tick starts the first renders (two at a time)
+        first = runs[(scene.session_uid, "SH010")].layout
+        assert first.render is not None and first.render.proc.poll() is None
+        assert look_jobs.cancel(scene, "SH010")
+        assert first.render.proc.poll() is not None  # its process was stopped
+        assert props.shot_settings(scene, "SH010").message == (
+            "Looks: cancelled while the layout frame rendered; nothing was sent."
+        )
+        assert look_jobs.pending(scene) == ["SH020", "SH030"]
+        assert os.path.isdir(copy_dir)  # the other shots still render from the copy
+        assert look_jobs.cancel(scene, "SH020") and look_jobs.cancel(scene, "SH030")
+        assert look_jobs.pending(scene) == [] and not os.path.exists(copy_dir)
+        assert not look_jobs.cancel(scene, "SH010")  # nothing left to cancel
+    finally:
+        connection.set_server(None)
+        look_jobs.session.reset()

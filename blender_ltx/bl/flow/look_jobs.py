@@ -1,5 +1,8 @@
-"""Generate Looks in the background: a click renders each shot's layout (its first frame through the
-shot's camera: one small frame), checks its references, and hands the look job to the courier
+"""Generate Looks in the background: a click checks each shot's references, saves ONE copy of the file
+(``staged.FileCopy``) and renders nothing: each shot's layout (its first frame through the shot's camera:
+one small frame) renders in a background process from that copy (``guides.PendingGuides``, as a click's
+guide frames do; ``poll`` on the tick starts them, ``staged.MAX_RENDERS`` at a time with the takes' renders,
+and says per shot how far it is). Once a shot's layout is in, its look job goes to the courier
 (``core/courier.py``: uploads the layout and references as content-addressed assets, posts the job with
 an idempotency key, follows it, downloads the stills). The tick applies the courier's answers here
 (``apply_message``, called by ``clips.apply_message`` for keys whose segment is ``LOOK_SEGMENT``):
@@ -23,8 +26,8 @@ from ..addon import blend_paths, props
 from ..edit import look_strips, vse
 from ..link import courier_link, tick
 from ..plan.scene import plan_scene
-from ..render.guides import render_guides
-from . import looks
+from ..render import guides
+from . import looks, staged
 from .runs import scene_of, sid
 from .session import session
 
@@ -41,6 +44,11 @@ class LookRun:
     status: str = "queued"
     progress: float = 0.0
     cancel_requested: bool = False
+    #: While its layout frame renders in the background: the render, the click's file copy it reads,
+    #: and the courier command that goes once the frame is in (all None once sent).
+    layout: guides.PendingGuides | None = None
+    copy: staged.FileCopy | None = None
+    submit: Any = None
 
 
 def pending(scene, shot_names: list[str] | None = None) -> list[str]:
@@ -49,13 +57,16 @@ def pending(scene, shot_names: list[str] | None = None) -> list[str]:
     return [n for (s, n) in session.looks if s == mine and (shot_names is None or n in shot_names)]
 
 
-def _layout_file(scene, shot) -> str:
-    """The shot's layout (its first frame, rendered now) kept in the shot's looks folder: the courier
-    reads it later."""
-    folder = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/looks")
-    layout = os.path.join(folder, "layout")
-    first = render_guides(scene, shot, layout)[0][1]
-    return first
+def _layout_render(scene, shot, copy: staged.FileCopy) -> guides.PendingGuides:
+    """The background render of the shot's layout (its first frame, from the click's file copy) into the
+    shot's looks folder, where the courier reads it later; a frame left there by an earlier run is removed
+    first, so only this run's frame can go."""
+    folder = os.path.join(blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/looks"), "layout")
+    planned = guides.planned_guides(shot, folder)
+    for _index, path in planned:
+        if os.path.isfile(path):
+            os.remove(path)
+    return guides.PendingGuides(shot.name, guides.guide_job(scene, shot, folder, copy.path()), planned)
 
 
 def _reference_files(scene, shot_name: str) -> list[dict[str, str]]:
@@ -97,10 +108,16 @@ def start(scene, cfg: ClientConfig, *, count: int, shot_names: list[str] | None 
     busy = [s.name for s in shots if (mine, s.name) in session.looks]
     shots = [s for s in shots if (mine, s.name) not in session.looks]
     refs = {s.name: _reference_files(scene, s.name) for s in shots}  # all checked before any is sent
-    link = courier_link.get()
+    copy = staged.FileCopy()
+    try:
+        layouts = {s.name: _layout_render(scene, s, copy) for s in shots}
+    except (ValueError, OSError):
+        copy.discard()
+        raise
     for shot in shots:
         ss = props.shot_settings(scene, shot.name)
-        spec = {"layout": ["beauty", _layout_file(scene, shot)], "references": refs[shot.name]}
+        layout = layouts[shot.name]
+        spec = {"layout": ["beauty", layout.planned[0][1]], "references": refs[shot.name]}
         request = {
             "kind": vocab.JOB_KIND_LOOK,
             "prompt": props.full_prompt(scene, ss),
@@ -110,19 +127,91 @@ def start(scene, cfg: ClientConfig, *, count: int, shot_names: list[str] | None 
             "shot": shot.name,
         }
         folder = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/looks")
-        session.looks[(mine, shot.name)] = LookRun(mine, shot, count, cfg)
-        ss.message = f"Looks: {count} still(s) handed to the courier."
-        link.send(courier_link.Submit((mine, shot.name, LOOK_SEGMENT), cfg, request, folder, look=spec))
-    tick.ensure_timer()
+        submit = courier_link.Submit((mine, shot.name, LOOK_SEGMENT), cfg, request, folder, look=spec)
+        run = LookRun(mine, shot, count, cfg, layout=layout, copy=copy, submit=submit)
+        session.looks[(mine, shot.name)] = run
+        ss.message = "Looks: rendering the layout frame in the background."
+    if shots:
+        tick.add_hook(poll, fail_all)
+    else:
+        copy.discard()
     return {"started": [s.name for s in shots], "busy": busy}
+
+
+def _release(run: LookRun) -> None:
+    """The run no longer renders: stop its render if it runs, and remove the click's file copy once no
+    other look run renders from it."""
+    if run.layout is not None:
+        run.layout.cancel()
+    copy, run.layout, run.copy = run.copy, None, None
+    if copy is not None and not any(r.copy is copy for r in session.looks.values()):
+        copy.discard()
+
+
+def poll() -> int:
+    """One pass over the look runs whose layout renders: start renders where slots are free, say how far
+    they are, send a run's look job once its frame is in, fail a run whose render failed (the others go
+    on). Returns how many still render."""
+    left = 0
+    for key, run in list(session.looks.items()):
+        if run.layout is None:
+            continue
+        scene = scene_of(key[0])
+        ss = props.shot_settings(scene, key[1], create=False) if scene is not None else None
+        if ss is None:  # the scene or shot is gone: nothing to send it for
+            del session.looks[key]
+            _release(run)
+            continue
+        layout = run.layout
+        try:
+            if layout.render is None and staged.running() < staged.MAX_RENDERS:
+                layout.start()
+            layout.poll()
+        except ValueError as exc:
+            del session.looks[key]
+            _release(run)
+            ss.message = f"Looks failed: {exc}"
+            continue
+        if not layout.finished:
+            left += 1
+            if layout.render is not None:  # else it waits for a free slot, as the click said
+                ss.message = f"Looks: rendering the layout frame: {round(100.0 * layout.progress())} %."
+            continue
+        submit, run.submit = run.submit, None
+        _release(run)
+        courier_link.get().send(submit)
+        ss.message = f"Looks: {run.count} still(s) handed to the courier."
+        tick.ensure_timer()  # the courier's answers for the job just sent
+    return left
+
+
+def fail_all(sentence: str) -> None:
+    """``poll`` raised (the tick logged the traceback): every look run still rendering ends with it."""
+    for key, run in list(session.looks.items()):
+        if run.layout is None:
+            continue
+        del session.looks[key]
+        _release(run)
+        scene = scene_of(key[0])
+        ss = props.shot_settings(scene, key[1], create=False) if scene is not None else None
+        if ss is not None:
+            ss.message = f"Looks failed: {sentence}"
 
 
 def cancel(scene, shot_name: str) -> bool:
     """Cancel the shot's look job (at once if it is on the server, else as soon as it is). False when
     the shot makes no looks."""
-    run = session.looks.get((sid(scene), shot_name))
+    key = (sid(scene), shot_name)
+    run = session.looks.get(key)
     if run is None:
         return False
+    if run.layout is not None:  # its layout still renders: nothing was sent
+        del session.looks[key]
+        _release(run)
+        ss = props.shot_settings(scene, shot_name, create=False)
+        if ss is not None:
+            ss.message = "Looks: cancelled while the layout frame rendered; nothing was sent."
+        return True
     run.cancel_requested = True
     if run.job_id:
         key = (run.scene, shot_name, LOOK_SEGMENT)

@@ -220,7 +220,7 @@ def _advance(entry: Staged) -> list | None:
     control renders; its final specs (a dict or None each) once every render is done. ValueError (one
     sentence) for a kind the server lacks or a failed render."""
     for g in entry.guides:
-        if not g.finished and g.render is None and _running() < MAX_RENDERS:
+        if not g.finished and g.render is None and running() < MAX_RENDERS:
             g.start()
         g.poll()
     pending = entry.pending()
@@ -233,7 +233,7 @@ def _advance(entry: Staged) -> list | None:
         for p in unchosen:
             p.choose(info)
     for p in pending:
-        if not p.finished and p.render is None and _running() < MAX_RENDERS:
+        if not p.finished and p.render is None and running() < MAX_RENDERS:
             p.start()
         p.poll()
     if not all(p.finished for p in [*entry.guides, *pending]):
@@ -241,8 +241,11 @@ def _advance(entry: Staged) -> list | None:
     return [s.result if isinstance(s, PendingControl) else s for s in entry.specs]
 
 
-def _running() -> int:
-    return sum(p.running for s in session.staged for p in s.renders())
+def running() -> int:
+    """The background renders running now: the takes' (guides, control frames) and the look layouts'
+    (``look_jobs``), which share ``MAX_RENDERS``."""
+    takes = sum(p.running for s in session.staged for p in s.renders())
+    return takes + sum(r.layout is not None and r.layout.running for r in session.looks.values())
 
 
 def register() -> None:
