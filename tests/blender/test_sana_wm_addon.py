@@ -6,11 +6,13 @@ motion arrives like any take's, and ``python -m blender_ltx demo --model tiny-sa
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,12 +28,15 @@ bpy = pytest.importorskip("bpy")
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.flow import generate, request  # noqa: E402
+from blender_ltx.bl.flow.session import session  # noqa: E402
+from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.bl.link import connection  # noqa: E402
 from blender_ltx.bl.plan import scene_depth  # noqa: E402
 from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from addon_env import CheckingLayout, demo_blend, registered_scene  # noqa: E402
+from support.pngs import noise_png  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,6 +182,67 @@ def test_a_draft_on_sana_wm_keeps_the_planned_size(sana_wm, tmp_path, fresh):
     job = Client(sana_wm.url).status(strip.ltx.job_id)
     assert (job["request"]["width"], job["request"]["height"]) == (g.width, g.height)
     assert job["applied"]["draft"] == {"width": 160, "height": 96, "final_width": 160, "final_height": 96}
+
+
+@contextlib.contextmanager
+def frames_and_renders_here():
+    """Counts the frame changes and renders Blender makes in this process (its own handlers)."""
+    count = {"frames": 0, "renders": 0}
+
+    def on_frame(*_args):
+        count["frames"] += 1
+
+    def on_render(*_args):
+        count["renders"] += 1
+
+    handlers = bpy.app.handlers
+    handlers.frame_change_pre.append(on_frame)
+    handlers.render_pre.append(on_render)
+    try:
+        yield count
+    finally:
+        handlers.frame_change_pre.remove(on_frame)
+        handlers.render_pre.remove(on_render)
+
+
+def _pump(scene, names, timeout=300) -> None:
+    deadline = time.monotonic() + timeout
+    while generate.pending(scene, names):
+        tick.drain()  # what the timer does
+        assert time.monotonic() < deadline, [props.shot_settings(scene, n).message for n in names]
+        time.sleep(0.05)
+
+
+def test_the_click_measures_the_first_frames_depth_in_the_background(sana_wm, tmp_path, fresh):
+    """The click ray-casts nothing and changes no frame: the first frame's depth is measured in the
+    background (with the guide render, or alone where the shot renders no guide) and reaches the server."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(sana_wm.url)
+    assert generate.learn_server(generate.client_config())
+    scene.frame_set(1)  # SH020 and SH030 start later: measuring there in the click changed the frame
+    ss30 = props.shot_settings(scene, "SH030")  # a look frame renders no guide: its depth is measured alone
+    ss30.look_mode, ss30.look_image = "FRAME", noise_png(tmp_path / "look.png", seed=3)
+    depths = {
+        name: scene_depth.first_frame_depth(scene, bpy.data.objects[shot.camera], shot.frame_start)
+        for name, shot in ((s.name, s) for s in generate.refresh_plan(scene).shots)
+    }
+    with frames_and_renders_here() as count:
+        out = generate.start_async(bpy.context, ["SH020", "SH030"])
+        assert out["submitted"] == ["SH020", "SH030"]
+        assert count == {"frames": 0, "renders": 0}  # no ray cast moved the frame, nothing rendered
+        for entry in session.staged:  # the requests wait for the depth
+            assert all("scene_depth" not in r["poses"] for r in entry.requests)
+        assert props.shot_settings(scene, "SH030").message == (
+            "Measuring the first frame's depth in the background."
+        )
+        _pump(scene, ["SH020", "SH030"])
+        assert count["renders"] == 0
+    assert scene.frame_current == 1
+    for name in ("SH020", "SH030"):
+        ss = props.shot_settings(scene, name)
+        assert ss.job_status == "imported", ss.message
+        poses = Client(sana_wm.url).status(ss.job_id)["applied"]["camera_poses"]
+        assert f"median depth {depths[name]:.3g} m of the first frame" in poses["scale_source"], poses
 
 
 def test_a_server_not_asked_yet_gets_the_poses_inputs(tmp_path, fresh):

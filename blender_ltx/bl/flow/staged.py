@@ -37,6 +37,7 @@ from ..render import control_frames
 from ..render.guides import PendingGuides
 from ..addon import props
 from ..link import courier_link, tick
+from . import depth
 from .control import PendingControl
 from .runs import Run, runs, say, scene_of, sid
 from .session import session
@@ -118,8 +119,11 @@ def stage(scene, ss, run: Run, requests: list[dict], specs: list, copy: FileCopy
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
-    what = "guide frames" if guides else "previs control frames"
-    say(ss, run, f"Rendering the {what} in the background.")
+    if guides and all(isinstance(g, depth.PendingDepth) for g in guides):
+        say(ss, run, "Measuring the first frame's depth in the background.")
+    else:
+        what = "guide frames" if guides else "previs control frames"
+        say(ss, run, f"Rendering the {what} in the background.")
     tick.add_hook(poll, fail_all)
 
 
@@ -188,6 +192,13 @@ def poll() -> int:
         except (OSError, ProtocolError) as exc:
             _fail(entry, ss, f"Shot {entry.key[1]}: a guide frame cannot be read ({exc}): generate it again.")
             continue
+        measures, measured = depth.measured(entry.guides)
+        try:
+            if measures:
+                requests = [depth.with_depth(r, measured, entry.key[1]) for r in requests]
+        except ValueError as exc:
+            _fail(entry, ss, str(exc))
+            continue
         _end(entry)
         entry.send(scene, entry.run, requests, ss, specs)
         tick.ensure_timer()  # the courier's answers for the jobs just sent
@@ -207,6 +218,8 @@ def _progress_text(entry: Staged) -> str:
     guides = entry.guides
     if not all(g.finished for g in guides):
         pct = round(100.0 * sum(g.progress() for g in guides) / len(guides))
+        if all(isinstance(g, depth.PendingDepth) for g in guides):
+            return f"Measuring the first frame's depth: {pct} %."
         return f"Rendering the guide frames: {pct} %."
     pending = entry.pending()
     if not all(p.chosen for p in pending):

@@ -137,16 +137,20 @@ def run_guides(job: dict) -> dict:
     return guides.run_job(job, lambda done: progress.write_text(f"{done:.4f}"))
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], tasks: dict | None = None) -> int:
+    """Run the job named in ``argv``: its ``task`` ("guides", else the control frames), or one of
+    ``tasks`` ({task: (what, run(job) -> result)}: a caller's child adds its own)."""
     job = json.loads(Path(_job_path(argv)).read_text())
-    what = "guide" if job.get("task") == "guides" else "control"
+    task = job.get("task") or "control"
+    runners = {"guides": ("guide render", run_guides), "control": ("control render", run), **(tasks or {})}
+    what, runner = runners[task]
     try:
-        result = run_guides(job) if what == "guide" else run(job)
+        result = runner(job)
     except Exception as exc:  # the session shows this sentence; the traceback goes to the log
         import traceback
 
         traceback.print_exc()
-        Path(job["out_dir"], "error.txt").write_text(f"The {what} render failed: {exc}")
+        Path(job["out_dir"], "error.txt").write_text(f"The {what} failed: {exc}")
         return 1
     tmp = Path(job["out_dir"], "result.json.tmp")
     tmp.write_text(json.dumps(result))

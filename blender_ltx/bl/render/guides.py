@@ -246,12 +246,18 @@ class PendingGuides(PendingRender):
     ``start`` launches the process, ``poll`` follows it (``finished`` once every planned frame is in),
     ``progress`` reads its progress file. Raises ValueError (one sentence) when the render failed."""
 
+    #: (camera name, scene frame) where the job also measures the first frame's depth (a higher floor's
+    #: child script does: ``flow/depth_child.py``), and the depth it measured (None: nothing was hit).
+    depth_at: tuple[str, int] | None = None
+    depth: float | None = None
+
     def __init__(self, shot_name: str, job: dict, planned: list[tuple[int, str]]) -> None:
         self.shot_name, self.job, self.planned = shot_name, job, planned
         self.render = None
         self.finished = False
 
     def accept(self, done: dict) -> None:
+        self.depth = done.get("depth")
         got = [(int(i), p) for i, p in done["guides"]]
         missing = [p for _i, p in self.planned if not os.path.isfile(p)]
         if sorted(got) != sorted(self.planned) or missing:
