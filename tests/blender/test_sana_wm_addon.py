@@ -245,6 +245,26 @@ def test_the_click_measures_the_first_frames_depth_in_the_background(sana_wm, tm
         assert f"median depth {depths[name]:.3g} m of the first frame" in poses["scale_source"], poses
 
 
+def test_a_click_on_a_sana_wm_not_asked_yet_sends_only_the_guides_it_takes(sana_wm, tmp_path, fresh):
+    """Guide Every N > 0 and a server this session never asked: the click asks it in the background while
+    the guides render, and the take goes with its frame-0 picture alone (the later ones would get a 422),
+    saying so on the shot."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    props.scene_settings(scene).guide_every_n = 8
+    generate.set_server(sana_wm.url)
+    assert server_info.get(sana_wm.url) is None
+    out = generate.start_async(bpy.context, ["SH010"])
+    assert out["submitted"] == ["SH010"]
+    assert server_info.get(sana_wm.url) is None  # the click asked nothing itself
+    _pump(scene, ["SH010"])
+    ss = props.shot_settings(scene, "SH010")
+    assert ss.job_status == "imported", ss.message
+    assert len(guide_pngs(scene, "SH010", 1)) > 1  # the later guides were rendered (nobody knew yet)
+    job = Client(sana_wm.url).status(ss.job_id)
+    assert [c["frame_index"] for c in job["applied"]["conditions"]] == [0]
+    assert "which has no keyframes: only the first frame was sent" in ss.message, ss.message
+
+
 def test_a_server_not_asked_yet_gets_the_poses_inputs(tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     scene.unit_settings.scale_length = 0.5

@@ -187,8 +187,9 @@ def poll() -> int:
         if specs is None:
             say(ss, entry.run, _progress_text(entry))
             continue
+        requests, entry.run.note = _without_untaken_guides(entry.run.cfg.url, entry.requests)
         try:
-            requests = [job_request.embed_images(r) for r in entry.requests]
+            requests = [job_request.embed_images(r) for r in requests]
         except (OSError, ProtocolError) as exc:
             _fail(entry, ss, f"Shot {entry.key[1]}: a guide frame cannot be read ({exc}): generate it again.")
             continue
@@ -224,6 +225,8 @@ def _progress_text(entry: Staged) -> str:
     pending = entry.pending()
     if not all(p.chosen for p in pending):
         return f"Asking {entry.run.cfg.url} which control videos it takes."
+    if all(p.finished for p in pending):
+        return f"Asking {entry.run.cfg.url} which guide frames it takes."
     pct = round(100.0 * sum(p.progress() for p in pending) / max(1, len(pending)))
     return f"Rendering the previs control frames: {pct} %."
 
@@ -232,6 +235,9 @@ def _advance(entry: Staged) -> list | None:
     """Start this run's guide renders where slots are free, settle the control kinds, start its
     control renders; its final specs (a dict or None each) once every render is done. ValueError (one
     sentence) for a kind the server lacks or a failed render."""
+    later = _later_guides(entry.requests) and server_info.get(entry.run.cfg.url) is None
+    if later:  # a server not asked yet may take no later guides: ask now, answered while they render
+        entry.asked()
     for g in entry.guides:
         if not g.finished and g.render is None and running() < MAX_RENDERS:
             g.start()
@@ -251,7 +257,30 @@ def _advance(entry: Staged) -> list | None:
         p.poll()
     if not all(p.finished for p in [*entry.guides, *pending]):
         return None
+    if later and server_info.get(entry.run.cfg.url) is None and not entry.asked():
+        return None  # rendered: the server's answer decides which guides go
     return [s.result if isinstance(s, PendingControl) else s for s in entry.specs]
+
+
+def _later_guides(requests: list[dict]) -> bool:
+    return any(c["frame_index"] > 0 for r in requests for c in r.get("conditions") or ())
+
+
+def _without_untaken_guides(url: str, requests: list[dict]) -> tuple[list[dict], str]:
+    """The requests without the guides after frame 0 where the server at ``url`` said it takes none (a
+    SANA-WM: it would refuse the job), and the sentence the shot says then ("" when nothing is left
+    out). A server that did not answer gets them all (it says what it refuses)."""
+    if server_info.get(url) is None:
+        return requests, ""
+    takes, why = server_info.capability(url, "keyframes")
+    if takes or not _later_guides(requests):
+        return requests, ""
+    kept = [{**r, "conditions": [c for c in r["conditions"] if c["frame_index"] == 0]} for r in requests]
+    dropped = sum(len(r["conditions"]) - len(k["conditions"]) for r, k in zip(requests, kept, strict=True))
+    return kept, (
+        f"{why.rstrip('.')}: only the first frame was sent, {dropped} later guide frame(s) left out "
+        "(set Guide Every N to 0 and untick Guide at Motion Changes for this server)."
+    )
 
 
 def running() -> int:

@@ -153,7 +153,7 @@ def _send(scene, run: Run, requests: list[dict], ss, specs: list) -> None:
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
-    say(ss, run, f"Submitting {takes_text(run)} to {run.cfg.url}.")
+    say(ss, run, f"Submitting {takes_text(run)} to {run.cfg.url}." + (f" {run.note}" if run.note else ""))
     if specs and all(specs):  # the control render's beauty frames: the previs strip of the edit
         from ..edit.previs_strip import put_previs
 
