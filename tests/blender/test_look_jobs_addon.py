@@ -171,3 +171,70 @@ def test_cancel_looks_while_the_layout_renders_sends_nothing(tmp_path):
     finally:
         connection.set_server(None)
         look_jobs.session.reset()
+
+
+def _pump_until(scene, done, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, [ss.message for ss in scene.ltx.shots]
+        tick.drain(0.05)
+        time.sleep(0.05)
+
+
+def _job(server, job_id: str) -> dict:
+    with urllib.request.urlopen(f"{server.url}/v1/jobs/{job_id}") as resp:
+        return json.loads(resp.read())
+
+
+def test_a_look_job_re_attaches_when_the_file_is_opened_again(server, tmp_path):
+    path = tmp_path / "reopen.blend"
+    scene = _demo(path)
+    connection.set_server(server.url)
+    try:
+        look_jobs.start(scene, connection.client_config(), count=2, shot_names=["SH010"])
+        run = look_jobs.session.looks[(scene.session_uid, "SH010")]
+        _pump_until(scene, lambda: run.job_id)  # the server has the job: its id is on the shot
+        job_id = run.job_id
+        bpy.ops.wm.save_mainfile(filepath=str(path))
+        # Another file, then this one again: the look job is followed again and its stills land.
+        bpy.ops.wm.read_homefile(use_empty=True)
+        assert look_jobs.session.looks == {}
+        bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+        scene = bpy.context.scene
+        assert look_jobs.pending(scene) == ["SH010"]
+        ss = props.shot_settings(scene, "SH010")
+        assert ss.message == f"Looks: re-attached to job {job_id} on {server.url}."
+        _pump(scene)
+    finally:
+        connection.set_server(None)
+    strips = look_strips.look_strips(scene, "SH010")
+    assert len(strips) == 2, ss.message
+    assert {s["ltx_look_job"] for s in strips} == {job_id}
+    assert ss.get(look_jobs.JOB_KEY) is None  # done: nothing left to re-attach
+    assert look_jobs.reattach_all() == []
+
+
+def test_cancel_looks_cancels_the_job_on_the_server(server, tmp_path):
+    scene = _demo(tmp_path / "cancel_server.blend")
+    connection.set_server(server.url)
+    try:
+        cfg = connection.client_config()
+        # SH020's eight stills keep the server busy, so SH010's job waits in its queue.
+        look_jobs.start(scene, cfg, count=8, shot_names=["SH020"])
+        busy = look_jobs.session.looks[(scene.session_uid, "SH020")]
+        _pump_until(scene, lambda: busy.job_id)
+        look_jobs.start(scene, cfg, count=1, shot_names=["SH010"])
+        run = look_jobs.session.looks[(scene.session_uid, "SH010")]
+        _pump_until(scene, lambda: run.job_id)
+        ss = props.shot_settings(scene, "SH010")
+        assert ss.get(look_jobs.JOB_KEY)
+        assert look_jobs.cancel(scene, "SH010")
+        _pump_until(scene, lambda: look_jobs.pending(scene, ["SH010"]) == [])
+        look_jobs.cancel(scene, "SH020")
+        _pump(scene)
+    finally:
+        connection.set_server(None)
+    assert ss.message == "Looks: cancelled.", ss.message
+    assert _job(server, run.job_id)["status"] == "cancelled"
+    assert look_strips.look_strips(scene, "SH010") == []
+    assert ss.get(look_jobs.JOB_KEY) is None

@@ -158,8 +158,11 @@ def _on_load_pre(*_args) -> None:
 
 @persistent
 def _on_load_post(*_args) -> None:
+    from . import look_jobs
+
     reset_live_state()
     reattach_all()
+    look_jobs.reattach_all()
 
 
 @persistent

@@ -9,15 +9,21 @@ an idempotency key, follows it, downloads the stills). The tick applies the cour
 progress on the shot's sentence, and the stills placed as look strips when they are in (the first one
 the shot's look if it has none). The synchronous path (scripts, ``looks --wait``) is ``looks.make_looks``.
 
-Look runs are live state (``session.looks``): a file that is closed while a look job runs does not
-re-attach it (its stills stay on the server; Generate Looks again).
+Look runs are live state (``session.looks``); once the server has given a look job its id, the shot keeps
+it (``JOB_KEY``, saved with the .blend, as a take's job id is), so a file closed while the job runs
+re-attaches it when it is opened again (``reattach_all``, the load_post handler) and the stills land then.
+A file saved before the id came back has nothing to re-attach (the layout was still rendering, or the job
+still on its way): Generate Looks again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
+
+import bpy
 
 from ...core import looks as vocab
 from ...core import server_info
@@ -25,11 +31,17 @@ from ...core.courier_wire import LOOK_SEGMENT, ClientConfig
 from ..addon import blend_paths, props
 from ..edit import look_strips, vse
 from ..link import courier_link, tick
+from ..link.connection import client_config
 from ..plan.scene import plan_scene
 from ..render import guides
 from . import looks, staged
 from .runs import scene_of, sid
 from .session import session
+
+
+#: The shot's look job in flight, saved with the .blend: {"job": id, "count": stills} as JSON (an ID
+#: property on the shot's settings; removed once its stills are in, or it failed or was cancelled).
+JOB_KEY = "ltx_look_job_in_flight"
 
 
 @dataclass
@@ -229,6 +241,7 @@ def apply_message(msg: courier_link.Message) -> None:
         return  # a look job this file no longer waits for
     if isinstance(msg, courier_link.Submitted):
         run.job_id = msg.job_id
+        ss[JOB_KEY] = json.dumps({"job": msg.job_id, "count": run.count})
         ss.message = f"Looks: job {msg.job_id} queued ({run.count} still(s))."
         if run.cancel_requested:
             courier_link.get().send(courier_link.Cancel(msg.key, run.cfg, msg.job_id))
@@ -244,8 +257,10 @@ def apply_message(msg: courier_link.Message) -> None:
         run.status, run.progress = "succeeded", 1.0
         ss.message = f"Looks: {len(strips)} look(s) on the Looks channel (job {msg.job_id})."
         del session.looks[(scene_id, shot_name)]
+        _forget_job(ss)
     elif isinstance(msg, courier_link.Failed):
         session.looks.pop((scene_id, shot_name), None)
+        _forget_job(ss)
         ss.message = "Looks: cancelled." if msg.status == "cancelled" else f"Looks failed: {msg.message}"
 
 
@@ -256,3 +271,47 @@ def fail(key, job_id: str, sentence: str) -> None:
     ss = props.shot_settings(scene, key[1], create=False) if scene is not None else None
     if run is not None and ss is not None:
         ss.message = f"Looks failed: {sentence}"
+        _forget_job(ss)
+
+
+def _forget_job(ss) -> None:
+    if ss.get(JOB_KEY) is not None:
+        del ss[JOB_KEY]
+
+
+def reattach_all(cfg: ClientConfig | None = None) -> list[str]:
+    """After a .blend loads: follow again every look job its shots still wait for (``JOB_KEY``), from the
+    server this session talks to; their stills land as a click's do. Returns the shots re-attached."""
+    attached = []
+    for scene in bpy.data.scenes:
+        st = getattr(scene, "ltx", None)
+        waiting = [ss for ss in st.shots if ss.get(JOB_KEY)] if st is not None else []
+        if waiting:
+            attached += _reattach_scene(scene, waiting, cfg or client_config())
+    if attached:
+        tick.ensure_timer()
+    return attached
+
+
+def _reattach_scene(scene, waiting: list, cfg: ClientConfig) -> list[str]:
+    shots = {s.name: s for s in plan_scene(scene, pixel_budget=scene.ltx.pixel_budget).shots}
+    mine, attached = sid(scene), []
+    for ss in waiting:
+        try:
+            saved = json.loads(str(ss[JOB_KEY]))
+            job_id, count = str(saved["job"]), int(saved["count"])
+        except (ValueError, KeyError, TypeError):
+            job_id, count = "", 0
+        shot = shots.get(ss.name)
+        if (mine, ss.name) in session.looks:
+            continue
+        if shot is None or not job_id:
+            _forget_job(ss)
+            ss.message = f"Looks: the look job of {ss.name} cannot be re-attached; Generate Looks again."
+            continue
+        session.looks[(mine, ss.name)] = LookRun(mine, shot, count, cfg, job_id=job_id)
+        folder = blend_paths.abspath(f"{vse.shot_dir(scene, ss.name)}/looks")
+        courier_link.get().send(courier_link.Track((mine, ss.name, LOOK_SEGMENT), cfg, job_id, folder))
+        ss.message = f"Looks: re-attached to job {job_id} on {cfg.url}."
+        attached.append(ss.name)
+    return attached
