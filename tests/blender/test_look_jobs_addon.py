@@ -6,7 +6,6 @@ shot's look."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +28,7 @@ from blender_ltx.bl.flow import look_jobs  # noqa: E402
 from blender_ltx.bl.link import connection, tick  # noqa: E402
 from blender_ltx.bl.ui.ops_common import ShotOperand  # noqa: E402
 from blender_ltx.bl.ui.ops_looks import LTX_OT_generate_looks  # noqa: E402
-from addon_env import reopen, saved_demo  # noqa: E402
+from addon_env import blender_events, reopen, saved_demo  # noqa: E402
 
 
 class _Click:
@@ -44,21 +43,6 @@ class _Click:
 
     def report(self, level, line) -> None:
         self.reports.append((set(level), line))
-
-
-@contextlib.contextmanager
-def renders_here():
-    """Counts the renders Blender starts in this process (its own render_pre hook)."""
-    count = [0]
-
-    def on_render(*_args):
-        count[0] += 1
-
-    bpy.app.handlers.render_pre.append(on_render)
-    try:
-        yield count
-    finally:
-        bpy.app.handlers.render_pre.remove(on_render)
 
 
 def _demo(path):
@@ -91,12 +75,12 @@ def test_generate_looks_click_never_waits_and_the_tick_lands_the_strips(server, 
     seen: list[str] = []
     try:
         click = _Click("SH010", 2)
-        with renders_here() as renders:
+        with blender_events("render_pre") as renders:
             started = time.monotonic()
             assert LTX_OT_generate_looks.invoke(click, bpy.context, None) == {"FINISHED"}, click.reports
             took = time.monotonic() - started
             # The click rendered nothing here: the layout frame is not there yet, it renders elsewhere.
-            assert renders[0] == 0
+            assert renders["render_pre"] == 0
             assert not os.path.exists(_layout_png(scene, "SH010"))
             ss = props.shot_settings(scene, "SH010")
             assert ss.message == "Looks: rendering the layout frame in the background."
@@ -107,7 +91,7 @@ def test_generate_looks_click_never_waits_and_the_tick_lands_the_strips(server, 
             print(f"invoke took {took:.2f} s")
 
             _pump(scene, seen=seen)
-            assert renders[0] == 0  # nor did the timer: the layout rendered in the background
+            assert renders["render_pre"] == 0  # nor did the timer: the layout rendered in the background
     finally:
         connection.set_server(None)
     assert any(m.startswith("Looks: rendering the layout frame: ") for m in seen), seen

@@ -6,7 +6,6 @@ motion arrives like any take's, and ``python -m blender_ltx demo --model tiny-sa
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -35,7 +34,7 @@ from blender_ltx.bl.plan import scene_depth  # noqa: E402
 from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import CheckingLayout, demo_blend, registered_scene  # noqa: E402
+from addon_env import CheckingLayout, blender_events, demo_blend, registered_scene  # noqa: E402
 from support.pngs import noise_png  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,27 +183,6 @@ def test_a_draft_on_sana_wm_keeps_the_planned_size(sana_wm, tmp_path, fresh):
     assert job["applied"]["draft"] == {"width": 160, "height": 96, "final_width": 160, "final_height": 96}
 
 
-@contextlib.contextmanager
-def frames_and_renders_here():
-    """Counts the frame changes and renders Blender makes in this process (its own handlers)."""
-    count = {"frames": 0, "renders": 0}
-
-    def on_frame(*_args):
-        count["frames"] += 1
-
-    def on_render(*_args):
-        count["renders"] += 1
-
-    handlers = bpy.app.handlers
-    handlers.frame_change_pre.append(on_frame)
-    handlers.render_pre.append(on_render)
-    try:
-        yield count
-    finally:
-        handlers.frame_change_pre.remove(on_frame)
-        handlers.render_pre.remove(on_render)
-
-
 def _pump(scene, names, timeout=300) -> None:
     deadline = time.monotonic() + timeout
     while generate.pending(scene, names):
@@ -226,17 +204,17 @@ def test_the_click_measures_the_first_frames_depth_in_the_background(sana_wm, tm
         name: scene_depth.first_frame_depth(scene, bpy.data.objects[shot.camera], shot.frame_start)
         for name, shot in ((s.name, s) for s in generate.refresh_plan(scene).shots)
     }
-    with frames_and_renders_here() as count:
+    with blender_events("frame_change_pre", "render_pre") as count:
         out = generate.start_async(bpy.context, ["SH020", "SH030"])
         assert out["submitted"] == ["SH020", "SH030"]
-        assert count == {"frames": 0, "renders": 0}  # no ray cast moved the frame, nothing rendered
+        assert count == {"frame_change_pre": 0, "render_pre": 0}  # no ray cast moved the frame; no render
         for entry in session.staged:  # the requests wait for the depth
             assert all("scene_depth" not in r["poses"] for r in entry.requests)
         assert props.shot_settings(scene, "SH030").message == (
             "Measuring the first frame's depth in the background."
         )
         _pump(scene, ["SH020", "SH030"])
-        assert count["renders"] == 0
+        assert count["render_pre"] == 0
     assert scene.frame_current == 1
     for name in ("SH020", "SH030"):
         ss = props.shot_settings(scene, name)

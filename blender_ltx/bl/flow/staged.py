@@ -17,6 +17,13 @@ reads the renders' progress files, says per shot how far they are, and sends a r
 courier (``submit._send``) once all its frames are in; a failed render fails its shot alone. The only
 longer main-thread moment is the copy, once per click, whatever the number of shots.
 
+Two more answers come from the background before a run goes. For a server that takes the exact camera
+path (SANA-WM, or one not asked yet) the first frame's depth is measured from the copy too (``depth.py``:
+with the first guide render, or alone), and filled into the requests' ``poses``. And a run with guides
+after frame 0 asks a server not asked yet what it takes while they render: where its family takes no
+later guides, only the frame-0 picture goes and the shot says so (``Run.note``), instead of a 422.
+The look layouts of Generate Looks (``look_jobs.py``) share ``MAX_RENDERS`` with these renders.
+
 Scripts and ``execute()`` render synchronously instead (``guides.shot_guides``, ``control.spec_for``):
 they wait anyway.
 """
