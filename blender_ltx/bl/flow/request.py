@@ -103,7 +103,8 @@ def prepare(
     run = Run(
         sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report, takes=takes, seeds=seeds,
     )  # fmt: skip
-    part_specs = [ctl.base_spec(scene, part, kind) for part in parts]  # checked before any render
+    # Checked before any render; a click leaves the track numbers to the background render.
+    part_specs = [ctl.base_spec(scene, part, kind, defer_tracks=copy is not None) for part in parts]
     # Once per shot: every segment keeps its scale. A click measures the depth in the background.
     poses = poses_fields(scene, shot, ss, cfg.url, measure=copy is None)
     keyframes = server_info.capability(cfg.url, "keyframes")[0]

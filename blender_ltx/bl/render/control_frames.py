@@ -113,7 +113,7 @@ def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SC
     width, height = reference_size(shot, scale)
     out = os.path.abspath(bpy.path.abspath(out_dir))
     os.makedirs(out, exist_ok=True)
-    for stale in ("result.json", "error.txt", "progress"):
+    for stale in ("result.json", "error.txt", "progress", "tracks.json"):
         Path(out, stale).unlink(missing_ok=True)
     job = {
         "blend": blend,
