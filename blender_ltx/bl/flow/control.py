@@ -178,11 +178,11 @@ def stage_spec(
 ) -> PendingControl:
     """``spec_for`` without the wait, for a ``base_spec`` already checked: rendered later from the copy
     ``blend`` (``control_frames.save_copy``, saved once per click)."""
-    job = control_frames.prepare_job(scene, part, blend_paths.abspath(out_dir), blend, scale)
+    extra = {}
     if spec["kind"] in ("auto", "tracks") and "tracks" not in spec:  # ``base_spec(defer_tracks=True)``
         collection = props.scene_settings(scene).track_collection or None
-        job["tracks"] = {"shot": json.loads(json.dumps(part, default=vars)), "collection": collection}
-        control_frames.write_job(job)
+        extra["tracks"] = {"shot": json.loads(json.dumps(part, default=vars)), "collection": collection}
+    job = control_frames.prepare_job(scene, part, blend_paths.abspath(out_dir), blend, scale, extra)
     return PendingControl(spec, job, part, scale)
 
 

@@ -1,7 +1,7 @@
 """The first frame's depth of a shot for a server that takes the exact camera path (SANA-WM), measured in
 the background on a click: the ray casts (``plan/scene_depth.py``) ran in the click, about 44 ms a shot
 and up to 1.4 s when the frame had to change. ``request.prepare`` leaves the request's ``poses`` without
-``scene_depth`` and asks for it here: the shot's first guide render measures it too (``measure_with``),
+``scene_depth`` and asks for it here: the shot's first guide render measures it too (``fields``),
 or, where the shot renders no guide (a look frame, words only), a job of its own (``PendingDepth``).
 ``staged.py`` puts the answer into the requests (``with_depth``) before they go. Scripts measure it in
 ``request.poses_fields`` and wait, as they do for guides.
@@ -16,7 +16,6 @@ from ...core import job_request
 from ...core.protocol import ProtocolError
 from ..render import control_frames
 from ..render.control_frames import PendingRender
-from ..render.guides import PendingGuides
 
 #: The child script that measures (it joins the render and plan floors, so it lives on this one).
 SCRIPT = Path(__file__).resolve().with_name("depth_child.py")
@@ -39,12 +38,10 @@ class PendingDepth(PendingRender):
         self.finished = True
 
 
-def measure_with(pending: PendingGuides, camera: str, frame: int) -> PendingGuides:
-    """``pending`` (a guide render not started yet) also measures the depth of ``camera`` at ``frame``."""
-    pending.job.update(depth_at=[camera, frame], script=str(SCRIPT))
-    control_frames.write_job(pending.job)
-    pending.depth_at = (camera, frame)
-    return pending
+def fields(shot) -> dict:
+    """What a guide job adds (``guides.guide_job(extra=...)``) to measure ``shot``'s first-frame depth too:
+    where, and the child script that measures."""
+    return {"depth_at": [shot.camera, shot.frame_start], "script": str(SCRIPT)}
 
 
 def depth_job(scene, shot, out_dir: str, blend: str) -> PendingDepth:
@@ -52,14 +49,7 @@ def depth_job(scene, shot, out_dir: str, blend: str) -> PendingDepth:
     os.makedirs(out_dir, exist_ok=True)
     for stale in ("result.json", "error.txt", "progress"):
         Path(out_dir, stale).unlink(missing_ok=True)
-    job = {
-        "task": "depth",
-        "blend": blend,
-        "scene": scene.name,
-        "depth_at": [shot.camera, shot.frame_start],
-        "out_dir": out_dir,
-        "script": str(SCRIPT),
-    }
+    job = {"task": "depth", "blend": blend, "scene": scene.name, "out_dir": out_dir, **fields(shot)}
     control_frames.write_job(job)
     return PendingDepth(shot.name, job)
 

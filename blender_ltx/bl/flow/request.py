@@ -109,7 +109,7 @@ def prepare(
     poses = poses_fields(scene, shot, ss, cfg.url, measure=copy is None)
     keyframes = server_info.capability(cfg.url, "keyframes")[0]
     guides_of, looks_of, pending = [], [], []
-    first_guides = None  # the first segment's guide render (a click's), which can measure the depth too
+    first_guides = None  # the first segment's guide render (a click's), which measures the depth too
     for i, part in enumerate(parts):
         guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
@@ -127,7 +127,9 @@ def prepare(
             planned = guides.planned_guides(
                 part, guide_dir, options["every_n"], options["at_motion_changes"], options["first"][0]
             )
-            job = guides.guide_job(scene, part, guide_dir, copy.path(), **options)
+            # The first segment's guide render measures the first frame's depth too, where it is needed.
+            extra = bg_depth.fields(shot) if poses and i == 0 else None
+            job = guides.guide_job(scene, part, guide_dir, copy.path(), extra=extra, **options)
             pending.append(guides.PendingGuides(shot.name, job, planned))
             guides_of.append(planned)
             first_guides = pending[-1] if i == 0 else first_guides
@@ -138,12 +140,9 @@ def prepare(
             part_specs[i] = ctl.spec_for(scene, part, part_specs[i], previs, scale)
         else:
             part_specs[i] = ctl.stage_spec(scene, part, part_specs[i], previs, copy.path(), scale)
-    if poses and copy is not None:
-        if first_guides is not None:
-            bg_depth.measure_with(first_guides, shot.camera, shot.frame_start)
-        else:
-            out = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}/depth")
-            pending.append(bg_depth.depth_job(scene, shot, out, copy.path()))
+    if poses and copy is not None and first_guides is None:  # no guide render to measure it with
+        out = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}/depth")
+        pending.append(bg_depth.depth_job(scene, shot, out, copy.path()))
     requests, specs = [], []
     for t, take_seed in zip(takes, seeds, strict=True):
         for i, part in enumerate(parts):

@@ -106,9 +106,12 @@ def _camera(shot):
     return cam
 
 
-def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SCALE) -> dict:
+def prepare_job(
+    scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SCALE, extra: dict | None = None
+) -> dict:
     """The background render's job for ``shot`` (checked, written to ``out_dir/job.json``, stale
-    results there removed), rendering from the saved copy ``blend``; ``launch`` starts it."""
+    results there removed), rendering from the saved copy ``blend``; ``launch`` starts it. ``extra``:
+    more of the job (``tracks``: the track numbers to compute too)."""
     cam = _camera(shot)
     width, height = reference_size(shot, scale)
     out = os.path.abspath(bpy.path.abspath(out_dir))
@@ -123,6 +126,7 @@ def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SC
         "width": width,
         "height": height,
         "out_dir": out,
+        **(extra or {}),
     }
     write_job(job)
     return job

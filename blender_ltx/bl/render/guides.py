@@ -211,10 +211,11 @@ def shot_guides(
 # --- in the background (the click) -------------------------------------------------------------------
 
 
-def guide_job(scene, shot, out_dir: str, blend: str, **options) -> dict:
+def guide_job(scene, shot, out_dir: str, blend: str, *, extra: dict | None = None, **options) -> dict:
     """The background process's job for ``shot_guides(scene, shot, out_dir, **options)`` on the saved
     copy ``blend`` (written to ``out_dir/job.json``, stale results there removed); checked first, so a
-    click fails with the sentence a script would get."""
+    click fails with the sentence a script would get. ``extra``: more of the job, for a higher floor's
+    child script (``flow/depth.py``: ``depth_at`` and ``script``)."""
     from . import control_frames
 
     _camera(shot)
@@ -227,6 +228,7 @@ def guide_job(scene, shot, out_dir: str, blend: str, **options) -> dict:
     shot_fields = json.loads(json.dumps(shot, default=vars))
     job = {"task": "guides", "blend": blend, "scene": scene.name, "shot": shot_fields, "out_dir": out}
     job["options"] = {**options, "first": list(options.get("first", ("RENDER", "")))}
+    job.update(extra or {})
     control_frames.write_job(job)
     return job
 
@@ -255,6 +257,8 @@ class PendingGuides(PendingRender):
         self.shot_name, self.job, self.planned = shot_name, job, planned
         self.render = None
         self.finished = False
+        if job.get("depth_at"):
+            self.depth_at = (str(job["depth_at"][0]), int(job["depth_at"][1]))
 
     def accept(self, done: dict) -> None:
         self.depth = done.get("depth")
