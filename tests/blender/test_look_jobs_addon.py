@@ -179,6 +179,12 @@ def test_a_look_job_re_attaches_when_the_file_is_opened_again(server, tmp_path):
         run = look_jobs.session.looks[(scene.session_uid, "SH010")]
         _pump_until(scene, lambda: run.job_id)  # the server has the job: its id is on the shot
         job_id = run.job_id
+        ss = props.shot_settings(scene, "SH010")
+        assert json.loads(ss[look_jobs.JOB_KEY])["job"] == job_id
+        del ss[look_jobs.JOB_KEY]  # an undo to before the id came in
+        for handler in bpy.app.handlers.undo_post:  # the add-on's own undo handler puts it back
+            handler(scene)
+        assert json.loads(ss[look_jobs.JOB_KEY])["job"] == job_id
         bpy.ops.wm.save_mainfile(filepath=str(path))
         # Another file, then this one again: the look job is followed again and its stills land.
         bpy.ops.wm.read_homefile(use_empty=True)

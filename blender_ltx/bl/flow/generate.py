@@ -167,7 +167,10 @@ def _on_load_post(*_args) -> None:
 
 @persistent
 def _on_undo_redo(*_args) -> None:
+    from . import look_jobs
+
     after_undo()
+    look_jobs.after_undo()
 
 
 def _handlers():

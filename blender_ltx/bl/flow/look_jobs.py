@@ -241,7 +241,7 @@ def apply_message(msg: courier_link.Message) -> None:
         return  # a look job this file no longer waits for
     if isinstance(msg, courier_link.Submitted):
         run.job_id = msg.job_id
-        ss[JOB_KEY] = json.dumps({"job": msg.job_id, "count": run.count})
+        _keep_job(ss, run)
         ss.message = f"Looks: job {msg.job_id} queued ({run.count} still(s))."
         if run.cancel_requested:
             courier_link.get().send(courier_link.Cancel(msg.key, run.cfg, msg.job_id))
@@ -272,6 +272,20 @@ def fail(key, job_id: str, sentence: str) -> None:
     if run is not None and ss is not None:
         ss.message = f"Looks failed: {sentence}"
         _forget_job(ss)
+
+
+def after_undo() -> None:
+    """Undo and redo bring back the shots as they were before the look jobs' ids came in (undo_post
+    handler): each look job still in flight puts its id back on its shot, so a save keeps it."""
+    for (scene_id, name), run in session.looks.items():
+        scene = scene_of(scene_id)
+        ss = props.shot_settings(scene, name, create=False) if scene is not None else None
+        if ss is not None and run.job_id:
+            _keep_job(ss, run)
+
+
+def _keep_job(ss, run: LookRun) -> None:
+    ss[JOB_KEY] = json.dumps({"job": run.job_id, "count": run.count})
 
 
 def _forget_job(ss) -> None:
