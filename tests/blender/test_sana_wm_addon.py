@@ -243,6 +243,30 @@ def test_a_click_on_a_sana_wm_not_asked_yet_sends_only_the_guides_it_takes(sana_
     assert "which has no keyframes: only the first frame was sent" in ss.message, ss.message
 
 
+def test_a_generate_draft_click_on_a_server_not_asked_yet_asks_for_its_recipe_first(sana_wm, tmp_path, fresh):
+    """The click asks the server through the courier and returns; the drafts go from the tick once the
+    recipe is in, at SANA-WM's size (the planned one), not the half-size rule's."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    props.scene_settings(scene).pixel_budget = 160 * 96  # planned 160x96; the half-size rule: 128x64
+    generate.set_server(sana_wm.url)
+    assert server_info.get(sana_wm.url) is None
+    out = generate.start_async(bpy.context, ["SH010"], draft=True)
+    ss = props.shot_settings(scene, "SH010")
+    assert out["submitted"] == [] and ss.message == out["message"]
+    assert out["message"] == f"Asking {sana_wm.url} for its draft recipe; the draft goes once it answers."
+    deadline = time.monotonic() + 60
+    while not generate.pending(scene, ["SH010"]):  # the tick submits once the answer is in
+        tick.drain()
+        assert time.monotonic() < deadline, ss.message
+        time.sleep(0.05)
+    _pump(scene, ["SH010"])
+    assert ss.job_status == "imported", ss.message
+    (strip,) = vse.takes(scene, "SH010")
+    job = Client(sana_wm.url).status(strip.ltx.job_id)
+    assert (job["request"]["width"], job["request"]["height"]) == (160, 96)
+    assert job["applied"]["draft"]["final_width"] == 160
+
+
 def test_a_server_not_asked_yet_gets_the_poses_inputs(tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     scene.unit_settings.scale_length = 0.5
