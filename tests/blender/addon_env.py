@@ -80,6 +80,26 @@ def enabled_as_addon() -> Iterator:
             blender_ltx.register()
 
 
+@contextlib.contextmanager
+def blender_events(*names: str) -> Iterator[dict[str, int]]:
+    """Counts what Blender does in this process while the block runs, by handler name (``render_pre``:
+    renders started, ``frame_change_pre``: frame changes): {name: count}."""
+    count = dict.fromkeys(names, 0)
+    hooks = []
+    for name in names:
+
+        def on_event(*_args, _name=name) -> None:
+            count[_name] += 1
+
+        getattr(bpy.app.handlers, name).append(on_event)
+        hooks.append((name, on_event))
+    try:
+        yield count
+    finally:
+        for name, on_event in hooks:
+            getattr(bpy.app.handlers, name).remove(on_event)
+
+
 def demo_blend(path) -> object:
     """Save the demo previs (tiny generation size, one step) as ``path``; returns its scene, still open."""
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -1,10 +1,14 @@
 """Generate Looks on a click, over real bpy, the real courier and a real tiny server (tiny LTX-Video +
-tiny look model): the operator's invoke() returns with no still made yet (it never waits on the server),
-and the tick, pumped as Blender's timer would, lands the look strips and the shot's look."""
+tiny look model): the operator's invoke() returns with no still made yet (it never waits on the server)
+and renders nothing in Blender's session (each shot's layout frame renders in a background process from
+the click's file copy), and the tick, pumped as Blender's timer would, lands the look strips and the
+shot's look."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 import urllib.request
 
@@ -24,7 +28,7 @@ from blender_ltx.bl.flow import look_jobs  # noqa: E402
 from blender_ltx.bl.link import connection, tick  # noqa: E402
 from blender_ltx.bl.ui.ops_common import ShotOperand  # noqa: E402
 from blender_ltx.bl.ui.ops_looks import LTX_OT_generate_looks  # noqa: E402
-from addon_env import reopen, saved_demo  # noqa: E402
+from addon_env import blender_events, reopen, saved_demo  # noqa: E402
 
 
 class _Click:
@@ -49,30 +53,48 @@ def _demo(path):
     return scene
 
 
-def _pump(scene, timeout: float = 240.0) -> None:
+def _pump(scene, timeout: float = 240.0, seen: list[str] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while look_jobs.pending(scene) and time.monotonic() < deadline:
         tick.drain(0.05)
+        if seen is not None:
+            seen.append(props.shot_settings(scene, "SH010").message)
         time.sleep(0.05)
+
+
+def _layout_png(scene, shot: str) -> str:
+    from blender_ltx.bl.addon import blend_paths
+    from blender_ltx.bl.edit import vse
+
+    return os.path.join(blend_paths.abspath(f"{vse.shot_dir(scene, shot)}/looks"), "layout", "guide_0000.png")
 
 
 def test_generate_looks_click_never_waits_and_the_tick_lands_the_strips(server, tmp_path):
     scene = _demo(tmp_path / "click.blend")
     connection.set_server(server.url)
+    seen: list[str] = []
     try:
         click = _Click("SH010", 2)
-        started = time.monotonic()
-        assert LTX_OT_generate_looks.invoke(click, bpy.context, None) == {"FINISHED"}, click.reports
-        took = time.monotonic() - started
-        # The click returned before any still existed: nothing on the Looks channel, the job in flight.
-        assert look_strips.look_strips(scene, "SH010") == []
-        assert look_jobs.pending(scene) == ["SH010"]
-        assert "background" in click.reports[-1][1]
-        print(f"invoke took {took:.2f} s")
+        with blender_events("render_pre") as renders:
+            started = time.monotonic()
+            assert LTX_OT_generate_looks.invoke(click, bpy.context, None) == {"FINISHED"}, click.reports
+            took = time.monotonic() - started
+            # The click rendered nothing here: the layout frame is not there yet, it renders elsewhere.
+            assert renders["render_pre"] == 0
+            assert not os.path.exists(_layout_png(scene, "SH010"))
+            ss = props.shot_settings(scene, "SH010")
+            assert ss.message == "Looks: rendering the layout frame in the background."
+            # The click returned before any still existed: nothing on the Looks channel, the job in flight.
+            assert look_strips.look_strips(scene, "SH010") == []
+            assert look_jobs.pending(scene) == ["SH010"]
+            assert "background" in click.reports[-1][1]
+            print(f"invoke took {took:.2f} s")
 
-        _pump(scene)
+            _pump(scene, seen=seen)
+            assert renders["render_pre"] == 0  # nor did the timer: the layout rendered in the background
     finally:
         connection.set_server(None)
+    assert any(m.startswith("Looks: rendering the layout frame: ") for m in seen), seen
     assert look_jobs.pending(scene) == []
     ss = props.shot_settings(scene, "SH010")
     strips = look_strips.look_strips(scene, "SH010")
@@ -87,6 +109,10 @@ def test_generate_looks_click_never_waits_and_the_tick_lands_the_strips(server, 
     assert status["status"] == "succeeded"
     assert [s["asset"] for s in status["applied"]["stills"]] == [s["ltx_look_asset"] for s in strips]
     assert (status.get("request") or {}).get("kind", "look") == "look"
+    # The look job was made from the layout frame the background render wrote (its bytes, by hash).
+    with open(_layout_png(scene, "SH010"), "rb") as f:
+        layout_sha = hashlib.sha256(f.read()).hexdigest()
+    assert status["applied"]["layout"]["sha256"] == layout_sha
 
 
 def test_a_bad_reference_fails_the_click_before_anything_is_sent(server, tmp_path):
@@ -101,3 +127,104 @@ def test_a_bad_reference_fails_the_click_before_anything_is_sent(server, tmp_pat
         connection.set_server(None)
     assert "fix its path" in click.reports[-1][1]
     assert look_jobs.pending(scene) == []
+
+
+def test_cancel_looks_while_the_layout_renders_sends_nothing(tmp_path):
+    scene = _demo(tmp_path / "cancel.blend")
+    connection.set_server("http://127.0.0.1:9")  # nothing may reach a server: none listens there
+    try:
+        started = look_jobs.start(scene, connection.client_config(), count=1)
+        assert started["started"] == ["SH010", "SH020", "SH030"]
+        runs = dict(look_jobs.session.looks)
+        copy = runs[(scene.session_uid, "SH010")].copy
+        copy_dir = os.path.dirname(copy.path())
+        assert os.path.isdir(copy_dir)
+        look_jobs.poll()  # the tick starts the first renders (two at a time)
+        first = runs[(scene.session_uid, "SH010")].layout
+        assert first.render is not None and first.render.proc.poll() is None
+        assert look_jobs.cancel(scene, "SH010")
+        assert first.render.proc.poll() is not None  # its process was stopped
+        assert props.shot_settings(scene, "SH010").message == (
+            "Looks: cancelled while the layout frame rendered; nothing was sent."
+        )
+        assert look_jobs.pending(scene) == ["SH020", "SH030"]
+        assert os.path.isdir(copy_dir)  # the other shots still render from the copy
+        assert look_jobs.cancel(scene, "SH020") and look_jobs.cancel(scene, "SH030")
+        assert look_jobs.pending(scene) == [] and not os.path.exists(copy_dir)
+        assert not look_jobs.cancel(scene, "SH010")  # nothing left to cancel
+    finally:
+        connection.set_server(None)
+        look_jobs.session.reset()
+
+
+def _pump_until(scene, done, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, [ss.message for ss in scene.ltx.shots]
+        tick.drain(0.05)
+        time.sleep(0.05)
+
+
+def _job(server, job_id: str) -> dict:
+    with urllib.request.urlopen(f"{server.url}/v1/jobs/{job_id}") as resp:
+        return json.loads(resp.read())
+
+
+def test_a_look_job_re_attaches_when_the_file_is_opened_again(server, tmp_path):
+    path = tmp_path / "reopen.blend"
+    scene = _demo(path)
+    connection.set_server(server.url)
+    try:
+        look_jobs.start(scene, connection.client_config(), count=2, shot_names=["SH010"])
+        run = look_jobs.session.looks[(scene.session_uid, "SH010")]
+        _pump_until(scene, lambda: run.job_id)  # the server has the job: its id is on the shot
+        job_id = run.job_id
+        ss = props.shot_settings(scene, "SH010")
+        assert json.loads(ss[look_jobs.JOB_KEY])["job"] == job_id
+        del ss[look_jobs.JOB_KEY]  # an undo to before the id came in
+        for handler in bpy.app.handlers.undo_post:  # the add-on's own undo handler puts it back
+            handler(scene)
+        assert json.loads(ss[look_jobs.JOB_KEY])["job"] == job_id
+        bpy.ops.wm.save_mainfile(filepath=str(path))
+        # Another file, then this one again: the look job is followed again and its stills land.
+        bpy.ops.wm.read_homefile(use_empty=True)
+        assert look_jobs.session.looks == {}
+        bpy.ops.wm.open_mainfile(filepath=str(path), load_ui=False)
+        scene = bpy.context.scene
+        assert look_jobs.pending(scene) == ["SH010"]
+        ss = props.shot_settings(scene, "SH010")
+        assert ss.message == f"Looks: re-attached to job {job_id} on {server.url}."
+        _pump(scene)
+    finally:
+        connection.set_server(None)
+    strips = look_strips.look_strips(scene, "SH010")
+    assert len(strips) == 2, ss.message
+    assert {s["ltx_look_job"] for s in strips} == {job_id}
+    assert ss.get(look_jobs.JOB_KEY) is None  # done: nothing left to re-attach
+    assert look_jobs.reattach_all() == []
+
+
+def test_cancel_looks_cancels_the_job_on_the_server(server, tmp_path):
+    scene = _demo(tmp_path / "cancel_server.blend")
+    connection.set_server(server.url)
+    try:
+        cfg = connection.client_config()
+        # SH020's eight stills keep the server busy, so SH010's job waits in its queue.
+        look_jobs.start(scene, cfg, count=8, shot_names=["SH020"])
+        busy = look_jobs.session.looks[(scene.session_uid, "SH020")]
+        _pump_until(scene, lambda: busy.job_id)
+        look_jobs.start(scene, cfg, count=1, shot_names=["SH010"])
+        run = look_jobs.session.looks[(scene.session_uid, "SH010")]
+        _pump_until(scene, lambda: run.job_id)
+        ss = props.shot_settings(scene, "SH010")
+        assert ss.get(look_jobs.JOB_KEY)
+        assert look_jobs.cancel(scene, "SH010")
+        _pump_until(scene, lambda: look_jobs.pending(scene, ["SH010"]) == [])
+        look_jobs.cancel(scene, "SH020")
+        _pump(scene)
+    finally:
+        connection.set_server(None)
+    assert ss.message == "Looks: cancelled.", ss.message
+    assert _job(server, run.job_id)["status"] == "cancelled"
+    assert look_strips.look_strips(scene, "SH010") == []
+    assert ss.get(look_jobs.JOB_KEY) is None

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,15 @@ bpy = pytest.importorskip("bpy")
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.flow import generate, request  # noqa: E402
+from blender_ltx.bl.flow.session import session  # noqa: E402
+from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.bl.link import connection  # noqa: E402
 from blender_ltx.bl.plan import scene_depth  # noqa: E402
 from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core import server_info  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-from addon_env import CheckingLayout, demo_blend, registered_scene  # noqa: E402
+from addon_env import CheckingLayout, blender_events, demo_blend, registered_scene  # noqa: E402
+from support.pngs import noise_png  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,6 +161,110 @@ def test_a_server_without_exact_poses_gets_no_poses_and_greys_pose_scale(server,
     assert [r.get("poses") for r in requests] == [None]
     assert [c["frame_index"] for c in requests[0]["conditions"]] == [0, 16, 32]
     assert reason in shot_panel_labels(scene, "SH010")
+
+
+def test_a_draft_on_sana_wm_keeps_the_planned_size(sana_wm, tmp_path, fresh):
+    """SANA-WM's recipe has divisor 1 (its draft is at the final size): Generate Draft keeps the planned
+    size, which the half-size rule of LTX-2 would have rounded to the 64-pixel grid."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    props.scene_settings(scene).pixel_budget = 160 * 96  # planned 160x96; the half-size rule: 128x64
+    generate.set_server(sana_wm.url)
+    assert generate.learn_server(generate.client_config())
+    assert server_info.get(sana_wm.url)["recipe"]["draft"]["divisor"] == 1
+    g = generate.refresh_plan(scene).shot("SH010").generation
+    assert (g.width % 64, g.height % 64) != (0, 0), (g.width, g.height)  # else the test proves nothing
+
+    result = generate.run_sync(scene, ["SH010"], report=quiet, draft=True)
+    assert result["imported"] == ["SH010"], (result["shots"], sana_wm.log()[-3000:])
+    (strip,) = vse.takes(scene, "SH010")
+    assert strip.ltx.stage == "draft"
+    job = Client(sana_wm.url).status(strip.ltx.job_id)
+    assert (job["request"]["width"], job["request"]["height"]) == (g.width, g.height)
+    assert job["applied"]["draft"] == {"width": 160, "height": 96, "final_width": 160, "final_height": 96}
+
+
+def _pump(scene, names, timeout=300) -> None:
+    deadline = time.monotonic() + timeout
+    while generate.pending(scene, names):
+        tick.drain()  # what the timer does
+        assert time.monotonic() < deadline, [props.shot_settings(scene, n).message for n in names]
+        time.sleep(0.05)
+
+
+def test_the_click_measures_the_first_frames_depth_in_the_background(sana_wm, tmp_path, fresh):
+    """The click ray-casts nothing and changes no frame: the first frame's depth is measured in the
+    background (with the guide render, or alone where the shot renders no guide) and reaches the server."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    generate.set_server(sana_wm.url)
+    assert generate.learn_server(generate.client_config())
+    scene.frame_set(1)  # SH020 and SH030 start later: measuring there in the click changed the frame
+    ss30 = props.shot_settings(scene, "SH030")  # a look frame renders no guide: its depth is measured alone
+    ss30.look_mode, ss30.look_image = "FRAME", noise_png(tmp_path / "look.png", seed=3)
+    depths = {
+        name: scene_depth.first_frame_depth(scene, bpy.data.objects[shot.camera], shot.frame_start)
+        for name, shot in ((s.name, s) for s in generate.refresh_plan(scene).shots)
+    }
+    with blender_events("frame_change_pre", "render_pre") as count:
+        out = generate.start_async(bpy.context, ["SH020", "SH030"])
+        assert out["submitted"] == ["SH020", "SH030"]
+        assert count == {"frame_change_pre": 0, "render_pre": 0}  # no ray cast moved the frame; no render
+        for entry in session.staged:  # the requests wait for the depth
+            assert all("scene_depth" not in r["poses"] for r in entry.requests)
+        assert props.shot_settings(scene, "SH030").message == (
+            "Measuring the first frame's depth in the background."
+        )
+        _pump(scene, ["SH020", "SH030"])
+        assert count["render_pre"] == 0
+    assert scene.frame_current == 1
+    for name in ("SH020", "SH030"):
+        ss = props.shot_settings(scene, name)
+        assert ss.job_status == "imported", ss.message
+        poses = Client(sana_wm.url).status(ss.job_id)["applied"]["camera_poses"]
+        assert f"median depth {depths[name]:.3g} m of the first frame" in poses["scale_source"], poses
+
+
+def test_a_click_on_a_sana_wm_not_asked_yet_sends_only_the_guides_it_takes(sana_wm, tmp_path, fresh):
+    """Guide Every N > 0 and a server this session never asked: the click asks it in the background while
+    the guides render, and the take goes with its frame-0 picture alone (the later ones would get a 422),
+    saying so on the shot."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    props.scene_settings(scene).guide_every_n = 8
+    generate.set_server(sana_wm.url)
+    assert server_info.get(sana_wm.url) is None
+    out = generate.start_async(bpy.context, ["SH010"])
+    assert out["submitted"] == ["SH010"]
+    assert server_info.get(sana_wm.url) is None  # the click asked nothing itself
+    _pump(scene, ["SH010"])
+    ss = props.shot_settings(scene, "SH010")
+    assert ss.job_status == "imported", ss.message
+    assert len(guide_pngs(scene, "SH010", 1)) > 1  # the later guides were rendered (nobody knew yet)
+    job = Client(sana_wm.url).status(ss.job_id)
+    assert [c["frame_index"] for c in job["applied"]["conditions"]] == [0]
+    assert "which has no keyframes: only the first frame was sent" in ss.message, ss.message
+
+
+def test_a_generate_draft_click_on_a_server_not_asked_yet_asks_for_its_recipe_first(sana_wm, tmp_path, fresh):
+    """The click asks the server through the courier and returns; the drafts go from the tick once the
+    recipe is in, at SANA-WM's size (the planned one), not the half-size rule's."""
+    scene = demo_blend(tmp_path / "edit.blend")
+    props.scene_settings(scene).pixel_budget = 160 * 96  # planned 160x96; the half-size rule: 128x64
+    generate.set_server(sana_wm.url)
+    assert server_info.get(sana_wm.url) is None
+    out = generate.start_async(bpy.context, ["SH010"], draft=True)
+    ss = props.shot_settings(scene, "SH010")
+    assert out["submitted"] == [] and ss.message == out["message"]
+    assert out["message"] == f"Asking {sana_wm.url} for its draft recipe; the draft goes once it answers."
+    deadline = time.monotonic() + 60
+    while not generate.pending(scene, ["SH010"]):  # the tick submits once the answer is in
+        tick.drain()
+        assert time.monotonic() < deadline, ss.message
+        time.sleep(0.05)
+    _pump(scene, ["SH010"])
+    assert ss.job_status == "imported", ss.message
+    (strip,) = vse.takes(scene, "SH010")
+    job = Client(sana_wm.url).status(strip.ltx.job_id)
+    assert (job["request"]["width"], job["request"]["height"]) == (160, 96)
+    assert job["applied"]["draft"]["final_width"] == 160
 
 
 def test_a_server_not_asked_yet_gets_the_poses_inputs(tmp_path, fresh):

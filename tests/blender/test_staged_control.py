@@ -225,3 +225,32 @@ def test_best_of_two_takes_share_one_staged_render(ltx2, tmp_path, fresh):
     takes = vse.takes(scene, "SH010")
     assert len(takes) == 2 and all("control_depth" in _layers(t) for t in takes)
     assert len({t.ltx.job_id for t in takes}) == 2
+
+
+def test_the_click_leaves_the_track_numbers_to_the_background_render(ltx2, tmp_path, fresh):
+    """Tracks cast a ray per mesh vertex in view (about 1 s a shot on dense meshes): a click computes
+    none; the background render does, the take goes with them, and a shot with nothing to track fails
+    alone with its sentence, as the click said before."""
+    from addon_env import TEST_PIXEL_BUDGET, blender_events
+
+    scene = scenes.grey_box(scenes.reset(), sky_shot=True)
+    props.scene_settings(scene).pixel_budget = TEST_PIXEL_BUDGET
+    for name in ("GROUND", "SKY"):
+        ss = props.shot_settings(scene, name)
+        ss.steps, ss.control_kind = 1, "tracks"
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "grey.blend"))
+    generate.set_server(ltx2.url)
+    with blender_events("frame_change_pre") as count:
+        out = generate.start_async(bpy.context, None)
+        assert count["frame_change_pre"] == 0  # no track point was looked for in the click
+    assert out["submitted"] == ["GROUND", "SKY"] and out["failed"] == []
+    assert all("tracks" not in p.spec and p.tracks_pending for p in _pending_renders())
+
+    assert not generate.wait(scene, ["GROUND", "SKY"], timeout=600)
+    ground, sky = props.shot_settings(scene, "GROUND"), props.shot_settings(scene, "SKY")
+    assert ground.job_status == "imported", ground.message
+    (take,) = vse.takes(scene, "GROUND")
+    assert "control_tracks" in _layers(take)
+    assert sky.job_status == "error"
+    assert sky.message.startswith("Shot SKY: no surface or point to track is in view on its first frame")
+    assert vse.takes(scene, "SKY") == []

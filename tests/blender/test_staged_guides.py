@@ -5,7 +5,6 @@ each shot says how far its guides are, and a shot goes to the server once they a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 
@@ -19,7 +18,7 @@ pytestmark = [
 ]
 bpy = pytest.importorskip("bpy")
 
-from addon_env import demo_blend  # noqa: E402
+from addon_env import blender_events, demo_blend  # noqa: E402
 
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
@@ -27,21 +26,6 @@ from blender_ltx.bl.flow import generate  # noqa: E402
 from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
-
-
-@contextlib.contextmanager
-def renders_here():
-    """Counts the renders Blender starts in this process (its own render_pre hook)."""
-    count = [0]
-
-    def on_render(*_args):
-        count[0] += 1
-
-    bpy.app.handlers.render_pre.append(on_render)
-    try:
-        yield count
-    finally:
-        bpy.app.handlers.render_pre.remove(on_render)
 
 
 def _pump(scene, names, seen: list[str], ss, timeout=300) -> None:
@@ -56,10 +40,10 @@ def _pump(scene, names, seen: list[str], ss, timeout=300) -> None:
 def test_the_click_renders_no_guide_and_the_take_lands_with_its_guides(server, tmp_path, fresh):
     scene = demo_blend(tmp_path / "edit.blend")
     generate.set_server(server.url)
-    with renders_here() as renders:
+    with blender_events("render_pre") as renders:
         out = generate.start_async(bpy.context, None)
         assert out["submitted"] == ["SH010", "SH020", "SH030"]
-        assert renders[0] == 0  # the click rendered nothing in Blender's session
+        assert renders["render_pre"] == 0  # the click rendered nothing in Blender's session
         assert len(session.staged) == 3 and all(g.render is None for e in session.staged for g in e.guides)
         planned = [p for e in session.staged for g in e.guides for _i, p in g.planned]
         assert planned and not any(os.path.exists(p) for p in planned)
@@ -68,7 +52,7 @@ def test_the_click_renders_no_guide_and_the_take_lands_with_its_guides(server, t
 
         seen: list[str] = []
         _pump(scene, ["SH010", "SH020", "SH030"], seen, ss)
-        assert renders[0] == 0  # nor did the timer: every guide rendered in the background
+        assert renders["render_pre"] == 0  # nor did the timer: every guide rendered in the background
     for name in ("SH010", "SH020", "SH030"):
         ss = props.shot_settings(scene, name)
         assert ss.job_status == "imported", ss.message

@@ -28,3 +28,40 @@ def test_final_size_is_on_the_64_grid_within_the_budget(planned, budget, expecte
 def test_no_size_fits_a_tiny_budget():
     with pytest.raises(ValueError, match="raise the budget to at least 4096"):
         final_size(64, 64, 1000)
+
+
+LTX2_HEALTH = {"model": "tiny-ltx2", "recipe": {"draft": {"divisor": 2, "size_multiple": 64}}}
+SANA_HEALTH = {"model": "tiny-sana-wm", "recipe": {"draft": {"divisor": 1, "model_width": 128}}}
+
+
+@pytest.mark.parametrize(
+    "health, multiple",
+    [
+        (None, 64),  # never asked: today's half-size rule
+        ({"model": "old"}, 64),  # a server from before recipes
+        (LTX2_HEALTH, 64),
+        (SANA_HEALTH, 32),  # the draft is at the final size: the planned 32-pixel grid stands
+        ({"recipe": {"draft": {"divisor": 4}}}, 128),  # a quarter-size draft, no size_multiple named
+        ({"recipe": {"draft": {"divisor": 2, "size_multiple": 96}}}, 96),  # the family's own multiple wins
+    ],
+)
+def test_the_final_multiple_follows_the_servers_recipe(health, multiple):
+    from blender_ltx.core.drafts import final_multiple
+
+    assert final_multiple(health) == multiple
+
+
+def test_a_sana_wm_draft_keeps_the_planned_size():
+    from blender_ltx.core.drafts import final_multiple
+
+    assert final_size(160, 96, 160 * 96, final_multiple(SANA_HEALTH)) == (160, 96)
+    assert final_size(160, 96, 160 * 96) == (128, 64)  # the half-size rule would have shrunk it
+
+
+def test_a_server_without_a_draft_recipe_says_so():
+    from blender_ltx.core.drafts import final_multiple
+
+    health = {"model": "m", "recipe": {"draft": None, "why_not": "no latent upsampler was found"}}
+    why = r"runs m, which makes no drafts \(no latent upsampler was found\); use Generate instead"
+    with pytest.raises(ValueError, match=why):
+        final_multiple(health)

@@ -158,7 +158,8 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
     parts = f" in {len(run.parts)} segments" if len(run.parts) > 1 else ""
     if len(run.takes) == 1:
         what = "; ".join(t for t in (camera_lora_text(applied), camera_poses_text(applied)) if t)
-        say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {what}." if what else "."))
+        note = f" {run.note}" if run.note else ""
+        say(ss, run, f"Take {run.take} imported{parts} ({where})" + (f"; {what}." if what else ".") + note)
     else:
         first, last = run.takes[0], run.takes[-1]
         say(ss, run, f"Takes {first}-{last} imported{parts}; waiting for their motion to keep the best.")

@@ -22,14 +22,14 @@ from typing import Any
 import bpy
 from bpy.app.handlers import persistent
 
-from ...core import status
+from ...core import server_info, status
 from ..addon import props
 from . import staged
 from ..link import courier_link, tick
 from .clips import apply_message, fail_run
 from ..link.connection import client_config, connection_probe, set_server, test_connection
 from . import session
-from .runs import ATTACH_STATES, Report, after_undo, pending, reset_live_state, runs, sid
+from .runs import ATTACH_STATES, Report, after_undo, pending, reset_live_state, runs, scene_of, sid
 from .submit import cancel, reattach_all, refresh_plan, submit
 
 #: After ``timeout`` runs out, how long a run still waits for its jobs' ids (never a job the file loses).
@@ -117,8 +117,6 @@ def learn_server(cfg, timeout: float = 10.0) -> bool:
     """Ask the server what it can do (through the courier) unless this session already knows: a script
     waits for its takes anyway, and the answer decides whether a long shot is one job. A click never
     waits: there Test Connection or the first submit tells the add-on (``core.server_info``)."""
-    from ...core import server_info
-
     if server_info.get(cfg.url) is not None:
         return True
     link = courier_link.get()
@@ -135,19 +133,60 @@ def learn_server(cfg, timeout: float = 10.0) -> bool:
 def _server_info() -> dict | None:
     """The server's health as the courier learned it (``learn_server``), for choosing control kinds
     before rendering; None when it did not answer (the courier then chooses and refuses)."""
-    from ...core import server_info
-
     return server_info.get(client_config().url)
 
 
 def start_async(context, shot_names: list[str] | None, *, force: bool = False, draft: bool = False) -> dict:
-    """Submit in the background; the timer applies progress and imports the clips when they are done."""
+    """Submit in the background; the timer applies progress and imports the clips when they are done.
+
+    A draft's size follows the server's recipe (``core.drafts.final_multiple``), which a server not asked
+    yet has not told: the click then asks it through the courier and submits once it answers
+    (``_draft_after_asking``), so it never waits on the network itself."""
     cfg = client_config(context)
+    if draft and server_info.get(cfg.url) is None:
+        return _draft_after_asking(context.scene, shot_names, force, cfg)
     result: dict[str, Any] = submit(
         context.scene, shot_names, force=force, report=None, cfg=cfg, stage=True, draft=draft
     )
     result["message"] = status.summary(result)
     return result
+
+
+def _draft_after_asking(scene, shot_names: list[str] | None, force: bool, cfg) -> dict:
+    """Ask the server at ``cfg.url`` for its health (the draft recipe) and submit the drafts from the tick
+    once it answered, or once ``staged.PROBE_WAIT_S`` passed (then by the half-size rule); a sentence that
+    stops them lands on the shots."""
+    link = courier_link.get()
+    probe_id, deadline = link.probe(cfg), time.monotonic() + staged.PROBE_WAIT_S
+    scene_id = sid(scene)
+    names = shot_names if shot_names is not None else [ss.name for ss in scene.ltx.shots]
+    asking = f"Asking {cfg.url} for its draft recipe; the draft goes once it answers."
+    for name in names:
+        ss = props.shot_settings(scene, name, create=False)
+        if ss is not None:
+            ss.message = asking
+
+    def send_drafts() -> int:
+        if link.probe_answer(probe_id) is None and time.monotonic() < deadline:
+            return 1
+        target = scene_of(scene_id)
+        if target is not None:
+            try:
+                submit(target, shot_names, force=force, report=None, cfg=cfg, stage=True, draft=True)
+            except (ValueError, OSError) as exc:
+                _say_on_shots(target, names, str(exc))
+        return 0
+
+    tick.add_hook(send_drafts, lambda sentence: _say_on_shots(scene_of(scene_id), names, sentence))
+    return {"submitted": [], "attached": [], "unchanged": [], "failed": [], "shots": {}, "message": asking}
+
+
+def _say_on_shots(scene, names: list[str], sentence: str) -> None:
+    for name in names if scene is not None else ():
+        ss = props.shot_settings(scene, name, create=False)
+        if ss is not None:
+            ss.job_status = "error"
+            ss.message = sentence
 
 
 # -- hooks into Blender ------------------------------------------------------------------------------
@@ -158,13 +197,19 @@ def _on_load_pre(*_args) -> None:
 
 @persistent
 def _on_load_post(*_args) -> None:
+    from . import look_jobs
+
     reset_live_state()
     reattach_all()
+    look_jobs.reattach_all()
 
 
 @persistent
 def _on_undo_redo(*_args) -> None:
+    from . import look_jobs
+
     after_undo()
+    look_jobs.after_undo()
 
 
 def _handlers():

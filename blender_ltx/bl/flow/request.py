@@ -78,9 +78,12 @@ def prepare(
     frames are rendered later from that copy of the file, in the background. The specs are then
     ``control.PendingControl``s, the requests are checked but wait for their guide images
     (``job_request.embed_images``), and the last item lists the ``guides.PendingGuides``, one per
-    segment ([] without ``copy``)."""
+    segment ([] without ``copy``), and the shot's first-frame depth where the server takes the exact
+    camera path: measured by the first guide render, or by a ``depth.PendingDepth`` of its own in the list
+    (the requests' ``poses`` then wait for it: ``depth.with_depth``)."""
     from ..render import guides
     from . import control as ctl
+    from . import depth as bg_depth
     from . import looks
 
     if info is None:
@@ -100,10 +103,13 @@ def prepare(
     run = Run(
         sid(scene), shot, parts, take, seed, prompt, cfg, inputs, report, takes=takes, seeds=seeds,
     )  # fmt: skip
-    part_specs = [ctl.base_spec(scene, part, kind) for part in parts]  # checked before any render
-    poses = poses_fields(scene, shot, ss, cfg.url)  # once per shot: every segment keeps its scale
+    # Checked before any render; a click leaves the track numbers to the background render.
+    part_specs = [ctl.base_spec(scene, part, kind, defer_tracks=copy is not None) for part in parts]
+    # Once per shot: every segment keeps its scale. A click measures the depth in the background.
+    poses = poses_fields(scene, shot, ss, cfg.url, measure=copy is None)
     keyframes = server_info.capability(cfg.url, "keyframes")[0]
     guides_of, looks_of, pending = [], [], []
+    first_guides = None  # the first segment's guide render (a click's), which measures the depth too
     for i, part in enumerate(parts):
         guide_dir = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}")
         if len(parts) > 1:
@@ -121,9 +127,12 @@ def prepare(
             planned = guides.planned_guides(
                 part, guide_dir, options["every_n"], options["at_motion_changes"], options["first"][0]
             )
-            job = guides.guide_job(scene, part, guide_dir, copy.path(), **options)
+            # The first segment's guide render measures the first frame's depth too, where it is needed.
+            extra = bg_depth.fields(shot) if poses and i == 0 else None
+            job = guides.guide_job(scene, part, guide_dir, copy.path(), extra=extra, **options)
             pending.append(guides.PendingGuides(shot.name, job, planned))
             guides_of.append(planned)
+            first_guides = pending[-1] if i == 0 else first_guides
         previs = ctl.previs_dir(scene, shot.name) + (f"/part{i + 1}" if len(parts) > 1 else "")
         if part_specs[i] is None:
             continue
@@ -131,6 +140,9 @@ def prepare(
             part_specs[i] = ctl.spec_for(scene, part, part_specs[i], previs, scale)
         else:
             part_specs[i] = ctl.stage_spec(scene, part, part_specs[i], previs, copy.path(), scale)
+    if poses and copy is not None and first_guides is None:  # no guide render to measure it with
+        out = blend_paths.abspath(f"{vse.shot_dir(scene, shot.name)}/guides/take_{take}/depth")
+        pending.append(bg_depth.depth_job(scene, shot, out, copy.path()))
     requests, specs = [], []
     for t, take_seed in zip(takes, seeds, strict=True):
         for i, part in enumerate(parts):
@@ -176,11 +188,12 @@ def ltx2_fields(ss, url: str) -> dict:
     )
 
 
-def poses_fields(scene, shot: Shot, ss, url: str) -> dict:
+def poses_fields(scene, shot: Shot, ss, url: str, *, measure: bool = True) -> dict:
     """The request's ``poses`` (``core.job_request.poses_field``) for a server that takes the exact
     camera path (SANA-WM), or was not asked yet (other families ignore it): the median depth of the
-    shot's first frame (a grid of ray casts), the scene's unit scale and the shot's Pose Scale. A camera
-    such a server cannot take (orthographic) raises ValueError before anything is rendered."""
+    shot's first frame (a grid of ray casts; ``measure=False``: left for the background, ``depth.py``),
+    the scene's unit scale and the shot's Pose Scale. A camera such a server cannot take (orthographic)
+    raises ValueError before anything is rendered."""
     from ...core import poses as core_poses
     from ..plan import scene_depth
 
@@ -192,7 +205,7 @@ def poses_fields(scene, shot: Shot, ss, url: str) -> dict:
         except ValueError as exc:
             raise ValueError(f"Shot {shot.name} cannot be sent: {exc}") from None
     camera = bpy.data.objects[shot.camera]
-    depth = scene_depth.first_frame_depth(scene, camera, shot.frame_start)
+    depth = scene_depth.first_frame_depth(scene, camera, shot.frame_start) if measure else None
     try:
         return job_request.poses_field(depth, scene_depth.metres_per_unit(scene), ss.pose_scale)
     except ProtocolError as exc:

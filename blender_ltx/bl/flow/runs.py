@@ -56,6 +56,9 @@ class Run:
     motions: list[dict | None] = field(default_factory=list)
     #: Added to the take strips' metadata (a final: ``draft_take``, the take it was made from).
     extra_meta: dict = field(default_factory=dict)
+    #: A sentence the shot keeps saying while its take is sent and when it lands (guides the server does
+    #: not take, left out: ``staged.py``).
+    note: str = ""
 
     def __post_init__(self) -> None:
         self.takes = self.takes or [self.take]

@@ -40,10 +40,16 @@ class Session:
         self.looks: dict[tuple[int, str], LookRun] = {}
 
     def drop_staged(self) -> None:
-        """Stop every staged render and remove the file copies (a file loads, the add-on goes, Blender
-        quits)."""
+        """Stop every staged render and look layout render and remove the file copies (a file loads, the
+        add-on goes, Blender quits)."""
         while self.staged:
             self.staged.pop().stop()
+        for run in self.looks.values():
+            if run.layout is not None:
+                run.layout.cancel()
+            if run.copy is not None:
+                run.copy.discard()
+            run.layout = run.copy = None
 
     def reset(self, *, servers: bool = False) -> None:
         self.drop_staged()

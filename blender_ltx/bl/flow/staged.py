@@ -17,6 +17,13 @@ reads the renders' progress files, says per shot how far they are, and sends a r
 courier (``submit._send``) once all its frames are in; a failed render fails its shot alone. The only
 longer main-thread moment is the copy, once per click, whatever the number of shots.
 
+Two more answers come from the background before a run goes. For a server that takes the exact camera
+path (SANA-WM, or one not asked yet) the first frame's depth is measured from the copy too (``depth.py``:
+with the first guide render, or alone), and filled into the requests' ``poses``. And a run with guides
+after frame 0 asks a server not asked yet what it takes while they render: where its family takes no
+later guides, only the frame-0 picture goes and the shot says so (``Run.note``), instead of a 422.
+The look layouts of Generate Looks (``look_jobs.py``) share ``MAX_RENDERS`` with these renders.
+
 Scripts and ``execute()`` render synchronously instead (``guides.shot_guides``, ``control.spec_for``):
 they wait anyway.
 """
@@ -37,6 +44,7 @@ from ..render import control_frames
 from ..render.guides import PendingGuides
 from ..addon import props
 from ..link import courier_link, tick
+from . import depth
 from .control import PendingControl
 from .runs import Run, runs, say, scene_of, sid
 from .session import session
@@ -118,8 +126,11 @@ def stage(scene, ss, run: Run, requests: list[dict], specs: list, copy: FileCopy
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
-    what = "guide frames" if guides else "previs control frames"
-    say(ss, run, f"Rendering the {what} in the background.")
+    if guides and all(isinstance(g, depth.PendingDepth) for g in guides):
+        say(ss, run, "Measuring the first frame's depth in the background.")
+    else:
+        what = "guide frames" if guides else "previs control frames"
+        say(ss, run, f"Rendering the {what} in the background.")
     tick.add_hook(poll, fail_all)
 
 
@@ -183,10 +194,18 @@ def poll() -> int:
         if specs is None:
             say(ss, entry.run, _progress_text(entry))
             continue
+        requests, entry.run.note = _without_untaken_guides(entry.run.cfg.url, entry.requests)
         try:
-            requests = [job_request.embed_images(r) for r in entry.requests]
+            requests = [job_request.embed_images(r) for r in requests]
         except (OSError, ProtocolError) as exc:
             _fail(entry, ss, f"Shot {entry.key[1]}: a guide frame cannot be read ({exc}): generate it again.")
+            continue
+        measures, measured = depth.measured(entry.guides)
+        try:
+            if measures:
+                requests = [depth.with_depth(r, measured, entry.key[1]) for r in requests]
+        except ValueError as exc:
+            _fail(entry, ss, str(exc))
             continue
         _end(entry)
         entry.send(scene, entry.run, requests, ss, specs)
@@ -207,10 +226,14 @@ def _progress_text(entry: Staged) -> str:
     guides = entry.guides
     if not all(g.finished for g in guides):
         pct = round(100.0 * sum(g.progress() for g in guides) / len(guides))
+        if all(isinstance(g, depth.PendingDepth) for g in guides):
+            return f"Measuring the first frame's depth: {pct} %."
         return f"Rendering the guide frames: {pct} %."
     pending = entry.pending()
     if not all(p.chosen for p in pending):
         return f"Asking {entry.run.cfg.url} which control videos it takes."
+    if all(p.finished for p in pending):
+        return f"Asking {entry.run.cfg.url} which guide frames it takes."
     pct = round(100.0 * sum(p.progress() for p in pending) / max(1, len(pending)))
     return f"Rendering the previs control frames: {pct} %."
 
@@ -219,8 +242,11 @@ def _advance(entry: Staged) -> list | None:
     """Start this run's guide renders where slots are free, settle the control kinds, start its
     control renders; its final specs (a dict or None each) once every render is done. ValueError (one
     sentence) for a kind the server lacks or a failed render."""
+    later = _later_guides(entry.requests) and server_info.get(entry.run.cfg.url) is None
+    if later:  # a server not asked yet may take no later guides: ask now, answered while they render
+        entry.asked()
     for g in entry.guides:
-        if not g.finished and g.render is None and _running() < MAX_RENDERS:
+        if not g.finished and g.render is None and running() < MAX_RENDERS:
             g.start()
         g.poll()
     pending = entry.pending()
@@ -233,16 +259,42 @@ def _advance(entry: Staged) -> list | None:
         for p in unchosen:
             p.choose(info)
     for p in pending:
-        if not p.finished and p.render is None and _running() < MAX_RENDERS:
+        if not p.finished and p.render is None and running() < MAX_RENDERS:
             p.start()
         p.poll()
     if not all(p.finished for p in [*entry.guides, *pending]):
         return None
+    if later and server_info.get(entry.run.cfg.url) is None and not entry.asked():
+        return None  # rendered: the server's answer decides which guides go
     return [s.result if isinstance(s, PendingControl) else s for s in entry.specs]
 
 
-def _running() -> int:
-    return sum(p.running for s in session.staged for p in s.renders())
+def _later_guides(requests: list[dict]) -> bool:
+    return any(c["frame_index"] > 0 for r in requests for c in r.get("conditions") or ())
+
+
+def _without_untaken_guides(url: str, requests: list[dict]) -> tuple[list[dict], str]:
+    """The requests without the guides after frame 0 where the server at ``url`` said it takes none (a
+    SANA-WM: it would refuse the job), and the sentence the shot says then ("" when nothing is left
+    out). A server that did not answer gets them all (it says what it refuses)."""
+    if server_info.get(url) is None:
+        return requests, ""
+    takes, why = server_info.capability(url, "keyframes")
+    if takes or not _later_guides(requests):
+        return requests, ""
+    kept = [{**r, "conditions": [c for c in r["conditions"] if c["frame_index"] == 0]} for r in requests]
+    dropped = sum(len(r["conditions"]) - len(k["conditions"]) for r, k in zip(requests, kept, strict=True))
+    return kept, (
+        f"{why.rstrip('.')}: only the first frame was sent, {dropped} later guide frame(s) left out "
+        "(set Guide Every N to 0 and untick Guide at Motion Changes for this server)."
+    )
+
+
+def running() -> int:
+    """The background renders running now: the takes' (guides, control frames) and the look layouts'
+    (``look_jobs``), which share ``MAX_RENDERS``."""
+    takes = sum(p.running for s in session.staged for p in s.renders())
+    return takes + sum(r.layout is not None and r.layout.running for r in session.looks.values())
 
 
 def register() -> None:

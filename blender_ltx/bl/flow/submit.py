@@ -18,7 +18,8 @@ import bpy
 
 from ...core import job_request
 from ...core.cuts import lost_camera_text
-from ...core.drafts import final_size
+from ...core import server_info
+from ...core.drafts import final_multiple, final_size
 from ...core.shots import ShotPlan
 from ..addon import props
 from . import staged
@@ -101,8 +102,9 @@ def submit(
             out["unchanged"].append(name)
         else:
             to_make.append((shot, ss))
-    if draft:  # sized before the guides and control renders, so every input has the request's shape
-        to_make = [(_draft_shot(scene, shot), ss) for shot, ss in to_make]
+    if draft and to_make:  # sized before the guides and control renders: every input has the request's shape
+        multiple = final_multiple(info if info is not None else server_info.get(cfg.url))
+        to_make = [(_draft_shot(scene, shot, multiple), ss) for shot, ss in to_make]
     for shot, _ss in to_make:
         check_shot(scene, shot)
     prepared = []
@@ -137,11 +139,12 @@ def submit(
     return out
 
 
-def _draft_shot(scene, shot):
-    """The shot with a final size a draft can be made for: half of it on the model's 32-pixel grid, so
-    the nearest multiple of 64 each way within the pixel budget (``core.drafts.final_size``)."""
+def _draft_shot(scene, shot, multiple: int):
+    """The shot with a final size a draft can be made for: the nearest multiple of ``multiple`` each way
+    within the pixel budget (``core.drafts.final_size``; the server's recipe says the multiple: 64 for a
+    half-size draft, 32 for SANA-WM's draft at the final size)."""
     g = shot.generation
-    width, height = final_size(g.width, g.height, props.scene_settings(scene).pixel_budget)
+    width, height = final_size(g.width, g.height, props.scene_settings(scene).pixel_budget, multiple)
     return replace(shot, generation=replace(g, width=width, height=height))
 
 
@@ -150,7 +153,7 @@ def _send(scene, run: Run, requests: list[dict], ss, specs: list) -> None:
     ss.job_id = ""
     ss.job_status = "queued"
     ss.progress = 0.0
-    say(ss, run, f"Submitting {takes_text(run)} to {run.cfg.url}.")
+    say(ss, run, f"Submitting {takes_text(run)} to {run.cfg.url}." + (f" {run.note}" if run.note else ""))
     if specs and all(specs):  # the control render's beauty frames: the previs strip of the edit
         from ..edit.previs_strip import put_previs
 

@@ -45,10 +45,10 @@ def reference_size(shot, scale: float = DEFAULT_SCALE) -> tuple[int, int]:
     return even(shot.generation.width * scale), even(shot.generation.height * scale)
 
 
-def _command(blend: str, job: str) -> list[str]:
+def _command(blend: str, job: str, script: str | Path = CHILD) -> list[str]:
     if bpy.app.binary_path:  # a Blender build: its own binary, headless, without the user's add-ons
-        return [bpy.app.binary_path, "-b", "--factory-startup", blend, "--python", str(CHILD), "--", job]
-    return [sys.executable, str(CHILD), job]  # bpy as a module: the same code in this Python
+        return [bpy.app.binary_path, "-b", "--factory-startup", blend, "--python", str(script), "--", job]
+    return [sys.executable, str(script), job]  # bpy as a module: the same code in this Python
 
 
 @dataclass
@@ -106,14 +106,17 @@ def _camera(shot):
     return cam
 
 
-def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SCALE) -> dict:
+def prepare_job(
+    scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SCALE, extra: dict | None = None
+) -> dict:
     """The background render's job for ``shot`` (checked, written to ``out_dir/job.json``, stale
-    results there removed), rendering from the saved copy ``blend``; ``launch`` starts it."""
+    results there removed), rendering from the saved copy ``blend``; ``launch`` starts it. ``extra``:
+    more of the job (``tracks``: the track numbers to compute too)."""
     cam = _camera(shot)
     width, height = reference_size(shot, scale)
     out = os.path.abspath(bpy.path.abspath(out_dir))
     os.makedirs(out, exist_ok=True)
-    for stale in ("result.json", "error.txt", "progress"):
+    for stale in ("result.json", "error.txt", "progress", "tracks.json"):
         Path(out, stale).unlink(missing_ok=True)
     job = {
         "blend": blend,
@@ -123,6 +126,7 @@ def prepare_job(scene, shot, out_dir: str, blend: str, scale: float = DEFAULT_SC
         "width": width,
         "height": height,
         "out_dir": out,
+        **(extra or {}),
     }
     write_job(job)
     return job
@@ -133,12 +137,14 @@ def write_job(job: dict) -> None:
 
 
 def launch(job: dict) -> ControlRender:
-    """Start the background process of a ``prepare_job`` job (needs no bpy: a timer may call it)."""
+    """Start the background process of a ``prepare_job`` job (needs no bpy: a timer may call it). A job
+    with a ``script`` runs that script instead of ``control_frames_child.py`` (a higher floor's child that
+    adds its own tasks, e.g. ``flow/depth_child.py``)."""
     out = job["out_dir"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(os.path.join(out, "render.log"), "wb") as log:
         proc = subprocess.Popen(
-            _command(job["blend"], os.path.join(out, "job.json")),
+            _command(job["blend"], os.path.join(out, "job.json"), job.get("script") or CHILD),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=out,

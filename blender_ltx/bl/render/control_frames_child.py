@@ -83,10 +83,23 @@ def _write_grey_png(grey: np.ndarray, path: str) -> None:
     Path(path).write_bytes(png + chunk(b"IEND", b""))
 
 
+def _tracks(scene, asked: dict) -> list:
+    """The shot's track numbers (``track_points.shot_tracks``, as JSON), which a click left to this
+    process: they cast a ray per mesh vertex in view, about 1 s a shot on a set of dense meshes."""
+    from blender_ltx.bl.render.track_points import shot_tracks
+    from blender_ltx.core.shots import Shot
+    from blender_ltx.core.tracks import to_json_tracks
+
+    return to_json_tracks(shot_tracks(scene, Shot.from_dict(asked["shot"]), asked.get("collection")))
+
+
 def run(job: dict) -> dict:
     if os.path.abspath(bpy.data.filepath or "") != os.path.abspath(job["blend"]):
         bpy.ops.wm.open_mainfile(filepath=job["blend"])
     scene = bpy.data.scenes[job["scene"]]
+    tracks = _tracks(scene, job["tracks"]) if job.get("tracks") else None
+    if tracks is not None:  # kept apart too: a set the depth pass cannot see still says it has no tracks
+        Path(job["out_dir"], "tracks.json").write_text(json.dumps(tracks))
     _setup(scene, job)
     out = job["out_dir"]
     clip_end = scene.camera.data.clip_end if scene.camera.type == "CAMERA" else 1e30
@@ -116,6 +129,7 @@ def run(job: dict) -> dict:
         _write_grey_png(g, path)
         depth_paths.append(path)
     return {
+        **({"tracks": tracks} if tracks is not None else {}),
         "frames": job["frames"],
         "width": job["width"],
         "height": job["height"],
@@ -137,16 +151,20 @@ def run_guides(job: dict) -> dict:
     return guides.run_job(job, lambda done: progress.write_text(f"{done:.4f}"))
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], tasks: dict | None = None) -> int:
+    """Run the job named in ``argv``: its ``task`` ("guides", else the control frames), or one of
+    ``tasks`` ({task: (what, run(job) -> result)}: a caller's child adds its own)."""
     job = json.loads(Path(_job_path(argv)).read_text())
-    what = "guide" if job.get("task") == "guides" else "control"
+    task = job.get("task") or "control"
+    runners = {"guides": ("guide render", run_guides), "control": ("control render", run), **(tasks or {})}
+    what, runner = runners[task]
     try:
-        result = run_guides(job) if what == "guide" else run(job)
+        result = runner(job)
     except Exception as exc:  # the session shows this sentence; the traceback goes to the log
         import traceback
 
         traceback.print_exc()
-        Path(job["out_dir"], "error.txt").write_text(f"The {what} render failed: {exc}")
+        Path(job["out_dir"], "error.txt").write_text(f"The {what} failed: {exc}")
         return 1
     tmp = Path(job["out_dir"], "result.json.tmp")
     tmp.write_text(json.dumps(result))

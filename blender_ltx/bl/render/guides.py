@@ -211,10 +211,11 @@ def shot_guides(
 # --- in the background (the click) -------------------------------------------------------------------
 
 
-def guide_job(scene, shot, out_dir: str, blend: str, **options) -> dict:
+def guide_job(scene, shot, out_dir: str, blend: str, *, extra: dict | None = None, **options) -> dict:
     """The background process's job for ``shot_guides(scene, shot, out_dir, **options)`` on the saved
     copy ``blend`` (written to ``out_dir/job.json``, stale results there removed); checked first, so a
-    click fails with the sentence a script would get."""
+    click fails with the sentence a script would get. ``extra``: more of the job, for a higher floor's
+    child script (``flow/depth.py``: ``depth_at`` and ``script``)."""
     from . import control_frames
 
     _camera(shot)
@@ -227,6 +228,7 @@ def guide_job(scene, shot, out_dir: str, blend: str, **options) -> dict:
     shot_fields = json.loads(json.dumps(shot, default=vars))
     job = {"task": "guides", "blend": blend, "scene": scene.name, "shot": shot_fields, "out_dir": out}
     job["options"] = {**options, "first": list(options.get("first", ("RENDER", "")))}
+    job.update(extra or {})
     control_frames.write_job(job)
     return job
 
@@ -246,12 +248,20 @@ class PendingGuides(PendingRender):
     ``start`` launches the process, ``poll`` follows it (``finished`` once every planned frame is in),
     ``progress`` reads its progress file. Raises ValueError (one sentence) when the render failed."""
 
+    #: (camera name, scene frame) where the job also measures the first frame's depth (a higher floor's
+    #: child script does: ``flow/depth_child.py``), and the depth it measured (None: nothing was hit).
+    depth_at: tuple[str, int] | None = None
+    depth: float | None = None
+
     def __init__(self, shot_name: str, job: dict, planned: list[tuple[int, str]]) -> None:
         self.shot_name, self.job, self.planned = shot_name, job, planned
         self.render = None
         self.finished = False
+        if job.get("depth_at"):
+            self.depth_at = (str(job["depth_at"][0]), int(job["depth_at"][1]))
 
     def accept(self, done: dict) -> None:
+        self.depth = done.get("depth")
         got = [(int(i), p) for i, p in done["guides"]]
         missing = [p for _i, p in self.planned if not os.path.isfile(p)]
         if sorted(got) != sorted(self.planned) or missing:
