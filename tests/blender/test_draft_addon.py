@@ -19,7 +19,8 @@ pytestmark = [
 ]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.addon import compat, props  # noqa: E402
+from blender_ltx import plan_scene  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.flow import finalize, generate, session  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
@@ -140,3 +141,40 @@ def test_best_of_two_drafts_then_finalize_the_best(ltx2, tmp_path, fresh):
     final = vse.active_take(scene, "SH030")
     assert (final.ltx.take, final.ltx.stage) == (3, "final")
     assert (final.ltx.draft_take, final.ltx.draft_job_id) == (best.ltx.take, best.ltx.job_id)
+
+
+def test_an_ltx25_draft_at_half_the_frame_rate_covers_its_shot_and_its_final_too(ltx25, tmp_path, fresh):
+    """LTX-2.5 drafts at half the size and half the frame rate (the same seconds in about half the frames):
+    the draft strip still covers the shot's frames, slowed to the scene's rate, and the final covers them
+    at the scene's rate with the shot's frame count."""
+    scene = draft_scene(tmp_path / "edit.blend")
+    generate.set_server(ltx25.url)
+    client = Client(ltx25.url)
+    shot = next(s for s in plan_scene(scene).shots if s.name == "SH010")
+
+    result = generate.run_sync(scene, ["SH010"], report=quiet, draft=True)
+    assert result["imported"] == ["SH010"], result["shots"]
+    (draft,) = vse.takes(scene, "SH010")
+    job = client.status(draft.ltx.job_id)
+    (stage,) = job["applied"]["stages"]
+    assert stage["frame_rate"] == job["request"]["frame_rate"] / 2
+    assert stage["num_frames"] < job["request"]["num_frames"]
+    assert (draft.frame_final_start, draft.frame_final_duration) == (shot.frame_start, shot.length)
+    assert _speed_takes(scene) == [1]  # the half-rate clip is slowed to the scene's rate
+
+    result = finalize.run_sync(scene, ["SH010"], report=quiet)
+    assert result["imported"] == ["SH010"], result
+    final = {s.ltx.take: s for s in vse.takes(scene, "SH010")}[2]
+    fjob = client.status(final.ltx.job_id)
+    assert [s["stage"] for s in fjob["applied"]["stages"]][-2:] == ["temporal_refine_x2", "diffusion_decode"]
+    assert fjob["applied"]["stages"][-1]["num_frames"] == job["request"]["num_frames"]
+    assert (final.frame_final_start, final.frame_final_duration) == (
+        draft.frame_final_start,
+        draft.frame_final_duration,
+    )
+    assert _speed_takes(scene) == [1]  # the final plays at the scene's rate: no speed effect
+
+
+def _speed_takes(scene) -> list[int]:
+    strips = compat.strips(scene.sequence_editor)
+    return sorted(s.ltx.take for s in strips if s.ltx.shot == "SH010" and s.ltx.role == vse.ROLE_SPEED)

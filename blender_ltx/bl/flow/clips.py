@@ -126,8 +126,14 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
         "server": run.cfg.url,
         **run.extra_meta,
     }
-    # The rate the server encoded the clip at: Blender need not open the file again to read it.
-    fps = (job.get("request") or {}).get("frame_rate") or run.parts[seg].generation.frame_rate
+    # The rate the server encoded the clip at: Blender need not open the file again to read it. The last
+    # stage's rate when it has one (an LTX-2.5 draft runs at half the shot's), else the request's.
+    stages = applied.get("stages") or [{}]
+    fps = (
+        stages[-1].get("frame_rate")
+        or (job.get("request") or {}).get("frame_rate")
+        or run.parts[seg].generation.frame_rate
+    )
     path = vse.clip_path(scene, ss.name, take, seg, len(run.parts))
     done = all(run.paths)
     if done:
