@@ -149,15 +149,25 @@ def build_request(
 
 
 def ltx2_fields(
-    *, audio: bool, camera_lora: str = "auto", camera_lora_scale: float = 1.0, camera_lora_ok: bool = True
+    *,
+    audio: bool,
+    camera_lora: str = "auto",
+    camera_lora_scale: float = 1.0,
+    camera_lora_ok: bool = True,
+    enhance_prompt: bool = False,
+    enhance_ok: bool = True,
 ) -> dict[str, Any]:
     """The request's LTX-2 switches, only where they differ from the server's defaults (so a request
     to an LTX-Video server stays as it was): ``"audio": false`` when generated audio is off (the
-    preference or the shot's switch), and the shot's camera LoRA choice and scale when the server can
-    apply camera LoRAs (``camera_lora_ok``: its capability, or not asked yet)."""
+    preference or the shot's switch), the shot's camera LoRA choice and scale when the server can
+    apply camera LoRAs (``camera_lora_ok``: its capability, or not asked yet), and
+    ``"enhance_prompt": true`` when the shot asks for the prompt enhancer and the server may have one
+    (``enhance_ok``; a server without one says so with a sentence)."""
     out: dict[str, Any] = {}
     if not audio:
         out["audio"] = False
+    if enhance_prompt and enhance_ok:
+        out["enhance_prompt"] = True
     choice = (camera_lora or "auto").strip() or "auto"
     if camera_lora_ok:
         if choice != "auto":

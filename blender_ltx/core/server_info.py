@@ -21,6 +21,7 @@ CAPABILITIES = {
     "control_canny": "edge control videos",
     "control_tracks": "track control videos",
     "camera_poses": "exact camera poses",
+    "prompt_enhancement": "prompt enhancer (LTX-2.5 started with --prompt-enhancement)",
 }
 
 NOT_CHECKED = "not checked yet: Test Connection asks the server"

@@ -66,12 +66,17 @@ def _as_dict(obj) -> dict:
     return asdict(obj) if is_dataclass(obj) else dict(obj)
 
 
-def ltx2_settings(audio: bool, camera_lora: str, camera_lora_scale: float) -> dict[str, Any]:
+def ltx2_settings(
+    audio: bool, camera_lora: str, camera_lora_scale: float, enhance_prompt: bool = False
+) -> dict[str, Any]:
     """A shot's LTX-2 switches as settings entries, only those set off their defaults (audio on, camera
-    LoRA "auto" at scale 1), so that the hash of a shot that never touched them stays what it was."""
+    LoRA "auto" at scale 1, no prompt enhancer), so that the hash of a shot that never touched them stays
+    what it was."""
     out: dict[str, Any] = {}
     if not audio:
         out["audio"] = False
+    if enhance_prompt:
+        out["enhance_prompt"] = True
     if camera_lora.strip() not in ("", "auto"):
         out["camera_lora"] = camera_lora.strip()
     if round(camera_lora_scale, 6) != 1.0:

@@ -61,3 +61,16 @@ def test_ltx2_switches_only_off_their_defaults():
     assert off == {"audio": False, "camera_lora": "none", "camera_lora_scale": 0.5}
     # A server without camera LoRAs gets no camera fields (it would refuse a name with a 422).
     assert job_request.ltx2_fields(audio=True, camera_lora="Dolly-In", camera_lora_ok=False) == {}
+
+
+def test_enhance_prompt_goes_only_when_the_shot_asks_and_the_server_may_have_an_enhancer():
+    from blender_ltx.core import job_request, take_inputs
+
+    assert take_inputs.ltx2_settings(True, "auto", 1.0, enhance_prompt=True) == {"enhance_prompt": True}
+    assert job_request.ltx2_fields(audio=True, enhance_prompt=True) == {"enhance_prompt": True}
+    assert job_request.ltx2_fields(audio=True, enhance_prompt=True, enhance_ok=False) == {}
+    assert job_request.ltx2_fields(audio=True, enhance_prompt=False) == {}
+    server_info.forget()
+    server_info.remember("http://d:1", {"capabilities": ["audio"], "family": "ltx2", "model": "LTX-2"})
+    ok, why = server_info.capability("http://d:1", "prompt_enhancement")
+    assert not ok and why.endswith("has no prompt enhancer (LTX-2.5 started with --prompt-enhancement).")

@@ -130,20 +130,21 @@ def test_retention_by_video_budget_then_by_age(tiny_model_dir, tmp_path):
 
 
 def test_a_job_that_raises_fails_alone(server, http):
-    # Queue a keyframed job behind a running one, then take its keyframe file away: when its turn comes,
-    # reading it raises (FileNotFoundError), the job fails with the reason, and the runner goes on.
-    running = http.post(
-        server.url + "/v1/jobs", json=job_request(num_inference_steps=30, num_frames=33)
-    ).json()
+    # Queue a keyframed job behind a running one (long: it cannot end before the file is gone), then take
+    # its keyframe file away and cancel the long one: when the keyframed job's turn comes, reading it
+    # raises (FileNotFoundError), the job fails with the reason, and the runner goes on.
+    running = http.post(server.url + "/v1/jobs", json=job_request(**LONG)).json()
+    wait_progress(http, server.url, running["id"])
     broken = http.post(
         server.url + "/v1/jobs", json=job_request(seed=5, conditions=[{"frame_index": 0, "image": png_b64()}])
     ).json()
     after = http.post(server.url + "/v1/jobs", json=job_request(seed=6)).json()
     (server.data_dir / "inputs" / broken["id"] / "0.png").unlink()
+    assert http.post(f"{server.url}/v1/jobs/{running['id']}/cancel").status_code == 200
+    assert wait_for(http, server.url, running["id"])["status"] == "cancelled"
     failed = wait_for(http, server.url, broken["id"])
     assert failed["status"] == "failed" and "FileNotFoundError" in failed["error"]
     assert wait_for(http, server.url, after["id"])["status"] == "succeeded"
-    assert wait_for(http, server.url, running["id"])["status"] == "succeeded"
     assert http.get(server.url + "/v1/health").json()["runner"]["alive"] is True
 
 

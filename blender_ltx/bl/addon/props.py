@@ -104,6 +104,12 @@ class LTXShotSettings(bpy.types.PropertyGroup):
         default=True,
         description="Generate this shot's audio with the video (LTX-2); the preference turns it off for all",
     )
+    enhance_prompt: BoolProperty(
+        name="Enhance Prompt",
+        default=False,
+        description="Have the server's prompt enhancer rewrite this shot's prompt (LTX-2.5 started with "
+        "--prompt-enhancement); the camera sentence is kept word for word",
+    )
     camera_lora: StringProperty(
         name="Camera LoRA",
         default="auto",
@@ -326,7 +332,7 @@ def settings_dict(ss: LTXShotSettings) -> dict:
         "steps": ss.steps,
         "guidance": ss.guidance,
     }
-    out.update(take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale))
+    out.update(take_inputs.ltx2_settings(ss.audio, ss.camera_lora, ss.camera_lora_scale, ss.enhance_prompt))
     if round(ss.pose_scale, 6) > 0:  # hashed only when set: a file from before it keeps its hashes
         out["pose_scale"] = round(ss.pose_scale, 6)
     return out

@@ -180,6 +180,12 @@ def _add_generate(sub) -> None:
         action="store_true",
         help="make draft takes: the model's first stage at half size, fast; `finalize` makes them final",
     )
+    p.add_argument(
+        "--enhance-prompt",
+        action="store_true",
+        help="turn on Enhance Prompt for this run's shots (saved with them): the server's prompt enhancer "
+        "rewrites each prompt, keeping the camera sentence (LTX-2.5 started with --prompt-enhancement)",
+    )
     p.set_defaults(func=cmd_generate)
 
 
@@ -200,13 +206,15 @@ def ensure_registered() -> None:
         atexit.register(bpy.ops.wm.read_factory_settings, use_empty=True)
 
 
-def _set_look(scene, shots: list[str] | None, mode: str) -> None:
-    """``generate --look``: the shots of this run (named, else all planned) get ``mode`` as their Look."""
+def _set_shots(scene, shots: list[str] | None, **values) -> None:
+    """The shots of this run (named, else all planned) get ``values`` as their settings, saved with them."""
     from ..addon import props
     from ..plan.scene import plan_scene
 
     for name in shots or [s.name for s in plan_scene(scene).shots]:
-        props.shot_settings(scene, name).look_mode = mode
+        ss = props.shot_settings(scene, name)
+        for key, value in values.items():
+            setattr(ss, key, value)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -239,7 +247,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     scene = pick_scene(args.scene)
     shots = [s.strip() for s in args.shots.split(",") if s.strip()] if args.shots else None
     if args.look:
-        _set_look(scene, shots, args.look.upper())
+        _set_shots(scene, shots, look_mode=args.look.upper())  # generate --look
+    if args.enhance_prompt:
+        _set_shots(scene, shots, enhance_prompt=True)
     try:
         result = generate.run_sync(
             scene,

@@ -128,9 +128,9 @@ def _import_segment(scene, ss, run: Run, i: int) -> None:
     }
     # The rate the server encoded the clip at: Blender need not open the file again to read it. The last
     # stage's rate when it has one (an LTX-2.5 draft runs at half the shot's), else the request's.
-    stages = applied.get("stages") or [{}]
+    last = (applied.get("stages") or [None])[-1]  # a record, or a name (SANA-WM's)
     fps = (
-        stages[-1].get("frame_rate")
+        (last.get("frame_rate") if isinstance(last, dict) else None)
         or (job.get("request") or {}).get("frame_rate")
         or run.parts[seg].generation.frame_rate
     )

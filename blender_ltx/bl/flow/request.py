@@ -185,6 +185,8 @@ def ltx2_fields(ss, url: str) -> dict:
         camera_lora=ss.camera_lora,
         camera_lora_scale=ss.camera_lora_scale,
         camera_lora_ok=server_info.capability(url, "camera_lora")[0],
+        enhance_prompt=ss.enhance_prompt,
+        enhance_ok=server_info.capability(url, "prompt_enhancement")[0],
     )
 
 

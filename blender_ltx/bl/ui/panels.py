@@ -161,6 +161,8 @@ def draw_ltx2_switches(layout, context, ss, view: TakeView | None = None) -> Non
     if not getattr(get_prefs(context), "generate_audio", True):
         row.enabled = False
         sub.label(text="Generated audio is off in the add-on preferences", icon="INFO")
+    sub = connection.draw_capability(layout, context, "prompt_enhancement")
+    sub.prop(ss, "enhance_prompt", icon="OUTLINER_OB_FONT")
     sub = connection.draw_capability(layout, context, "camera_lora")
     row = sub.row(align=True)
     row.prop(ss, "camera_lora")
