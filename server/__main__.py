@@ -137,6 +137,12 @@ def parse_args(argv: list[str]) -> Settings:
         help='LTX-2.5: load the checkpoint\'s prompt enhancer so jobs may ask for "enhance_prompt": true '
         "(off by default: it costs memory and a generation per job)",
     )
+    p.add_argument(
+        "--duration-head",
+        action="store_true",
+        help="LTX-2.5: load the checkpoint's duration head, which advises how long each prompt's action runs "
+        "(applied.duration); a shot's length still comes from its markers",
+    )
     p.add_argument("--pixel-budget", type=int, default=Settings.pixel_budget)
     p.add_argument("--max-body-bytes", type=int, default=Settings.max_body_bytes)
     ray = p.add_argument_group("more GPUs (Ray; pip install -e '.[server,ray]')")
@@ -220,6 +226,7 @@ def parse_args(argv: list[str]) -> Settings:
         segment_overlap=a.segment_overlap,
         no_refiner=a.no_refiner,
         prompt_enhancement=a.prompt_enhancement,
+        duration_head=a.duration_head,
         pixel_budget=a.pixel_budget,
         max_body_bytes=a.max_body_bytes,
         ray=a.ray,

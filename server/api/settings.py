@@ -58,6 +58,8 @@ class Settings:
     no_refiner: bool = False
     # LTX-2.5 only: load the prompt enhancer (jobs then may ask for enhance_prompt)
     prompt_enhancement: bool = False
+    # LTX-2.5 only: load the duration head (advice in each job's applied.duration)
+    duration_head: bool = False
     pixel_budget: int = DEFAULT_SERVER_PIXEL_BUDGET
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES

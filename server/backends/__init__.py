@@ -103,6 +103,7 @@ def load_backend(settings) -> Backend:
             sequential_offload=settings.sequential_offload,
             text_encoder_offload=settings.text_encoder_offload,
             prompt_enhancement=getattr(settings, "prompt_enhancement", False),
+            duration_head=getattr(settings, "duration_head", False),
         )
     if family == "ltx2":
         from .ltx2 import LTX2Backend
@@ -133,14 +134,14 @@ _FLAG_SETTINGS = {
     "--text-encoder-offload": "text_encoder_offload",
     "--no-refiner": "no_refiner",
     "--prompt-enhancement": "prompt_enhancement",
+    "--duration-head": "duration_head",
 }
 
 
 def _warn_ignored(settings, family: str, flags: tuple[str, ...]) -> None:
-    # --prompt-enhancement only means something to LTX-2.5
-    if family != "ltx2.5" and getattr(settings, "prompt_enhancement", False):
-        flags = (*flags, "--prompt-enhancement")
     """Log the given flags that are set but mean nothing to the loaded family."""
+    if family != "ltx2.5":  # LTX-2.5's own switches
+        flags = (*flags, "--prompt-enhancement", "--duration-head")
     on = [flag for flag in flags if getattr(settings, _FLAG_SETTINGS[flag], None)]
     if on:
         logging.getLogger("server").warning(

@@ -10,7 +10,8 @@ halves back to back; ``single_pass`` runs one DFR pass at the final size instead
 
 Its prompt enhancer (a Gemma-4 model) is loaded only with --prompt-enhancement and used only when a job asks
 (``enhance_prompt``); the camera sentence compiled from the shot survives it verbatim. Its duration head is
-not used: a shot's length comes from its markers.
+loaded only with --duration-head, and then only advises: each job's ``applied.duration`` says how long the
+head thinks the prompt's action runs next to the shot's length, which still comes from its markers.
 
 Shared with LTX-2 (subclassed, ltx2.py): loading, placement, the spatial upsampler, the VAE decode, the
 prompt-embedding cache, clips. Not here: camera LoRAs and IC-LoRAs (none are made for 2.5 yet).
@@ -45,7 +46,8 @@ FRAME_RATE_DIVISOR = 2
 MIN_RECIPE_FRAMES = 17
 #: The tiny enhancer writes this many tokens (a real one: the pipeline's own default).
 TINY_ENHANCER_TOKENS = 24
-DURATION_HEAD_NOTE = "not used: a shot's length comes from its markers"
+DURATION_HEAD_NOTE = "off (--duration-head loads it, to advise only): a shot's length comes from its markers"
+DURATION_HEAD_ON = "advice only: each job's applied.duration; a shot's length comes from its markers"
 
 
 def weights_help(model: str, reason: str) -> str:
@@ -81,10 +83,14 @@ class LTX25Backend(LTX2Backend):
     tiny_model = TINY
     weights_help = staticmethod(weights_help)
 
-    def __init__(self, model: str, *, prompt_enhancement: bool = False, **common: Any):
-        """``prompt_enhancement``: load the checkpoint's prompt enhancer (--prompt-enhancement)."""
+    def __init__(
+        self, model: str, *, prompt_enhancement: bool = False, duration_head: bool = False, **common: Any
+    ):
+        """``prompt_enhancement``: load the checkpoint's prompt enhancer (--prompt-enhancement);
+        ``duration_head``: load its duration head, for advice (--duration-head)."""
         super().__init__(model, **common)
         self.prompt_enhancement = prompt_enhancement
+        self.duration_head = duration_head
         self.temporal = None  # LTX2DFRTemporalRefinePipeline sharing the pipeline's parts
         self.temporal_why_not: str | None = "the model is not loaded yet"
         self.decoder = None  # LTX2VideoDiffusionDecodePipeline; None: the VAE decodes the final
@@ -99,7 +105,7 @@ class LTX25Backend(LTX2Backend):
             pipeline="LTX2DFRPipeline",
             video_conditions=True,
             prompt_enhancement=self.pipe is not None and self.pipe.prompt_enhancer is not None,
-            duration_head=DURATION_HEAD_NOTE,
+            duration_head=DURATION_HEAD_ON if self._has_duration_head() else DURATION_HEAD_NOTE,
             single_pass="on request (single_pass: true); otherwise the recipe",
             temporal_latent_upsampler=self.temporal is not None,
             diffusion_decoder=self.decoder_source or None,
@@ -165,7 +171,7 @@ class LTX25Backend(LTX2Backend):
 
         self.device = resolve_device(self.requested_device)
         self.dtype = resolve_dtype(self.requested_dtype, self.device)
-        skipped: dict[str, Any] = {"duration_head": None}  # DURATION_HEAD_NOTE
+        skipped: dict[str, Any] = {} if self.duration_head else {"duration_head": None}
         if not self.prompt_enhancement:
             skipped.update(prompt_enhancer=None, processor=None)
         pipe = self._from_pretrained(LTX2DFRPipeline, source, self.weights_help, **skipped)
@@ -174,6 +180,11 @@ class LTX25Backend(LTX2Backend):
                 f"--prompt-enhancement was given but {source} has no prompt_enhancer/ and processor/ "
                 "(LTX-2.5's Gemma-4 enhancer); start without --prompt-enhancement or use a checkpoint "
                 "that ships them."
+            )
+        if self.duration_head and pipe.duration_head is None:
+            raise WeightsNotFound(
+                f"--duration-head was given but {source} has no duration_head/ (LTX-2.5's); start without "
+                "--duration-head or use a checkpoint that ships it."
             )
         self.pipe = pipe
         self.model_path = str(source)
@@ -232,8 +243,7 @@ class LTX25Backend(LTX2Backend):
         }
         clip, stages = self._rest(request, prompt, first, progress_cb, cancel_check)
         clip.applied["stages"] = stages
-        if record:
-            clip.applied["prompt_enhancement"] = record
+        self._annotate(clip, request, prompt, record)
         return clip
 
     # -- the stages ------------------------------------------------------------------------------
@@ -256,8 +266,7 @@ class LTX25Backend(LTX2Backend):
             "audio": out.audio.float().cpu().numpy(),
         }
         clip.applied["stages"] = [self._first_stage(small)]
-        if record:
-            clip.applied["prompt_enhancement"] = record
+        self._annotate(clip, request, prompt, record)
         return clip
 
     def _whole_recipe(
@@ -270,8 +279,7 @@ class LTX25Backend(LTX2Backend):
         first = {"video": out.frames, "keyframes": out.keyframes, "audio": out.audio}
         clip, stages = self._rest(request, prompt, first, lambda p: progress_cb(0.3 + 0.7 * p), cancel_check)
         clip.applied["stages"] = [self._first_stage(small), *stages]
-        if record:
-            clip.applied["prompt_enhancement"] = record
+        self._annotate(clip, request, prompt, record)
         return clip
 
     def _single(self, request: GenerateRequest, progress_cb: ProgressCallback, cancel_check: CancelCheck):
@@ -292,8 +300,7 @@ class LTX25Backend(LTX2Backend):
             recipes.stage("single", w, h, n, steps=len(sigmas), frame_rate=request.frame_rate),
             recipes.stage("vae_decode", w, h, n),
         ]
-        if record:
-            clip.applied["prompt_enhancement"] = record
+        self._annotate(clip, request, prompt, record)
         return clip
 
     def _first_pass(self, request, prompt, progress_cb, cancel_check):
@@ -473,6 +480,36 @@ class LTX25Backend(LTX2Backend):
             "image": image is not None,
         }
         return final, record
+
+    def _annotate(self, clip: Clip, request: GenerateRequest, prompt: str, record: dict | None) -> None:
+        """``applied``'s prompt records: the enhancer's (when it ran) and the duration head's advice (when
+        loaded)."""
+        if record:
+            clip.applied["prompt_enhancement"] = record
+        if self._has_duration_head():
+            clip.applied["duration"] = self._duration_advice(prompt, request)
+
+    def _has_duration_head(self) -> bool:
+        return self.pipe is not None and getattr(self.pipe, "duration_head", None) is not None
+
+    def _duration_advice(self, prompt: str, request: GenerateRequest) -> dict[str, Any]:
+        """How long the duration head thinks ``prompt``'s action runs, next to the shot's own length (which
+        it never changes): seconds each, and the shot's share of the predicted length."""
+        import torch
+
+        pipe = self.pipe
+        pe, pm, _, _ = self._encode(prompt, "", False)
+        with torch.no_grad():
+            video, audio, _ = pipe.connectors(pe, pm, padding_side=pipe.tokenizer_padding_side)
+            head = pipe.duration_head
+            predicted = float(head(video[:1].to(head.device), audio[:1].to(head.device))[0])
+        shot = request.num_frames / request.frame_rate
+        return {
+            "predicted_s": round(predicted, 2),
+            "shot_s": round(shot, 2),
+            "shot_share": round(shot / predicted, 2) if predicted > 0 else None,
+            "used": False,
+        }
 
     def _enhance(self, prompt: str, seed: int, image) -> str:
         import torch

@@ -57,11 +57,11 @@ def _transformer():
 def _duration_head():
     from diffusers.pipelines.ltx2.duration_head import LTX2DurationHead
 
-    # The connectors hand it video and audio embeddings of the tiny transformer's widths.
-    kw = tiny_ltx2.transformer_kwargs()
+    # It reads the connectors' outputs (as the DFR pipeline feeds it): both as wide as the tiny caption
+    # (TEXT_HIDDEN), which the transformer then projects to its own widths.
     return LTX2DurationHead(
-        video_cross_attention_dim=kw["num_attention_heads"] * kw["attention_head_dim"],
-        audio_cross_attention_dim=kw["audio_num_attention_heads"] * kw["audio_attention_head_dim"],
+        video_cross_attention_dim=tiny_ltx2.TEXT_HIDDEN,
+        audio_cross_attention_dim=tiny_ltx2.TEXT_HIDDEN,
         pooler_hidden_dim=16,
         num_pooler_heads=2,
         mlp_hidden_dim=16,

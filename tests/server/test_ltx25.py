@@ -60,11 +60,10 @@ def _finished(http, url: str, body: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def srv(tiny_ltx25_dir, tmp_path_factory):
-    """The tiny LTX-2.5 with its prompt enhancer loaded."""
+    """The tiny LTX-2.5 with its prompt enhancer and duration head loaded."""
     folder = tmp_path_factory.mktemp("srv-ltx25")
-    with run_server(
-        folder, model=str(tiny_ltx25_dir), extra_args=["--prompt-enhancement"], env=ENV
-    ) as handle:
+    args = ["--prompt-enhancement", "--duration-head"]
+    with run_server(folder, model=str(tiny_ltx25_dir), extra_args=args, env=ENV) as handle:
         yield handle
 
 
@@ -84,7 +83,7 @@ def test_health_names_the_family_its_recipe_and_its_switches(srv):
     assert recipe["finalize"]["stages"] == RECIPE
     features = health["features"]
     assert features["pipeline"] == "LTX2DFRPipeline" and features["prompt_enhancement"] is True
-    assert features["duration_head"].startswith("not used")
+    assert features["duration_head"].startswith("advice only")
     assert features["diffusion_decoder"].endswith("diffusion_decoder")
 
 
@@ -156,6 +155,18 @@ def test_the_camera_sentence_survives_the_random_enhancer(srv, http):
     assert final["applied"]["prompt_enhancement"] == record
 
 
+def test_the_duration_head_advises_and_changes_nothing(srv, http, draft):
+    """Loaded with --duration-head, it says how long the prompt's action runs next to the shot's length;
+    the take keeps the shot's frames (the draft's half-rate frames, the final's full count)."""
+    advice = draft["applied"]["duration"]
+    assert advice["used"] is False and advice["shot_s"] == round(17 / 24, 2)
+    assert advice["predicted_s"] > 0 and advice["shot_share"] == round(17 / 24 / advice["predicted_s"], 2)
+    assert _video(http, srv.url, draft)[0].shape[0] == 9
+    final = _finished(http, srv.url, {"finalize": draft["id"]})
+    assert final["applied"]["duration"] == advice  # the same prompt: the same advice
+    assert _video(http, srv.url, final)[0].shape[0] == 17
+
+
 def test_the_enhancer_is_off_by_default_and_asking_for_it_is_a_422(tiny_ltx25_dir, tmp_path):
     with (
         run_server(tmp_path / "srv", model=str(tiny_ltx25_dir), env=ENV) as plain,
@@ -164,10 +175,13 @@ def test_the_enhancer_is_off_by_default_and_asking_for_it_is_a_422(tiny_ltx25_di
         health = plain.health()
         assert health["family"] == "ltx2.5" and "prompt_enhancement" not in health["capabilities"]
         assert health["features"]["prompt_enhancement"] is False
+        assert health["features"]["duration_head"].startswith("off (--duration-head loads it")
         r = http.post(plain.url + "/v1/jobs", json=_request(enhance_prompt=True))
         assert r.status_code == 422 and r.json()["field"] == "enhance_prompt"
         assert "--prompt-enhancement" in r.json()["detail"]
         assert http.get(plain.url + "/v1/jobs").json()["jobs"] == []
+        plain_draft = _finished(http, plain.url, _request(draft=True))
+        assert "duration" not in plain_draft["applied"]  # no head loaded, no advice
 
 
 def test_cancel_and_kill9_during_a_finalize(tiny_ltx25_dir, tmp_path):

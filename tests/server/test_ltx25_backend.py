@@ -59,9 +59,9 @@ def test_the_tiny_checkpoint_loads_every_part_of_the_recipe(backend, tiny_ltx25_
     assert backend.temporal.transformer is pipe.transformer  # shared, not loaded twice
     assert type(backend.decoder.diffusion_decoder).__name__ == "LTX2VideoDiffusionDecoderModel"
     assert type(backend.upsampler).__name__ == "LTX2LatentUpsamplePipeline"
-    # the duration head is built into the folder but not loaded: a shot's length comes from its markers
+    # the duration head is in the folder but not loaded without --duration-head (it only advises)
     assert (tiny_ltx25_dir / "duration_head" / "config.json").is_file() and pipe.duration_head is None
-    assert backend.capabilities()["duration_head"].startswith("not used")
+    assert backend.capabilities()["duration_head"].startswith("off (--duration-head loads it")
 
 
 def test_without_the_flag_the_enhancer_is_not_loaded(tiny_ltx25_dir, tmp_path):
