@@ -116,35 +116,50 @@ def build_pipeline(folder: Path, family: str, device: str, dtype):
 
 
 def run_job(pipe, family: str, a: argparse.Namespace) -> float:
+    """One job of ``family`` at ``a``'s setting, timed (seconds, the GPU synchronised)."""
     import torch
 
-    if family == "sana-wm":
-        return _run_sana_wm(pipe, a)
-    if family == "flux2":
-        return _run_look(pipe, a)
-    kwargs: dict[str, Any] = dict(
-        prompt="a red cube slides across a wooden table, the camera dollies in",
-        negative_prompt="blurry",
-        width=a.width,
-        height=a.height,
-        num_frames=a.frames,
-        num_inference_steps=a.steps,
-        guidance_scale=3.0,
-        generator=torch.Generator("cpu").manual_seed(0),
-        output_type="np",
-    )
-    if family == "ltx2":
-        kwargs.update(stg_scale=0.0, spatio_temporal_guidance_blocks=[0], audio_guidance_scale=3.0)
-        kwargs["max_sequence_length"] = 1024 if a.device == "cuda" else 128
-    else:
-        kwargs["max_sequence_length"] = 256 if a.device == "cuda" else 128
+    kwargs = job_kwargs(family, a)
     pipe.set_progress_bar_config(disable=True)
     t0 = time.perf_counter()
     with torch.no_grad():
-        pipe(**kwargs)
+        pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(0), output_type="np")
     if a.device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t0
+
+
+def job_kwargs(family: str, a: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline call of one job of ``family``: LTX text-to-video with guidance; SANA-WM image-to-video
+    along a dolly-in; FLUX.2 klein one look frame from two references."""
+    import numpy as np
+    from PIL import Image
+
+    size = dict(width=a.width, height=a.height, num_inference_steps=a.steps)
+    if family == "flux2":
+        grey = [Image.fromarray(np.full((a.height, a.width, 3), v, np.uint8)) for v in (96, 160)]
+        prompt = "a rainy neon street at night, the same detective in a grey coat"
+        return dict(size, image=grey, prompt=prompt, guidance_scale=1.0)
+    video = dict(size, num_frames=a.frames, negative_prompt="blurry", guidance_scale=3.0)
+    if family == "sana-wm":
+        c2w, intrinsics = dolly_in(a.frames, a.width, a.height)
+        picture = Image.fromarray(np.full((a.height, a.width, 3), 128, np.uint8))
+        return dict(
+            video,
+            image=picture,
+            prompt="a red cube on a wooden table",
+            c2w=c2w,
+            intrinsics=intrinsics,
+            fps=16,
+            max_sequence_length=300,
+        )
+    video["prompt"] = "a red cube slides across a wooden table, the camera dollies in"
+    if family == "ltx2":
+        video.update(stg_scale=0.0, spatio_temporal_guidance_blocks=[0], audio_guidance_scale=3.0)
+        video["max_sequence_length"] = 1024 if a.device == "cuda" else 128
+    else:
+        video["max_sequence_length"] = 256 if a.device == "cuda" else 128
+    return video
 
 
 def dolly_in(frames: int, width: int, height: int):
@@ -157,61 +172,6 @@ def dolly_in(frames: int, width: int, height: int):
     focal = 50.0 / 36.0 * width
     intrinsics = np.tile(np.float32([focal, focal, (width - 1) / 2, (height - 1) / 2]), (frames, 1))
     return c2w, intrinsics
-
-
-def _run_sana_wm(pipe, a: argparse.Namespace) -> float:
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    c2w, intrinsics = dolly_in(a.frames, a.width, a.height)
-    picture = Image.fromarray(np.full((a.height, a.width, 3), 128, np.uint8))
-    pipe.set_progress_bar_config(disable=True)
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        pipe(
-            image=picture,
-            prompt="a red cube on a wooden table",
-            negative_prompt="blurry",
-            c2w=c2w,
-            intrinsics=intrinsics,
-            width=a.width,
-            height=a.height,
-            num_frames=a.frames,
-            fps=16,
-            num_inference_steps=a.steps,
-            guidance_scale=3.0,
-            max_sequence_length=300,
-            generator=torch.Generator("cpu").manual_seed(0),
-            output_type="np",
-        )
-    if a.device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
-
-
-def _run_look(pipe, a: argparse.Namespace) -> float:
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    references = [Image.fromarray(np.full((a.height, a.width, 3), v, np.uint8)) for v in (96, 160)]
-    pipe.set_progress_bar_config(disable=True)
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        pipe(
-            image=references,
-            prompt="a rainy neon street at night, the same detective in a grey coat",
-            width=a.width,
-            height=a.height,
-            num_inference_steps=a.steps,
-            guidance_scale=1.0,
-            generator=torch.Generator("cpu").manual_seed(0),
-            output_type="np",
-        )
-    if a.device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
 
 
 def card_gib(a: argparse.Namespace) -> float:
