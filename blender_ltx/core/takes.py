@@ -95,3 +95,22 @@ def camera_poses_text(applied: dict) -> str:
         return "camera path: " + (source or "a static camera")
     scale = float(record["scale"])
     return f"camera path: exact poses, scale {scale:.3g}" + (f" ({source})" if source else "")
+
+
+def prompt_text(applied: dict) -> str:
+    """What LTX-2.5's prompt tools said of the job, in a few words: the enhancer's part ("prompt enhanced,
+    camera sentence put back") and the duration head's advice ("the prompt reads as 4.2 s of action, the
+    shot is 0.7 s"); "" when neither ran."""
+    if not isinstance(applied, dict):
+        return ""
+    parts = []
+    enhanced = applied.get("prompt_enhancement")
+    if isinstance(enhanced, dict):
+        put_back = enhanced.get("motion_sentence_appended")
+        parts.append("prompt enhanced" + (", camera sentence put back" if put_back else ""))
+    advice = applied.get("duration")
+    if isinstance(advice, dict) and isinstance(advice.get("predicted_s"), (int, float)):
+        shot = advice.get("shot_s")
+        tail = f", the shot is {float(shot):.1f} s" if isinstance(shot, (int, float)) else ""
+        parts.append(f"the prompt reads as {float(advice['predicted_s']):.1f} s of action{tail}")
+    return "; ".join(parts)

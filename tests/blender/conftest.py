@@ -83,10 +83,11 @@ def fresh():
 @pytest.fixture(scope="module")
 def ltx25(tmp_path_factory, tiny_ltx25_dir):
     """A real server on the tiny LTX-2.5 (its DFR recipe: a draft at half the size and frame rate) with its
-    prompt enhancer loaded (used only when a job asks), one per test module."""
+    prompt enhancer (used only when a job asks) and duration head (advice on every job) loaded, one per test
+    module."""
     from support.server import run_server
 
     env = {"OMP_NUM_THREADS": "1"}
-    folder, args = tmp_path_factory.mktemp("srv-ltx25"), ("--prompt-enhancement",)
+    folder, args = tmp_path_factory.mktemp("srv-ltx25"), ("--prompt-enhancement", "--duration-head")
     with run_server(folder, model=str(tiny_ltx25_dir), extra_args=args, env=env) as srv:
         yield srv

@@ -1,7 +1,8 @@
 """Enhance Prompt, a shot's opt-in switch for LTX-2.5's prompt enhancer, against the tiny LTX-2.5 on a real
 server started with ``--prompt-enhancement``: a shot with the switch on asks for the enhancer and its take
 records what the enhancer wrote, with the shot's camera sentence kept word for word; a shot without it asks
-for nothing; headless, ``generate --enhance-prompt`` turns it on for the run's shots and saves it."""
+for nothing; the Shot panel says what the enhancer did and what the duration head advises; headless,
+``generate --enhance-prompt`` turns it on for the run's shots and saves it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ bpy = pytest.importorskip("bpy")
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.flow import generate, session  # noqa: E402
+from blender_ltx.bl.ui import panels  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from addon_env import cli, demo_blend  # noqa: E402
 
@@ -56,6 +58,11 @@ def test_a_shot_asks_for_the_enhancer_only_when_its_switch_is_on(ltx25, tmp_path
     assert json.loads(on.ltx.applied)["prompt_enhancement"] == record  # the take keeps the record
     plain = client.status(off.ltx.job_id)
     assert "prompt_enhancement" not in plain["applied"]
+    # The Shot panel says what the enhancer did and what the duration head (loaded here) advises.
+    shot_s = plain["applied"]["duration"]["shot_s"]
+    assert panels.active_take_prompt(scene, "SH010").startswith("prompt enhanced, camera sentence put back; ")
+    assert panels.active_take_prompt(scene, "SH020").startswith("the prompt reads as ")
+    assert panels.active_take_prompt(scene, "SH020").endswith(f", the shot is {shot_s:.1f} s")
 
 
 def test_headless_generate_enhance_prompt_turns_it_on_and_saves_it(ltx25, tmp_path, fresh):

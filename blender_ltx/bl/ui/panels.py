@@ -163,6 +163,9 @@ def draw_ltx2_switches(layout, context, ss, view: TakeView | None = None) -> Non
         sub.label(text="Generated audio is off in the add-on preferences", icon="INFO")
     sub = connection.draw_capability(layout, context, "prompt_enhancement")
     sub.prop(ss, "enhance_prompt", icon="OUTLINER_OB_FONT")
+    text = (view or take_view(context.scene, ss.name)).prompt
+    if text:
+        layout.label(text=text[:1].upper() + text[1:], icon="OUTLINER_OB_FONT")
     sub = connection.draw_capability(layout, context, "camera_lora")
     row = sub.row(align=True)
     row.prop(ss, "camera_lora")
@@ -287,6 +290,7 @@ class TakeView:
     motion: tuple[str, ...] = ()  # the active take's measured motion in words
     camera_lora: str = ""  # the active take's applied camera LoRA in a few words
     camera_poses: str = ""  # the active take's exact camera path (SANA-WM) in a few words
+    prompt: str = ""  # what the active take's prompt enhancer and duration head said (LTX-2.5)
 
 
 NO_TAKES = TakeView()
@@ -316,7 +320,7 @@ def take_view(scene, shot_name: str) -> TakeView:
 
 def _make_view(takes: tuple) -> TakeView:
     from ...core import take_choice
-    from ...core.takes import camera_lora_text, camera_poses_text
+    from ...core.takes import camera_lora_text, camera_poses_text, prompt_text
     from ..edit.vse import parse_motion
 
     rows = []
@@ -338,6 +342,7 @@ def _make_view(takes: tuple) -> TakeView:
         (f"Take {take} {first}", *rest),
         camera_lora_text(record),
         camera_poses_text(record),
+        prompt_text(record),
     )
 
 
@@ -357,6 +362,11 @@ def take_rows(scene, shot_name: str) -> list[tuple[int, str, bool]]:
 def active_take_camera_lora(scene, shot_name: str) -> str:
     """The active take's ``applied.camera_lora`` in a few words ("" when none)."""
     return take_view(scene, shot_name).camera_lora
+
+
+def active_take_prompt(scene, shot_name: str) -> str:
+    """What the active take's prompt enhancer and duration head said, in a few words ("" when neither)."""
+    return take_view(scene, shot_name).prompt
 
 
 def active_take_camera_poses(scene, shot_name: str) -> str:
