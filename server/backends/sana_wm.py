@@ -277,12 +277,12 @@ class SanaWMBackend(PipelineBackend):
         refine = self.refiner is not None
         share = STEPS_SHARE * (0.8 if refine else 1.0)
         out, fit = self._stage1(request, progress_cb, cancel_check, share, "latent" if refine else "np")
-        stages = ["stage1"]
+        stages = [self._stage("stage1", request, steps=request.num_inference_steps)]
         if refine:
             if cancel_check():
                 raise Cancelled()
             video = self._refine(out, request)
-            stages.append("refiner")
+            stages.append(self._stage("refiner", request, refiner=self.refiner_path))
             progress_cb(STEPS_SHARE)
         else:
             video = out
@@ -328,6 +328,22 @@ class SanaWMBackend(PipelineBackend):
         }
         return {"draft": draft, "finalize": finalize, "why_not": None}
 
+    def _stage(self, name: str, request: GenerateRequest, **extra: Any) -> dict[str, Any]:
+        """One ``applied.stages`` entry: the shot's size and frames, and the canvas and rate it ran at."""
+        w, h = self.canvas
+        count = model_frames(request.num_frames, request.frame_rate)
+        return recipes.stage(
+            name,
+            request.width,
+            request.height,
+            request.num_frames,
+            model_width=w,
+            model_height=h,
+            model_frames=count,
+            model_fps=MODEL_FPS,
+            **extra,
+        )
+
     def draft_size(self, width: int, height: int) -> tuple[int, int]:
         """A SANA-WM draft comes back at the final size: stage 1 runs at the model's canvas either way."""
         return width, height
@@ -364,19 +380,7 @@ class SanaWMBackend(PipelineBackend):
         progress_cb(STEPS_SHARE)
         fit = fit_frame(request.width, request.height, self.canvas)
         clip = Clip(frames=self._shot_frames(refined, fit, request))
-        clip.applied["stages"] = [
-            recipes.stage(
-                "refiner",
-                request.width,
-                request.height,
-                request.num_frames,
-                model_width=w,
-                model_height=h,
-                model_frames=count,
-                model_fps=MODEL_FPS,
-                refiner=self.refiner_path,
-            )
-        ]
+        clip.applied["stages"] = [self._stage("refiner", request, refiner=self.refiner_path)]
         if self.device == "cuda":
             clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return clip
@@ -395,20 +399,7 @@ class SanaWMBackend(PipelineBackend):
         video = self.pipe.video_processor.postprocess_video(decoded, output_type="np")[0]
         clip = Clip(frames=self._shot_frames(video, fit, request))
         clip.latents = {"video": latents.float().cpu().numpy()}
-        w, h = self.canvas
-        clip.applied["stages"] = [
-            recipes.stage(
-                "draft",
-                request.width,
-                request.height,
-                request.num_frames,
-                steps=request.num_inference_steps,
-                model_width=w,
-                model_height=h,
-                model_frames=model_frames(request.num_frames, request.frame_rate),
-                model_fps=MODEL_FPS,
-            )
-        ]
+        clip.applied["stages"] = [self._stage("draft", request, steps=request.num_inference_steps)]
         if self.device == "cuda":
             clip.peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return clip

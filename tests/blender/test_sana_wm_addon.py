@@ -26,7 +26,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_ltx.bl.addon import props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
-from blender_ltx.bl.flow import generate, request  # noqa: E402
+from blender_ltx.bl.flow import finalize, generate, request  # noqa: E402
 from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.link import tick  # noqa: E402
 from blender_ltx.bl.link import connection  # noqa: E402
@@ -163,9 +163,10 @@ def test_a_server_without_exact_poses_gets_no_poses_and_greys_pose_scale(server,
     assert reason in shot_panel_labels(scene, "SH010")
 
 
-def test_a_draft_on_sana_wm_keeps_the_planned_size(sana_wm, tmp_path, fresh):
+def test_a_draft_on_sana_wm_keeps_the_planned_size_and_its_refiner_finalizes_it(sana_wm, tmp_path, fresh):
     """SANA-WM's recipe has divisor 1 (its draft is at the final size): Generate Draft keeps the planned
-    size, which the half-size rule of LTX-2 would have rounded to the 64-pixel grid."""
+    size, which the half-size rule of LTX-2 would have rounded to the 64-pixel grid; Finalize runs its
+    LTX-2 refiner on the kept draft, and the final lands above the draft over the same frames."""
     scene = demo_blend(tmp_path / "edit.blend")
     props.scene_settings(scene).pixel_budget = 160 * 96  # planned 160x96; the half-size rule: 128x64
     generate.set_server(sana_wm.url)
@@ -181,6 +182,21 @@ def test_a_draft_on_sana_wm_keeps_the_planned_size(sana_wm, tmp_path, fresh):
     job = Client(sana_wm.url).status(strip.ltx.job_id)
     assert (job["request"]["width"], job["request"]["height"]) == (g.width, g.height)
     assert job["applied"]["draft"] == {"width": 160, "height": 96, "final_width": 160, "final_height": 96}
+
+    result = finalize.run_sync(scene, ["SH010"], report=quiet)
+    assert result["imported"] == ["SH010"], (result, sana_wm.log()[-3000:])
+    takes = {s.ltx.take: s for s in vse.takes(scene, "SH010")}
+    final = takes[2]
+    assert (final.ltx.stage, final.ltx.draft_job_id) == ("final", strip.ltx.job_id)
+    assert final.channel > strip.channel and (final.mute, strip.mute) == (False, True)
+    assert (final.frame_final_start, final.frame_final_duration) == (
+        strip.frame_final_start,
+        strip.frame_final_duration,
+    )
+    fjob = Client(sana_wm.url).status(final.ltx.job_id)
+    assert [s["stage"] for s in fjob["applied"]["stages"]] == ["refiner"]
+    assert (fjob["request"]["width"], fjob["request"]["height"]) == (g.width, g.height)
+    assert fjob["request"]["num_frames"] == job["request"]["num_frames"]
 
 
 def _pump(scene, names, timeout=300) -> None:

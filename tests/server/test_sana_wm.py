@@ -225,7 +225,11 @@ def test_a_job_returns_exactly_the_asked_frames_at_the_shots_rate_with_its_poses
     assert poses["scale"] == 1.0 and "median depth 8 m" in poses["scale_source"]
     assert (poses["frames"], poses["fps"], poses["model_frames"], poses["model_fps"]) == (25, 25.0, 17, 16.0)
     assert poses["crop"]["mode"] == "exact" and poses["static"] is False
-    assert applied["stages"] == ["stage1", "refiner"]
+    assert [s["stage"] for s in applied["stages"]] == ["stage1", "refiner"]
+    assert all(
+        (s["width"], s["height"], s["num_frames"], s["model_frames"]) == (448, 256, 25, 17)
+        for s in applied["stages"]
+    )
     assert applied["prompt_used"] == req["prompt"]  # the path goes in as numbers, not as a sentence
 
 
