@@ -4,6 +4,7 @@
     .venvs/bl50/bin/python bench/bench_tick.py --budget 393216 --steps 4   # default-size clips
     .venvs/bl45/bin/python bench/bench_tick.py --control depth   # the click with control (tiny LTX-2)
     .venvs/bl45/bin/python bench/bench_tick.py --shots 48 --budget 393216 --click-only   # the click alone
+    .venvs/bl45/bin/python bench/bench_tick.py --shots 48 --looks-click   # the Generate Looks click alone
 
 Builds the demo previs (three shots, or ``--shots N``: the three repeated), starts the real server
 (tiny model) on a free loopback port, starts async generation of every shot (``generate.start_async``,
@@ -46,10 +47,10 @@ import bpy  # noqa: E402
 import blender_ltx  # noqa: E402
 from blender_ltx.bl.addon import compat, props  # noqa: E402
 from blender_ltx.bl.cli import demo  # noqa: E402
-from blender_ltx.bl.flow import clips, generate  # noqa: E402
+from blender_ltx.bl.flow import clips, generate, look_jobs  # noqa: E402
 from blender_ltx.bl.flow.session import session  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
-from blender_ltx.bl.link import courier_link, tick  # noqa: E402
+from blender_ltx.bl.link import connection, courier_link, tick  # noqa: E402
 from blender_ltx.core.client import Client  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -107,6 +108,11 @@ def main() -> None:
     ap.add_argument(
         "--click-only", action="store_true", help="time the Generate All click, cancel, and stop there"
     )
+    ap.add_argument(
+        "--looks-click",
+        action="store_true",
+        help="time the Generate Looks click (4 looks a shot) instead, cancel, and stop there",
+    )
     args = ap.parse_args()
 
     blender_ltx.register()
@@ -133,6 +139,16 @@ def main() -> None:
             per_type[type(message).__name__].append(time.perf_counter() - t)
 
         tick.set_handler(timed, clips.fail_run)
+        if args.looks_click:
+            shots = [ss.name for ss in scene.ltx.shots]
+            t0 = time.perf_counter()
+            look_jobs.start(scene, connection.client_config(), count=4)
+            click = time.perf_counter() - t0
+            version = bpy.app.version_string
+            print(f"bpy {version}; {len(shots)} shots: Generate Looks click {click * 1e3:.1f} ms")
+            for name in shots:
+                look_jobs.cancel(scene, name)
+            return
         t0 = time.perf_counter()
         generate.start_async(bpy.context, None, force=True)
         t_start = time.perf_counter() - t0
