@@ -1,9 +1,11 @@
-"""Draft, then final: the draft (first stage at half size), its finalize (LTX-2: latent upsample x2 + refine;
-LTX-2.5: upsample x2, DFR refine, temporal round, diffusion decode) and a single pass at the final size,
+"""Draft, then final: the draft (first stage at half size; SANA-WM: stage 1 at its canvas), its finalize
+(LTX-2: latent upsample x2 + refine; LTX-2.5: upsample x2, DFR refine, temporal round, diffusion decode;
+SANA-WM: its LTX-2 refiner) and a single pass at the final size (SANA-WM: the one job that runs both stages),
 timed in this process on the same loaded model, in one run, with ratios.
 
     .venvs/bl45/bin/python bench/bench_draft.py                                   # tiny LTX-2, CPU
     .venvs/bl45/bin/python bench/bench_draft.py --model tiny-ltx25 --width 384 --height 256 --frames 49
+    .venvs/bl45/bin/python bench/bench_draft.py --model tiny-sana-wm --width 448 --height 256 --frames 25
     python bench/bench_draft.py --model DIR --device cuda --width 1280 --height 704 --frames 121 \
         --steps 8                                                                 # real weights, GPU
 
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument(
-        "--model", default="tiny-ltx2", help="an LTX-2 or LTX-2.5 checkpoint (default: the tiny LTX-2)"
+        "--model", default="tiny-ltx2", help="an LTX-2, LTX-2.5 or SANA-WM checkpoint (default: tiny LTX-2)"
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--width", type=int, default=768)
@@ -49,8 +51,10 @@ def main() -> None:
         from server.backends.ltx25 import LTX25Backend as backend_class
     elif family == "ltx2":
         from server.backends.ltx2 import LTX2Backend as backend_class
+    elif family == "sana-wm":
+        from server.backends.sana_wm import SanaWMBackend as backend_class
     else:
-        raise SystemExit(f"{a.model} is {family}; this bench times the LTX-2 and LTX-2.5 recipes.")
+        raise SystemExit(f"{a.model} is {family}; this bench times the LTX-2, LTX-2.5 and SANA-WM recipes.")
 
     backend = backend_class(a.model, device=a.device, data_dir=Path(tempfile.mkdtemp(prefix="bench-draft-")))
     backend.load()

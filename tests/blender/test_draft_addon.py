@@ -65,10 +65,7 @@ def test_a_final_lands_above_its_draft_linked_to_it(ltx2, tmp_path, fresh):
     assert (final.ltx.stage, final.ltx.draft_job_id, final.ltx.draft_take) == ("final", draft.ltx.job_id, 1)
     assert final.channel > takes[1].channel  # above its draft
     assert (final.mute, takes[1].mute) == (False, True)  # the final is the active take
-    assert (final.frame_final_start, final.frame_final_duration) == (
-        draft.frame_final_start,
-        draft.frame_final_duration,
-    )
+    assert compat.strip_span(final) == compat.strip_span(draft)
     assert final.ltx.seed == draft.ltx.seed
     fjob = client.status(final.ltx.job_id)
     assert fjob["applied"]["finalize"]["draft"] == draft.ltx.job_id
@@ -159,7 +156,7 @@ def test_an_ltx25_draft_at_half_the_frame_rate_covers_its_shot_and_its_final_too
     (stage,) = job["applied"]["stages"]
     assert stage["frame_rate"] == job["request"]["frame_rate"] / 2
     assert stage["num_frames"] < job["request"]["num_frames"]
-    assert (draft.frame_final_start, draft.frame_final_duration) == (shot.frame_start, shot.length)
+    assert compat.strip_span(draft) == (shot.frame_start, shot.frame_end + 1)
     assert _speed_takes(scene) == [1]  # the half-rate clip is slowed to the scene's rate
 
     result = finalize.run_sync(scene, ["SH010"], report=quiet)
@@ -168,10 +165,7 @@ def test_an_ltx25_draft_at_half_the_frame_rate_covers_its_shot_and_its_final_too
     fjob = client.status(final.ltx.job_id)
     assert [s["stage"] for s in fjob["applied"]["stages"]][-2:] == ["temporal_refine_x2", "diffusion_decode"]
     assert fjob["applied"]["stages"][-1]["num_frames"] == job["request"]["num_frames"]
-    assert (final.frame_final_start, final.frame_final_duration) == (
-        draft.frame_final_start,
-        draft.frame_final_duration,
-    )
+    assert compat.strip_span(final) == compat.strip_span(draft)
     assert _speed_takes(scene) == [1]  # the final plays at the scene's rate: no speed effect
 
 

@@ -24,7 +24,7 @@ pytestmark = [
 ]
 bpy = pytest.importorskip("bpy")
 
-from blender_ltx.bl.addon import props  # noqa: E402
+from blender_ltx.bl.addon import compat, props  # noqa: E402
 from blender_ltx.bl.edit import vse  # noqa: E402
 from blender_ltx.bl.flow import finalize, generate, request  # noqa: E402
 from blender_ltx.bl.flow.session import session  # noqa: E402
@@ -189,10 +189,7 @@ def test_a_draft_on_sana_wm_keeps_the_planned_size_and_its_refiner_finalizes_it(
     final = takes[2]
     assert (final.ltx.stage, final.ltx.draft_job_id) == ("final", strip.ltx.job_id)
     assert final.channel > strip.channel and (final.mute, strip.mute) == (False, True)
-    assert (final.frame_final_start, final.frame_final_duration) == (
-        strip.frame_final_start,
-        strip.frame_final_duration,
-    )
+    assert compat.strip_span(final) == compat.strip_span(strip)
     fjob = Client(sana_wm.url).status(final.ltx.job_id)
     assert [s["stage"] for s in fjob["applied"]["stages"]] == ["refiner"]
     assert (fjob["request"]["width"], fjob["request"]["height"]) == (g.width, g.height)
@@ -320,7 +317,7 @@ def test_the_demo_runs_on_the_tiny_sana_wm(tmp_path):
         for ss in (s for s in scene.ltx.shots if s.in_plan):
             strip = vse.active_take(scene, ss.name)
             assert strip is not None and strip.ltx.take == 1, ss.name
-            assert (strip.frame_final_start, strip.frame_final_end - 1) == (ss.frame_start, ss.frame_end)
+            assert compat.strip_span(strip) == (ss.frame_start, ss.frame_end + 1)
             applied = json.loads(strip.ltx.applied)
             # The demo made the shot's look first (the tiny servers start with the tiny look model).
             assert applied["look"]["mode"] == "frame" and applied["look"]["pictures_to_model"] == 1

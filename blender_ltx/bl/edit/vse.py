@@ -364,7 +364,7 @@ def _add_speed(sed, strip, factor: float, shot_span: tuple[int, int], height: in
     scene frame k shows clip frame k * ``factor`` (clip fps / scene fps). Where that channel is taken, a
     take's first strip (``movable``) moves up to two free channels over ``shot_span``; a later segment
     must stay beside its take's others, so it raises the sentence instead."""
-    start, end = strip.frame_final_start, strip.frame_final_end
+    start, end = compat.strip_span(strip)
     if height == 1 and not _channels_free(sed, strip.channel + 1, 1, start, end):
         if not movable:
             raise RuntimeError(
