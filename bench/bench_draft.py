@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     from server.backends import model_family
-    from server.backends.base import GenerateRequest
+    from server.backends.base import GenerateRequest, Keyframe
 
     family = model_family(a.model)
     if family == "ltx2.5":
@@ -73,7 +74,11 @@ def main() -> None:
         num_inference_steps=steps,
         guidance_scale=profile.guidance_scale,
     )
-    from dataclasses import replace
+    if family == "sana-wm":  # image-to-video: the shot's first frame as its picture
+        from PIL import Image
+
+        grey = Image.new("RGB", (a.width, a.height), (128, 120, 110))
+        request = replace(request, keyframes=[Keyframe(image=grey, frame_index=0, strength=1.0)])
 
     def quiet(_p: float) -> None:
         pass
