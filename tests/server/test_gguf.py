@@ -17,9 +17,12 @@ torch = pytest.importorskip("torch")
 #: Grey levels (0-255) by which the Q8_0 file's clip may differ from the folder's (measured: max 1,
 #: mean 0.013; Q4_0: max 5, mean 0.28). A plain re-load differs by max 1, mean 3e-5 (test_single_file).
 Q8_MAX, Q8_MEAN = 2, 0.1
+#: Mean grey-level difference of the Q4_K file's clip from its folder's on the 256-wide tiny transformer
+#: (measured: 1.42, Q8_0 0.10; the same file with its nibble halves swapped: 23.4).
+Q4K_MEAN = 5.0
 
 
-def _write(tiny_ltx2_dir, folder, qtype):
+def _write(tiny_ltx2_dir, folder, qtype):  # any LTX-2 folder: its transformer, in the original layout
     from diffusers import LTX2VideoTransformer3DModel
     from support.checkpoint_files import write_gguf
 
@@ -131,3 +134,46 @@ def test_the_fit_cli_prints_the_file_as_stored(q8, tiny_ltx2_dir):
     assert proc.returncode == 0, proc.stderr
     assert "transformer as stored in the file: Q8_0" in proc.stdout and "Q8_0 0.0" in proc.stdout
     assert "fp8" not in proc.stdout.split("card GiB")[1]
+
+
+@pytest.fixture(scope="module")
+def wide_ltx2_dir(tiny_ltx2_dir, tmp_path_factory):
+    """The tiny LTX-2 with a transformer whose attention is 256 wide (2 heads of 128): rows whole K-quant
+    blocks (256 weights) fit in, which the tiny transformer's 16-wide rows do not."""
+    import shutil
+
+    from diffusers import LTX2VideoTransformer3DModel
+
+    from server.backends import tiny_ltx2
+
+    folder = tmp_path_factory.mktemp("wide") / "tiny-ltx2-wide"
+    shutil.copytree(tiny_ltx2_dir, folder)
+    for part in ("transformer", "loras"):  # its tiny LoRAs fit the 16-wide transformer only
+        shutil.rmtree(folder / part)
+    torch.manual_seed(31)
+    kwargs = {**tiny_ltx2.transformer_kwargs(), "attention_head_dim": 128, "cross_attention_dim": 256}
+    LTX2VideoTransformer3DModel(**kwargs).save_pretrained(folder / "transformer")
+    return folder
+
+
+def test_a_q4_k_transformer_stays_quantized_and_fit_reads_its_blocks(wide_ltx2_dir, tmp_path):
+    """Q4_K, the K-quant ComfyUI-GGUF users pick most, in a file the real reader decodes: the 256-wide Linear
+    weights load as Q4_K blocks through diffusers' GGUF quantizer, the clip stays near the unquantized one,
+    and fit counts 144 bytes per 256 weights from the header."""
+    from diffusers.quantizers.gguf.utils import GGUFLinear
+
+    from server.fit import plan
+
+    q4k = _write(wide_ltx2_dir, tmp_path, "Q4_K")
+    _, folder = _clip(wide_ltx2_dir, tmp_path)
+    backend, frames = _clip(q4k, tmp_path, components=str(wide_ltx2_dir))
+    quantized = [m for m in backend.pipe.transformer.modules() if isinstance(m, GGUFLinear)]
+    assert len(quantized) >= 8 and {m.weight.quant_type.name for m in quantized} == {"Q4_K"}
+    assert all(m.weight.dtype == torch.uint8 for m in quantized)
+    assert backend.memory_report()["quantization"].startswith("GGUF Q4_K")
+    diff = np.abs(frames - folder).mean()
+    # Between the folder and the Q8_0 file, as a 4-bit file should be; a misread block layout is far off.
+    _, q8_frames = _clip(_write(wide_ltx2_dir, tmp_path, "Q8_0"), tmp_path, components=str(wide_ltx2_dir))
+    assert np.abs(q8_frames - folder).mean() < diff < Q4K_MEAN, diff
+    tr = plan.load_checkpoint(str(q4k), str(wide_ltx2_dir)).components["transformer"]
+    assert tr.quant == "Q4_K" and tr.stored["Q4_K"]["bytes"] == tr.stored["Q4_K"]["params"] * 144 // 256
