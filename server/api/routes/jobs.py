@@ -51,23 +51,19 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def body_digest(body: bytes) -> str:
-    """The SHA-256 of a submit's body as JSON with sorted keys (so a re-send that orders or spaces its
-    JSON differently is the same submit); of the raw bytes when it is not JSON."""
-    try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, RecursionError):
-        canonical = body
-    return hashlib.sha256(canonical).hexdigest()
+def body_digest(data: dict[str, Any]) -> str:
+    """The SHA-256 of a submit's parsed body written with sorted keys, so a re-send that orders or spaces
+    its JSON differently is the same submit."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _resent(srv: ServerState, key: str, body: bytes) -> dict[str, Any] | None:
+def _resent(srv: ServerState, key: str, digest: str) -> dict[str, Any] | None:
     """The job a re-sent ``Idempotency-Key`` names (None for a new key); 422 if it came with another body."""
     held = srv.store.by_idempotency_key(key)
     if held is None:
         return None
-    digest = srv.store.idempotency_digest(key)
-    if digest is not None and digest != body_digest(body):
+    stored = srv.store.idempotency_digest(key)
+    if stored is not None and stored != digest:
         raise ProtocolError(
             "Idempotency-Key",
             f"was first sent with another body (job {held['id']}); send a new key for a new submit, or the "
@@ -101,16 +97,17 @@ async def submit(request: Request, response: Response, idempotency_key: str | No
     key = check_idempotency_key(idempotency_key)
     advice = "send fewer or smaller keyframe images"
     body = await read_body(request, settings.max_body_bytes, settings.stall_timeout_s, advice)
+    # Parsing, PNG decoding and the motion analysis are CPU work: keep them off the event loop.
+    data = await run_in_threadpool(schemas.parse_json, body)  # once: the key, finalize and checks share it
     if key is not None:
-        if held := await run_in_threadpool(_resent, srv, key, body):
+        digest = await run_in_threadpool(body_digest, data)
+        if held := await run_in_threadpool(_resent, srv, key, digest):
             response.status_code = 200  # a re-send: nothing new
             return held
-        key = SubmitKey(key, await run_in_threadpool(body_digest, body))
-    # PNG decoding and the motion analysis are CPU work: keep them off the event loop.
-    finalize = await run_in_threadpool(_finalize_request, body)
+        key = SubmitKey(key, digest)
+    finalize = drafts.parse_finalize(data)
     if finalize is not None:
         return await run_in_threadpool(_finalize, srv, *finalize, key)
-    data = await run_in_threadpool(schemas.parse_json, body)
     if data.get("kind") == "look":
         status, created = await looks.submit_look(srv, data, key)
     else:
@@ -123,11 +120,6 @@ async def submit(request: Request, response: Response, idempotency_key: str | No
     if not created:  # the same key raced its first send
         response.status_code = 200
     return status
-
-
-def _finalize_request(body: bytes):
-    """(draft id, overrides) of a ``{"finalize": ID}`` body; None for a job request."""
-    return drafts.parse_finalize(schemas.parse_json(body))
 
 
 def _finalize(srv: ServerState, draft_id: str, overrides: dict[str, Any], key: str | None):
