@@ -498,7 +498,8 @@ class LTX25Backend(LTX2Backend):
         import torch
 
         pipe = self.pipe
-        pe, pm, _, _ = self._encode(prompt, "", False)
+        embeds = self._prompt_embeds(prompt, "", False)  # the passes' own (cached) encoding
+        pe, pm = embeds["prompt_embeds"], embeds["prompt_attention_mask"]
         with torch.no_grad():
             video, audio, _ = pipe.connectors(pe, pm, padding_side=pipe.tokenizer_padding_side)
             head = pipe.duration_head
